@@ -1,0 +1,76 @@
+"""Measure the read side on a filled store (see ``bench.generate``): the batched catch-up
+of a fresh read side, then ``rebuild --all`` (fresh tables, swap), in events per second,
+with the process's peak memory after each.
+
+    python -m bench.rebuild --database-url sqlite:///var/bench/csp.db
+
+Results go to stdout and ``bench/results/rebuild-<store>.json``. Numbers, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+from csp.application import CspApplication
+from csp.persistence import eventsourcing_env, parse_database_url
+from csp.projections import ReadSide
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--database-url", required=True)
+    p.add_argument("--skip-catch-up", action="store_true", help="the read side is already current")
+    args = p.parse_args(argv)
+    db = parse_database_url(args.database_url)
+    app = CspApplication(env=eventsourcing_env(db))
+    read = ReadSide(database=db, app=app, run_in_process=False)
+    head = app.recorder.max_notification_id() or 0
+    out: dict[str, object] = {"store": db.describe(), "events": head}
+    if not args.skip_catch_up:
+        before = read.position()
+        started = time.monotonic()
+        read.sync(timeout=3600)
+        seconds = time.monotonic() - started
+        out["catch_up"] = {
+            "events": head - before,
+            "seconds": round(seconds, 1),
+            "events_per_second": round((head - before) / seconds),
+            "peak_rss_mb": round(peak_rss_mb()),
+        }
+        print(f"catch-up: {head - before:,} events in {seconds:.1f}s", file=sys.stderr)
+
+    last = [0.0]
+
+    def progress(pr: object) -> None:
+        now = time.monotonic()
+        if now - last[0] > 5:
+            last[0] = now
+            print(f"  {pr.done:,}/{pr.total:,}  {pr.rate:,.0f} events/s", file=sys.stderr)  # type: ignore[attr-defined]
+
+    result = read.rebuild(read.model_names(), progress=progress)
+    out["rebuild"] = {
+        "models": list(result.models),
+        "events": result.events,
+        "seconds": round(result.seconds, 1),
+        "events_per_second": round(result.rate),
+        "peak_rss_mb": round(peak_rss_mb()),
+    }
+    print(json.dumps(out, indent=2))
+    results = Path(__file__).parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / f"rebuild-{db.kind}.json").write_text(json.dumps(out, indent=2))
+    read.close()
+    app.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,572 @@
+"""Orders: a cart of new-subscription and change lines, placed with the product terms.
+
+draft ──place (terms accepted)──▶ placed ──▶ provision started ──▶ provision finished
+  │                                                  └──────────▶ provision failed
+  └──discard──▶ discarded
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Literal
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from csp.aggregates.base import Actor, CspAggregate, Value, utc
+from csp.aggregates.catalog import Eligibility, Offer, check_eligible
+from csp.aggregates.errors import (
+    AddonRequiresBase,
+    EmptyOrder,
+    InvalidInput,
+    InvalidOrderTransition,
+    OrderNotDraft,
+    SubscriptionNotActive,
+    SubscriptionSuspended,
+    TermsNotAccepted,
+    TrialQuantityFixed,
+)
+from csp.aggregates.pricing import DEFAULT_MARKUP_PERCENT, money, quote
+from csp.aggregates.terms import TRIAL_QUANTITY, BillingCycle, Term
+
+if TYPE_CHECKING:
+    from csp.aggregates.organization import Organization
+    from csp.aggregates.subscription import Subscription
+    from csp.aggregates.tenant import Tenant
+
+OrderStatus = Literal["draft", "placed", "provision_started", "provision_finished", "provision_failed", "discarded"]
+ORDER_STATUSES: tuple[OrderStatus, ...] = (
+    "draft",
+    "placed",
+    "provision_started",
+    "provision_finished",
+    "provision_failed",
+    "discarded",
+)
+
+
+def format_order_number(at: datetime, sequence: int) -> str:
+    """A human order number: ``#24-11-2026 27131`` (UTC date and a global sequence)."""
+    return f"#{utc(at):%d-%m-%Y} {sequence}"
+
+
+@dataclass(frozen=True)
+class AddonChoice(Value):
+    offer_id: UUID
+    offer_name: str
+    quantity: int
+    unit_partner_price: Decimal
+    erp_price: Decimal | None
+    unit_customer_price: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return money(self.unit_customer_price * self.quantity)
+
+
+@dataclass(frozen=True)
+class NewSubscriptionLine(Value):
+    line_no: int
+    offer_id: UUID
+    offer_name: str
+    tenant_id: UUID
+    tenant_domain: str
+    quantity: int
+    billing_cycle: BillingCycle
+    term: Term
+    is_trial: bool
+    unit_partner_price: Decimal
+    erp_price: Decimal | None
+    unit_customer_price: Decimal
+    markup_percent: Decimal
+    default_markup_percent: Decimal
+    margin: Decimal
+    addons: tuple[AddonChoice, ...] = ()
+    parent_subscription_id: UUID | None = None  # an add-on line for an existing base
+    parent_line_no: int | None = None  # an add-on line for a base in this cart
+    unit: str = "Users"
+
+    @property
+    def requested_change(self) -> str:
+        return f"+{self.quantity} {self.unit}"
+
+    @property
+    def total(self) -> Decimal:
+        return money(self.unit_customer_price * self.quantity + sum((a.total for a in self.addons), Decimal(0)))
+
+    @property
+    def partner_total(self) -> Decimal:
+        return money(
+            self.unit_partner_price * self.quantity
+            + sum((a.unit_partner_price * a.quantity for a in self.addons), Decimal(0))
+        )
+
+
+@dataclass(frozen=True)
+class ChangeLine(Value):
+    """``+N Users`` (or ``-N``) on an existing subscription."""
+
+    line_no: int
+    subscription_id: UUID
+    offer_id: UUID
+    offer_name: str
+    tenant_id: UUID
+    tenant_domain: str
+    quantity_delta: int
+    unit_partner_price: Decimal
+    unit_customer_price: Decimal
+    unit: str = "Users"
+
+    @property
+    def requested_change(self) -> str:
+        return f"{self.quantity_delta:+d} {self.unit}"
+
+    @property
+    def total(self) -> Decimal:
+        return money(self.unit_customer_price * self.quantity_delta)
+
+    @property
+    def partner_total(self) -> Decimal:
+        return money(self.unit_partner_price * self.quantity_delta)
+
+
+OrderLine = NewSubscriptionLine | ChangeLine
+
+
+def price_new_line(
+    *,
+    line_no: int,
+    offer: Offer,
+    tenant: Tenant,
+    buyer: Organization,
+    quantity: int | None,
+    billing_cycle: BillingCycle,
+    term: Term,
+    markup_percent: Decimal | None,
+    target_price: Decimal | None,
+    default_markup_percent: Decimal,
+    addons: list[tuple[Offer, int]],
+    at: datetime,
+    parent_subscription: Subscription | None = None,
+    parent_line: NewSubscriptionLine | None = None,
+    parent_offer: Offer | None = None,
+) -> NewSubscriptionLine:
+    """Check every rule for a new-subscription line and price it (pure)."""
+    if tenant.organization_id != buyer.id:
+        raise InvalidInput("tenant_id", "the tenant belongs to another organization")
+    tenant.require_usable()
+    check_eligible(offer, buyer.eligibility)
+    offer.check_term_and_cycle(term, billing_cycle)
+    if offer.is_trial:
+        if quantity not in (None, TRIAL_QUANTITY):
+            raise TrialQuantityFixed(f"a trial has exactly {TRIAL_QUANTITY} licences", quantity=quantity)
+        if addons:
+            raise InvalidInput("addons", "add-ons cannot be ordered with a trial")
+        buyer.check_trial_available(offer.id)
+        quantity = TRIAL_QUANTITY
+    elif quantity is None:
+        raise InvalidInput("quantity", "is required")
+    else:
+        offer.check_quantity(quantity)
+    if offer.is_addon:
+        _check_addon_base(offer, tenant, quantity, parent_subscription, parent_line, parent_offer)
+    elif parent_subscription is not None or parent_line is not None:
+        raise InvalidInput("parent_subscription_id", f"{offer.name} is not an add-on")
+    price = offer.price_at(at, term)
+    if offer.is_trial:
+        q = quote(Decimal(0), None, quantity, markup_percent=Decimal(0), default_markup_percent=Decimal(0))
+    else:
+        q = quote(
+            price.partner_price,
+            price.erp_price,
+            quantity,
+            markup_percent=markup_percent,
+            target_price=target_price,
+            default_markup_percent=default_markup_percent,
+        )
+    choices: list[AddonChoice] = []
+    seen: set[UUID] = set()
+    for addon, addon_qty in addons:
+        if not addon.is_addon or not offer.accepts_addon(addon.id):
+            raise AddonRequiresBase(f"{addon.name} cannot be added to {offer.name}", offer_id=addon.id)
+        if addon.id in seen:
+            raise InvalidInput("addons", f"{addon.name} is chosen twice")
+        seen.add(addon.id)
+        check_eligible(addon, buyer.eligibility)
+        addon.check_quantity(addon_qty, "addons.quantity")
+        if addon_qty > quantity:
+            raise InvalidInput("addons.quantity", f"{addon.name}: at most one add-on licence per base licence")
+        a_price = addon.price_at(at, term if term in addon.terms else addon.terms[0])
+        aq = quote(
+            a_price.partner_price,
+            a_price.erp_price,
+            addon_qty,
+            markup_percent=q.markup_percent,
+            default_markup_percent=default_markup_percent,
+        )
+        choices.append(
+            AddonChoice(
+                offer_id=addon.id,
+                offer_name=addon.name,
+                quantity=addon_qty,
+                unit_partner_price=aq.partner_price,
+                erp_price=aq.erp_price,
+                unit_customer_price=aq.customer_price,
+            )
+        )
+    return NewSubscriptionLine(
+        line_no=line_no,
+        offer_id=offer.id,
+        offer_name=offer.name,
+        tenant_id=tenant.id,
+        tenant_domain=tenant.domain,
+        quantity=quantity,
+        billing_cycle=billing_cycle,
+        term=term,
+        is_trial=offer.is_trial,
+        unit_partner_price=q.partner_price,
+        erp_price=q.erp_price,
+        unit_customer_price=q.customer_price,
+        markup_percent=q.markup_percent,
+        default_markup_percent=q.default_markup_percent,
+        margin=q.margin,
+        addons=tuple(choices),
+        parent_subscription_id=parent_subscription.id if parent_subscription is not None else None,
+        parent_line_no=parent_line.line_no if parent_line is not None else None,
+        unit=offer.unit,
+    )
+
+
+def _check_addon_base(
+    addon: Offer,
+    tenant: Tenant,
+    quantity: int,
+    parent_subscription: Subscription | None,
+    parent_line: NewSubscriptionLine | None,
+    parent_offer: Offer | None,
+) -> None:
+    """An add-on needs a compatible base on the same tenant, in the cart or active."""
+    if parent_subscription is not None:
+        base = parent_subscription
+        if base.tenant_id != tenant.id:
+            raise AddonRequiresBase("the base subscription is on another tenant", offer_id=addon.id)
+        if base.status != "active":
+            raise AddonRequiresBase(f"the base subscription is {base.status}; it must be active", offer_id=addon.id)
+        if addon.id not in base.addon_offer_ids_allowed:
+            raise AddonRequiresBase(f"{addon.name} cannot be added to {base.offer_name}", offer_id=addon.id)
+        if quantity > base.quantity:
+            raise InvalidInput("quantity", f"at most {base.quantity}: one add-on licence per base licence")
+        return
+    if parent_line is not None and parent_offer is not None:
+        if parent_line.tenant_id != tenant.id:
+            raise AddonRequiresBase("the base line is for another tenant", offer_id=addon.id)
+        if not parent_offer.accepts_addon(addon.id):
+            raise AddonRequiresBase(f"{addon.name} cannot be added to {parent_offer.name}", offer_id=addon.id)
+        if quantity > parent_line.quantity:
+            raise InvalidInput("quantity", f"at most {parent_line.quantity}: one add-on licence per base licence")
+        return
+    raise AddonRequiresBase(
+        f"{addon.name} is an add-on: it needs a compatible base subscription on the same tenant, in the cart or active",
+        offer_id=addon.id,
+    )
+
+
+def price_change_line(
+    *, line_no: int, subscription: Subscription, buyer_id: UUID, quantity_delta: int, at: datetime
+) -> ChangeLine:
+    """Check the rules for a ``±N Users`` line on an existing subscription."""
+    if subscription.organization_id != buyer_id:
+        raise InvalidInput("subscription_id", "the subscription belongs to another organization")
+    if quantity_delta == 0:
+        raise InvalidInput("quantity_delta", "must not be zero")
+    if subscription.status == "trial":
+        raise TrialQuantityFixed("a trial's quantity is fixed; convert it first", subscription_id=subscription.id)
+    if subscription.status == "suspended":
+        raise SubscriptionSuspended("a suspended subscription cannot change quantity", subscription_id=subscription.id)
+    if subscription.status != "active":
+        raise SubscriptionNotActive(f"the subscription is {subscription.status}", subscription_id=subscription.id)
+    subscription.check_quantity_change(subscription.quantity + quantity_delta, at)
+    return ChangeLine(
+        line_no=line_no,
+        subscription_id=subscription.id,
+        offer_id=subscription.offer_id,
+        offer_name=subscription.offer_name,
+        tenant_id=subscription.tenant_id,
+        tenant_domain=subscription.tenant_domain,
+        quantity_delta=quantity_delta,
+        unit_partner_price=subscription.unit_partner_price,
+        unit_customer_price=subscription.unit_customer_price,
+        unit=subscription.unit,
+    )
+
+
+class Order(CspAggregate):
+    class Drafted(CspAggregate.Created):
+        organization_id: UUID
+        reseller_id: UUID
+        number: str
+
+    @event(Drafted)
+    def __init__(self, organization_id: UUID, reseller_id: UUID, number: str, actor: Actor, at: datetime) -> None:
+        self.organization_id = organization_id
+        self.reseller_id = reseller_id
+        self.number = number
+        self.status: OrderStatus = "draft"
+        self.lines: tuple[OrderLine, ...] = ()
+        self.created_by = actor
+        self.created_at = at
+        self.terms_accepted_by: Actor | None = None
+        self.terms_accepted_at: datetime | None = None
+        self.placed_at: datetime | None = None
+        self.provisioned_line_nos: tuple[int, ...] = ()
+        self.subscription_ids: tuple[UUID, ...] = ()
+        self.failure_reason: str | None = None
+        self.failed_line_no: int | None = None
+        self.finished_at: datetime | None = None
+        self.next_line_no = 1
+
+    @classmethod
+    def draft(
+        cls, id: UUID, organization_id: UUID, reseller_id: UUID, number: str, actor: Actor, at: datetime
+    ) -> Order:
+        return cls._create(
+            cls.Drafted,
+            id=id,
+            organization_id=organization_id,
+            reseller_id=reseller_id,
+            number=number,
+            actor=actor,
+            at=at,
+        )
+
+    # --- queries ----------------------------------------------------------
+
+    @property
+    def total(self) -> Decimal:
+        """Customer total per month of the new-subscription and change lines."""
+        return money(sum((line.total for line in self.lines), Decimal(0)))
+
+    @property
+    def partner_total(self) -> Decimal:
+        return money(sum((line.partner_total for line in self.lines), Decimal(0)))
+
+    def line(self, line_no: int) -> OrderLine:
+        for line in self.lines:
+            if line.line_no == line_no:
+                return line
+        raise InvalidInput("line_no", f"the order has no line {line_no}", line_no=line_no)
+
+    def _require_draft(self) -> None:
+        if self.status != "draft":
+            raise OrderNotDraft(
+                f"the order is {self.status}; only a draft can be edited", order_id=self.id, status=self.status
+            )
+
+    # --- cart -------------------------------------------------------------
+
+    class LineAdded(CspAggregate.Event):
+        line: OrderLine
+
+    def add_line(self, line: OrderLine, actor: Actor, at: datetime) -> None:
+        """Add a line built by ``price_new_line`` / ``price_change_line``."""
+        self._require_draft()
+        if line.line_no != self.next_line_no:
+            raise InvalidInput("line_no", f"the next line is {self.next_line_no}")
+        self._check_line_fits(line, replacing=None)
+        self._add_line(line=line, actor=actor, at=at)
+
+    def _check_line_fits(self, line: OrderLine, replacing: int | None) -> None:
+        others = [x for x in self.lines if x.line_no != replacing]
+        if isinstance(line, NewSubscriptionLine):
+            if line.is_trial and any(
+                isinstance(x, NewSubscriptionLine) and x.offer_id == line.offer_id and x.tenant_id == line.tenant_id
+                for x in others
+            ):
+                raise InvalidInput("offer_id", "this trial is already in the cart")
+            if line.parent_line_no is not None:
+                base = next((x for x in others if x.line_no == line.parent_line_no), None)
+                if not isinstance(base, NewSubscriptionLine):
+                    raise AddonRequiresBase("the base line is not in the cart", line_no=line.parent_line_no)
+        elif any(isinstance(x, ChangeLine) and x.subscription_id == line.subscription_id for x in others):
+            raise InvalidInput("subscription_id", "this subscription already has a change line in the cart")
+
+    @event(LineAdded)
+    def _add_line(self, line: OrderLine, actor: Actor, at: datetime) -> None:
+        self.lines = (*self.lines, line)
+        self.next_line_no = line.line_no + 1
+
+    class LineReplaced(CspAggregate.Event):
+        line: OrderLine
+
+    def replace_line(self, line: OrderLine, actor: Actor, at: datetime) -> None:
+        self._require_draft()
+        old = self.line(line.line_no)
+        if type(old) is not type(line):
+            raise InvalidInput("line_no", "a line keeps its kind (new subscription or change)")
+        self._check_line_fits(line, replacing=line.line_no)
+        self._replace_line(line=line, actor=actor, at=at)
+
+    @event(LineReplaced)
+    def _replace_line(self, line: OrderLine, actor: Actor, at: datetime) -> None:
+        self.lines = tuple(line if x.line_no == line.line_no else x for x in self.lines)
+
+    class LineRemoved(CspAggregate.Event):
+        line_no: int
+
+    def remove_line(self, line_no: int, actor: Actor, at: datetime) -> None:
+        self._require_draft()
+        self.line(line_no)
+        dependants = [
+            x.line_no for x in self.lines if isinstance(x, NewSubscriptionLine) and x.parent_line_no == line_no
+        ]
+        if dependants:
+            raise AddonRequiresBase(
+                f"line {line_no} is the base of add-on line(s) {dependants}; remove those first", line_no=line_no
+            )
+        self._remove_line(line_no=line_no, actor=actor, at=at)
+
+    @event(LineRemoved)
+    def _remove_line(self, line_no: int, actor: Actor, at: datetime) -> None:
+        self.lines = tuple(x for x in self.lines if x.line_no != line_no)
+
+    # --- placing ----------------------------------------------------------
+
+    class TermsAccepted(CspAggregate.Event):
+        pass
+
+    class Placed(CspAggregate.Event):
+        total: Decimal
+
+    def place(self, accept_terms: bool, actor: Actor, at: datetime) -> None:
+        """Place the cart; the orderer must accept the vendor's product terms."""
+        self._require_draft()
+        if not self.lines:
+            raise EmptyOrder("the cart is empty", order_id=self.id)
+        if not accept_terms:
+            raise TermsNotAccepted(
+                "placing an order requires accepting the Product Terms / Online Services Terms", order_id=self.id
+            )
+        self._accept_terms(actor=actor, at=at)
+        self._place(total=self.total, actor=actor, at=at)
+
+    @event(TermsAccepted)
+    def _accept_terms(self, actor: Actor, at: datetime) -> None:
+        self.terms_accepted_by = actor
+        self.terms_accepted_at = at
+
+    @event(Placed)
+    def _place(self, total: Decimal, actor: Actor, at: datetime) -> None:
+        self.status = "placed"
+        self.placed_at = at
+
+    class Discarded(CspAggregate.Event):
+        pass
+
+    def discard(self, actor: Actor, at: datetime) -> None:
+        self._require_draft()
+        self._discard(actor=actor, at=at)
+
+    @event(Discarded)
+    def _discard(self, actor: Actor, at: datetime) -> None:
+        self.status = "discarded"
+
+    # --- provisioning (driven by the saga; every step idempotent) ----------
+
+    class ProvisionStarted(CspAggregate.Event):
+        pass
+
+    def start_provisioning(self, actor: Actor, at: datetime) -> None:
+        if self.status in ("provision_started", "provision_finished", "provision_failed"):
+            return
+        if self.status != "placed":
+            raise InvalidOrderTransition(f"an order is provisioned once placed; it is {self.status}", order_id=self.id)
+        self._start_provisioning(actor=actor, at=at)
+
+    @event(ProvisionStarted)
+    def _start_provisioning(self, actor: Actor, at: datetime) -> None:
+        self.status = "provision_started"
+
+    class LineProvisioned(CspAggregate.Event):
+        line_no: int
+        subscription_ids: tuple[UUID, ...]
+        vendor_order_id: str
+
+    def record_line_provisioned(
+        self, line_no: int, subscription_ids: tuple[UUID, ...], vendor_order_id: str, actor: Actor, at: datetime
+    ) -> None:
+        if line_no in self.provisioned_line_nos:
+            return
+        if self.status != "provision_started":
+            raise InvalidOrderTransition(f"the order is {self.status}, not being provisioned", order_id=self.id)
+        self.line(line_no)
+        self._record_line_provisioned(
+            line_no=line_no,
+            subscription_ids=tuple(subscription_ids),
+            vendor_order_id=vendor_order_id,
+            actor=actor,
+            at=at,
+        )
+
+    @event(LineProvisioned)
+    def _record_line_provisioned(
+        self, line_no: int, subscription_ids: tuple[UUID, ...], vendor_order_id: str, actor: Actor, at: datetime
+    ) -> None:
+        self.provisioned_line_nos = (*self.provisioned_line_nos, line_no)
+        self.subscription_ids = (*self.subscription_ids, *subscription_ids)
+
+    @property
+    def pending_line_nos(self) -> tuple[int, ...]:
+        return tuple(x.line_no for x in self.lines if x.line_no not in self.provisioned_line_nos)
+
+    class ProvisionFinished(CspAggregate.Event):
+        pass
+
+    def finish_provisioning(self, actor: Actor, at: datetime) -> None:
+        if self.status == "provision_finished":
+            return
+        if self.status != "provision_started":
+            raise InvalidOrderTransition(f"the order is {self.status}, not being provisioned", order_id=self.id)
+        if self.pending_line_nos:
+            raise InvalidOrderTransition(
+                f"lines {list(self.pending_line_nos)} are not provisioned yet", order_id=self.id
+            )
+        self._finish_provisioning(actor=actor, at=at)
+
+    @event(ProvisionFinished)
+    def _finish_provisioning(self, actor: Actor, at: datetime) -> None:
+        self.status = "provision_finished"
+        self.finished_at = at
+
+    class ProvisionFailed(CspAggregate.Event):
+        reason: str
+        line_no: int | None
+
+    def fail_provisioning(self, reason: str, line_no: int | None, actor: Actor, at: datetime) -> None:
+        if self.status == "provision_failed":
+            return
+        if self.status not in ("placed", "provision_started"):
+            raise InvalidOrderTransition(f"the order is {self.status}", order_id=self.id)
+        self._fail_provisioning(reason=reason, line_no=line_no, actor=actor, at=at)
+
+    @event(ProvisionFailed)
+    def _fail_provisioning(self, reason: str, line_no: int | None, actor: Actor, at: datetime) -> None:
+        self.status = "provision_failed"
+        self.failure_reason = reason
+        self.failed_line_no = line_no
+        self.finished_at = at
+
+
+__all__ = [
+    "DEFAULT_MARKUP_PERCENT",
+    "AddonChoice",
+    "ChangeLine",
+    "Eligibility",
+    "NewSubscriptionLine",
+    "Order",
+    "OrderLine",
+    "format_order_number",
+    "price_change_line",
+    "price_new_line",
+]

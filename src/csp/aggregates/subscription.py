@@ -1,0 +1,1014 @@
+"""Subscriptions and the vendor's commerce rules, decided here at once.
+
+    trial ──convert──▶ active ◀──reactivate── suspended
+                        │ └────suspend──────────▲
+                        ├──change quantity / billing cycle / price / add-ons (stays active)
+                        ├──renew (at term end, when auto-renew is on)
+                        └──cancel (only inside the cancellation window) ─▶ cancelled
+    trial ──expire──▶ expired;  active, auto-renew off ──term end──▶ expired
+    suspended ──term end──▶ disabled
+
+Seats are bought in tranches; each purchase, increase and renewal opens its own
+168-hour cancellation window. Seats can be removed only from tranches whose window
+is still open (newest first); the reduction is refunded pro rata by the billing side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from csp.aggregates.base import Actor, CspAggregate, Value
+from csp.aggregates.catalog import LicenceType, Offer, PricePoint
+from csp.aggregates.errors import (
+    AddonRequiresBase,
+    InvalidInput,
+    InvalidSubscriptionTransition,
+    NotATrial,
+    NotDue,
+    OutsideCancellationWindow,
+    SubscriptionNotActive,
+    SubscriptionSuspended,
+    TermCannotShrink,
+    TrialQuantityFixed,
+)
+from csp.aggregates.pricing import PriceQuote, customer_price, markup_for_target, money
+from csp.aggregates.terms import (
+    CANCELLATION_WINDOW,
+    TRIAL_DAYS,
+    TRIAL_QUANTITY,
+    BillingCycle,
+    Term,
+    billing_boundaries,
+    check_cycle_allowed,
+    next_billing_boundary,
+    term_end,
+    term_rank,
+)
+
+SubscriptionStatus = Literal["trial", "active", "suspended", "expired", "disabled", "cancelled"]
+SUBSCRIPTION_STATUSES: tuple[SubscriptionStatus, ...] = (
+    "trial",
+    "active",
+    "suspended",
+    "expired",
+    "disabled",
+    "cancelled",
+)
+TrancheKind = Literal["purchase", "increase", "renewal", "conversion", "trial"]
+TERMINAL: tuple[SubscriptionStatus, ...] = ("expired", "disabled", "cancelled")
+
+
+@dataclass(frozen=True)
+class Tranche(Value):
+    """Seats bought together, with their own cancellation window and locked partner price."""
+
+    number: int
+    quantity: int
+    kind: TrancheKind
+    purchased_at: datetime
+    window_ends_at: datetime
+    unit_partner_price: Decimal
+
+    def window_open(self, at: datetime) -> bool:
+        return at < self.window_ends_at
+
+
+@dataclass(frozen=True)
+class SeatRemoval(Value):
+    """Seats taken from one tranche (refunded pro rata from ``at`` by the billing side)."""
+
+    tranche_number: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class SubscriptionTerms(Value):
+    """What a new subscription is provisioned with (from an order line or an add-on)."""
+
+    organization_id: UUID
+    reseller_id: UUID
+    tenant_id: UUID
+    tenant_domain: str
+    order_id: UUID | None
+    line_no: int | None
+    offer_id: UUID
+    offer_name: str
+    product_group_id: UUID
+    vendor: str
+    type: LicenceType
+    term: Term
+    billing_cycle: BillingCycle
+    billing_cycles_allowed: tuple[BillingCycle, ...]
+    terms_allowed: tuple[Term, ...]
+    quantity: int
+    min_quantity: int
+    max_quantity: int
+    unit: str
+    is_trial: bool
+    trial_converts_to: UUID | None
+    addon_offer_ids_allowed: tuple[UUID, ...]
+    unit_partner_price: Decimal
+    erp_price: Decimal | None
+    unit_customer_price: Decimal
+    markup_percent: Decimal
+    default_markup_percent: Decimal
+    parent_id: UUID | None = None
+    vendor_subscription_id: str | None = None
+
+
+def subscription_terms_from_offer(
+    offer: Offer,
+    *,
+    organization_id: UUID,
+    reseller_id: UUID,
+    tenant_id: UUID,
+    tenant_domain: str,
+    order_id: UUID | None,
+    line_no: int | None,
+    term: Term,
+    billing_cycle: BillingCycle,
+    quantity: int,
+    price: PriceQuote,
+    parent_id: UUID | None = None,
+    vendor_subscription_id: str | None = None,
+) -> SubscriptionTerms:
+    return SubscriptionTerms(
+        organization_id=organization_id,
+        reseller_id=reseller_id,
+        tenant_id=tenant_id,
+        tenant_domain=tenant_domain,
+        order_id=order_id,
+        line_no=line_no,
+        offer_id=offer.id,
+        offer_name=offer.name,
+        product_group_id=offer.product_group_id,
+        vendor=offer.vendor,
+        type=offer.type,
+        term=term,
+        billing_cycle=billing_cycle,
+        billing_cycles_allowed=offer.billing_cycles,
+        terms_allowed=offer.terms,
+        quantity=quantity,
+        min_quantity=offer.min_quantity,
+        max_quantity=offer.max_quantity,
+        unit=offer.unit,
+        is_trial=offer.is_trial,
+        trial_converts_to=offer.trial_converts_to,
+        addon_offer_ids_allowed=offer.addon_offer_ids,
+        unit_partner_price=price.partner_price,
+        erp_price=price.erp_price,
+        unit_customer_price=price.customer_price,
+        markup_percent=price.markup_percent,
+        default_markup_percent=price.default_markup_percent,
+        parent_id=parent_id,
+        vendor_subscription_id=vendor_subscription_id,
+    )
+
+
+class Subscription(CspAggregate):
+    class Provisioned(CspAggregate.Created):
+        terms: SubscriptionTerms
+        status: SubscriptionStatus
+        starts_at: datetime
+        ends_at: datetime
+        tranche: Tranche
+
+    @event(Provisioned)
+    def __init__(
+        self,
+        terms: SubscriptionTerms,
+        status: SubscriptionStatus,
+        starts_at: datetime,
+        ends_at: datetime,
+        tranche: Tranche,
+        actor: Actor,
+        at: datetime,
+    ) -> None:
+        t = terms
+        self.organization_id = t.organization_id
+        self.reseller_id = t.reseller_id
+        self.tenant_id = t.tenant_id
+        self.tenant_domain = t.tenant_domain
+        self.order_id = t.order_id
+        self.line_no = t.line_no
+        self.offer_id = t.offer_id
+        self.offer_name = t.offer_name
+        self.product_group_id = t.product_group_id
+        self.vendor = t.vendor
+        self.type = t.type
+        self.term = t.term
+        self.billing_cycle = t.billing_cycle
+        self.billing_cycles_allowed = t.billing_cycles_allowed
+        self.terms_allowed = t.terms_allowed
+        self.min_quantity = t.min_quantity
+        self.max_quantity = t.max_quantity
+        self.unit = t.unit
+        self.is_trial = t.is_trial
+        self.trial_converts_to = t.trial_converts_to
+        self.addon_offer_ids_allowed = t.addon_offer_ids_allowed
+        self.unit_partner_price = t.unit_partner_price
+        self.erp_price = t.erp_price
+        self.unit_customer_price = t.unit_customer_price
+        self.markup_percent = t.markup_percent
+        self.default_markup_percent = t.default_markup_percent
+        self.parent_id = t.parent_id
+        self.vendor_subscription_id = t.vendor_subscription_id
+        self.status: SubscriptionStatus = status
+        self.starts_at = starts_at
+        self.ends_at = ends_at
+        self.tranches: tuple[Tranche, ...] = (tranche,)
+        self.quantity = tranche.quantity
+        self.auto_renew = not t.is_trial
+        self.pending_billing_cycle: BillingCycle | None = None
+        self.pending_billing_cycle_at: datetime | None = None
+        self.renewal_quantity: int | None = None
+        self.renewal_term: Term | None = None
+        self.addon_ids: tuple[UUID, ...] = ()
+        self.assigned = 0
+        self.assigned_synced_at: datetime | None = None
+        self.suspended_at: datetime | None = None
+        self.ended_at: datetime | None = None
+        self.renewal_count = 0
+        self.closed_window_numbers: tuple[int, ...] = ()
+        self.unacknowledged_versions: tuple[int, ...] = ()
+        self.last_vendor_refusal: str | None = None
+
+    @classmethod
+    def provision(
+        cls, id: UUID, terms: SubscriptionTerms, actor: Actor, at: datetime, ends_at: datetime | None = None
+    ) -> Subscription:
+        """A new subscription from a provisioned order line (or an add-on attached to a base).
+
+        ``ends_at`` is given for an add-on: its term ends with the base's (coterminous).
+        """
+        if terms.is_trial:
+            if terms.quantity != TRIAL_QUANTITY:
+                raise TrialQuantityFixed(f"a trial has exactly {TRIAL_QUANTITY} licences")
+            status: SubscriptionStatus = "trial"
+            end = at + timedelta(days=TRIAL_DAYS)
+            kind: TrancheKind = "trial"
+        else:
+            if not terms.min_quantity <= terms.quantity <= terms.max_quantity:
+                raise InvalidInput("quantity", f"must be between {terms.min_quantity} and {terms.max_quantity}")
+            check_cycle_allowed(terms.term, terms.billing_cycle)
+            status = "active"
+            end = ends_at if ends_at is not None else term_end(at, terms.term)
+            kind = "purchase"
+        if end <= at:
+            raise InvalidInput("ends_at", "the term must end after it starts")
+        tranche = Tranche(
+            number=1,
+            quantity=terms.quantity,
+            kind=kind,
+            purchased_at=at,
+            window_ends_at=at + CANCELLATION_WINDOW,
+            unit_partner_price=terms.unit_partner_price,
+        )
+        return cls._create(
+            cls.Provisioned,
+            id=id,
+            terms=terms,
+            status=status,
+            starts_at=at,
+            ends_at=end,
+            tranche=tranche,
+            actor=actor,
+            at=at,
+        )
+
+    # --- queries -----------------------------------------------------------
+
+    @property
+    def is_addon(self) -> bool:
+        return self.parent_id is not None
+
+    @property
+    def renews_at(self) -> datetime | None:
+        if self.status in ("active", "suspended") and self.auto_renew:
+            return self.ends_at
+        return None
+
+    def refundable_quantity(self, at: datetime) -> int:
+        """Seats still inside their cancellation window."""
+        return sum(t.quantity for t in self.open_windows(at))
+
+    def open_windows(self, at: datetime) -> tuple[Tranche, ...]:
+        return tuple(t for t in self.tranches if t.quantity > 0 and t.window_open(at))
+
+    def billing_boundaries(self) -> list[datetime]:
+        return billing_boundaries(self.starts_at, self.ends_at, self.billing_cycle, self.term)
+
+    def monthly_partner_cost(self) -> Decimal:
+        return money(self.unit_partner_price * self.quantity)
+
+    def _require_changeable(self, what: str) -> None:
+        if self.status == "suspended":
+            raise SubscriptionSuspended(f"a suspended subscription cannot {what}", subscription_id=self.id)
+        if self.status == "trial":
+            raise TrialQuantityFixed(f"a trial cannot {what}; convert it first", subscription_id=self.id)
+        if self.status != "active":
+            raise SubscriptionNotActive(f"the subscription is {self.status}", subscription_id=self.id)
+
+    def _require_live(self) -> None:
+        if self.status in TERMINAL:
+            raise SubscriptionNotActive(f"the subscription is {self.status}", subscription_id=self.id)
+
+    def _check_bounds(self, quantity: int) -> None:
+        if quantity < self.min_quantity:
+            raise InvalidInput(
+                "quantity",
+                f"must be at least {self.min_quantity}; to end the subscription, cancel it",
+                quantity=quantity,
+            )
+        if quantity > self.max_quantity:
+            raise InvalidInput("quantity", f"must be at most {self.max_quantity}", quantity=quantity)
+
+    def check_quantity_change(self, quantity: int, at: datetime) -> None:
+        """Raise if an immediate change to ``quantity`` breaks a rule."""
+        self._require_changeable("change quantity")
+        self._check_bounds(quantity)
+        reduction = self.quantity - quantity
+        if reduction > 0 and reduction > self.refundable_quantity(at):
+            raise OutsideCancellationWindow(
+                f"only {self.refundable_quantity(at)} seat(s) are inside their cancellation window; "
+                "schedule the reduction for the renewal instead",
+                subscription_id=self.id,
+                refundable=self.refundable_quantity(at),
+                requested_reduction=reduction,
+            )
+
+    # --- quantity -----------------------------------------------------------
+
+    class SeatsAdded(CspAggregate.Event):
+        tranche: Tranche
+        quantity: int  # the new total
+
+    class SeatsRemoved(CspAggregate.Event):
+        removals: tuple[SeatRemoval, ...]
+        quantity: int  # the new total
+
+    def change_quantity(self, quantity: int, actor: Actor, at: datetime) -> None:
+        """Raise seats now (a new tranche), or remove seats still inside their window."""
+        self.check_quantity_change(quantity, at)
+        if quantity > self.quantity:
+            tranche = Tranche(
+                number=self._next_tranche_number(),
+                quantity=quantity - self.quantity,
+                kind="increase",
+                purchased_at=at,
+                window_ends_at=at + CANCELLATION_WINDOW,
+                unit_partner_price=self.unit_partner_price,
+            )
+            self._add_seats(tranche=tranche, quantity=quantity, actor=actor, at=at)
+        elif quantity < self.quantity:
+            self._remove_seats(
+                removals=self._take_refundable(self.quantity - quantity, at), quantity=quantity, actor=actor, at=at
+            )
+
+    def _next_tranche_number(self) -> int:
+        return max((t.number for t in self.tranches), default=0) + 1
+
+    def _take_refundable(self, count: int, at: datetime) -> tuple[SeatRemoval, ...]:
+        removals = []
+        for t in sorted(self.open_windows(at), key=lambda t: (t.purchased_at, t.number), reverse=True):
+            if count == 0:
+                break
+            n = min(count, t.quantity)
+            removals.append(SeatRemoval(tranche_number=t.number, quantity=n))
+            count -= n
+        return tuple(removals)
+
+    @event(SeatsAdded)
+    def _add_seats(self, tranche: Tranche, quantity: int, actor: Actor, at: datetime) -> None:
+        self.tranches = (*self.tranches, tranche)
+        self.quantity = quantity
+
+    @event(SeatsRemoved)
+    def _remove_seats(self, removals: tuple[SeatRemoval, ...], quantity: int, actor: Actor, at: datetime) -> None:
+        self.tranches = _apply_removals(self.tranches, removals)
+        self.quantity = quantity
+
+    class RenewalQuantityScheduled(CspAggregate.Event):
+        quantity: int | None
+
+    def schedule_quantity_for_renewal(self, quantity: int | None, actor: Actor, at: datetime) -> None:
+        """Set (or with None, clear) the quantity the subscription renews with."""
+        self._require_changeable("schedule a quantity change")
+        if quantity is not None:
+            self._check_bounds(quantity)
+        if quantity == self.renewal_quantity:
+            return
+        self._schedule_renewal_quantity(quantity=quantity, actor=actor, at=at)
+
+    @event(RenewalQuantityScheduled)
+    def _schedule_renewal_quantity(self, quantity: int | None, actor: Actor, at: datetime) -> None:
+        self.renewal_quantity = quantity
+
+    # --- billing cycle and term -------------------------------------------
+
+    class BillingCycleChangeScheduled(CspAggregate.Event):
+        billing_cycle: BillingCycle | None  # None: a scheduled change withdrawn
+        effective_at: datetime | None
+
+    class BillingCycleChanged(CspAggregate.Event):
+        billing_cycle: BillingCycle
+        effective_at: datetime
+
+    def change_billing_cycle(self, billing_cycle: BillingCycle, actor: Actor, at: datetime) -> None:
+        """Schedule a billing-cycle change for the next billing period (never mid-period)."""
+        self._require_changeable("change its billing cycle")
+        if billing_cycle not in self.billing_cycles_allowed:
+            raise InvalidInput("billing_cycle", f"{self.offer_name} allows: {', '.join(self.billing_cycles_allowed)}")
+        check_cycle_allowed(self.renewal_term or self.term, billing_cycle)
+        if billing_cycle == self.billing_cycle:
+            if self.pending_billing_cycle is not None:
+                self._schedule_billing_cycle(billing_cycle=None, effective_at=None, actor=actor, at=at)
+            return
+        if billing_cycle == self.pending_billing_cycle:
+            return
+        effective_at = next_billing_boundary(self.starts_at, self.ends_at, self.billing_cycle, self.term, at)
+        self._schedule_billing_cycle(billing_cycle=billing_cycle, effective_at=effective_at, actor=actor, at=at)
+
+    @event(BillingCycleChangeScheduled)
+    def _schedule_billing_cycle(
+        self, billing_cycle: BillingCycle | None, effective_at: datetime | None, actor: Actor, at: datetime
+    ) -> None:
+        self.pending_billing_cycle = billing_cycle
+        self.pending_billing_cycle_at = effective_at
+
+    @property
+    def billing_cycle_change_due(self) -> datetime | None:
+        """When a scheduled change falls inside the term (else it applies at renewal)."""
+        if self.pending_billing_cycle is None or self.pending_billing_cycle_at is None:
+            return None
+        if self.pending_billing_cycle_at >= self.ends_at:
+            return None
+        return self.pending_billing_cycle_at
+
+    def apply_due_billing_cycle(self, actor: Actor, at: datetime) -> bool:
+        """Apply a scheduled billing-cycle change once its period has begun."""
+        due = self.billing_cycle_change_due
+        if due is None or at < due or self.status in TERMINAL or self.pending_billing_cycle is None:
+            return False
+        self._change_billing_cycle(billing_cycle=self.pending_billing_cycle, effective_at=due, actor=actor, at=at)
+        return True
+
+    @event(BillingCycleChanged)
+    def _change_billing_cycle(
+        self, billing_cycle: BillingCycle, effective_at: datetime, actor: Actor, at: datetime
+    ) -> None:
+        self.billing_cycle = billing_cycle
+        self.pending_billing_cycle = None
+        self.pending_billing_cycle_at = None
+
+    class RenewalTermScheduled(CspAggregate.Event):
+        term: Term
+
+    def schedule_term_for_renewal(self, term: Term, actor: Actor, at: datetime) -> None:
+        """The term can only grow (monthly → annual); it changes at renewal."""
+        self._require_changeable("change its term")
+        if term not in self.terms_allowed:
+            raise InvalidInput("term", f"{self.offer_name} allows terms: {', '.join(self.terms_allowed)}")
+        current = self.renewal_term or self.term
+        if term_rank(term) < term_rank(self.term):
+            raise TermCannotShrink("the term can only grow (monthly → annual)", subscription_id=self.id)
+        if term == current:
+            return
+        self._schedule_term(term=term, actor=actor, at=at)
+
+    @event(RenewalTermScheduled)
+    def _schedule_term(self, term: Term, actor: Actor, at: datetime) -> None:
+        self.renewal_term = term
+
+    # --- status ------------------------------------------------------------
+
+    class Suspended(CspAggregate.Event):
+        pass
+
+    class Reactivated(CspAggregate.Event):
+        pass
+
+    def suspend(self, actor: Actor, at: datetime) -> None:
+        """Suspending does not stop billing."""
+        if self.status != "active":
+            raise InvalidSubscriptionTransition(
+                f"only an active subscription can be suspended; it is {self.status}", subscription_id=self.id
+            )
+        self._suspend(actor=actor, at=at)
+
+    @event(Suspended)
+    def _suspend(self, actor: Actor, at: datetime) -> None:
+        self.status = "suspended"
+        self.suspended_at = at
+
+    def reactivate(self, actor: Actor, at: datetime) -> None:
+        if self.status != "suspended":
+            raise InvalidSubscriptionTransition(
+                f"only a suspended subscription can be reactivated; it is {self.status}", subscription_id=self.id
+            )
+        if at >= self.ends_at:
+            raise InvalidSubscriptionTransition("the term has ended; the subscription is being disabled")
+        self._reactivate(actor=actor, at=at)
+
+    @event(Reactivated)
+    def _reactivate(self, actor: Actor, at: datetime) -> None:
+        self.status = "active"
+        self.suspended_at = None
+
+    class Cancelled(CspAggregate.Event):
+        removals: tuple[SeatRemoval, ...]
+
+    def check_cancellable(self, at: datetime) -> None:
+        if self.status == "trial":
+            return
+        if self.status not in ("active", "suspended"):
+            raise InvalidSubscriptionTransition(f"the subscription is {self.status}", subscription_id=self.id)
+        if self.refundable_quantity(at) < self.quantity:
+            raise OutsideCancellationWindow(
+                f"{self.quantity - self.refundable_quantity(at)} seat(s) are outside their cancellation window; "
+                "turn auto-renew off or schedule a reduction for the renewal instead",
+                subscription_id=self.id,
+                refundable=self.refundable_quantity(at),
+                quantity=self.quantity,
+            )
+
+    def cancel(self, actor: Actor, at: datetime) -> None:
+        """Cancel now: every seat must still be inside its window (a trial may always end)."""
+        self.check_cancellable(at)
+        removals = () if self.status == "trial" else self._take_refundable(self.quantity, at)
+        self._cancel(removals=removals, actor=actor, at=at)
+
+    @event(Cancelled)
+    def _cancel(self, removals: tuple[SeatRemoval, ...], actor: Actor, at: datetime) -> None:
+        self.tranches = _apply_removals(self.tranches, removals)
+        self.quantity = sum(t.quantity for t in self.tranches)
+        self.status = "cancelled"
+        self.ended_at = at
+
+    # --- prices and auto-renew -------------------------------------------
+
+    class CustomerPriceChanged(CspAggregate.Event):
+        unit_customer_price: Decimal
+        markup_percent: Decimal
+
+    def change_customer_price(
+        self,
+        actor: Actor,
+        at: datetime,
+        unit_customer_price: Decimal | None = None,
+        markup_percent: Decimal | None = None,
+    ) -> None:
+        """The reseller's own customer price, from now on (the partner price stays locked)."""
+        self._require_live()
+        if self.status == "trial":
+            raise TrialQuantityFixed("a trial has no price; convert it first", subscription_id=self.id)
+        if (unit_customer_price is None) == (markup_percent is None):
+            raise InvalidInput("unit_customer_price", "give either unit_customer_price or markup_percent")
+        if unit_customer_price is not None:
+            price = money(unit_customer_price)
+            if price < 0:
+                raise InvalidInput("unit_customer_price", "must not be negative")
+            markup = markup_for_target(self.unit_partner_price, price, self.default_markup_percent)
+        else:
+            assert markup_percent is not None
+            markup = markup_percent
+            price = customer_price(self.unit_partner_price, markup, self.default_markup_percent)
+        if price == self.unit_customer_price and markup == self.markup_percent:
+            return
+        self._change_customer_price(unit_customer_price=price, markup_percent=markup, actor=actor, at=at)
+
+    @event(CustomerPriceChanged)
+    def _change_customer_price(
+        self, unit_customer_price: Decimal, markup_percent: Decimal, actor: Actor, at: datetime
+    ) -> None:
+        self.unit_customer_price = unit_customer_price
+        self.markup_percent = markup_percent
+
+    class AutoRenewChanged(CspAggregate.Event):
+        auto_renew: bool
+
+    def set_auto_renew(self, auto_renew: bool, actor: Actor, at: datetime) -> None:
+        self._require_live()
+        if self.status == "trial":
+            raise NotATrial("a trial does not renew; convert it to a paid subscription", subscription_id=self.id)
+        if auto_renew == self.auto_renew:
+            return
+        self._set_auto_renew(auto_renew=auto_renew, actor=actor, at=at)
+
+    @event(AutoRenewChanged)
+    def _set_auto_renew(self, auto_renew: bool, actor: Actor, at: datetime) -> None:
+        self.auto_renew = auto_renew
+
+    # --- term end: renew, expire, disable ----------------------------------
+
+    class Renewed(CspAggregate.Event):
+        starts_at: datetime
+        ends_at: datetime
+        term: Term
+        billing_cycle: BillingCycle
+        tranche: Tranche
+        unit_partner_price: Decimal
+        erp_price: Decimal | None
+        unit_customer_price: Decimal
+
+    class Expired(CspAggregate.Event):
+        pass
+
+    class Disabled(CspAggregate.Event):
+        pass
+
+    @property
+    def term_end_due(self) -> datetime:
+        return self.ends_at
+
+    def end_term(
+        self,
+        actor: Actor,
+        at: datetime,
+        price: PricePoint | None = None,
+        base_ends_at: datetime | None = None,
+        allow_renewal: bool = True,
+    ) -> SubscriptionStatus:
+        """What happens at term end: renew (auto-renew on), expire, or disable (suspended).
+
+        ``price`` is the catalog price in force at renewal (the lock ends with the term);
+        ``base_ends_at`` is the base's new term end for an add-on (coterminous), and
+        ``allow_renewal`` is False for an add-on whose base did not renew.
+        """
+        if self.status in TERMINAL:
+            return self.status
+        if at < self.ends_at:
+            raise NotDue(f"the term ends at {self.ends_at.isoformat()}", subscription_id=self.id)
+        if self.status == "trial":
+            self._expire(actor=actor, at=at)
+        elif self.status == "suspended":
+            self._disable(actor=actor, at=at)
+        elif not self.auto_renew or not allow_renewal:
+            self._expire(actor=actor, at=at)
+        else:
+            self._renew_now(actor, at, price, base_ends_at)
+        return self.status
+
+    def _renew_now(self, actor: Actor, at: datetime, price: PricePoint | None, base_ends_at: datetime | None) -> None:
+        term = self.renewal_term or self.term
+        cycle = self.pending_billing_cycle or self.billing_cycle
+        if term == "monthly" and cycle == "yearly":
+            cycle = "monthly"
+        quantity = self.renewal_quantity or self.quantity
+        starts = self.ends_at
+        ends = base_ends_at if base_ends_at is not None else term_end(starts, term)
+        if ends <= starts:
+            raise InvalidInput("base_ends_at", "an add-on renews to its base's new term end")
+        partner = price.partner_price if price is not None else self.unit_partner_price
+        erp = price.erp_price if price is not None else self.erp_price
+        customer = customer_price(partner, self.markup_percent, self.default_markup_percent)
+        tranche = Tranche(
+            number=self._next_tranche_number(),
+            quantity=quantity,
+            kind="renewal",
+            purchased_at=starts,
+            window_ends_at=starts + CANCELLATION_WINDOW,
+            unit_partner_price=partner,
+        )
+        self._renew(
+            starts_at=starts,
+            ends_at=ends,
+            term=term,
+            billing_cycle=cycle,
+            tranche=tranche,
+            unit_partner_price=partner,
+            erp_price=erp,
+            unit_customer_price=customer,
+            actor=actor,
+            at=at,
+        )
+
+    @event(Renewed)
+    def _renew(
+        self,
+        starts_at: datetime,
+        ends_at: datetime,
+        term: Term,
+        billing_cycle: BillingCycle,
+        tranche: Tranche,
+        unit_partner_price: Decimal,
+        erp_price: Decimal | None,
+        unit_customer_price: Decimal,
+        actor: Actor,
+        at: datetime,
+    ) -> None:
+        self.starts_at = starts_at
+        self.ends_at = ends_at
+        self.term = term
+        self.billing_cycle = billing_cycle
+        self.tranches = (tranche,)
+        self.quantity = tranche.quantity
+        self.unit_partner_price = unit_partner_price
+        self.erp_price = erp_price
+        self.unit_customer_price = unit_customer_price
+        self.pending_billing_cycle = None
+        self.pending_billing_cycle_at = None
+        self.renewal_quantity = None
+        self.renewal_term = None
+        self.renewal_count = self.renewal_count + 1
+        self.closed_window_numbers = ()
+
+    @event(Expired)
+    def _expire(self, actor: Actor, at: datetime) -> None:
+        self.status = "expired"
+        self.ended_at = at
+
+    @event(Disabled)
+    def _disable(self, actor: Actor, at: datetime) -> None:
+        self.status = "disabled"
+        self.ended_at = at
+
+    # --- trials ------------------------------------------------------------
+
+    class TrialConverted(CspAggregate.Event):
+        terms: SubscriptionTerms
+        starts_at: datetime
+        ends_at: datetime
+        tranche: Tranche
+
+    def convert_trial(self, terms: SubscriptionTerms, actor: Actor, at: datetime) -> None:
+        """A paid subscription from this moment: a new term starts now."""
+        if not self.is_trial or self.status != "trial":
+            raise NotATrial(f"only a running trial can be converted; it is {self.status}", subscription_id=self.id)
+        if at >= self.ends_at:
+            raise NotATrial("the trial has ended", subscription_id=self.id)
+        if terms.is_trial:
+            raise InvalidInput("offer_id", "a trial converts to a paid offer")
+        if self.trial_converts_to is not None and terms.offer_id != self.trial_converts_to:
+            raise InvalidInput(
+                "offer_id", "this trial converts only to its paid offer", expected=self.trial_converts_to
+            )
+        if not terms.min_quantity <= terms.quantity <= terms.max_quantity:
+            raise InvalidInput("quantity", f"must be between {terms.min_quantity} and {terms.max_quantity}")
+        check_cycle_allowed(terms.term, terms.billing_cycle)
+        tranche = Tranche(
+            number=self._next_tranche_number(),
+            quantity=terms.quantity,
+            kind="conversion",
+            purchased_at=at,
+            window_ends_at=at + CANCELLATION_WINDOW,
+            unit_partner_price=terms.unit_partner_price,
+        )
+        self._convert_trial(
+            terms=terms, starts_at=at, ends_at=term_end(at, terms.term), tranche=tranche, actor=actor, at=at
+        )
+
+    @event(TrialConverted)
+    def _convert_trial(
+        self,
+        terms: SubscriptionTerms,
+        starts_at: datetime,
+        ends_at: datetime,
+        tranche: Tranche,
+        actor: Actor,
+        at: datetime,
+    ) -> None:
+        t = terms
+        self.offer_id = t.offer_id
+        self.offer_name = t.offer_name
+        self.product_group_id = t.product_group_id
+        self.term = t.term
+        self.billing_cycle = t.billing_cycle
+        self.billing_cycles_allowed = t.billing_cycles_allowed
+        self.terms_allowed = t.terms_allowed
+        self.min_quantity = t.min_quantity
+        self.max_quantity = t.max_quantity
+        self.unit = t.unit
+        self.is_trial = False
+        self.trial_converts_to = None
+        self.addon_offer_ids_allowed = t.addon_offer_ids_allowed
+        self.unit_partner_price = t.unit_partner_price
+        self.erp_price = t.erp_price
+        self.unit_customer_price = t.unit_customer_price
+        self.markup_percent = t.markup_percent
+        self.default_markup_percent = t.default_markup_percent
+        self.status = "active"
+        self.starts_at = starts_at
+        self.ends_at = ends_at
+        self.tranches = (tranche,)
+        self.quantity = tranche.quantity
+        self.auto_renew = True
+
+    # --- add-ons -----------------------------------------------------------
+
+    class AddonAttached(CspAggregate.Event):
+        addon_id: UUID
+        offer_id: UUID
+
+    class AddonDetached(CspAggregate.Event):
+        addon_id: UUID
+
+    def check_accepts_addon(self, offer: Offer, quantity: int) -> None:
+        """An add-on needs this base active and compatible (same tenant is implied)."""
+        if self.status != "active":
+            raise AddonRequiresBase(
+                f"the base subscription is {self.status}; it must be active", subscription_id=self.id
+            )
+        if not offer.is_addon or offer.id not in self.addon_offer_ids_allowed:
+            raise AddonRequiresBase(f"{offer.name} cannot be added to {self.offer_name}", offer_id=offer.id)
+        if quantity > self.quantity:
+            raise InvalidInput("quantity", f"at most {self.quantity}: one add-on licence per base licence")
+
+    def attach_addon(self, addon: Subscription, actor: Actor, at: datetime) -> None:
+        if addon.parent_id != self.id or addon.tenant_id != self.tenant_id:
+            raise InvalidInput("addon_id", "the add-on does not belong to this subscription")
+        if addon.id in self.addon_ids:
+            return
+        self._attach_addon(addon_id=addon.id, offer_id=addon.offer_id, actor=actor, at=at)
+
+    @event(AddonAttached)
+    def _attach_addon(self, addon_id: UUID, offer_id: UUID, actor: Actor, at: datetime) -> None:
+        self.addon_ids = (*self.addon_ids, addon_id)
+
+    def detach_addon(self, addon_id: UUID, actor: Actor, at: datetime) -> None:
+        if addon_id not in self.addon_ids:
+            raise InvalidInput("addon_id", "no such add-on on this subscription")
+        self._detach_addon(addon_id=addon_id, actor=actor, at=at)
+
+    @event(AddonDetached)
+    def _detach_addon(self, addon_id: UUID, actor: Actor, at: datetime) -> None:
+        self.addon_ids = tuple(a for a in self.addon_ids if a != addon_id)
+
+    # --- facts from the vendor and the clock --------------------------------
+
+    class AssignedLicencesSynced(CspAggregate.Event):
+        assigned: int
+
+    def sync_assigned(self, assigned: int, actor: Actor, at: datetime) -> None:
+        """Assigned licences are the vendor's figure, synced on a schedule."""
+        if assigned < 0:
+            raise InvalidInput("assigned", "must not be negative")
+        if assigned == self.assigned:
+            return
+        self._sync_assigned(assigned=assigned, actor=actor, at=at)
+
+    @event(AssignedLicencesSynced)
+    def _sync_assigned(self, assigned: int, actor: Actor, at: datetime) -> None:
+        self.assigned = assigned
+        self.assigned_synced_at = at
+
+    class UsageReported(CspAggregate.Event):
+        day: str  # ISO date, UTC
+        meter: str
+        quantity: Decimal
+        amount: Decimal
+
+    def report_usage(
+        self, day: str, meter: str, quantity: Decimal, amount: Decimal, actor: Actor, at: datetime
+    ) -> None:
+        """Consumption of a usage-based (Azure) subscription, as rated by the vendor."""
+        if self.type != "usage":
+            raise InvalidInput("subscription_id", "only usage-based subscriptions report consumption")
+        if quantity < 0 or amount < 0:
+            raise InvalidInput("amount", "usage must not be negative")
+        self._report_usage(day=day, meter=meter, quantity=quantity, amount=money(amount), actor=actor, at=at)
+
+    @event(UsageReported)
+    def _report_usage(
+        self, day: str, meter: str, quantity: Decimal, amount: Decimal, actor: Actor, at: datetime
+    ) -> None:
+        pass
+
+    class CancellationWindowsClosed(CspAggregate.Event):
+        tranche_numbers: tuple[int, ...]
+
+    def close_windows(self, actor: Actor, at: datetime) -> bool:
+        """Record the windows that have closed (informational: rules compare times)."""
+        closed = tuple(
+            t.number for t in self.tranches if not t.window_open(at) and t.number not in self.closed_window_numbers
+        )
+        if not closed or self.status in TERMINAL:
+            return False
+        self._close_windows(tranche_numbers=closed, actor=actor, at=at)
+        return True
+
+    @event(CancellationWindowsClosed)
+    def _close_windows(self, tranche_numbers: tuple[int, ...], actor: Actor, at: datetime) -> None:
+        self.closed_window_numbers = (*self.closed_window_numbers, *tranche_numbers)
+
+    # --- the vendor's answer to a pushed change ----------------------------
+
+    class VendorSubscriptionLinked(CspAggregate.Event):
+        vendor_subscription_id: str
+
+    def link_vendor_subscription(self, vendor_subscription_id: str, actor: Actor, at: datetime) -> None:
+        if self.vendor_subscription_id == vendor_subscription_id:
+            return
+        self._link_vendor(vendor_subscription_id=vendor_subscription_id, actor=actor, at=at)
+
+    @event(VendorSubscriptionLinked)
+    def _link_vendor(self, vendor_subscription_id: str, actor: Actor, at: datetime) -> None:
+        self.vendor_subscription_id = vendor_subscription_id
+
+    class VendorChangeAcknowledged(CspAggregate.Event):
+        change_version: int
+
+    def acknowledge_vendor_change(self, change_version: int, actor: Actor, at: datetime) -> None:
+        self._acknowledge(change_version=change_version, actor=actor, at=at)
+
+    @event(VendorChangeAcknowledged)
+    def _acknowledge(self, change_version: int, actor: Actor, at: datetime) -> None:
+        self.last_vendor_refusal = None
+
+    class VendorChangeRefused(CspAggregate.Event):
+        """The vendor refused a change: the compensation restores the vendor's state."""
+
+        change_version: int
+        change_type: str
+        reason: str
+        status: SubscriptionStatus
+        tranches: tuple[Tranche, ...]
+        quantity: int
+        pending_billing_cycle: BillingCycle | None
+        pending_billing_cycle_at: datetime | None
+        auto_renew: bool
+        renewal_quantity: int | None
+
+    def record_vendor_refusal(self, change: CspAggregate.Event, reason: str, actor: Actor, at: datetime) -> None:
+        """Compensate a change the vendor refused, restoring what the vendor still has."""
+        status, tranches = self.status, self.tranches
+        pending, pending_at = self.pending_billing_cycle, self.pending_billing_cycle_at
+        auto_renew, renewal_quantity = self.auto_renew, self.renewal_quantity
+        if isinstance(change, Subscription.SeatsAdded):
+            tranches = tuple(t for t in tranches if t.number != change.tranche.number)
+        elif isinstance(change, (Subscription.SeatsRemoved, Subscription.Cancelled)):
+            tranches = _restore_removals(tranches, change.removals)
+            if isinstance(change, Subscription.Cancelled) and status == "cancelled":
+                status = "active"
+        elif isinstance(change, Subscription.Suspended) and status == "suspended":
+            status = "active"
+        elif isinstance(change, Subscription.Reactivated) and status == "active":
+            status = "suspended"
+        elif isinstance(change, Subscription.BillingCycleChangeScheduled):
+            pending, pending_at = None, None
+        elif isinstance(change, Subscription.AutoRenewChanged):
+            auto_renew = not change.auto_renew
+        elif isinstance(change, Subscription.RenewalQuantityScheduled):
+            renewal_quantity = None
+        quantity = sum(t.quantity for t in tranches)
+        if quantity < 1 and status not in TERMINAL and status != "trial":
+            raise InvalidSubscriptionTransition("the compensation would leave no seats", subscription_id=self.id)
+        self._refuse(
+            change_version=change.originator_version,
+            change_type=type(change).__name__,
+            reason=reason,
+            status=status,
+            tranches=tranches,
+            quantity=quantity,
+            pending_billing_cycle=pending,
+            pending_billing_cycle_at=pending_at,
+            auto_renew=auto_renew,
+            renewal_quantity=renewal_quantity,
+            actor=actor,
+            at=at,
+        )
+
+    @event(VendorChangeRefused)
+    def _refuse(
+        self,
+        change_version: int,
+        change_type: str,
+        reason: str,
+        status: SubscriptionStatus,
+        tranches: tuple[Tranche, ...],
+        quantity: int,
+        pending_billing_cycle: BillingCycle | None,
+        pending_billing_cycle_at: datetime | None,
+        auto_renew: bool,
+        renewal_quantity: int | None,
+        actor: Actor,
+        at: datetime,
+    ) -> None:
+        self.status = status
+        self.tranches = tranches
+        self.quantity = quantity
+        self.pending_billing_cycle = pending_billing_cycle
+        self.pending_billing_cycle_at = pending_billing_cycle_at
+        self.auto_renew = auto_renew
+        self.renewal_quantity = renewal_quantity
+        self.last_vendor_refusal = reason
+        if status != "cancelled":
+            self.ended_at = None
+
+
+def _apply_removals(tranches: tuple[Tranche, ...], removals: tuple[SeatRemoval, ...]) -> tuple[Tranche, ...]:
+    """Take seats out of their tranches (an emptied tranche stays, with 0 seats)."""
+    taken = {r.tranche_number: r.quantity for r in removals}
+    return tuple(t.replace(quantity=t.quantity - taken[t.number]) if t.number in taken else t for t in tranches)
+
+
+def _restore_removals(tranches: tuple[Tranche, ...], removals: tuple[SeatRemoval, ...]) -> tuple[Tranche, ...]:
+    """Put removed seats back into their tranches."""
+    given = {r.tranche_number: r.quantity for r in removals}
+    return tuple(t.replace(quantity=t.quantity + given[t.number]) if t.number in given else t for t in tranches)

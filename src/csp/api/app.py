@@ -1,0 +1,94 @@
+"""The FastAPI application factory: ``create_app(system)``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from csp.api.auth import Auth, build_session_store
+from csp.api.commands import remember_saves
+from csp.api.errors import install_error_handlers
+from csp.api.observability import Metrics, RequestContext
+from csp.api.oidc import install_oidc
+from csp.api.oidc import router as oidc_router
+from csp.api.routes import (
+    accounts,
+    billing,
+    catalog,
+    history,
+    operations,
+    orders,
+    organizations,
+    quotes,
+    subscriptions,
+)
+from csp.api.schemas import ErrorPublic
+from csp.bootstrap import System
+from csp.portal import install as install_portal
+
+API_PREFIX = "/api/v1"
+ERRORS = {
+    code: {"model": ErrorPublic, "description": why}
+    for code, why in {
+        400: "malformed request",
+        401: "not signed in",
+        403: "signed in, not allowed",
+        404: "not found, or not yours",
+        409: "state or version conflict",
+        422: "invalid input: which field, why",
+        503: "a dependency (database, read side) is unavailable",
+    }.items()
+}
+
+
+def create_app(system: System, auth: Auth | None = None) -> FastAPI:
+    """The HTTP API over a built system (``csp.bootstrap.bootstrap``)."""
+    app = FastAPI(
+        title="csp",
+        summary="Back office of a Microsoft CSP reseller platform",
+        version="1",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.system = system
+    app.state.auth = auth or Auth(system.app, system.settings, build_session_store(system.settings, system.database))
+    app.state.metrics = Metrics()
+    if auth is None:
+        system.closers.append(app.state.auth.store.close)
+        install_oidc(system, app.state.auth)  # Microsoft sign-in, where configured
+    app.state.metrics.add_gauges(
+        "csp_projection_lag_events",
+        "Events a read model is behind the event log",
+        lambda: {k: float(v) for k, v in operations.projection_lag(system).items()},
+        "projection",
+    )
+    app.state.metrics.add_gauges(
+        "csp_saga_outcomes",
+        "Saga steps by outcome since start",
+        lambda: _saga_outcomes(system),
+        "outcome",
+    )
+    system.app.add_save_listener(remember_saves)  # read-your-writes (csp.api.commands)
+    install_error_handlers(app)
+    api = APIRouter(prefix=API_PREFIX, responses=ERRORS)  # type: ignore[arg-type]
+    for module in (accounts, catalog, organizations, orders, subscriptions, history, billing, quotes):
+        api.include_router(module.router)
+    api.include_router(oidc_router)
+    api.include_router(operations.router)
+    if system.settings.test_mode:
+        api.include_router(operations.test_router)
+    app.include_router(api)
+    install_portal(app)  # the server-rendered pages (csp.portal)
+    app.add_middleware(RequestContext, metrics=app.state.metrics)
+    return app
+
+
+def _saga_outcomes(system: System) -> dict[str, float]:
+    """Saga messages by state, from the sagas' store (shared by every process)."""
+    if system.sagas is None:
+        return {}
+    store = system.sagas.store
+    return {
+        "pending": float(len(store.pending())),
+        "failed": float(len(store.failed(include_retried=False))),
+    }

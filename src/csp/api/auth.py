@@ -1,0 +1,182 @@
+"""Who is calling: sessions (cookie + CSRF token) and API tokens, and sign-in methods.
+
+A sign-in method is a strategy that turns credentials into an active ``User``; the local
+one (email + password) is here, Microsoft sign-in plugs in beside it with
+``Auth.register_method``. Whatever the method, ``Auth.start_session`` makes the session.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+from uuid import UUID
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from csp.aggregates.base import Actor, user_actor
+from csp.aggregates.organization import SIGN_IN_METHODS
+from csp.aggregates.organization import SignInMethod as SignInMethodName
+from csp.aggregates.user import CUSTOMER_ROLES, User
+from csp.api.errors import NotAllowed, TooManyAttempts, Unauthorized
+from csp.api.sessions import LoginThrottle, RedisSessionStore, Session, SessionStore, SQLSessionStore
+from csp.application import CspApplication
+from csp.persistence import Database, schema_lock
+from csp.settings import Settings
+
+SESSION_COOKIE = "csp_session"
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The signed-in user of a request."""
+
+    user_id: UUID
+    email: str
+    role: str
+    organization_id: UUID
+    reseller_id: UUID
+    via: Literal["session", "token"]
+    session: Session | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return user_actor(self.user_id)
+
+    @property
+    def is_customer(self) -> bool:
+        return self.role in CUSTOMER_ROLES
+
+    @classmethod
+    def of(cls, user: User, via: Literal["session", "token"], session: Session | None = None) -> Caller:
+        return cls(user.id, user.email, user.role, user.organization_id, user.reseller_id, via, session)
+
+
+class SignInMethod(Protocol):
+    """A way to sign in; ``name`` is one of the account settings' ``sign_in_methods``."""
+
+    name: str
+
+
+class LocalSignIn:
+    """Email and password (argon2id), throttled per account and per address."""
+
+    name = "local"
+
+    def __init__(self, app: CspApplication, throttle: LoginThrottle) -> None:
+        self.app = app
+        self.throttle = throttle
+
+    def authenticate(self, email: str, password: str, address: str) -> User:
+        wait = self.throttle.retry_after(email, address)
+        if wait > 0:
+            raise TooManyAttempts(
+                "too many failed sign-ins; wait before trying again",
+                headers={"Retry-After": str(int(wait) + 1)},
+                retry_after_seconds=int(wait) + 1,
+            )
+        user = self.app.authenticate_local(email, password)
+        if user is None:
+            self.throttle.failed(email, address)
+            raise Unauthorized("wrong email or password", code="invalid_credentials")
+        self.throttle.succeeded(email)
+        self.app.rehash_password_if_needed(user, password)
+        return user
+
+
+def build_session_store(settings: Settings, db: Database) -> SessionStore:
+    """Redis when ``CSP_SESSION_URL`` (or a Redis broker) is set, else the database."""
+    url = settings.session_url or (settings.broker_url if settings.broker_url.startswith("redis") else "")
+    if url:
+        return RedisSessionStore(url, prefix=settings.redis_prefix)
+    with schema_lock(db):
+        return SQLSessionStore.for_database(db)
+
+
+class Auth:
+    """Sessions, tokens and sign-in methods of one API process."""
+
+    def __init__(self, app: CspApplication, settings: Settings, store: SessionStore) -> None:
+        self.app = app
+        self.settings = settings
+        self.store = store
+        self.throttle = LoginThrottle(store)
+        self.local = LocalSignIn(app, self.throttle)
+        self.methods: dict[str, SignInMethod] = {"local": self.local}
+        self.ttl_seconds = settings.session_ttl_hours * 3600
+
+    def register_method(self, method: SignInMethod) -> None:
+        self.methods[method.name] = method
+
+    def offered_methods(self) -> tuple[SignInMethodName, ...]:
+        """The sign-in methods this platform is set up for (local, and each configured
+        provider), in the settings' order."""
+        return tuple(m for m in SIGN_IN_METHODS if m in self.methods)
+
+    # --- sessions ---------------------------------------------------------------
+
+    def start_session(self, user: User, request: Request, response: Response) -> Session:
+        sid, session = self.store.create(user.id, user.sign_in_method, self.ttl_seconds)
+        secure = request.url.scheme == "https" or self.settings.public_url.startswith("https://")
+        response.set_cookie(
+            SESSION_COOKIE,
+            sid,
+            max_age=int(self.ttl_seconds),
+            httponly=True,
+            samesite="lax",
+            secure=secure,
+            path="/",
+        )
+        return session
+
+    def end_session(self, request: Request, response: Response) -> None:
+        sid = request.cookies.get(SESSION_COOKIE)
+        if sid:
+            self.store.delete(sid)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+
+    def end_user_sessions(self, user_id: UUID) -> int:
+        """Disabling a user ends every session it has, at once."""
+        return self.store.delete_for_user(user_id)
+
+    # --- who is calling -----------------------------------------------------------
+
+    def caller(self, request: Request, csrf_token: str | None = None) -> Caller | None:
+        """The signed-in user, or None. A session's unsafe request must carry its CSRF
+        token: the header (the JSON API), or ``csrf_token`` (a portal form's field)."""
+        header = request.headers.get("authorization", "")
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthorized("the Authorization header must be 'Bearer <api token>'", code="invalid_token")
+            user = self.app.user_by_token(token.strip())
+            if user is None:
+                raise Unauthorized("this API token is unknown, revoked, or its user is disabled", code="invalid_token")
+            return Caller.of(user, "token")
+        sid = request.cookies.get(SESSION_COOKIE)
+        if not sid:
+            return None
+        session = self.store.get(sid)
+        if session is None:
+            return None
+        user = self.app.user(session.user_id)
+        if not user.is_active:
+            self.store.delete(sid)
+            return None
+        caller = Caller.of(user, "session", session)
+        if request.method in UNSAFE_METHODS:
+            sent = csrf_token if csrf_token is not None else request.headers.get(CSRF_HEADER, "")
+            if not sent or not hmac.compare_digest(sent, session.csrf_token):
+                raise NotAllowed(
+                    f"a signed-in browser request that changes something needs the {CSRF_HEADER} header "
+                    "from the login answer",
+                    code="csrf_token_invalid",
+                )
+        return caller
+
+
+AuthFactory = Callable[[CspApplication, Settings, Database], Auth]

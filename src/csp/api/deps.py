@@ -1,0 +1,107 @@
+"""Dependencies of the routes, as ``Annotated`` aliases: the system, the caller, the
+permission of each action, ``If-Match``, paging."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+
+from csp.aggregates.organization import Organization
+from csp.api.auth import Auth, Caller
+from csp.api.errors import Malformed, NotAllowed, Unauthorized
+from csp.api.permissions import Action, Grant, grant_for
+from csp.application import CspApplication
+from csp.bootstrap import System
+
+
+def get_system(request: Request) -> System:
+    return request.app.state.system  # type: ignore[no-any-return]
+
+
+def get_app(request: Request) -> CspApplication:
+    return request.app.state.system.app  # type: ignore[no-any-return]
+
+
+def get_auth(request: Request) -> Auth:
+    return request.app.state.auth  # type: ignore[no-any-return]
+
+
+SystemDep = Annotated[System, Depends(get_system)]
+AppDep = Annotated[CspApplication, Depends(get_app)]
+AuthDep = Annotated[Auth, Depends(get_auth)]
+
+
+def optional_caller(request: Request, auth: AuthDep) -> Caller | None:
+    caller = auth.caller(request)
+    request.state.caller = caller
+    return caller
+
+
+OptionalCaller = Annotated[Caller | None, Depends(optional_caller)]
+
+
+def signed_in(caller: OptionalCaller) -> Caller:
+    if caller is None:
+        raise Unauthorized("sign in first (POST /api/v1/auth/login) or send an API token")
+    return caller
+
+
+CurrentCaller = Annotated[Caller, Depends(signed_in)]
+
+
+class Authorize:
+    """The permission of one action, from the permission table."""
+
+    def __init__(self, action: Action) -> None:
+        self.action = action
+
+    def __call__(self, caller: CurrentCaller, app: AppDep) -> Caller:
+        grant = grant_for(caller.role, self.action)
+        if grant is None:
+            raise NotAllowed(
+                f"the {caller.role} role may not do this", code="forbidden", action=self.action, role=caller.role
+            )
+        if grant is Grant.SELF_SERVICE:
+            app.load(Organization, caller.reseller_id, "organization").check_self_service_allowed()
+        return caller
+
+
+UsersReader = Annotated[Caller, Depends(Authorize("users.read"))]
+UsersInviter = Annotated[Caller, Depends(Authorize("users.invite"))]
+UsersManager = Annotated[Caller, Depends(Authorize("users.manage"))]
+SettingsReader = Annotated[Caller, Depends(Authorize("settings.read"))]
+SettingsWriter = Annotated[Caller, Depends(Authorize("settings.write"))]
+CatalogCustomizer = Annotated[Caller, Depends(Authorize("catalog.customize"))]
+SegmentsReader = Annotated[Caller, Depends(Authorize("segments.read"))]
+PricingReader = Annotated[Caller, Depends(Authorize("pricing.preview"))]
+OrganizationsReader = Annotated[Caller, Depends(Authorize("organizations.read"))]
+OrganizationsWriter = Annotated[Caller, Depends(Authorize("organizations.write"))]
+TenantsReader = Annotated[Caller, Depends(Authorize("tenants.read"))]
+TenantsWriter = Annotated[Caller, Depends(Authorize("tenants.write"))]
+OrdersReader = Annotated[Caller, Depends(Authorize("orders.read"))]
+OrdersWriter = Annotated[Caller, Depends(Authorize("orders.write"))]
+SubscriptionsReader = Annotated[Caller, Depends(Authorize("subscriptions.read"))]
+SubscriptionsWriter = Annotated[Caller, Depends(Authorize("subscriptions.write"))]
+HistoryReader = Annotated[Caller, Depends(Authorize("history.read"))]
+InvoicesReader = Annotated[Caller, Depends(Authorize("invoices.read"))]
+ReportsReader = Annotated[Caller, Depends(Authorize("reports.read"))]
+QuotesReader = Annotated[Caller, Depends(Authorize("quotes.read"))]
+QuotesWriter = Annotated[Caller, Depends(Authorize("quotes.write"))]
+QuotesAcceptor = Annotated[Caller, Depends(Authorize("quotes.accept"))]
+
+
+def if_match(
+    value: Annotated[str | None, Header(alias="If-Match", description="the version you edit (409 when stale)")] = None,
+) -> int | None:
+    if value is None or value.strip() in ("", "*"):
+        return None
+    raw = value.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit() or len(raw) > 12:
+        raise Malformed("If-Match must be the version number of the resource, e.g. 3", code="malformed_if_match")
+    return int(raw)
+
+
+IfMatch = Annotated[int | None, Depends(if_match)]
+Limit = Annotated[int, Query(ge=1, le=200, description="at most 200")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]

@@ -1,0 +1,138 @@
+"""Queries the API and the portal pages share: the catalog as the caller may see it, the
+subscriptions screen's rows, invoices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from csp.aggregates.catalog import Offer
+from csp.aggregates.errors import NotFound
+from csp.aggregates.organization import Organization
+from csp.api import access
+from csp.api import schemas as s
+from csp.api.auth import Caller
+from csp.api.presenters import PriceView, offer_public, view_of
+from csp.api.readside import page, read_side
+from csp.application import CspApplication
+from csp.bootstrap import System
+
+
+@dataclass(frozen=True)
+class OfferFilter:
+    category: str | None = None
+    product_group: str | None = None
+    segment: str | None = None
+    q: str | None = None
+
+    def matches(self, offer: Offer, category_slug: str, group_slug: str) -> bool:
+        if self.category and self.category not in (str(offer.category_id), category_slug):
+            return False
+        if self.product_group and self.product_group not in (str(offer.product_group_id), group_slug):
+            return False
+        if self.segment and offer.segment != self.segment:
+            return False
+        if self.q:
+            needle = self.q.strip().lower()
+            return needle in offer.name.lower() or needle in offer.description.lower()
+        return True
+
+
+def catalog_offers(
+    app: CspApplication,
+    caller: Caller | None,
+    flt: OfferFilter = OfferFilter(),
+    reseller_slug: str | None = None,
+    organization_id: UUID | None = None,
+) -> list[s.OfferPublic]:
+    """The offers the caller may see, each with the prices the caller may see.
+
+    A visitor sees every offer (ERP only), or with ``reseller_slug`` what that reseller
+    shows its customers; a reseller user every offer with its partner price (or, with
+    ``organization_id``, what that customer may buy); a customer user what it may buy,
+    at its own price.
+    """
+    catalog = app.catalog()
+    now = app.now()
+    view = view_of(caller)
+    offers = list(catalog.offers.values())
+    buyer: Organization | None = None
+    hidden: tuple[UUID, ...] = ()
+    segment = None
+    default_markup = None
+    if caller is None:
+        if reseller_slug:
+            reseller = app.reseller_by_slug(reseller_slug)
+            c = app.customization(reseller.id)
+            offers = [o for o in offers if c is None or c.is_visible(o.id)]
+    else:
+        if caller.is_customer:
+            buyer = access.organization(app, caller, caller.organization_id)
+        elif organization_id is not None:
+            buyer = access.organization(app, caller, organization_id)
+        c = app.customization(caller.reseller_id)
+        hidden = c.hidden_offer_ids if c is not None else ()
+        if buyer is not None:
+            offers = [o for o in offers if app.offer_available_to(buyer, o)]
+            segment = app.segment_of(buyer.id) if buyer.kind == "customer" else None
+            default_markup = app.default_markup_for(buyer)
+    out = []
+    for o in offers:
+        category = catalog.category_of(o)
+        group = catalog.product_group_of(o)
+        if not flt.matches(o, category.slug, group.slug):
+            continue
+        customer_price = None
+        if view is PriceView.CUSTOMER and default_markup is not None:
+            customer_price = app.customer_unit_price(o, default_markup, segment)
+        out.append(offer_public(o, catalog, now, view, customer_price, visible=o.id not in hidden))
+    return out
+
+
+def catalog_offer(
+    app: CspApplication, caller: Caller | None, offer_id: UUID, reseller_slug: str | None = None
+) -> s.OfferPublic:
+    app.catalog().offer(offer_id)
+    for o in catalog_offers(app, caller, reseller_slug=reseller_slug):
+        if o.id == offer_id:
+            return o
+    raise NotFound("offer", offer_id)
+
+
+PARTNER_FIELDS = (
+    "monthly_reseller_price",
+    "yearly_reseller_price",
+    "unit_reseller_price",
+    "unit_partner_price",
+    "margin",
+)
+
+
+def subscription_rows(
+    system: System,
+    caller: Caller,
+    organization_id: UUID,
+    q: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """The Subscriptions screen's rows (one per subscription); a customer user never sees
+    the reseller's (partner) prices or margins."""
+    access.organization(system.app, caller, organization_id)
+    result = page(read_side(system).subscriptions(organization_id, q, status, limit, offset))
+    if caller.is_customer:
+        for row in result["items"]:
+            for k in PARTNER_FIELDS:
+                if k in row:
+                    row[k] = None
+    return result
+
+
+def invoice_of(system: System, caller: Caller, invoice_id: UUID) -> dict[str, Any]:
+    """One invoice of the caller's account (another account's is not found)."""
+    found = read_side(system).invoice(invoice_id)
+    if found is None or str(found.get("reseller_id")) != str(caller.reseller_id):
+        raise NotFound("invoice", invoice_id)
+    return found

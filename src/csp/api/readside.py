@@ -1,0 +1,21 @@
+"""The read side as the API uses it (built by ``csp.projections.build_read_side``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from csp.api.errors import Unavailable
+from csp.bootstrap import System
+from csp.projections import ReadSide
+
+
+def read_side(system: System) -> ReadSide:
+    """The system's read models; 503 when this process was built without them."""
+    read = system.read
+    if read is None:
+        raise Unavailable("the read side is not running in this process", code="read_side_unavailable")
+    return read
+
+
+def page(result: Any) -> dict[str, Any]:
+    return {"items": list(result.items), "total": int(result.total)}

@@ -1,0 +1,61 @@
+"""Invoices (the reseller's purchase history) and reports, as JSON or CSV."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+
+from csp.api import access
+from csp.api import schemas as s
+from csp.api.deps import InvoicesReader, Limit, Offset, ReportsReader, SystemDep
+from csp.api.queries import invoice_of
+from csp.api.readside import page, read_side
+
+router = APIRouter(tags=["billing"])
+Format = Annotated[Literal["json", "csv"], Query(alias="format")]
+ReportName = Literal["customers", "subscriptions", "licenses", "consumption"]
+CSV = {"text/csv": {"schema": {"type": "string"}}}
+
+
+def _csv(body: str, filename: str) -> PlainTextResponse:
+    return PlainTextResponse(
+        body, media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+@router.get("/invoices", response_model=s.InvoicesPublic)
+def invoices(caller: InvoicesReader, system: SystemDep, limit: Limit = 50, offset: Offset = 0) -> Any:
+    return page(read_side(system).invoices(caller.reseller_id, limit, offset))
+
+
+@router.get("/invoices/{invoice_id}", response_model=s.InvoicePublic, responses={200: {"content": CSV}})
+def invoice(invoice_id: UUID, caller: InvoicesReader, system: SystemDep, fmt: Format = "json") -> Any:
+    found = invoice_of(system, caller, invoice_id)
+    read = read_side(system)
+    if fmt == "csv":
+        return _csv(read.invoice_csv(invoice_id), f"invoice-{found.get('number', invoice_id)}.csv")
+    return found
+
+
+@router.get("/reports/{name}", response_model=s.ReportPublic, responses={200: {"content": CSV}})
+def report(
+    name: ReportName,
+    caller: ReportsReader,
+    system: SystemDep,
+    organization_id: UUID | None = None,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    fmt: Format = "json",
+) -> Any:
+    if organization_id is not None:
+        access.organization(system.app, caller, organization_id)
+    read = read_side(system)
+    if fmt == "csv":
+        return _csv(
+            read.report_csv(name, caller.reseller_id, organization_id, date_from, date_to), f"{name}-report.csv"
+        )
+    return page(read.report(name, caller.reseller_id, organization_id, date_from, date_to))

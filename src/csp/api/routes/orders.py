@@ -1,0 +1,197 @@
+"""Orders: the cart, its lines, placing (with the product terms) and discarding."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from csp.aggregates.errors import InvalidInput
+from csp.aggregates.order import ChangeLine, NewSubscriptionLine, Order
+from csp.api import access
+from csp.api import schemas as s
+from csp.api.auth import Caller
+from csp.api.commands import command
+from csp.api.deps import AppDep, IfMatch, Limit, Offset, OrdersReader, OrdersWriter, SystemDep
+from csp.api.errors import NotAllowed
+from csp.api.presenters import line_created, order_public
+from csp.api.readside import page, read_side
+from csp.api.routes.organizations import etag
+from csp.application import AddonRequest, CspApplication, NewLineRequest
+
+router = APIRouter(tags=["orders"])
+LineNo = Annotated[int, Path(ge=1, le=10000)]
+
+
+def _answer(order: Order, caller: Caller, response: Response) -> s.OrderPublic:
+    etag(response, order.version)
+    return order_public(order, caller)
+
+
+def new_line_request(
+    app: CspApplication,
+    caller: Caller,
+    body: s.OrderLineCreate | s.OrderLineUpdate,
+    base: NewSubscriptionLine | None = None,
+) -> NewLineRequest:
+    """An order line request from a body (a PATCH keeps what it does not name)."""
+    if caller.is_customer and (body.markup_percent is not None or body.target_price is not None):
+        raise NotAllowed(
+            "a customer orders at its own price; markup_percent and target_price are for the reseller",
+            code="forbidden",
+        )
+    offer_id = getattr(body, "offer_id", None) or (base.offer_id if base else None)
+    tenant_id = getattr(body, "tenant_id", None) or (base.tenant_id if base else None)
+    if offer_id is None:
+        raise InvalidInput("offer_id", "is required for a new subscription (or give subscription_id for a change)")
+    if tenant_id is None:
+        raise InvalidInput("tenant_id", "is required: the tenant where the licences are provisioned")
+    offer = app.catalog().offer(offer_id)
+    term = body.term or (base.term if base else offer.terms[0])
+    cycle = body.billing_cycle or (base.billing_cycle if base else "monthly")
+    quantity = body.quantity if body.quantity is not None else (base.quantity if base else None)
+    markup, target = body.markup_percent, body.target_price
+    if base is not None and markup is None and target is None:
+        markup = base.markup_percent
+    if body.addons is not None:
+        addons = tuple(AddonRequest(a.offer_id, a.quantity) for a in body.addons)
+    else:
+        addons = tuple(AddonRequest(a.offer_id, a.quantity) for a in base.addons) if base else ()
+    return NewLineRequest(
+        offer_id=offer_id,
+        tenant_id=tenant_id,
+        quantity=quantity,
+        billing_cycle=cycle,
+        term=term,
+        markup_percent=markup,
+        target_price=target,
+        addons=addons,
+        parent_subscription_id=getattr(body, "parent_subscription_id", None)
+        or (base.parent_subscription_id if base else None),
+        parent_line_no=base.parent_line_no if base else None,
+    )
+
+
+@router.get("/organizations/{organization_id}/orders", response_model=s.OrdersPublic)
+def orders(
+    organization_id: UUID,
+    caller: OrdersReader,
+    system: SystemDep,
+    status_: Annotated[s.OrderStatus | None, Query(alias="status")] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Any:
+    access.organization(system.app, caller, organization_id)
+    return page(read_side(system).orders(organization_id, status_, limit, offset))
+
+
+@router.post(
+    "/organizations/{organization_id}/orders", status_code=status.HTTP_201_CREATED, response_model=s.OrderPublic
+)
+def create_order(organization_id: UUID, caller: OrdersWriter, system: SystemDep, response: Response) -> s.OrderPublic:
+    """A new, empty cart for the organization."""
+    access.organization(system.app, caller, organization_id)
+    order = command(system, lambda: system.app.create_order(organization_id, caller.actor))
+    return _answer(order, caller, response)
+
+
+@router.get("/orders/{order_id}", response_model=s.OrderPublic)
+def get_order(order_id: UUID, caller: OrdersReader, app: AppDep, response: Response) -> s.OrderPublic:
+    return _answer(access.order(app, caller, order_id), caller, response)
+
+
+@router.post("/orders/{order_id}/lines", status_code=status.HTTP_201_CREATED, response_model=s.OrderLineCreated)
+def add_line(
+    order_id: UUID,
+    body: s.OrderLineCreate,
+    caller: OrdersWriter,
+    system: SystemDep,
+    version: IfMatch,
+    response: Response,
+) -> s.OrderLineCreated:
+    """A new subscription (``offer_id``, ``tenant_id``…) or a change (``subscription_id``, ``quantity_delta``)."""
+    app = system.app
+    order = access.order(app, caller, order_id)
+    line_no = order.next_line_no
+    if body.subscription_id is not None:
+        access.subscription(app, caller, body.subscription_id)
+        if body.quantity_delta is None:
+            raise InvalidInput("quantity_delta", "is required for a change line (e.g. 1 for +1 Users)")
+        delta = body.quantity_delta
+        order = command(
+            system,
+            lambda: app.add_change_line(order_id, body.subscription_id, delta, caller.actor, version),  # type: ignore[arg-type]
+        )
+    else:
+        if body.tenant_id is not None:
+            access.tenant(app, caller, body.tenant_id)
+        if body.parent_subscription_id is not None:
+            access.subscription(app, caller, body.parent_subscription_id)
+        req = new_line_request(app, caller, body)
+        order = command(system, lambda: app.add_new_subscription_line(order_id, req, caller.actor, version))
+    etag(response, order.version)
+    return line_created(order, line_no, caller)
+
+
+@router.patch("/orders/{order_id}/lines/{line_no}", response_model=s.OrderLineCreated)
+def change_line(
+    order_id: UUID,
+    line_no: LineNo,
+    body: s.OrderLineUpdate,
+    caller: OrdersWriter,
+    system: SystemDep,
+    version: IfMatch,
+    response: Response,
+) -> s.OrderLineCreated:
+    """Edit a line of a draft: what the body leaves out stays as it was."""
+    app = system.app
+    order = access.order(app, caller, order_id)
+    line = order.line(line_no)
+    if isinstance(line, ChangeLine):
+        if body.quantity_delta is None:
+            raise InvalidInput("quantity_delta", "is required to edit a change line")
+        delta = body.quantity_delta
+        order = command(system, lambda: app.replace_change_line(order_id, line_no, delta, caller.actor, version))
+    else:
+        req = new_line_request(app, caller, body, base=line)
+        order = command(
+            system, lambda: app.replace_new_subscription_line(order_id, line_no, req, caller.actor, version)
+        )
+    etag(response, order.version)
+    return line_created(order, line_no, caller)
+
+
+@router.delete("/orders/{order_id}/lines/{line_no}", response_model=s.OrderPublic)
+def remove_line(
+    order_id: UUID, line_no: LineNo, caller: OrdersWriter, system: SystemDep, version: IfMatch, response: Response
+) -> s.OrderPublic:
+    access.order(system.app, caller, order_id)
+    order = command(system, lambda: system.app.remove_order_line(order_id, line_no, caller.actor, version))
+    return _answer(order, caller, response)
+
+
+@router.post("/orders/{order_id}/place", status_code=status.HTTP_202_ACCEPTED, response_model=s.OrderPublic)
+def place(
+    order_id: UUID,
+    caller: OrdersWriter,
+    system: SystemDep,
+    version: IfMatch,
+    response: Response,
+    body: s.OrderPlace | None = None,
+) -> s.OrderPublic:
+    """Place the cart; the Product Terms must be accepted (409 ``terms_not_accepted``).
+    Provisioning follows at the vendor: 202."""
+    access.order(system.app, caller, order_id)
+    accept = body.accept_terms if body is not None else False
+    order = command(system, lambda: system.app.place_order(order_id, accept, caller.actor, version))
+    return _answer(order, caller, response)
+
+
+@router.post("/orders/{order_id}/discard", response_model=s.OrderPublic)
+def discard(
+    order_id: UUID, caller: OrdersWriter, system: SystemDep, version: IfMatch, response: Response
+) -> s.OrderPublic:
+    access.order(system.app, caller, order_id)
+    order = command(system, lambda: system.app.discard_order(order_id, caller.actor, version))
+    return _answer(order, caller, response)

@@ -1,0 +1,127 @@
+"""Organizations (the reseller and its customers) and their tenants."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response, status
+
+from csp.aggregates.organization import Address
+from csp.api import access
+from csp.api import schemas as s
+from csp.api.commands import command
+from csp.api.deps import (
+    AppDep,
+    IfMatch,
+    Limit,
+    Offset,
+    OrganizationsReader,
+    OrganizationsWriter,
+    SystemDep,
+    TenantsReader,
+    TenantsWriter,
+    UsersReader,
+)
+from csp.api.presenters import organization_public, tenant_public
+from csp.api.readside import page, read_side
+from csp.api.routes.accounts import profile_of
+
+router = APIRouter(tags=["organizations"])
+
+
+def etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = f'"{version}"'
+
+
+@router.get("/organizations", response_model=s.OrganizationsPublic)
+def organizations(
+    caller: OrganizationsReader,
+    system: SystemDep,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Any:
+    """The reseller's customers, and the reseller itself (``kind``); a customer user sees its own."""
+    if caller.is_customer:
+        org = access.organization(system.app, caller, caller.organization_id)
+        items = [organization_public(org).model_dump()] if not q or q.lower() in org.name.lower() else []
+        return {"items": items[offset : offset + limit], "total": len(items)}
+    return page(read_side(system).organizations(caller.reseller_id, q, limit, offset))
+
+
+@router.post("/organizations", status_code=status.HTTP_201_CREATED, response_model=s.OrganizationPublic)
+def create_organization(
+    body: s.OrganizationCreate, caller: OrganizationsWriter, system: SystemDep, response: Response
+) -> s.OrganizationPublic:
+    org = command(system, lambda: system.app.register_customer(caller.reseller_id, profile_of(body), caller.actor))
+    etag(response, org.version)
+    return organization_public(org)
+
+
+@router.get("/organizations/{organization_id}", response_model=s.OrganizationPublic)
+def get_organization(
+    organization_id: UUID, caller: OrganizationsReader, app: AppDep, response: Response
+) -> s.OrganizationPublic:
+    org = access.organization(app, caller, organization_id)
+    etag(response, org.version)
+    return organization_public(org)
+
+
+@router.patch("/organizations/{organization_id}", response_model=s.OrganizationPublic)
+def change_organization(
+    organization_id: UUID,
+    body: s.OrganizationUpdate,
+    caller: OrganizationsWriter,
+    system: SystemDep,
+    version: IfMatch,
+    response: Response,
+) -> s.OrganizationPublic:
+    access.organization(system.app, caller, organization_id)
+    changes: dict[str, Any] = body.model_dump(exclude_none=True)
+    if body.address is not None:
+        changes["address"] = Address(**body.address.model_dump())
+    org = command(
+        system,
+        lambda: system.app.change_organization(organization_id, caller.actor, expected_version=version, **changes),
+    )
+    etag(response, org.version)
+    return organization_public(org)
+
+
+@router.get("/organizations/{organization_id}/users", response_model=s.UserRowsPublic)
+def organization_users(
+    organization_id: UUID, caller: UsersReader, system: SystemDep, limit: Limit = 50, offset: Offset = 0
+) -> Any:
+    """The users with access to this organization."""
+    access.organization(system.app, caller, organization_id)
+    return page(read_side(system).users(caller.reseller_id, organization_id, limit, offset))
+
+
+@router.get("/organizations/{organization_id}/tenants", response_model=s.TenantsPublic)
+def tenants(
+    organization_id: UUID, caller: TenantsReader, system: SystemDep, limit: Limit = 50, offset: Offset = 0
+) -> Any:
+    access.organization(system.app, caller, organization_id)
+    return page(read_side(system).tenants(organization_id, limit, offset))
+
+
+@router.post(
+    "/organizations/{organization_id}/tenants", status_code=status.HTTP_202_ACCEPTED, response_model=s.TenantPublic
+)
+def request_tenant(
+    organization_id: UUID, body: s.TenantCreate, caller: TenantsWriter, system: SystemDep, response: Response
+) -> s.TenantPublic:
+    """Create a new tenant (its domain verified, then created at the vendor) or link an
+    existing one; both run asynchronously, so the answer is 202 with the status."""
+    access.organization(system.app, caller, organization_id)
+    tenant = command(system, lambda: system.app.request_tenant(organization_id, body.domain, body.mode, caller.actor))
+    etag(response, tenant.version)
+    return tenant_public(tenant)
+
+
+@router.get("/tenants/{tenant_id}", response_model=s.TenantPublic)
+def get_tenant(tenant_id: UUID, caller: TenantsReader, app: AppDep, response: Response) -> s.TenantPublic:
+    tenant = access.tenant(app, caller, tenant_id)
+    etag(response, tenant.version)
+    return tenant_public(tenant)

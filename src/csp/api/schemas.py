@@ -1,0 +1,795 @@
+"""Request and answer bodies (``XCreate`` / ``XUpdate`` in, ``XPublic`` / ``XsPublic`` out).
+
+Field names follow API.md (the contract). Money and percentages are decimal strings in
+answers; in requests a decimal string or an integer, never a float.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+def _no_float(value: Any) -> Any:
+    if isinstance(value, float):
+        raise ValueError('must be a decimal string such as "15.58", not a float')
+    return value
+
+
+DecimalIn = Annotated[Decimal, BeforeValidator(_no_float), Field(allow_inf_nan=False, max_digits=18, decimal_places=4)]
+Text = Annotated[str, Field(max_length=2000)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Quantity = Annotated[int, Field(ge=1, le=100000)]
+
+Role = Literal["account_manager", "order_manager", "billing", "read_only", "customer_admin", "customer_user"]
+SignInMethod = Literal["local", "microsoft_personal", "microsoft_work"]
+BillingCycle = Literal["monthly", "yearly"]
+Term = Literal["monthly", "annual"]
+OrderStatus = Literal["draft", "placed", "provision_started", "provision_finished", "provision_failed", "discarded"]
+SubscriptionStatus = Literal["trial", "active", "suspended", "expired", "disabled", "cancelled"]
+Industry = Literal[
+    "agriculture",
+    "construction",
+    "education",
+    "finance",
+    "government",
+    "healthcare",
+    "hospitality",
+    "it_services",
+    "manufacturing",
+    "media",
+    "nonprofit",
+    "professional_services",
+    "retail",
+    "transportation",
+    "utilities",
+    "other",
+]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+
+
+# --- errors -------------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorPublic(BaseModel):
+    error: ErrorBody
+
+
+# --- accounts -----------------------------------------------------------------------
+
+
+class AddressIn(In):
+    line1: Annotated[str, Field(max_length=200)] = ""
+    city: Annotated[str, Field(max_length=100)] = ""
+    postal_code: Annotated[str, Field(max_length=20)] = ""
+    line2: Annotated[str, Field(max_length=200)] = ""
+    region: Annotated[str, Field(max_length=100)] = ""
+
+
+class AddressPublic(BaseModel):
+    line1: str
+    line2: str
+    city: str
+    postal_code: str
+    region: str
+
+
+class EligibilityModel(In):
+    academic: bool = False
+    government: bool = False
+    nonprofit: bool = False
+
+
+class ContactCreate(In):
+    email: Annotated[str, Field(max_length=254)]
+    password: Annotated[str, Field(max_length=256)]
+    first_name: Annotated[str, Field(max_length=100)]
+    last_name: Annotated[str, Field(max_length=100)]
+
+
+class ResellerCreate(In):
+    company_name: Name
+    country: Annotated[str, Field(max_length=2)]
+    primary_contact: ContactCreate
+    slug: Annotated[str, Field(max_length=48)] | None = None
+    address: AddressIn | None = None
+    contact_phone: Annotated[str, Field(max_length=32)] = ""
+    industry: Industry = "it_services"
+
+
+class UserPublic(BaseModel):
+    id: UUID
+    email: str
+    role: Role
+    organization_id: UUID
+    reseller_id: UUID
+    status: Literal["invited", "active", "disabled"]
+    first_name: str
+    last_name: str
+    sign_in_method: SignInMethod
+    identity_linked: bool = Field(
+        default=False, description="a Microsoft sign-in user whose Microsoft account is bound (first sign-in done)"
+    )
+    primary_contact: bool
+    created_at: datetime
+    activated_at: datetime | None
+    terms_accepted_at: datetime | None
+    invitation_expires_at: datetime | None
+    version: int
+
+
+class UsersPublic(Page[UserPublic]):
+    pass
+
+
+class ResellerPublic(BaseModel):
+    id: UUID
+    slug: str
+    name: str
+    country: str
+    portal_url: str
+    primary_contact: UserPublic
+    version: int
+
+
+class LoginRequest(In):
+    email: Annotated[str, Field(max_length=254)]
+    password: Annotated[str, Field(max_length=256)]
+
+
+class LoginPublic(BaseModel):
+    user: UserPublic
+    csrf_token: str
+
+
+class SignInMethodsPublic(BaseModel):
+    email: str
+    methods: list[SignInMethod]
+
+
+class TokenCreate(In):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class TokenPublic(BaseModel):
+    id: UUID
+    name: str
+    token: str
+    created_at: datetime
+
+
+class InvitationCreate(In):
+    email: Annotated[str, Field(max_length=254)]
+    role: Role
+    organization_id: UUID
+    sign_in_method: SignInMethod = "local"
+
+
+class InvitationPublic(BaseModel):
+    user: UserPublic
+    expires_at: datetime
+    email_sent: bool
+    accept_token: str | None = Field(
+        default=None, description="only with CSP_TEST_MODE: the one-time token the email carries"
+    )
+
+
+class InvitationAccept(In):
+    first_name: Annotated[str, Field(max_length=100)]
+    last_name: Annotated[str, Field(max_length=100)]
+    password: Annotated[str, Field(max_length=256)] | None = None
+    accept_terms: bool = False
+
+
+class UserUpdate(In):
+    role: Role | None = None
+    disabled: bool | None = None
+    sign_in_method: SignInMethod | None = Field(
+        default=None, description="another of the account's allowed methods; unbinds the user's Microsoft account"
+    )
+
+
+class SettingsPublic(BaseModel):
+    customer_self_registration: bool
+    sign_in_methods: list[SignInMethod]
+    require_terms_acceptance: bool
+    terms_text: str
+    default_markup_percent: Decimal
+    customer_self_service: bool
+    currency: str
+    version: int
+    available_sign_in_methods: list[SignInMethod] = Field(
+        default_factory=lambda: ["local"],
+        description="the methods this platform is set up for: sign_in_methods may allow these",
+    )
+
+
+class SettingsUpdate(In):
+    customer_self_registration: bool | None = None
+    sign_in_methods: Annotated[list[SignInMethod], Field(max_length=3)] | None = None
+    require_terms_acceptance: bool | None = None
+    terms_text: Annotated[str, Field(max_length=20000)] | None = None
+    default_markup_percent: DecimalIn | None = None
+    customer_self_service: bool | None = None
+
+
+# --- organizations and tenants ------------------------------------------------------------
+
+
+class OrganizationCreate(In):
+    name: Name
+    country: Annotated[str, Field(max_length=2)]
+    address: AddressIn
+    contact_email: Annotated[str, Field(max_length=254)]
+    contact_phone: Annotated[str, Field(max_length=32)] = ""
+    industry: Industry
+    eligibility: EligibilityModel = EligibilityModel()
+
+
+class OrganizationUpdate(In):
+    name: Name | None = None
+    country: Annotated[str, Field(max_length=2)] | None = None
+    address: AddressIn | None = None
+    contact_email: Annotated[str, Field(max_length=254)] | None = None
+    contact_phone: Annotated[str, Field(max_length=32)] | None = None
+    industry: Industry | None = None
+    eligibility: EligibilityModel | None = None
+
+
+class OrganizationPublic(BaseModel):
+    id: UUID
+    kind: Literal["reseller", "customer"]
+    name: str
+    slug: str | None
+    country: str
+    address: AddressPublic
+    contact_email: str
+    contact_phone: str
+    industry: Industry
+    eligibility: EligibilityModel
+    reseller_id: UUID
+    self_registered: bool
+    created_at: datetime
+    version: int
+
+
+class CustomerRegistration(OrganizationCreate):
+    admin: ContactCreate
+    accept_terms: bool = False
+
+
+class CustomerRegistrationPublic(BaseModel):
+    organization: OrganizationPublic
+    user: UserPublic
+
+
+class TenantCreate(In):
+    domain: Annotated[str, Field(min_length=1, max_length=253)]
+    mode: Literal["create", "link"] = "create"
+
+
+class TenantPublic(BaseModel):
+    id: UUID
+    organization_id: UUID
+    domain: str
+    mode: Literal["create", "link"]
+    status: Literal["requested", "verifying", "created", "rejected", "linked"]
+    vendor_customer_id: str | None
+    admin_username: str | None
+    rejection_reason: str | None
+    rejection_code: str | None
+    requested_at: datetime
+    ready_at: datetime | None
+    version: int
+
+
+# --- catalog ------------------------------------------------------------------------------
+
+
+class ProductGroupPublic(BaseModel):
+    id: UUID
+    slug: str
+    name: str
+
+
+class CategoryPublic(BaseModel):
+    id: UUID
+    slug: str
+    name: str
+    product_groups: list[ProductGroupPublic]
+
+
+class CategoriesPublic(Page[CategoryPublic]):
+    pass
+
+
+class OfferPublic(BaseModel):
+    id: UUID
+    name: str
+    description: str
+    vendor: str
+    category: UUID
+    category_name: str
+    product_group: UUID
+    product_group_name: str
+    segment: Literal["commercial", "academic", "government", "nonprofit"]
+    type: Literal["licence", "usage"]
+    billing_cycles: list[BillingCycle]
+    terms: list[Term]
+    is_trial: bool
+    trial_converts_to: UUID | None
+    is_addon: bool
+    addon_offer_ids: list[UUID]
+    min_quantity: int
+    max_quantity: int
+    unit: str
+    currency: str
+    erp_price: Decimal | None
+    partner_price: Decimal | None = None
+    customer_price: Decimal | None = None
+    visible: bool | None = Field(default=None, description="for a reseller user: whether its customers see it")
+
+
+class OffersPublic(Page[OfferPublic]):
+    pass
+
+
+class VisibilityUpdate(In):
+    visible: bool
+
+
+class VisibilityPublic(BaseModel):
+    offer_id: UUID
+    visible: bool
+
+
+class SegmentCreate(In):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    offer_ids: Annotated[list[UUID], Field(max_length=500)] = []
+    organization_ids: Annotated[list[UUID], Field(max_length=5000)] = []
+
+
+class SegmentPricePublic(BaseModel):
+    offer_id: UUID
+    markup_percent: Decimal | None
+    customer_price: Decimal | None
+
+
+class SegmentPublic(BaseModel):
+    id: UUID
+    name: str
+    offer_ids: list[UUID]
+    organization_ids: list[UUID]
+    prices: list[SegmentPricePublic]
+    version: int
+
+
+class SegmentsPublic(Page[SegmentPublic]):
+    pass
+
+
+class SegmentPriceUpdate(In):
+    markup_percent: DecimalIn | None = None
+    customer_price: DecimalIn | None = None
+
+
+class PricePreviewPublic(BaseModel):
+    offer_id: UUID
+    quantity: int
+    term: Term
+    partner_price: Decimal
+    erp_price: Decimal | None
+    customer_price: Decimal
+    margin: Decimal
+    markup_percent: Decimal
+    default_markup_percent: Decimal
+    total: Decimal
+    partner_total: Decimal
+    margin_total: Decimal
+
+
+# --- orders -----------------------------------------------------------------------------------
+
+
+class AddonIn(In):
+    offer_id: UUID
+    quantity: Quantity
+
+
+class OrderLineCreate(In):
+    """A new-subscription line (``offer_id``…) or a change line (``subscription_id``, ``quantity_delta``)."""
+
+    offer_id: UUID | None = None
+    tenant_id: UUID | None = None
+    quantity: Quantity | None = None
+    billing_cycle: BillingCycle = "monthly"
+    term: Term | None = None
+    markup_percent: DecimalIn | None = None
+    target_price: DecimalIn | None = None
+    addons: Annotated[list[AddonIn], Field(max_length=20)] = []
+    parent_subscription_id: UUID | None = None
+    subscription_id: UUID | None = None
+    quantity_delta: Annotated[int, Field(ge=-100000, le=100000)] | None = None
+
+
+class OrderLineUpdate(In):
+    quantity: Quantity | None = None
+    billing_cycle: BillingCycle | None = None
+    term: Term | None = None
+    markup_percent: DecimalIn | None = None
+    target_price: DecimalIn | None = None
+    addons: Annotated[list[AddonIn], Field(max_length=20)] | None = None
+    quantity_delta: Annotated[int, Field(ge=-100000, le=100000)] | None = None
+
+
+class AddonChoicePublic(BaseModel):
+    offer_id: UUID
+    offer_name: str
+    quantity: int
+    unit_partner_price: Decimal | None
+    erp_price: Decimal | None
+    unit_customer_price: Decimal
+    total: Decimal
+
+
+class OrderLinePublic(BaseModel):
+    line_no: int
+    kind: Literal["new_subscription", "change"]
+    offer_id: UUID
+    offer_name: str
+    tenant_id: UUID
+    tenant_domain: str
+    quantity: int | None
+    quantity_delta: int | None
+    billing_cycle: BillingCycle | None
+    term: Term | None
+    is_trial: bool
+    unit_partner_price: Decimal | None
+    erp_price: Decimal | None
+    unit_customer_price: Decimal
+    markup_percent: Decimal | None
+    margin: Decimal | None
+    requested_change: str
+    total: Decimal
+    addons: list[AddonChoicePublic]
+    subscription_id: UUID | None
+    parent_subscription_id: UUID | None
+    parent_line_no: int | None
+    provisioned: bool
+
+
+class OrderLineCreated(OrderLinePublic):
+    order_id: UUID
+    order_total: Decimal
+    version: int
+
+
+class OrderPublic(BaseModel):
+    id: UUID
+    number: str
+    organization_id: UUID
+    reseller_id: UUID
+    status: OrderStatus
+    lines: list[OrderLinePublic]
+    item_count: int
+    total: Decimal
+    partner_total: Decimal | None
+    created_by: str
+    created_at: datetime
+    placed_at: datetime | None
+    terms_accepted_at: datetime | None
+    finished_at: datetime | None
+    failure_reason: str | None
+    subscription_ids: list[UUID]
+    version: int
+
+
+class OrderPlace(In):
+    accept_terms: bool = False
+
+
+# --- subscriptions --------------------------------------------------------------------------------
+
+
+class AddonSummary(BaseModel):
+    id: UUID
+    offer_id: UUID
+    offer_name: str
+    quantity: int
+    status: str
+
+
+class SubscriptionPublic(BaseModel):
+    id: UUID
+    organization_id: UUID
+    offer_id: UUID
+    offer_name: str
+    product_group: UUID
+    tenant_id: UUID
+    tenant_domain: str
+    status: SubscriptionStatus
+    starts_at: datetime
+    ends_at: datetime
+    renews_at: datetime | None
+    auto_renew: bool
+    billing_cycle: BillingCycle
+    pending_billing_cycle: BillingCycle | None
+    pending_billing_cycle_at: datetime | None
+    term: Term
+    renewal_term: Term | None
+    renewal_quantity: int | None
+    assigned: int
+    purchased: int
+    refundable: int
+    addons: list[AddonSummary]
+    parent_id: UUID | None
+    vendor: str
+    type: Literal["licence", "usage"]
+    is_trial: bool
+    trial_converts_to: UUID | None
+    unit_cost: Decimal | None
+    monthly_cost: Decimal | None
+    yearly_cost: Decimal | None
+    monthly_reseller_price: Decimal | None
+    yearly_reseller_price: Decimal | None
+    markup_percent: Decimal | None
+    order_id: UUID | None
+    last_vendor_refusal: str | None
+    version: int
+
+
+class QuantityChange(In):
+    quantity: Quantity
+    at_renewal: bool = False
+
+
+class BillingCycleChange(In):
+    billing_cycle: BillingCycle
+
+
+class TrialConversion(In):
+    offer_id: UUID | None = None
+    quantity: Quantity | None = None
+    billing_cycle: BillingCycle | None = None
+    term: Term | None = None
+    markup_percent: DecimalIn | None = None
+
+
+class PriceChange(In):
+    unit_customer_price: DecimalIn | None = None
+    markup_percent: DecimalIn | None = None
+
+
+class AutoRenewChange(In):
+    auto_renew: bool
+
+
+class AddonCreate(In):
+    offer_id: UUID
+    quantity: Quantity
+
+
+# --- quotes --------------------------------------------------------------------------------------------
+
+
+class QuoteLineIn(In):
+    offer_id: UUID
+    quantity: Quantity
+    billing_cycle: BillingCycle = "monthly"
+    term: Term | None = None
+    tenant_id: UUID | None = None
+    markup_percent: DecimalIn | None = None
+    target_price: DecimalIn | None = None
+
+
+class QuoteCreate(In):
+    lines: Annotated[list[QuoteLineIn], Field(min_length=1, max_length=50)]
+    valid_days: Annotated[int, Field(ge=1, le=365)] | None = None
+    note: Text = ""
+
+
+class QuoteLinePublic(BaseModel):
+    line_no: int
+    offer_id: UUID
+    offer_name: str
+    quantity: int
+    billing_cycle: BillingCycle
+    term: Term
+    tenant_id: UUID | None
+    unit_partner_price: Decimal | None
+    erp_price: Decimal | None
+    unit_customer_price: Decimal
+    markup_percent: Decimal | None
+    margin: Decimal | None
+    total: Decimal
+
+
+class QuotePublic(BaseModel):
+    id: UUID
+    organization_id: UUID
+    status: Literal["open", "accepted", "expired"]
+    lines: list[QuoteLinePublic]
+    total: Decimal
+    valid_until: datetime
+    note: str
+    created_by: str
+    created_at: datetime
+    order_id: UUID | None
+    version: int
+
+
+class QuoteAccept(In):
+    tenant_id: UUID | None = None
+
+
+# --- history, operations, test clock ------------------------------------------------------------------
+
+
+class HistoryEvent(BaseModel):
+    version: int
+    type: str
+    at: datetime
+    actor: str
+    data: dict[str, Any]
+
+
+class HistoryPublic(BaseModel):
+    id: UUID
+    type: str | None = None
+    as_of: datetime | None = None
+    events: list[HistoryEvent]
+    state: dict[str, Any] | None = Field(description="the state after the last event (null before the first)")
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadinessPublic(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, Any]
+
+
+class ClockPublic(BaseModel):
+    now: datetime
+
+
+class ClockSet(In):
+    now: datetime
+
+
+# --- list rows (read models) -------------------------------------------------------------------------
+
+
+class Row(BaseModel):
+    """A row of a read model: the contract's fields, and whatever else the read model adds."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class OrganizationRow(Row):
+    id: UUID
+    kind: Literal["reseller", "customer"]
+    name: str
+
+
+class OrganizationsPublic(Page[OrganizationRow]):
+    pass
+
+
+class TenantRow(Row):
+    id: UUID
+    domain: str
+    status: Literal["requested", "verifying", "created", "rejected", "linked"]
+
+
+class TenantsPublic(Page[TenantRow]):
+    pass
+
+
+class OrderRowLine(Row):
+    offer_name: str
+    requested_change: str
+
+
+class OrderRow(Row):
+    id: UUID
+    number: str
+    item_count: int
+    lines: list[OrderRowLine]
+    created_by: str
+    created_at: datetime
+    status: OrderStatus
+
+
+class OrdersPublic(Page[OrderRow]):
+    pass
+
+
+class SubscriptionRow(Row):
+    id: UUID
+    offer_id: UUID
+    offer_name: str
+    tenant_domain: str
+    status: SubscriptionStatus
+    purchased: int
+    unit_cost: Decimal | None
+    monthly_cost: Decimal | None
+    yearly_cost: Decimal | None
+    monthly_reseller_price: Decimal | None = None
+    yearly_reseller_price: Decimal | None = None
+
+
+class SubscriptionsPublic(Page[SubscriptionRow]):
+    pass
+
+
+class UserRow(Row):
+    id: UUID
+    email: str
+    role: Role
+    organization_id: UUID
+    status: Literal["invited", "active", "disabled"]
+
+
+class UserRowsPublic(Page[UserRow]):
+    pass
+
+
+class InvoiceLinePublic(Row):
+    subscription_id: UUID | None
+    organization_id: UUID | None
+    description: str
+    quantity: int
+    unit_price: Decimal
+    days: int | None
+    amount: Decimal
+
+
+class InvoicePublic(Row):
+    id: UUID
+    number: str
+    period: str
+    issued_at: datetime
+    total: Decimal
+    lines: list[InvoiceLinePublic] = []
+
+
+class InvoicesPublic(Page[InvoicePublic]):
+    pass
+
+
+class ReportPublic(Page[Row]):
+    pass
+
+
+class QuoteRow(Row):
+    id: UUID
+    status: Literal["open", "accepted", "expired"]
+    total: Decimal
+    valid_until: datetime
+    order_id: UUID | None
+
+
+class QuoteRowsPublic(Page[QuoteRow]):
+    pass

@@ -1,0 +1,36 @@
+"""The command side: one method per command, load → decide → save."""
+
+from csp.application.accounts import AccountCommands
+from csp.application.base import CspApplicationBase
+from csp.application.billing import BillingCommands
+from csp.application.catalog import CatalogCommands
+from csp.application.customization import CustomizationCommands
+from csp.application.orders import AddonRequest, NewLineRequest, OrderCommands
+from csp.application.organizations import OrganizationCommands
+from csp.application.quotes import QuoteCommands, QuoteLineRequest
+from csp.application.sign_in import SignInCommands
+from csp.application.subscriptions import DueWorkReport, SubscriptionCommands
+from csp.application.tenants import TenantCommands
+from csp.application.vendor_sync import VendorSyncCommands
+
+
+class CspApplication(
+    SignInCommands,
+    AccountCommands,
+    QuoteCommands,
+    CustomizationCommands,
+    OrganizationCommands,
+    TenantCommands,
+    OrderCommands,
+    SubscriptionCommands,
+    CatalogCommands,
+    VendorSyncCommands,
+    BillingCommands,
+    CspApplicationBase,
+):
+    """Every aggregate of the platform in one application: one log, one sequence."""
+
+    name = "csp"
+
+
+__all__ = ["AddonRequest", "CspApplication", "DueWorkReport", "NewLineRequest", "QuoteLineRequest"]

@@ -1,0 +1,133 @@
+"""The monthly billing run: one immutable invoice per reseller and month, from the ledger.
+
+Month M is invoiced once it has ended (00:00 UTC on the 1st of M+1). The ledger is the
+pure fold of each subscription's events (``csp.aggregates.billing``), computed here from
+the event store itself, so a run never depends on a read model having caught up. An
+invoice bills every charge dated before the end of its month that no earlier invoice of
+the reseller billed: a correction that arrives late lands on the next invoice. Re-running
+a month issues nothing twice (deterministic invoice ids, and the reseller's invoice book
+saved with each invoice).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+
+from csp.aggregates.base import SYSTEM_BILLING, Actor
+from csp.aggregates.billing import Charge, charges_until
+from csp.aggregates.errors import Conflict
+from csp.aggregates.invoice import (
+    Invoice,
+    InvoiceBook,
+    invoice_book_id_for,
+    invoice_id_for,
+    lines_from_charges,
+    parse_period,
+    periods_ended_between,
+)
+from csp.aggregates.organization import Organization
+from csp.aggregates.subscription import Subscription
+from csp.application.base import CspApplicationBase
+
+PROVISIONED_TOPIC = get_topic(Subscription.Provisioned)
+_PAGE = 1000
+
+
+class PeriodNotEnded(Conflict):
+    code = "period_not_ended"
+
+
+class BillingCommands(CspApplicationBase):
+    def run_billing(self, period: str, actor: Actor = SYSTEM_BILLING) -> list[Invoice]:
+        """Issue the invoices of month ``period`` (``YYYY-MM``) that are not issued yet.
+
+        Returns the invoices this run issued (none when the month was already billed).
+        """
+        _, end = parse_period(period)
+        now = self.now()
+        if now < end:
+            raise PeriodNotEnded(
+                f"{period} is invoiced from {end:%Y-%m-%d} 00:00 UTC; it is {now:%Y-%m-%d %H:%M} UTC now",
+                period=period,
+            )
+        due: dict[UUID, list[Charge]] = defaultdict(list)
+        billed: dict[UUID, bool] = {}
+        for subscription_id, reseller_id in self.subscriptions_by_reseller():
+            if reseller_id not in billed:
+                billed[reseller_id] = self.exists(invoice_id_for(reseller_id, period))
+            if billed[reseller_id]:
+                continue  # this reseller's month is invoiced: nothing to fold
+            events = list(self.events.get(subscription_id))
+            for charge in charges_until(subscription_id, events, end):
+                due[charge.reseller_id].append(charge)
+        issued: list[Invoice] = []
+        for reseller_id in sorted(due, key=str):
+            charges = due[reseller_id]
+            invoice = self.retrying(functools.partial(self._issue_invoice, reseller_id, period, charges, actor))
+            if invoice is not None:
+                issued.append(invoice)
+        return issued
+
+    def run_due_billing(self, since: datetime, actor: Actor = SYSTEM_BILLING) -> list[Invoice]:
+        """Bill every month that ended after ``since`` and by now, oldest first (for the
+        scheduler, and the test clock moving forward). Idempotent like ``run_billing``."""
+        issued: list[Invoice] = []
+        for period in periods_ended_between(since, self.now()):
+            issued += self.run_billing(period, actor)
+        return issued
+
+    def subscriptions_by_reseller(self) -> Iterator[tuple[UUID, UUID]]:
+        """Every subscription ever provisioned, with its reseller, in the order they were."""
+        start = 0
+        while True:
+            page = self.recorder.select_notifications(
+                start, _PAGE, topics=[PROVISIONED_TOPIC], inclusive_of_start=False
+            )
+            for n in page:
+                event = self.mapper.to_domain_event(n)
+                yield UUID(str(n.originator_id)), event.terms.reseller_id  # type: ignore[attr-defined]
+            if len(page) < _PAGE:
+                return
+            start = page[-1].id
+
+    def invoiced_charge_ids(self, reseller_id: UUID) -> set[UUID]:
+        """Every charge already on one of the reseller's invoices."""
+        book_id = invoice_book_id_for(reseller_id)
+        if not self.exists(book_id):
+            return set()
+        book = self.load(InvoiceBook, book_id, "invoice book")
+        out: set[UUID] = set()
+        for invoice_id in book.invoice_ids:
+            out |= self.load(Invoice, invoice_id, "invoice").charge_ids
+        return out
+
+    def _issue_invoice(self, reseller_id: UUID, period: str, charges: list[Charge], actor: Actor) -> Invoice | None:
+        if self.exists(invoice_id_for(reseller_id, period)):
+            return None
+        billed = self.invoiced_charge_ids(reseller_id)
+        lines = lines_from_charges(c for c in charges if c.id not in billed)
+        if not lines:
+            return None
+        now = self.now()
+        book_id = invoice_book_id_for(reseller_id)
+        if self.exists(book_id):
+            book = self.load(InvoiceBook, book_id, "invoice book")
+        else:
+            book = InvoiceBook.open(reseller_id, actor=actor, at=now)
+        currency = "EUR"
+        if self.exists(reseller_id):
+            reseller = self.load(Organization, reseller_id, "organization")
+            if reseller.settings is not None:
+                currency = reseller.settings.currency
+        invoice = Invoice.issue(
+            reseller_id, period, book.number_for(period), lines, actor=actor, at=now, currency=currency
+        )
+        book.add(invoice, actor=actor, at=now)
+        self.save(invoice, book)
+        return invoice

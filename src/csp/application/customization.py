@@ -1,0 +1,204 @@
+"""Catalog customisation commands: hidden offers, customer segments and their prices,
+and the rules they add to ordering (what a customer may buy, at what default price)."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+from csp.aggregates.base import Actor
+from csp.aggregates.catalog import Offer
+from csp.aggregates.customization import (
+    CatalogCustomization,
+    CustomerSegment,
+    check_available,
+    is_available,
+    segment_price,
+)
+from csp.aggregates.errors import InvalidInput, NotFound, SegmentError
+from csp.aggregates.index import UniqueKey
+from csp.aggregates.order import NewSubscriptionLine, Order
+from csp.aggregates.organization import Organization
+from csp.aggregates.pricing import customer_price
+from csp.aggregates.terms import Term
+from csp.application.orders import NewLineRequest, OrderCommands
+
+SEGMENT_MEMBER_KEYS = "segment-member"
+
+
+class CustomizationCommands(OrderCommands):
+    # --- look-ups -------------------------------------------------------------
+
+    def customization(self, reseller_id: UUID) -> CatalogCustomization | None:
+        cid = CatalogCustomization.id_for(reseller_id)
+        return self.load(CatalogCustomization, cid, "customization") if self.exists(cid) else None
+
+    def segment(self, segment_id: UUID) -> CustomerSegment:
+        return self.load(CustomerSegment, segment_id, "segment")
+
+    def segments_of_reseller(self, reseller_id: UUID) -> list[CustomerSegment]:
+        c = self.customization(reseller_id)
+        return [self.segment(s) for s in c.segment_ids] if c is not None else []
+
+    def segment_of(self, organization_id: UUID) -> CustomerSegment | None:
+        key_id = UniqueKey.id_for(SEGMENT_MEMBER_KEYS, str(organization_id))
+        if not self.exists(key_id):
+            return None
+        owner = self.load(UniqueKey, key_id, "segment membership").owner_id
+        return self.segment(owner) if owner is not None else None
+
+    def offer_available_to(self, buyer: Organization, offer: Offer) -> bool:
+        if buyer.kind == "reseller":
+            return is_available(offer, buyer.eligibility, None, None)
+        return is_available(
+            offer, buyer.eligibility, self.customization(buyer.owner_reseller_id), self.segment_of(buyer.id)
+        )
+
+    def check_offer_available(self, buyer: Organization, offer: Offer) -> None:
+        if buyer.kind == "reseller":
+            check_available(offer, buyer.eligibility, None, None)
+        else:
+            check_available(
+                offer, buyer.eligibility, self.customization(buyer.owner_reseller_id), self.segment_of(buyer.id)
+            )
+
+    def customer_unit_price(
+        self,
+        offer: Offer,
+        default_markup_percent: Decimal,
+        segment: CustomerSegment | None,
+        term: Term | None = None,
+    ) -> Decimal | None:
+        """The price per unit per month a customer sees (None for an offer without price: a trial)."""
+        if offer.is_trial:
+            return None
+        p = offer.price_at(self.now(), term)
+        sp = segment.price_for(offer.id) if segment is not None else None
+        if sp is not None:
+            return sp.unit_price(p.partner_price, default_markup_percent)
+        return customer_price(p.partner_price, Decimal(0), default_markup_percent)
+
+    # --- ordering: availability and the segment's default price ----------------
+
+    def _build_new_line(self, order: Order, line_no: int, req: NewLineRequest) -> NewSubscriptionLine:
+        buyer = self.load(Organization, order.organization_id, "organization")
+        offer = self.catalog().offer(req.offer_id)
+        self.check_offer_available(buyer, offer)
+        for a in req.addons:
+            self.check_offer_available(buyer, self.catalog().offer(a.offer_id))
+        if req.markup_percent is None and req.target_price is None and buyer.kind == "customer":
+            segment = self.segment_of(buyer.id)
+            sp = segment.price_for(offer.id) if segment is not None else None
+            if sp is not None:
+                req = dataclasses.replace(req, markup_percent=sp.markup_percent, target_price=sp.customer_price)
+        return super()._build_new_line(order, line_no, req)
+
+    # --- commands ----------------------------------------------------------------
+
+    def _customization_for_update(self, reseller_id: UUID, actor: Actor) -> CatalogCustomization:
+        return self.customization(reseller_id) or CatalogCustomization(
+            reseller_id=reseller_id, actor=actor, at=self.now()
+        )
+
+    def set_offer_visibility(self, reseller_id: UUID, offer_id: UUID, visible: bool, actor: Actor) -> Offer:
+        offer = self.catalog().offer(offer_id)
+        c = self._customization_for_update(reseller_id, actor)
+        c.set_visible(offer, visible, actor=actor, at=self.now())
+        self.save(c)
+        return offer
+
+    def _check_segment_members(
+        self, reseller_id: UUID, offer_ids: tuple[UUID, ...], organization_ids: tuple[UUID, ...]
+    ) -> None:
+        catalog = self.catalog()
+        for o in offer_ids:
+            if o not in catalog.offers:
+                raise InvalidInput("offer_ids", f"no offer {o} in the catalog", offer_id=o)
+        for org_id in organization_ids:
+            try:
+                org = self.load(Organization, org_id, "organization")
+            except NotFound:
+                org = None
+            if org is None or org.kind != "customer" or org.owner_reseller_id != reseller_id:
+                raise InvalidInput("organization_ids", f"no customer {org_id} in this account", organization_id=org_id)
+
+    def _membership_keys(self, segment_id: UUID, added: set[UUID], removed: set[UUID], actor: Actor) -> list[UniqueKey]:
+        """A customer belongs to at most one segment: claim the added, release the removed."""
+        now = self.now()
+        keys: list[UniqueKey] = []
+        for org_id in sorted(added):
+            key_id = UniqueKey.id_for(SEGMENT_MEMBER_KEYS, str(org_id))
+            if self.exists(key_id):
+                key = self.load(UniqueKey, key_id, "segment membership")
+                if key.owner_id not in (None, segment_id):
+                    other = self.segment(key.owner_id) if key.owner_id is not None else None
+                    raise SegmentError(
+                        f"the customer is in the segment {other.name if other else '?'} already; "
+                        "a customer belongs to one segment",
+                        organization_id=org_id,
+                        segment_id=key.owner_id,
+                    )
+                key.reclaim(segment_id, actor=actor, at=now)
+            else:
+                key = UniqueKey(
+                    namespace=SEGMENT_MEMBER_KEYS, key=str(org_id), owner_id=segment_id, actor=actor, at=now
+                )
+            keys.append(key)
+        for org_id in sorted(removed):
+            key = self.load(UniqueKey, UniqueKey.id_for(SEGMENT_MEMBER_KEYS, str(org_id)), "segment membership")
+            if key.owner_id == segment_id:
+                key.release(actor=actor, at=now)
+                keys.append(key)
+        return keys
+
+    def create_segment(
+        self,
+        reseller_id: UUID,
+        name: str,
+        offer_ids: tuple[UUID, ...],
+        organization_ids: tuple[UUID, ...],
+        actor: Actor,
+    ) -> CustomerSegment:
+        self._check_segment_members(reseller_id, offer_ids, organization_ids)
+        segment = CustomerSegment.create(
+            uuid4(), reseller_id, name, offer_ids, organization_ids, actor=actor, at=self.now()
+        )
+        c = self._customization_for_update(reseller_id, actor)
+        c.add_segment(segment.id, actor=actor, at=self.now())
+        keys = self._membership_keys(segment.id, set(segment.organization_ids), set(), actor)
+        self.save(segment, c, *keys)
+        return segment
+
+    def change_segment(
+        self,
+        segment_id: UUID,
+        name: str,
+        offer_ids: tuple[UUID, ...],
+        organization_ids: tuple[UUID, ...],
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> CustomerSegment:
+        segment = self.load_for_update(CustomerSegment, segment_id, "segment", expected_version)
+        self._check_segment_members(segment.reseller_id, offer_ids, organization_ids)
+        before = set(segment.organization_ids)
+        segment.change(name, offer_ids, organization_ids, actor=actor, at=self.now())
+        after = set(segment.organization_ids)
+        keys = self._membership_keys(segment.id, after - before, before - after, actor)
+        self.save(segment, *keys)
+        return segment
+
+    def set_segment_price(
+        self,
+        segment_id: UUID,
+        offer_id: UUID,
+        actor: Actor,
+        markup_percent: Decimal | None = None,
+        customer_price: Decimal | None = None,
+        expected_version: int | None = None,
+    ) -> CustomerSegment:
+        segment = self.load_for_update(CustomerSegment, segment_id, "segment", expected_version)
+        self.catalog().offer(offer_id)
+        segment.set_price(segment_price(offer_id, markup_percent, customer_price), actor=actor, at=self.now())
+        self.save(segment)
+        return segment

@@ -1,0 +1,374 @@
+"""Order commands: the cart, placing, and the provisioning steps the saga records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+from csp.aggregates.base import SYSTEM_PROVISIONING, Actor, deterministic_id
+from csp.aggregates.catalog import Catalog, Offer
+from csp.aggregates.errors import InvalidInput
+from csp.aggregates.index import Counter
+from csp.aggregates.order import (
+    ChangeLine,
+    NewSubscriptionLine,
+    Order,
+    format_order_number,
+    price_change_line,
+    price_new_line,
+)
+from csp.aggregates.organization import Organization
+from csp.aggregates.pricing import PriceQuote, margin
+from csp.aggregates.subscription import Subscription, subscription_terms_from_offer
+from csp.aggregates.tenant import Tenant
+from csp.aggregates.terms import parse_billing_cycle, parse_term
+from csp.application.catalog import CatalogCommands
+
+ORDER_NUMBER_COUNTER = "order-number"
+FIRST_ORDER_NUMBER = 27000
+
+
+@dataclass(frozen=True)
+class AddonRequest:
+    offer_id: UUID
+    quantity: int
+
+
+@dataclass(frozen=True)
+class NewLineRequest:
+    """What a user asks for in a new-subscription line."""
+
+    offer_id: UUID
+    tenant_id: UUID
+    quantity: int | None
+    billing_cycle: str
+    term: str
+    markup_percent: Decimal | None = None
+    target_price: Decimal | None = None
+    addons: tuple[AddonRequest, ...] = ()
+    parent_subscription_id: UUID | None = None
+    parent_line_no: int | None = None
+
+
+def subscription_id_for(order_id: UUID, line_no: int) -> UUID:
+    """Deterministic, so a replayed provisioning step finds instead of duplicating."""
+    return deterministic_id("subscription", order_id, line_no)
+
+
+def addon_subscription_id_for(order_id: UUID, line_no: int, addon_offer_id: UUID) -> UUID:
+    return deterministic_id("subscription", order_id, line_no, addon_offer_id)
+
+
+class OrderCommands(CatalogCommands):
+    # --- the cart -----------------------------------------------------------
+
+    def next_order_number(self, actor: Actor) -> tuple[str, Counter]:
+        now = self.now()
+        counter_id = Counter.id_for(ORDER_NUMBER_COUNTER)
+        if self.exists(counter_id):
+            counter = self.load(Counter, counter_id, "counter")
+        else:
+            counter = Counter(name=ORDER_NUMBER_COUNTER, value=FIRST_ORDER_NUMBER, actor=actor, at=now)
+        value = counter.advance(actor=actor, at=now)
+        return format_order_number(now, value), counter
+
+    def create_order(self, organization_id: UUID, actor: Actor, order_id: UUID | None = None) -> Order:
+        """A new draft (cart) for a customer organization, with the next order number."""
+        org = self.load(Organization, organization_id, "organization")
+        new_id = order_id or uuid4()
+
+        def attempt() -> Order:
+            number, counter = self.next_order_number(actor)
+            order = Order.draft(new_id, org.id, org.owner_reseller_id, number, actor=actor, at=self.now())
+            self.save(order, counter)
+            return order
+
+        return self.retrying(attempt)
+
+    def _build_new_line(self, order: Order, line_no: int, req: NewLineRequest) -> NewSubscriptionLine:
+        catalog = self.catalog()
+        buyer = self.load(Organization, order.organization_id, "organization")
+        offer = catalog.offer(req.offer_id)
+        tenant = self.load(Tenant, req.tenant_id, "tenant")
+        parent_sub = None
+        parent_line = None
+        parent_offer = None
+        if req.parent_subscription_id is not None:
+            parent_sub = self.load(Subscription, req.parent_subscription_id, "subscription")
+            if parent_sub.organization_id != order.organization_id:
+                raise InvalidInput("parent_subscription_id", "the subscription belongs to another organization")
+        elif req.parent_line_no is not None:
+            base = order.line(req.parent_line_no)
+            if not isinstance(base, NewSubscriptionLine):
+                raise InvalidInput("parent_line_no", "an add-on's base must be a new-subscription line")
+            parent_line = base
+            parent_offer = catalog.offer(base.offer_id)
+        elif offer.is_addon:
+            parent_line, parent_offer = self._find_base_in_cart(order, catalog, offer, req.tenant_id)
+        addons: list[tuple[Offer, int]] = [(catalog.offer(a.offer_id), a.quantity) for a in req.addons]
+        return price_new_line(
+            line_no=line_no,
+            offer=offer,
+            tenant=tenant,
+            buyer=buyer,
+            quantity=req.quantity,
+            billing_cycle=parse_billing_cycle(req.billing_cycle),
+            term=parse_term(req.term),
+            markup_percent=req.markup_percent,
+            target_price=req.target_price,
+            default_markup_percent=self.default_markup_for(buyer),
+            addons=addons,
+            at=self.now(),
+            parent_subscription=parent_sub,
+            parent_line=parent_line,
+            parent_offer=parent_offer,
+        )
+
+    @staticmethod
+    def _find_base_in_cart(
+        order: Order, catalog: Catalog, addon: Offer, tenant_id: UUID
+    ) -> tuple[NewSubscriptionLine | None, Offer | None]:
+        for line in order.lines:
+            if isinstance(line, NewSubscriptionLine) and line.tenant_id == tenant_id and not line.is_trial:
+                base_offer = catalog.offer(line.offer_id)
+                if base_offer.accepts_addon(addon.id):
+                    return line, base_offer
+        return None, None
+
+    def add_new_subscription_line(
+        self, order_id: UUID, req: NewLineRequest, actor: Actor, expected_version: int | None = None
+    ) -> Order:
+        order = self.load_for_update(Order, order_id, "order", expected_version)
+        line = self._build_new_line(order, order.next_line_no, req)
+        order.add_line(line, actor=actor, at=self.now())
+        self.save(order)
+        return order
+
+    def add_change_line(
+        self,
+        order_id: UUID,
+        subscription_id: UUID,
+        quantity_delta: int,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> Order:
+        """A ``+N Users`` line on an existing subscription of the same organization."""
+        order = self.load_for_update(Order, order_id, "order", expected_version)
+        sub = self.load(Subscription, subscription_id, "subscription")
+        line = price_change_line(
+            line_no=order.next_line_no,
+            subscription=sub,
+            buyer_id=order.organization_id,
+            quantity_delta=quantity_delta,
+            at=self.now(),
+        )
+        order.add_line(line, actor=actor, at=self.now())
+        self.save(order)
+        return order
+
+    def replace_new_subscription_line(
+        self, order_id: UUID, line_no: int, req: NewLineRequest, actor: Actor, expected_version: int | None = None
+    ) -> Order:
+        order = self.load_for_update(Order, order_id, "order", expected_version)
+        order.line(line_no)
+        line = self._build_new_line(order, line_no, req)
+        order.replace_line(line, actor=actor, at=self.now())
+        self.save(order)
+        return order
+
+    def replace_change_line(
+        self, order_id: UUID, line_no: int, quantity_delta: int, actor: Actor, expected_version: int | None = None
+    ) -> Order:
+        order = self.load_for_update(Order, order_id, "order", expected_version)
+        old = order.line(line_no)
+        if not isinstance(old, ChangeLine):
+            raise InvalidInput("line_no", "this line is a new subscription, not a change")
+        sub = self.load(Subscription, old.subscription_id, "subscription")
+        line = price_change_line(
+            line_no=line_no,
+            subscription=sub,
+            buyer_id=order.organization_id,
+            quantity_delta=quantity_delta,
+            at=self.now(),
+        )
+        order.replace_line(line, actor=actor, at=self.now())
+        self.save(order)
+        return order
+
+    def remove_order_line(
+        self, order_id: UUID, line_no: int, actor: Actor, expected_version: int | None = None
+    ) -> Order:
+        order = self.load_for_update(Order, order_id, "order", expected_version)
+        order.remove_line(line_no, actor=actor, at=self.now())
+        self.save(order)
+        return order
+
+    def place_order(
+        self, order_id: UUID, accept_terms: bool, actor: Actor, expected_version: int | None = None
+    ) -> Order:
+        """Place the cart: the product terms must be accepted; provisioning follows."""
+        order = self.load_for_update(Order, order_id, "order", expected_version)
+        order.place(accept_terms, actor=actor, at=self.now())
+        self.save(order)
+        return order
+
+    def discard_order(self, order_id: UUID, actor: Actor, expected_version: int | None = None) -> Order:
+        order = self.load_for_update(Order, order_id, "order", expected_version)
+        order.discard(actor=actor, at=self.now())
+        self.save(order)
+        return order
+
+    # --- provisioning steps (each idempotent) ---------------------------------
+
+    def start_provisioning(self, order_id: UUID, actor: Actor = SYSTEM_PROVISIONING) -> Order:
+        order = self.load(Order, order_id, "order")
+        before = order.version
+        order.start_provisioning(actor=actor, at=self.now())
+        if order.version != before:
+            self.save(order)
+        return order
+
+    def provision_line(
+        self,
+        order_id: UUID,
+        line_no: int,
+        vendor_order_id: str,
+        vendor_subscription_ids: dict[UUID | None, str] | None = None,
+        actor: Actor = SYSTEM_PROVISIONING,
+    ) -> Order:
+        """Record a line the vendor fulfilled: create its subscriptions (deterministic ids)
+        or apply its change, atomically with the order's progress. Replays change nothing.
+
+        ``vendor_subscription_ids`` maps None (the line's own offer) and each add-on
+        offer id to the vendor's subscription id.
+        """
+        order = self.load(Order, order_id, "order")
+        if line_no in order.provisioned_line_nos:
+            return order
+        line = order.line(line_no)
+        vendor_ids = vendor_subscription_ids or {}
+        now = self.now()
+        changed: list[object] = [order]
+        if isinstance(line, NewSubscriptionLine):
+            created, others = self._subscriptions_for_line(order, line, vendor_ids, actor)
+            changed.extend(created)
+            changed.extend(others)
+            sub_ids = tuple(s.id for s in created)
+        else:
+            sub = self.load(Subscription, line.subscription_id, "subscription")
+            sub.change_quantity(sub.quantity + line.quantity_delta, actor=actor, at=now)
+            changed.append(sub)
+            sub_ids = (sub.id,)
+        order.record_line_provisioned(line_no, sub_ids, vendor_order_id, actor=actor, at=now)
+        self.save(*changed)
+        return order
+
+    def _subscriptions_for_line(
+        self, order: Order, line: NewSubscriptionLine, vendor_ids: dict[UUID | None, str], actor: Actor
+    ) -> tuple[list[Subscription], list[object]]:
+        """The line's new subscriptions, and the other aggregates they change."""
+        now = self.now()
+        catalog = self.catalog()
+        offer = catalog.offer(line.offer_id)
+        line_quote = PriceQuote(
+            partner_price=line.unit_partner_price,
+            erp_price=line.erp_price,
+            customer_price=line.unit_customer_price,
+            margin=line.margin,
+            markup_percent=line.markup_percent,
+            default_markup_percent=line.default_markup_percent,
+            quantity=line.quantity,
+        )
+        out: list[Subscription] = []
+        others: list[object] = []
+        parent: Subscription | None = None
+        base_ends_at = None
+        if line.parent_subscription_id is not None:
+            parent = self.load(Subscription, line.parent_subscription_id, "subscription")
+        elif line.parent_line_no is not None:
+            pid = subscription_id_for(order.id, line.parent_line_no)
+            parent = self.load(Subscription, pid, "subscription") if self.exists(pid) else None
+        if parent is not None:
+            base_ends_at = parent.ends_at
+        base_id = subscription_id_for(order.id, line.line_no)
+        terms = subscription_terms_from_offer(
+            offer,
+            organization_id=order.organization_id,
+            reseller_id=order.reseller_id,
+            tenant_id=line.tenant_id,
+            tenant_domain=line.tenant_domain,
+            order_id=order.id,
+            line_no=line.line_no,
+            term=line.term,
+            billing_cycle=line.billing_cycle,
+            quantity=line.quantity,
+            price=line_quote,
+            parent_id=parent.id if parent is not None else None,
+            vendor_subscription_id=vendor_ids.get(None),
+        )
+        base = Subscription.provision(base_id, terms, actor=actor, at=now, ends_at=base_ends_at)
+        out.append(base)
+        if line.is_trial:
+            org = self.load(Organization, order.organization_id, "organization")
+            org.start_trial(line.offer_id, actor=actor, at=now)
+            others.append(org)
+        if parent is not None:
+            parent.attach_addon(base, actor=actor, at=now)
+            others.append(parent)
+        for choice in line.addons:
+            addon_offer = catalog.offer(choice.offer_id)
+            addon_quote = PriceQuote(
+                partner_price=choice.unit_partner_price,
+                erp_price=choice.erp_price,
+                customer_price=choice.unit_customer_price,
+                margin=margin(choice.unit_customer_price, choice.unit_partner_price),
+                markup_percent=line.markup_percent,
+                default_markup_percent=line.default_markup_percent,
+                quantity=choice.quantity,
+            )
+            addon_terms = subscription_terms_from_offer(
+                addon_offer,
+                organization_id=order.organization_id,
+                reseller_id=order.reseller_id,
+                tenant_id=line.tenant_id,
+                tenant_domain=line.tenant_domain,
+                order_id=order.id,
+                line_no=line.line_no,
+                term=line.term if line.term in addon_offer.terms else addon_offer.terms[0],
+                billing_cycle=line.billing_cycle
+                if line.billing_cycle in addon_offer.billing_cycles
+                else addon_offer.billing_cycles[0],
+                quantity=choice.quantity,
+                price=addon_quote,
+                parent_id=base_id,
+                vendor_subscription_id=vendor_ids.get(choice.offer_id),
+            )
+            addon = Subscription.provision(
+                addon_subscription_id_for(order.id, line.line_no, choice.offer_id),
+                addon_terms,
+                actor=actor,
+                at=now,
+                ends_at=base.ends_at,
+            )
+            base.attach_addon(addon, actor=actor, at=now)
+            out.append(addon)
+        return out, others
+
+    def finish_provisioning(self, order_id: UUID, actor: Actor = SYSTEM_PROVISIONING) -> Order:
+        order = self.load(Order, order_id, "order")
+        before = order.version
+        order.finish_provisioning(actor=actor, at=self.now())
+        if order.version != before:
+            self.save(order)
+        return order
+
+    def fail_provisioning(
+        self, order_id: UUID, reason: str, line_no: int | None = None, actor: Actor = SYSTEM_PROVISIONING
+    ) -> Order:
+        order = self.load(Order, order_id, "order")
+        before = order.version
+        order.fail_provisioning(reason, line_no, actor=actor, at=self.now())
+        if order.version != before:
+            self.save(order)
+        return order

@@ -1,0 +1,339 @@
+"""Subscription commands: the edit screen's changes, add-ons, and time-driven work.
+
+Changes are decided here at once by the ``Subscription`` aggregate and then pushed
+to the vendor by a saga. Add-ons follow their base: suspended, reactivated, cancelled,
+renewed or ended with it, always to the base's term end (coterminous).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+from csp.aggregates.base import SYSTEM_SCHEDULER, Actor
+from csp.aggregates.catalog import PricePoint
+from csp.aggregates.errors import AlreadyExists, InvalidInput, NotATrial
+from csp.aggregates.organization import Organization
+from csp.aggregates.pricing import quote
+from csp.aggregates.subscription import TERMINAL, Subscription, SubscriptionStatus, subscription_terms_from_offer
+from csp.aggregates.terms import parse_billing_cycle, parse_term
+from csp.application.catalog import CatalogCommands
+
+
+@dataclass
+class DueWorkReport:
+    """What time-driven work did to one subscription (and its add-ons)."""
+
+    subscription_id: UUID
+    billing_cycle_applied: bool = False
+    windows_closed: bool = False
+    term_ended: SubscriptionStatus | None = None
+    addons: list[DueWorkReport] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.billing_cycle_applied or self.windows_closed or self.term_ended or any(a.changed for a in self.addons)
+        )
+
+
+class SubscriptionCommands(CatalogCommands):
+    def _addons(self, base: Subscription) -> list[Subscription]:
+        return [self.load(Subscription, a, "subscription") for a in base.addon_ids]
+
+    def change_subscription_quantity(
+        self,
+        subscription_id: UUID,
+        quantity: int,
+        actor: Actor,
+        at_renewal: bool = False,
+        expected_version: int | None = None,
+    ) -> Subscription:
+        """An increase applies now; a decrease now only by seats inside their window,
+        or at renewal when ``at_renewal``."""
+        sub = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
+        now = self.now()
+        if at_renewal:
+            sub.schedule_quantity_for_renewal(quantity, actor=actor, at=now)
+            self.save(sub)
+            return sub
+        changed: list[Subscription] = [sub]
+        sub.change_quantity(quantity, actor=actor, at=now)
+        # One add-on licence per base licence: a reduction below an add-on's count is refused.
+        for addon in self._addons(sub):
+            if addon.status not in TERMINAL and addon.quantity > quantity:
+                raise InvalidInput(
+                    "quantity",
+                    f"{addon.offer_name} has {addon.quantity} licences; reduce the add-on first",
+                    addon_id=addon.id,
+                )
+        self.save(*changed)
+        return sub
+
+    def change_subscription_billing_cycle(
+        self, subscription_id: UUID, billing_cycle: str, actor: Actor, expected_version: int | None = None
+    ) -> Subscription:
+        sub = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
+        sub.change_billing_cycle(parse_billing_cycle(billing_cycle), actor=actor, at=self.now())
+        self.save(sub)
+        return sub
+
+    def schedule_subscription_term(
+        self, subscription_id: UUID, term: str, actor: Actor, expected_version: int | None = None
+    ) -> Subscription:
+        sub = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
+        sub.schedule_term_for_renewal(parse_term(term), actor=actor, at=self.now())
+        self.save(sub)
+        return sub
+
+    def suspend_subscription(
+        self, subscription_id: UUID, actor: Actor, expected_version: int | None = None
+    ) -> Subscription:
+        """Suspend (billing continues); active add-ons are suspended with their base."""
+        sub = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
+        now = self.now()
+        sub.suspend(actor=actor, at=now)
+        addons = [a for a in self._addons(sub) if a.status == "active"]
+        for a in addons:
+            a.suspend(actor=actor, at=now)
+        self.save(sub, *addons)
+        return sub
+
+    def reactivate_subscription(
+        self, subscription_id: UUID, actor: Actor, expected_version: int | None = None
+    ) -> Subscription:
+        sub = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
+        if sub.parent_id is not None:
+            base = self.load(Subscription, sub.parent_id, "subscription")
+            if base.status != "active":
+                raise InvalidInput("subscription_id", f"the base subscription is {base.status}; reactivate it first")
+        now = self.now()
+        sub.reactivate(actor=actor, at=now)
+        addons = [a for a in self._addons(sub) if a.status == "suspended"]
+        for a in addons:
+            a.reactivate(actor=actor, at=now)
+        self.save(sub, *addons)
+        return sub
+
+    def cancel_subscription(
+        self, subscription_id: UUID, actor: Actor, expected_version: int | None = None
+    ) -> Subscription:
+        """Cancel now, with its add-ons: every seat must be inside its window (all or nothing)."""
+        sub = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
+        now = self.now()
+        addons = [a for a in self._addons(sub) if a.status not in TERMINAL]
+        for a in addons:
+            a.cancel(actor=actor, at=now)
+        sub.cancel(actor=actor, at=now)
+        changed = [sub, *addons]
+        if sub.parent_id is not None:
+            base = self.load(Subscription, sub.parent_id, "subscription")
+            base.detach_addon(sub.id, actor=actor, at=now)
+            changed.append(base)
+        self.save(*changed)
+        return sub
+
+    def change_subscription_price(
+        self,
+        subscription_id: UUID,
+        actor: Actor,
+        unit_customer_price: Decimal | None = None,
+        markup_percent: Decimal | None = None,
+        expected_version: int | None = None,
+    ) -> Subscription:
+        sub = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
+        sub.change_customer_price(
+            actor=actor, at=self.now(), unit_customer_price=unit_customer_price, markup_percent=markup_percent
+        )
+        self.save(sub)
+        return sub
+
+    def set_subscription_auto_renew(
+        self, subscription_id: UUID, auto_renew: bool, actor: Actor, expected_version: int | None = None
+    ) -> Subscription:
+        sub = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
+        sub.set_auto_renew(auto_renew, actor=actor, at=self.now())
+        self.save(sub)
+        return sub
+
+    def convert_trial(
+        self,
+        subscription_id: UUID,
+        actor: Actor,
+        offer_id: UUID | None = None,
+        quantity: int | None = None,
+        billing_cycle: str | None = None,
+        term: str | None = None,
+        markup_percent: Decimal | None = None,
+        expected_version: int | None = None,
+    ) -> Subscription:
+        """Make a trial paid from now on (a new term starts), by default to its paid offer."""
+        sub = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
+        if not sub.is_trial:
+            raise NotATrial("only a trial can be converted", subscription_id=sub.id)
+        target = offer_id or sub.trial_converts_to
+        if target is None:
+            raise InvalidInput("offer_id", "this trial names no paid offer; choose one")
+        offer = self.catalog().offer(target)
+        t = parse_term(term) if term else offer.terms[0]
+        cycle = parse_billing_cycle(billing_cycle) if billing_cycle else offer.billing_cycles[0]
+        offer.check_term_and_cycle(t, cycle)
+        qty = quantity if quantity is not None else sub.quantity
+        offer.check_quantity(qty)
+        now = self.now()
+        org = self.load(Organization, sub.organization_id, "organization")
+        p = offer.price_at(now, t)
+        price = quote(
+            p.partner_price,
+            p.erp_price,
+            qty,
+            markup_percent=markup_percent,
+            default_markup_percent=self.default_markup_for(org),
+        )
+        terms = subscription_terms_from_offer(
+            offer,
+            organization_id=sub.organization_id,
+            reseller_id=sub.reseller_id,
+            tenant_id=sub.tenant_id,
+            tenant_domain=sub.tenant_domain,
+            order_id=sub.order_id,
+            line_no=sub.line_no,
+            term=t,
+            billing_cycle=cycle,
+            quantity=qty,
+            price=price,
+            vendor_subscription_id=sub.vendor_subscription_id,
+        )
+        sub.convert_trial(terms, actor=actor, at=now)
+        self.save(sub)
+        return sub
+
+    def add_subscription_addon(
+        self, subscription_id: UUID, offer_id: UUID, quantity: int, actor: Actor, expected_version: int | None = None
+    ) -> Subscription:
+        """A new add-on subscription on this base, coterminous with it; returns the add-on."""
+        base = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
+        offer = self.catalog().offer(offer_id)
+        base.check_accepts_addon(offer, quantity)
+        offer.check_quantity(quantity)
+        for existing in self._addons(base):
+            if existing.offer_id == offer_id and existing.status not in TERMINAL:
+                raise AlreadyExists(
+                    f"{offer.name} is already on this subscription; change its quantity instead", addon_id=existing.id
+                )
+        now = self.now()
+        term = base.term if base.term in offer.terms else offer.terms[0]
+        cycle = base.billing_cycle if base.billing_cycle in offer.billing_cycles else offer.billing_cycles[0]
+        p = offer.price_at(now, term)
+        price = quote(
+            p.partner_price,
+            p.erp_price,
+            quantity,
+            markup_percent=base.markup_percent,
+            default_markup_percent=base.default_markup_percent,
+        )
+        terms = subscription_terms_from_offer(
+            offer,
+            organization_id=base.organization_id,
+            reseller_id=base.reseller_id,
+            tenant_id=base.tenant_id,
+            tenant_domain=base.tenant_domain,
+            order_id=None,
+            line_no=None,
+            term=term,
+            billing_cycle=cycle,
+            quantity=quantity,
+            price=price,
+            parent_id=base.id,
+        )
+        addon = Subscription.provision(uuid4(), terms, actor=actor, at=now, ends_at=base.ends_at)
+        base.attach_addon(addon, actor=actor, at=now)
+        self.save(base, addon)
+        return addon
+
+    def remove_subscription_addon(
+        self, subscription_id: UUID, addon_id: UUID, actor: Actor, expected_version: int | None = None
+    ) -> Subscription:
+        """Remove an add-on now: its seats must be inside their window."""
+        base = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
+        if addon_id not in base.addon_ids:
+            raise InvalidInput("addon_id", "no such add-on on this subscription")
+        addon = self.load(Subscription, addon_id, "subscription")
+        now = self.now()
+        if addon.status not in TERMINAL:
+            addon.cancel(actor=actor, at=now)
+        base.detach_addon(addon_id, actor=actor, at=now)
+        self.save(base, addon)
+        return base
+
+    # --- facts from the vendor ------------------------------------------------
+
+    def sync_assigned_licences(self, subscription_id: UUID, assigned: int, actor: Actor) -> Subscription:
+        sub = self.load(Subscription, subscription_id, "subscription")
+        sub.sync_assigned(assigned, actor=actor, at=self.now())
+        self.save(sub)
+        return sub
+
+    def report_usage(
+        self, subscription_id: UUID, day: str, meter: str, quantity: Decimal, amount: Decimal, actor: Actor
+    ) -> Subscription:
+        sub = self.load(Subscription, subscription_id, "subscription")
+        sub.report_usage(day, meter, quantity, amount, actor=actor, at=self.now())
+        self.save(sub)
+        return sub
+
+    # --- time-driven work -----------------------------------------------------
+
+    def run_due_work(
+        self, subscription_id: UUID, actor: Actor = SYSTEM_SCHEDULER, now: datetime | None = None
+    ) -> DueWorkReport:
+        """Whatever became due for a base subscription and its add-ons: a billing-cycle
+        change whose period began, closed windows, and the term end (renew, expire,
+        disable). Idempotent: running it twice changes nothing the second time."""
+        now = now or self.now()
+        sub = self.load(Subscription, subscription_id, "subscription")
+        if sub.parent_id is not None:
+            # Add-ons are handled with their base.
+            return self.run_due_work(sub.parent_id, actor=actor, now=now)
+        report = DueWorkReport(sub.id)
+        addons = self._addons(sub)
+        changed: list[Subscription] = []
+        report.billing_cycle_applied = sub.apply_due_billing_cycle(actor=actor, at=now)
+        report.windows_closed = sub.close_windows(actor=actor, at=now)
+        if sub.status not in TERMINAL and now >= sub.ends_at:
+            price = self._renewal_price(sub)
+            report.term_ended = sub.end_term(actor=actor, at=now, price=price)
+        for a in addons:
+            ar = DueWorkReport(a.id)
+            ar.billing_cycle_applied = a.apply_due_billing_cycle(actor=actor, at=now)
+            ar.windows_closed = a.close_windows(actor=actor, at=now)
+            if a.status not in TERMINAL and now >= a.ends_at:
+                renewed = sub.status in ("active", "suspended") and sub.ends_at > a.ends_at
+                ar.term_ended = a.end_term(
+                    actor=actor,
+                    at=now,
+                    price=self._renewal_price(a),
+                    base_ends_at=sub.ends_at if renewed else None,
+                    allow_renewal=renewed,
+                )
+            if ar.changed:
+                changed.append(a)
+            report.addons.append(ar)
+        if report.billing_cycle_applied or report.windows_closed or report.term_ended:
+            changed.insert(0, sub)
+        if changed:
+            self.save(*changed)
+        return report
+
+    def _renewal_price(self, sub: Subscription) -> PricePoint | None:
+        """The catalog price in force at the renewal (the term's price lock ends)."""
+        catalog = self.catalog()
+        offer = catalog.offers.get(sub.offer_id)
+        if offer is None:
+            return None
+        term = sub.renewal_term or sub.term
+        if term not in offer.terms:
+            return None
+        return offer.price_at(sub.ends_at, term)

@@ -1,0 +1,26 @@
+"""Email: the mailer port (SMTP, or ``.eml`` files in an outbox folder) and the messages."""
+
+from csp.mail.mailer import Mailer, OutboxMailer, SmtpMailer, build_mailer
+from csp.mail.messages import (
+    Message,
+    invitation_message,
+    licences_provisioned_message,
+    order_placed_message,
+    provisioning_failed_message,
+    tenant_created_message,
+    vendor_refused_message,
+)
+
+__all__ = [
+    "Mailer",
+    "Message",
+    "OutboxMailer",
+    "SmtpMailer",
+    "build_mailer",
+    "invitation_message",
+    "licences_provisioned_message",
+    "order_placed_message",
+    "provisioning_failed_message",
+    "tenant_created_message",
+    "vendor_refused_message",
+]

@@ -1,0 +1,175 @@
+"""The platform's emails (DOMAIN.md, Notifications): invitation, tenant created, order
+placed, licences provisioned, provisioning failed, and a change the vendor refused."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+
+@dataclass(frozen=True)
+class Message:
+    to: str
+    subject: str
+    text: str
+    kind: str = "notification"
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def to_email(self, sender: str) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"] = sender
+        msg["To"] = self.to
+        msg["Subject"] = self.subject
+        msg["Date"] = format_datetime(self.created_at)
+        msg["Message-ID"] = make_msgid(domain="csp.localhost")
+        msg["X-CSP-Kind"] = self.kind
+        for k, v in self.headers:
+            msg[k] = v
+        msg.set_content(self.text)
+        return msg
+
+
+def _lines(*parts: str) -> str:
+    return "\n".join(parts).strip() + "\n"
+
+
+def _when(at: datetime) -> str:
+    return f"{at.astimezone(UTC):%d %B %Y, %H:%M} UTC"
+
+
+def invitation_message(to: str, inviter: str, organization_name: str, link: str, expires_at: datetime) -> Message:
+    """The one-time link a new user follows to join an account (sent by the API)."""
+    return Message(
+        to=to,
+        kind="invitation",
+        subject=f"You are invited to {organization_name} on the CSP platform",
+        text=_lines(
+            "Hello,",
+            "",
+            f"{inviter} invites you to join {organization_name} on the CSP platform.",
+            "",
+            "Accept the invitation and set up your sign-in here:",
+            link,
+            "",
+            f"The link can be used once and expires on {_when(expires_at)}.",
+            "If you did not expect this invitation, ignore this email.",
+        ),
+    )
+
+
+def tenant_created_message(
+    to: str, organization_name: str, domain: str, admin_username: str, vendor_customer_id: str, at: datetime
+) -> Message:
+    return Message(
+        to=to,
+        kind="tenant_created",
+        subject=f"Tenant {domain} is ready",
+        text=_lines(
+            "Hello,",
+            "",
+            f"The Microsoft Online Services tenant for {organization_name} has been created on {_when(at)}.",
+            "",
+            f"  Domain:               {domain}",
+            f"  Administrator:        {admin_username}",
+            f"  Vendor customer id:   {vendor_customer_id}",
+            "",
+            "The tenant can now be chosen when ordering licences for this customer.",
+            "The administrator sets a password at the vendor's portal on first sign-in.",
+        ),
+    )
+
+
+def _order_lines(lines: Sequence[tuple[str, str]]) -> list[str]:
+    return [f"  {name}  {change}" for name, change in lines]
+
+
+def order_placed_message(
+    to: str,
+    number: str,
+    organization_name: str,
+    placed_by: str,
+    lines: Sequence[tuple[str, str]],
+    total: str,
+    at: datetime,
+) -> Message:
+    return Message(
+        to=to,
+        kind="order_placed",
+        subject=f"Order {number} placed for {organization_name}",
+        text=_lines(
+            "Hello,",
+            "",
+            f"Order {number} for {organization_name} was placed on {_when(at)} by {placed_by}.",
+            "",
+            *_order_lines(lines),
+            "",
+            f"Total per month: {total}",
+            "",
+            "The licences are being provisioned; you will get another email when they are ready.",
+        ),
+    )
+
+
+def licences_provisioned_message(
+    to: str,
+    number: str,
+    organization_name: str,
+    lines: Sequence[tuple[str, str]],
+    tenant_domains: Sequence[str],
+    at: datetime,
+) -> Message:
+    return Message(
+        to=to,
+        kind="licences_provisioned",
+        subject=f"Order {number}: licences provisioned",
+        text=_lines(
+            "Hello,",
+            "",
+            f"The licences of order {number} for {organization_name} were provisioned on {_when(at)}",
+            f"on {', '.join(sorted(set(tenant_domains)))}:",
+            "",
+            *_order_lines(lines),
+        ),
+    )
+
+
+def provisioning_failed_message(
+    to: str, number: str, organization_name: str, reason: str, line: str | None, at: datetime
+) -> Message:
+    return Message(
+        to=to,
+        kind="provisioning_failed",
+        subject=f"Order {number}: provisioning failed",
+        text=_lines(
+            "Hello,",
+            "",
+            f"Provisioning order {number} for {organization_name} failed on {_when(at)}.",
+            *([f"Line: {line}"] if line else []),
+            f"Reason given by the vendor: {reason}",
+            "",
+            "Nothing more will be attempted for this order. Check the order and place a new one if needed.",
+        ),
+    )
+
+
+def vendor_refused_message(
+    to: str, offer_name: str, tenant_domain: str, change: str, reason: str, at: datetime
+) -> Message:
+    return Message(
+        to=to,
+        kind="vendor_refused",
+        subject=f"{offer_name} on {tenant_domain}: the vendor refused a change",
+        text=_lines(
+            "Hello,",
+            "",
+            f"The vendor refused a change to {offer_name} on {tenant_domain} ({_when(at)}).",
+            f"Change: {change}",
+            f"Reason: {reason}",
+            "",
+            "The subscription was restored to what the vendor holds.",
+        ),
+    )

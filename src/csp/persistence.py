@@ -1,0 +1,282 @@
+"""Event-store wiring: database URLs, value transcodings, and SQLite subscriptions.
+
+eventsourcing 9.5.6's SQLite recorder has no ``subscribe()``; ``PollingSQLiteRecorder``
+gives it one that polls ``select_notifications`` and is woken early by writes made in
+this process, so ``ProjectionRunner`` and the relay follow SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from eventsourcing.persistence import (
+    JSONTranscoder,
+    ListenNotifySubscription,
+    StoredEvent,
+    Subscription,
+    Transcoding,
+)
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+from csp.aggregates.base import Value
+from csp.errors import StartupError
+
+POLL_INTERVAL_SECONDS = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class Database:
+    """A parsed ``CSP_DATABASE_URL``."""
+
+    kind: str  # "sqlite" | "postgres"
+    url: str
+    path: Path | None = None  # sqlite file (None: in memory)
+    host: str = ""
+    port: int = 5432
+    user: str = ""
+    password: str = ""
+    dbname: str = ""
+    pool_size: int = 5
+    max_overflow: int = 10
+    schema: str = ""
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.kind == "sqlite"
+
+    def sibling(self, suffix: str) -> Path | None:
+        """A follower's own SQLite file beside the events' file (``csp.db`` → ``csp.read.db``)."""
+        if self.path is None:
+            return None
+        return self.path.with_name(f"{self.path.stem}.{suffix}{self.path.suffix or '.db'}")
+
+    def describe(self) -> str:
+        if self.is_sqlite:
+            return f"SQLite {self.path or ':memory:'}"
+        return f"PostgreSQL {self.user}@{self.host}:{self.port}/{self.dbname}"
+
+
+def parse_database_url(url: str) -> Database:
+    """``sqlite:///relative.db``, ``sqlite:////abs/path.db``, ``sqlite:///:memory:``,
+    ``postgresql://user:pass@host:port/db?pool_size=5&max_overflow=10&schema=x``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:
+        raise StartupError(f"CSP_DATABASE_URL is not a URL: {url!r} ({e})") from None
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        raw = unquote(parts.path)
+        if parts.netloc:
+            raise StartupError(f"CSP_DATABASE_URL: a SQLite URL has no host: use sqlite:///path (got {url!r})")
+        path = raw[1:] if raw.startswith("/") else raw
+        if path in ("", ":memory:"):
+            return Database(kind="sqlite", url=url, path=None)
+        return Database(kind="sqlite", url=url, path=Path(path))
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        try:
+            port = parts.port or 5432
+            pool_size = int(q.get("pool_size", 5))
+            max_overflow = int(q.get("max_overflow", 10))
+        except ValueError as e:
+            raise StartupError(f"CSP_DATABASE_URL has a bad number in it: {e}") from None
+        dbname = parts.path.lstrip("/")
+        if not dbname:
+            raise StartupError("CSP_DATABASE_URL names no database: postgresql://user@host:5432/DBNAME")
+        return Database(
+            kind="postgres",
+            url=url,
+            host=parts.hostname or "127.0.0.1",
+            port=port,
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            dbname=dbname,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            schema=q.get("schema", ""),
+        )
+    raise StartupError(f"CSP_DATABASE_URL must start with sqlite:/// or postgresql:// (got {url.split(':', 1)[0]!r})")
+
+
+def eventsourcing_env(db: Database, sqlite_path: Path | None = None) -> dict[str, str]:
+    """The eventsourcing environment for a database (``sqlite_path`` overrides the file)."""
+    if db.is_sqlite:
+        path = sqlite_path or db.path
+        if path is None:
+            name = "file:csp-memory?mode=memory&cache=shared"
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            name = str(path)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": name,
+            "SQLITE_LOCK_TIMEOUT": "30",
+            "APPLICATION_RECORDER_TOPIC": "csp.persistence:PollingSQLiteRecorder",
+        }
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": db.dbname,
+        "POSTGRES_HOST": db.host,
+        "POSTGRES_PORT": str(db.port),
+        "POSTGRES_USER": db.user,
+        "POSTGRES_PASSWORD": db.password,
+        "POSTGRES_POOL_SIZE": str(db.pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(db.max_overflow),
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+    }
+    if db.schema:
+        env["POSTGRES_SCHEMA"] = db.schema
+    return env
+
+
+@contextlib.contextmanager
+def schema_lock(db: Database) -> Iterator[None]:
+    """Serialise table creation between processes starting at once.
+
+    PostgreSQL's catalog does not take concurrent ``CREATE TABLE IF NOT EXISTS`` of the
+    same table well ("tuple concurrently updated", a duplicate ``pg_type`` row), so every
+    process creates its tables holding one advisory lock per database and schema.
+    SQLite serialises writers itself.
+    """
+    if db.is_sqlite:
+        yield
+        return
+    import psycopg
+
+    key = zlib.crc32(f"csp-schema:{db.dbname}:{db.schema}".encode()) - 2**31
+    with psycopg.connect(
+        host=db.host,
+        port=db.port,
+        user=db.user or None,
+        password=db.password or None,
+        dbname=db.dbname,
+        autocommit=True,
+        connect_timeout=5,
+    ) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+# --- value transcodings --------------------------------------------------------
+
+
+class ValueTranscoding(Transcoding):
+    """Encodes a frozen dataclass ``Value`` as its fields; lists decode back to tuples."""
+
+    def __init__(self, cls: type[Value]) -> None:
+        self.type = cls
+        self.name = cls.__name__
+        self._fields = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return {f: getattr(obj, f) for f in self._fields}
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        return self.type(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in self._fields})
+
+
+class TupleJSONTranscoder(JSONTranscoder):
+    """JSON has no tuples: an event's sequences come back as lists. Events hold tuples
+    only, so the top-level lists are turned back into tuples, and replayed state equals
+    the state that was saved (values convert their own fields)."""
+
+    def decode(self, data: bytes) -> Any:
+        obj = super().decode(data)
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if isinstance(v, list):
+                    obj[k] = tuple(v)
+        return obj
+
+
+def register_value_transcodings(transcoder: JSONTranscoder) -> None:
+    # Import every module that defines values, so the registry is complete.
+    import csp.aggregates  # noqa: F401
+
+    for cls in Value.registry.values():
+        transcoder.register(ValueTranscoding(cls))
+
+
+# --- SQLite subscriptions --------------------------------------------------------
+
+
+class _WriteSignal:
+    """Wakes this process's subscribers of one SQLite file when it writes events."""
+
+    _signals: ClassVar[dict[str, _WriteSignal]] = {}
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.condition = threading.Condition()
+        self.generation = 0
+
+    @classmethod
+    def for_db(cls, name: str) -> _WriteSignal:
+        with cls._lock:
+            return cls._signals.setdefault(name, cls())
+
+    def notify(self) -> None:
+        with self.condition:
+            self.generation += 1
+            self.condition.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> int:
+        with self.condition:
+            if self.generation == seen:
+                self.condition.wait(timeout)
+            return self.generation
+
+
+class PollingSQLiteRecorder(SQLiteApplicationRecorder):
+    """SQLite application recorder with a ``subscribe()`` (polling, woken by local writes)."""
+
+    poll_interval = POLL_INTERVAL_SECONDS
+
+    @property
+    def _signal(self) -> _WriteSignal:
+        return _WriteSignal.for_db(self.datastore.pool.db_name)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        ids = super().insert_events(stored_events, **kwargs)
+        self._signal.notify()
+        return ids
+
+    def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> Subscription[Any]:
+        return PollingSubscription(recorder=self, gt=gt, topics=topics)
+
+
+class PollingSubscription(ListenNotifySubscription[PollingSQLiteRecorder]):
+    """Pulls new notifications when woken by a local write, or every poll interval
+    (for writes made by other processes)."""
+
+    def __init__(self, recorder: PollingSQLiteRecorder, gt: int | None = None, topics: Sequence[str] = ()) -> None:
+        super().__init__(recorder=recorder, gt=gt, topics=topics)
+        self._waker = threading.Thread(target=self._wake_loop, name="sqlite-subscription-waker", daemon=True)
+        self._waker.start()
+
+    def _wake_loop(self) -> None:
+        signal = self._recorder._signal
+        seen = signal.generation
+        while not self._has_been_stopped:
+            seen = signal.wait(seen, self._recorder.poll_interval)
+            self._has_been_notified.set()
+
+    def stop(self) -> None:
+        super().stop()
+        self._recorder._signal.notify()
+
+    def __exit__(self, *args: object, **kwargs: Any) -> None:
+        try:
+            super().__exit__(*args, **kwargs)
+        finally:
+            self._waker.join(timeout=2)

@@ -1,0 +1,144 @@
+"""Select Organization: the reseller's organizations (itself included), creating one
+(industry and eligibility), acting for a customer, its tenants (Create new / link)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from csp.aggregates.errors import CspError
+from csp.aggregates.organization import INDUSTRIES
+from csp.api import access
+from csp.api.commands import command
+from csp.api.readside import read_side
+from csp.portal.public import profile_from_form
+from csp.portal.web import ORG_COOKIE, Page, page_for, safe_next
+
+router = APIRouter()
+PageDep = Annotated[Page, Depends(page_for)]
+
+
+@router.get("/organizations")
+def organizations(page: PageDep) -> Response:
+    caller = page.allow("organizations.read")
+    if caller.is_customer:
+        return page.redirect(f"/o/{caller.organization_id}")
+    q = (page.request.query_params.get("q") or "").strip()[:100] or None
+    found = read_side(page.system).organizations(caller.reseller_id, q, 200, 0)
+    return page.render(
+        "organizations.html",
+        title="Organizations",
+        organizations=found.items,
+        total=found.total,
+        q=q or "",
+        can_create=page.may("organizations.write"),
+    )
+
+
+def _new_form(page: Page, status_code: int = 200) -> Response:
+    return page.render(
+        "organization_new.html", status_code=status_code, title="New organization", industries=INDUSTRIES
+    )
+
+
+@router.get("/organizations/new")
+def new_organization_form(page: PageDep) -> Response:
+    page.allow("organizations.write")
+    return _new_form(page)
+
+
+@router.post("/organizations/new")
+def create_organization(page: PageDep) -> Response:
+    caller = page.allow("organizations.write")
+    profile = profile_from_form(page)
+    if page.errors:
+        return _new_form(page, 422)
+    system = page.system
+    try:
+        org = command(system, lambda: system.app.register_customer(caller.reseller_id, profile, caller.actor))
+    except CspError as e:
+        page.fail(e)
+        return _new_form(page, 422)
+    page.cookies[ORG_COOKIE] = str(org.id)
+    return page.redirect(f"/o/{org.id}", f"{org.name} is created: you now act for it.")
+
+
+@router.post("/o/{organization_id}/select")
+def select_organization(organization_id: UUID, page: PageDep) -> Response:
+    """Act for this organization: the portal's sections show its orders, subscriptions…"""
+    caller = page.allow("organizations.read")
+    org = access.organization(page.app, caller, organization_id)
+    page.cookies[ORG_COOKIE] = str(org.id)
+    return page.redirect(safe_next(page.value("next"), f"/o/{org.id}/catalog"), f"You now act for {org.name}.")
+
+
+def tenant_rows(page: Page, organization_id: UUID) -> list[dict[str, Any]]:
+    return list(read_side(page.system).tenants(organization_id, 200, 0).items)
+
+
+@router.get("/o/{organization_id}")
+def organization(organization_id: UUID, page: PageDep) -> Response:
+    caller = page.allow("organizations.read")
+    org = access.organization(page.app, caller, organization_id)
+    if not caller.is_customer:
+        page.cookies[ORG_COOKIE] = str(org.id)
+    return _organization(page, org)
+
+
+def _organization(page: Page, org: Any, status_code: int = 200) -> Response:
+    users = read_side(page.system).users(org.owner_reseller_id, org.id, 200, 0).items if page.may("users.read") else []
+    return page.render(
+        "organization.html",
+        status_code=status_code,
+        title=org.name,
+        org=org,
+        tenants=tenant_rows(page, org.id),
+        users=users,
+        can_request_tenant=page.may("tenants.write"),
+        can_history=page.may("history.read"),
+    )
+
+
+def _tenant_form(page: Page, org: Any, status_code: int = 200) -> Response:
+    return page.render(
+        "tenant_new.html",
+        status_code=status_code,
+        title="Create new tenant",
+        org=org,
+        next=safe_next(page.request.query_params.get("next") or page.value("next"), f"/o/{org.id}"),
+    )
+
+
+@router.get("/o/{organization_id}/tenants/new")
+def new_tenant_form(organization_id: UUID, page: PageDep) -> Response:
+    caller = page.allow("tenants.write")
+    return _tenant_form(page, access.organization(page.app, caller, organization_id))
+
+
+@router.post("/o/{organization_id}/tenants/new")
+def request_tenant(organization_id: UUID, page: PageDep) -> Response:
+    """A new tenant (its domain verified and created at the vendor, minutes) or a link to
+    an existing one: both asynchronous, so the page says so and the lists show progress."""
+    caller = page.allow("tenants.write")
+    org = access.organization(page.app, caller, organization_id)
+    domain = page.required("domain", "enter the domain name")
+    mode = page.value("mode", "create")
+    if mode not in ("create", "link"):
+        page.errors["mode"] = "choose Create new or Link existing"
+    if page.errors:
+        return _tenant_form(page, org, 422)
+    system = page.system
+    try:
+        tenant = command(system, lambda: system.app.request_tenant(org.id, domain, mode, caller.actor))  # type: ignore[arg-type]
+    except CspError as e:
+        page.fail(e)
+        return _tenant_form(page, org, 422)
+    what = "verified and created" if mode == "create" else "checked"
+    return page.redirect(
+        safe_next(page.value("next"), f"/o/{org.id}"),
+        f"{tenant.domain} is being {what} at the vendor: this can take several minutes. "
+        "It is available for orders once created, and you get its details by email.",
+    )

@@ -1,0 +1,362 @@
+"""Ordering, as the manual's screens: a customer's catalog, **Buy now** → the order page
+(tenant, licences, billing period, **Price Options** and the summary table) → **Next
+step** to the add-ons (**Skip** / **Confirm**) or **Add to cart** → the cart (**Place
+order** / **Save for later**) → the Product Terms; the Orders list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Any
+from uuid import UUID
+
+import pydantic
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from csp.aggregates.catalog import Offer
+from csp.aggregates.errors import CspError, TermsNotAccepted
+from csp.aggregates.order import Order
+from csp.aggregates.organization import Organization
+from csp.aggregates.pricing import money
+from csp.api import access
+from csp.api import schemas as s
+from csp.api.auth import Caller
+from csp.api.commands import command
+from csp.api.presenters import order_public
+from csp.api.queries import catalog_offers
+from csp.api.readside import read_side
+from csp.api.routes.orders import new_line_request
+from csp.portal.public import catalog_page, offer_page
+from csp.portal.web import CART_COOKIE, ORG_COOKIE, Page, page_for
+
+router = APIRouter()
+PageDep = Annotated[Page, Depends(page_for)]
+USABLE_TENANTS = ("created", "linked")
+LINE_FIELDS = {"tenant_id": "tenant_id", "quantity": "quantity", "markup_percent": "markup_percent"}
+
+
+def _org(page: Page, organization_id: UUID) -> tuple[Caller, Organization]:
+    caller = page.allow("organizations.read")
+    org = access.organization(page.app, caller, organization_id)
+    if not caller.is_customer:
+        page.cookies[ORG_COOKIE] = str(org.id)
+    return caller, org
+
+
+@router.get("/o/{organization_id}/catalog")
+def organization_catalog(organization_id: UUID, page: PageDep) -> Response:
+    """What this customer may buy (its industry and eligibility, the reseller's
+    customisation and segments), with Buy now."""
+    _, org = _org(page, organization_id)
+    return catalog_page(page, f"/o/{org.id}/catalog", organization_id=org.id, title=f"Catalog · {org.name}")
+
+
+@router.get("/o/{organization_id}/catalog/offers/{offer_id}")
+def organization_offer(organization_id: UUID, offer_id: UUID, page: PageDep) -> Response:
+    _, org = _org(page, organization_id)
+    return offer_page(page, offer_id, f"/o/{org.id}/catalog", organization_id=org.id)
+
+
+# --- the order page -----------------------------------------------------------------------
+
+
+@dataclass
+class LineForm:
+    """The order page's fields, as typed (re-shown as they were on an error)."""
+
+    tenant_id: UUID | None
+    quantity: int
+    billing_cycle: str
+    term: str
+    markup_percent: Decimal | None
+    target_price: Decimal | None
+    addons: list[tuple[UUID, int]]
+
+
+def _read_line(page: Page, offer: Offer, addon_offers: list[Offer]) -> LineForm:
+    quantity = page.integer("quantity", 1, minimum=1) or 1
+    cycle = page.value("billing_cycle") or offer.billing_cycles[0]
+    if cycle not in offer.billing_cycles:
+        page.errors["billing_cycle"] = "choose one of the offer's billing periods"
+    term = page.value("term") or offer.terms[0]
+    if term not in offer.terms:
+        page.errors["term"] = "choose one of the offer's terms"
+    markup = target = None
+    if not page.is_customer:
+        markup = page.decimal("markup_percent")
+        target = page.decimal("target_price")
+        if markup is not None and target is not None:
+            page.errors["target_price"] = "give either a markup or a target customer price, not both"
+    addons = []
+    for a in addon_offers:
+        if page.checked(f"addon_{a.id}"):
+            n = page.integer(f"addon_qty_{a.id}", quantity, minimum=1)
+            addons.append((a.id, n or quantity))
+    return LineForm(page.uuid("tenant_id"), quantity, cycle, term, markup, target, addons)
+
+
+def _summary(page: Page, caller: Caller, org: Organization, offer: Offer, line: LineForm) -> dict[str, Any] | None:
+    """The summary table, priced by the same functions as the API's price preview (a
+    reseller) or the catalog (a customer, at its own price)."""
+    if caller.is_customer:
+        mine = [o for o in catalog_offers(page.app, caller) if o.id == offer.id]
+        unit = mine[0].customer_price if mine else None
+        if unit is None:
+            return None
+        return {"customer": True, "unit": unit, "total": money(unit * line.quantity), "quantity": line.quantity}
+    if page.errors.get("markup_percent") or page.errors.get("target_price"):
+        return None
+    try:
+        q = page.app.price_preview(
+            offer.id, line.quantity, line.markup_percent, line.target_price, line.term, reseller_id=caller.reseller_id
+        )
+    except CspError as e:
+        page.fail(e)
+        return None
+    erp_total = money(q.erp_price * line.quantity) if q.erp_price is not None else None
+    return {
+        "customer": False,
+        "quantity": line.quantity,
+        "unit": q.customer_price,
+        "total": q.total,
+        "markup_percent": q.markup_percent,
+        "default_markup_percent": q.default_markup_percent,
+        "rows": [
+            (1, q.partner_price, q.erp_price, q.customer_price, q.margin),
+            (line.quantity, q.partner_total, erp_total, q.total, q.margin_total),
+        ],
+    }
+
+
+def _addon_offers(page: Page, org: Organization, offer: Offer) -> list[Offer]:
+    catalog = page.app.catalog()
+    return [a for a in (catalog.offer(x) for x in offer.addon_offer_ids) if page.app.offer_available_to(org, a)]
+
+
+def _buy_page(
+    page: Page, caller: Caller, org: Organization, offer: Offer, line: LineForm, step: int = 1, status_code: int = 200
+) -> Response:
+    tenants = list(read_side(page.system).tenants(org.id, 200, 0).items)
+    addon_offers = _addon_offers(page, org, offer)
+    if line.tenant_id is None:
+        usable = [t for t in tenants if t["status"] in USABLE_TENANTS]
+        line.tenant_id = usable[0]["id"] if len(usable) == 1 else None
+    return page.render(
+        "buy.html",
+        status_code=status_code,
+        title=f"Order {offer.name}",
+        org=org,
+        offer=offer,
+        line=line,
+        step=step,
+        tenant_options=[("", "Choose a tenant…")]
+        + [
+            (
+                t["id"],
+                t["domain"] if t["status"] in USABLE_TENANTS else f"{t['domain']} ({t['status']})",
+                t["status"] not in USABLE_TENANTS,
+            )
+            for t in tenants
+            if t["status"] != "rejected"
+        ],
+        pending=any(t["status"] in ("requested", "verifying") for t in tenants),
+        addon_offers=addon_offers,
+        summary=_summary(page, caller, org, offer, line),
+        can_preview=page.may("pricing.preview"),
+        can_create_tenant=page.may("tenants.write"),
+    )
+
+
+@router.get("/o/{organization_id}/buy/{offer_id}")
+def buy_form(organization_id: UUID, offer_id: UUID, page: PageDep) -> Response:
+    caller, org = _org(page, organization_id)
+    page.allow("orders.write")
+    offer = page.app.catalog().offer(offer_id)
+    page.app.check_offer_available(org, offer)
+    return _buy_page(page, caller, org, offer, _read_line(page, offer, []))
+
+
+@router.post("/o/{organization_id}/buy/{offer_id}")
+def buy(organization_id: UUID, offer_id: UUID, page: PageDep) -> Response:
+    """``action``: ``preview`` (recompute the summary), ``next`` (to the add-ons),
+    ``cart`` / ``skip`` / ``confirm`` (into the cart)."""
+    caller, org = _org(page, organization_id)
+    page.allow("orders.write")
+    offer = page.app.catalog().offer(offer_id)
+    addon_offers = _addon_offers(page, org, offer)
+    line = _read_line(page, offer, addon_offers)
+    action = page.value("action", "preview")
+    if action in ("next", "cart", "skip", "confirm") and line.tenant_id is None:
+        page.errors["tenant_id"] = "choose the tenant where the licences are provisioned (or Create new)"
+    if page.errors or action == "preview":
+        return _buy_page(page, caller, org, offer, line, status_code=422 if page.errors else 200)
+    if action == "next" and addon_offers:
+        return _buy_page(page, caller, org, offer, line, step=2)
+    if action != "confirm":
+        line.addons = []
+    return _add_to_cart(page, caller, org, offer, line)
+
+
+def _cart(page: Page, caller: Caller, org: Organization) -> Order:
+    """The browser's cart for this organization: its draft, or a new one."""
+    raw = page.request.cookies.get(CART_COOKIE)
+    if raw:
+        try:
+            order = access.order(page.app, caller, UUID(raw))
+            if order.status == "draft" and order.organization_id == org.id:
+                return order
+        except (ValueError, CspError):
+            pass
+    system = page.system
+    order = command(system, lambda: system.app.create_order(org.id, caller.actor))
+    page.cookies[CART_COOKIE] = str(order.id)
+    return order
+
+
+def _add_to_cart(page: Page, caller: Caller, org: Organization, offer: Offer, line: LineForm) -> Response:
+    app = page.app
+    assert line.tenant_id is not None
+    try:
+        access.tenant(app, caller, line.tenant_id)
+        body = s.OrderLineCreate(
+            offer_id=offer.id,
+            tenant_id=line.tenant_id,
+            quantity=line.quantity,
+            billing_cycle=line.billing_cycle,  # type: ignore[arg-type]
+            term=line.term,  # type: ignore[arg-type]
+            markup_percent=line.markup_percent,
+            target_price=line.target_price,
+            addons=[s.AddonIn(offer_id=a, quantity=n) for a, n in line.addons],
+        )
+        req = new_line_request(app, caller, body)
+        order = _cart(page, caller, org)
+        command(page.system, lambda: app.add_new_subscription_line(order.id, req, caller.actor))
+    except pydantic.ValidationError as e:
+        for err in e.errors():
+            page.errors[str(err["loc"][0]) if err["loc"] else "_form"] = str(err["msg"]).removeprefix("Value error, ")
+        return _buy_page(page, caller, org, offer, line, status_code=422)
+    except CspError as e:
+        page.fail(e, LINE_FIELDS)
+        return _buy_page(page, caller, org, offer, line, status_code=409)
+    return page.redirect(f"/orders/{order.id}", f"{offer.name} is in your cart.")
+
+
+# --- the cart, placing, the order --------------------------------------------------------------
+
+
+def _order_page(page: Page, order: Order, status_code: int = 200, template: str = "order.html") -> Response:
+    caller = page.user()
+    org = access.organization(page.app, caller, order.organization_id)
+    return page.render(
+        template,
+        status_code=status_code,
+        title=("Cart" if order.status == "draft" else f"Order {order.number}"),
+        order=order_public(order, caller),
+        org=org,
+        can_write=page.may("orders.write"),
+        can_history=page.may("history.read"),
+        names=actor_names(page),
+    )
+
+
+@router.get("/orders/{order_id}")
+def order(order_id: UUID, page: PageDep) -> Response:
+    caller = page.allow("orders.read")
+    found = access.order(page.app, caller, order_id)
+    if not caller.is_customer:
+        page.cookies[ORG_COOKIE] = str(found.organization_id)
+    return _order_page(page, found)
+
+
+@router.get("/orders/{order_id}/resume")
+def resume(order_id: UUID, page: PageDep) -> Response:
+    """A draft from the Orders list becomes this browser's cart again."""
+    caller = page.allow("orders.read")
+    found = access.order(page.app, caller, order_id)
+    if found.status == "draft" and page.may("orders.write"):
+        page.cookies[CART_COOKIE] = str(found.id)
+    return page.redirect(f"/orders/{found.id}")
+
+
+@router.post("/orders/{order_id}/lines/{line_no}/remove")
+def remove_line(order_id: UUID, line_no: int, page: PageDep) -> Response:
+    caller = page.allow("orders.write")
+    access.order(page.app, caller, order_id)
+    system = page.system
+    command(system, lambda: system.app.remove_order_line(order_id, line_no, caller.actor))
+    return page.redirect(f"/orders/{order_id}", "The line is removed from the cart.")
+
+
+@router.get("/orders/{order_id}/place")
+def terms(order_id: UUID, page: PageDep) -> Response:
+    """The Product Terms to agree with before the order goes to the vendor."""
+    caller = page.allow("orders.write")
+    return _order_page(page, access.order(page.app, caller, order_id), template="terms.html")
+
+
+@router.post("/orders/{order_id}/place")
+def place(order_id: UUID, page: PageDep) -> Response:
+    caller = page.allow("orders.write")
+    found = access.order(page.app, caller, order_id)
+    system = page.system
+    try:
+        placed = command(system, lambda: system.app.place_order(order_id, page.checked("accept_terms"), caller.actor))
+    except TermsNotAccepted:
+        page.errors["accept_terms"] = "Agree with the Product Terms to place the order."
+        return _order_page(page, found, 409, template="terms.html")
+    except CspError as e:
+        page.fail(e)
+        return _order_page(page, found, 409, template="terms.html")
+    page.cookies[CART_COOKIE] = None
+    return page.redirect(
+        f"/orders/{placed.id}", f"Order {placed.number} is placed: the licences are being provisioned."
+    )
+
+
+@router.post("/orders/{order_id}/save")
+def save_for_later(order_id: UUID, page: PageDep) -> Response:
+    """The cart stays a draft in the Orders list; the next Buy now starts a new cart."""
+    caller = page.allow("orders.write")
+    found = access.order(page.app, caller, order_id)
+    page.cookies[CART_COOKIE] = None
+    return page.redirect(f"/o/{found.organization_id}/orders", f"Order {found.number} is saved for later.")
+
+
+@router.post("/orders/{order_id}/discard")
+def discard(order_id: UUID, page: PageDep) -> Response:
+    caller = page.allow("orders.write")
+    found = access.order(page.app, caller, order_id)
+    system = page.system
+    command(system, lambda: system.app.discard_order(order_id, caller.actor))
+    page.cookies[CART_COOKIE] = None
+    return page.redirect(f"/o/{found.organization_id}/orders", f"Order {found.number} is discarded.")
+
+
+# --- the Orders list ------------------------------------------------------------------------------
+
+
+def actor_names(page: Page) -> dict[str, str]:
+    """``user:<id>`` → the person's name (for "created by")."""
+    if page.caller is None:
+        return {}
+    users = read_side(page.system).users(page.caller.reseller_id, None, 200, 0).items
+    return {f"user:{u['id']}": (f"{u['first_name']} {u['last_name']}".strip() or u["email"]) for u in users}
+
+
+@router.get("/o/{organization_id}/orders")
+def orders(organization_id: UUID, page: PageDep) -> Response:
+    _, org = _org(page, organization_id)
+    page.allow("orders.read")
+    status = page.request.query_params.get("status") or None
+    found = read_side(page.system).orders(org.id, status, 200, 0)
+    return page.render(
+        "orders.html",
+        title=f"Orders · {org.name}",
+        org=org,
+        orders=found.items,
+        total=found.total,
+        status=status,
+        names=actor_names(page),
+        statuses=("draft", "placed", "provision_started", "provision_finished", "provision_failed", "discarded"),
+    )

@@ -1,0 +1,146 @@
+// The portal's own script: it only improves pages that work without it.
+// - the order page's summary follows the fields (GET /api/v1/pricing/preview);
+// - an order's status, the Orders list and pending tenants follow provisioning.
+"use strict";
+(function () {
+  const LABELS = {
+    draft: "Draft", placed: "Placed", provision_started: "Provision started",
+    provision_finished: "Provision finished", provision_failed: "Provision failed", discarded: "Discarded",
+    requested: "Requested", verifying: "Verifying", created: "Created", rejected: "Rejected", linked: "Linked",
+  };
+  const PENDING_ORDER = ["placed", "provision_started"];
+  const PENDING_TENANT = ["requested", "verifying"];
+  const label = (s) => LABELS[s] || s;
+
+  async function getJSON(url) {
+    const r = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error((body.error && body.error.message) || r.statusText);
+    return body;
+  }
+
+  function every(ms, fn) {
+    let stopped = false;
+    const tick = async () => {
+      if (stopped) return;
+      try { if ((await fn()) === false) { stopped = true; return; } } catch (e) { /* try again next tick */ }
+      setTimeout(tick, ms);
+    };
+    setTimeout(tick, ms);
+  }
+
+  // --- live price summary ---------------------------------------------------------
+  const form = document.querySelector("form[data-preview]");
+  if (form) {
+    const status = form.querySelector("[data-preview-status]");
+    const cell = (name) => form.querySelector(`[data-cell="${name}"]`);
+    const field = (name) => form.elements.namedItem(name);
+    const money = (v) => (v === null || v === undefined ? "—" : Number(v).toFixed(2));
+    let timer = null;
+    let seq = 0;
+    const update = async () => {
+      const q = new URLSearchParams({ offer_id: form.dataset.offer });
+      const quantity = (field("quantity") || {}).value || "1";
+      q.set("quantity", quantity);
+      const target = ((field("target_price") || {}).value || "").trim().replace(",", ".");
+      const markup = ((field("markup_percent") || {}).value || "").trim().replace(",", ".").replace("%", "");
+      if (target) q.set("target_price", target); else if (markup) q.set("markup_percent", markup);
+      const term = field("term");
+      if (term && term.value) q.set("term", term.value);
+      const mine = ++seq;
+      try {
+        const p = await getJSON(`${form.dataset.preview}?${q}`);
+        if (mine !== seq) return;
+        const n = p.quantity;
+        const erpTotal = p.erp_price === null ? null : (Number(p.erp_price) * n).toFixed(2);
+        const rows = [
+          [1, p.partner_price, p.erp_price, p.customer_price, p.margin],
+          [n, p.partner_total, erpTotal, p.total, p.margin_total],
+        ];
+        rows.forEach((r, i) => {
+          const k = i + 1;
+          if (cell(`qty-${k}`)) cell(`qty-${k}`).textContent = r[0];
+          if (cell(`partner-${k}`)) cell(`partner-${k}`).textContent = money(r[1]);
+          if (cell(`erp-${k}`)) cell(`erp-${k}`).textContent = money(r[2]);
+          if (cell(`customer-${k}`)) cell(`customer-${k}`).textContent = money(r[3]);
+          if (cell(`margin-${k}`)) cell(`margin-${k}`).textContent = money(r[4]);
+        });
+        if (cell("total")) cell("total").textContent = money(p.total);
+        if (status) status.textContent = "";
+      } catch (e) {
+        if (mine === seq && status) status.textContent = e.message;
+      }
+    };
+    form.addEventListener("input", (ev) => {
+      if (!["quantity", "markup_percent", "target_price", "term"].includes(ev.target.name)) return;
+      clearTimeout(timer);
+      timer = setTimeout(update, 200);
+    });
+  }
+
+  // --- an order's status ----------------------------------------------------------------
+  const orderStatus = document.querySelector("[data-poll-order]");
+  if (orderStatus && PENDING_ORDER.includes(orderStatus.dataset.status)) {
+    every(1000, async () => {
+      const o = await getJSON(orderStatus.dataset.pollOrder);
+      if (o.status !== orderStatus.dataset.status) {
+        orderStatus.dataset.status = o.status;
+        orderStatus.textContent = label(o.status);
+      }
+      if (!PENDING_ORDER.includes(o.status)) { window.location.reload(); return false; }
+      return true;
+    });
+  }
+
+  // --- the Orders list ----------------------------------------------------------------------
+  const ordersTable = document.querySelector("[data-poll-orders]");
+  if (ordersTable) {
+    const cells = () => Array.from(ordersTable.querySelectorAll("[data-order-row]"));
+    if (cells().some((c) => PENDING_ORDER.includes(c.dataset.status))) {
+      every(1000, async () => {
+        const page = await getJSON(ordersTable.dataset.pollOrders);
+        const byId = new Map(page.items.map((o) => [o.id, o.status]));
+        for (const c of cells()) {
+          const s = byId.get(c.dataset.orderRow);
+          if (s && s !== c.dataset.status) { c.dataset.status = s; c.textContent = label(s); }
+        }
+        return cells().some((c) => PENDING_ORDER.includes(c.dataset.status));
+      });
+    }
+  }
+
+  // --- tenants being verified -----------------------------------------------------------------
+  for (const el of document.querySelectorAll("[data-poll-tenants]")) {
+    every(1500, async () => {
+      const page = await getJSON(el.dataset.pollTenants);
+      let pending = false;
+      for (const t of page.items) {
+        if (PENDING_TENANT.includes(t.status)) pending = true;
+        if (el.tagName === "SELECT") {
+          const opt = Array.from(el.options).find((o) => o.value === t.id);
+          if (!opt) continue;
+          const usable = t.status === "created" || t.status === "linked";
+          opt.disabled = !usable;
+          opt.textContent = usable ? t.domain : `${t.domain} (${label(t.status).toLowerCase()})`;
+          if (usable && !el.value) el.value = t.id;
+        } else {
+          const c = el.querySelector(`[data-tenant-status="${t.id}"]`);
+          if (c) c.textContent = label(t.status) + (t.rejection_reason ? `: ${t.rejection_reason}` : "");
+        }
+      }
+      return pending;
+    });
+  }
+
+  // --- Edit price: go to its form ---------------------------------------------------------------
+  for (const a of document.querySelectorAll("[data-reveal]")) {
+    a.addEventListener("click", (ev) => {
+      const target = document.getElementById(a.dataset.reveal);
+      if (!target) return;
+      ev.preventDefault();
+      target.scrollIntoView({ behavior: "smooth", block: "center" });
+      const input = target.querySelector("input:not([type=hidden])");
+      if (input) input.focus();
+    });
+  }
+})();

@@ -1,0 +1,301 @@
+"""Subscriptions: the manual's list (grouped by product and domain; "Trial" in every price
+column of a trial), the edit screen (quantity, unit price with **Edit price**, billing
+cycle, Enabled / Suspended, trial conversion, **Addon products**, **Save changes** /
+**Cancel**), and the history page of any order, subscription or tenant."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from csp.aggregates.errors import CspError, InvalidInput
+from csp.aggregates.order import Order
+from csp.aggregates.subscription import Subscription
+from csp.aggregates.tenant import Tenant
+from csp.api import access
+from csp.api.commands import command
+from csp.api.presenters import subscription_public
+from csp.api.queries import subscription_rows
+from csp.audit import history
+from csp.portal.ordering import actor_names
+from csp.portal.web import ORG_COOKIE, Page, page_for, parse_as_of
+
+router = APIRouter()
+PageDep = Annotated[Page, Depends(page_for)]
+
+
+def grouped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows under their product group, then their tenant domain (the read model's order)."""
+    groups: list[dict[str, Any]] = []
+    for r in rows:
+        name = r.get("product_group") or "Other"
+        if not groups or groups[-1]["name"] != name:
+            groups.append({"name": name, "domains": [], "purchased": 0, "assigned": 0})
+        g = groups[-1]
+        if not g["domains"] or g["domains"][-1]["domain"] != r["tenant_domain"]:
+            g["domains"].append({"domain": r["tenant_domain"], "rows": [], "purchased": 0, "assigned": 0})
+        d = g["domains"][-1]
+        d["rows"].append(r)
+        if r["status"] in ("trial", "active", "suspended"):
+            for x in (g, d):
+                x["purchased"] += r["purchased"]
+                x["assigned"] += r["assigned"]
+    return groups
+
+
+@router.get("/o/{organization_id}/subscriptions")
+def subscriptions(organization_id: UUID, page: PageDep) -> Response:
+    caller = page.allow("subscriptions.read")
+    org = access.organization(page.app, caller, organization_id)
+    if not caller.is_customer:
+        page.cookies[ORG_COOKIE] = str(org.id)
+    q = (page.request.query_params.get("q") or "").strip()[:100] or None
+    found = subscription_rows(page.system, caller, org.id, q, None, 200, 0)
+    return page.render(
+        "subscriptions.html",
+        title=f"Subscriptions · {org.name}",
+        org=org,
+        groups=grouped(found["items"]),
+        total=found["total"],
+        q=q or "",
+    )
+
+
+# --- the edit screen ---------------------------------------------------------------------------
+
+
+def _edit(page: Page, sub: Subscription, status_code: int = 200, applied: list[str] | None = None) -> Response:
+    caller = page.user()
+    app = page.app
+    addons = [app.load(Subscription, a, "subscription") for a in sub.addon_ids]
+    view = subscription_public(sub, addons, caller, app.now())
+    org = access.organization(app, caller, sub.organization_id)
+    catalog = app.catalog()
+    offer = catalog.offer(sub.offer_id)
+    have = {a.offer_id for a in addons if a.status in ("active", "suspended")}
+    addon_choices = [
+        catalog.offer(x)
+        for x in offer.addon_offer_ids
+        if x not in have and app.offer_available_to(org, catalog.offer(x))
+    ]
+    parent = app.load(Subscription, sub.parent_id, "subscription") if sub.parent_id else None
+    return page.render(
+        "subscription.html",
+        status_code=status_code,
+        title=f"Edit subscription · {sub.offer_name}",
+        sub=view,
+        org=org,
+        offer=offer,
+        parent=parent,
+        addon_choices=addon_choices,
+        addon_options=[("", "Choose…")] + [(a.id, a.name) for a in addon_choices],
+        can_write=page.may("subscriptions.write"),
+        can_history=page.may("history.read"),
+        applied=applied or [],
+        currency=offer.currency,
+    )
+
+
+@router.get("/subscriptions/{subscription_id}")
+def subscription(subscription_id: UUID, page: PageDep) -> Response:
+    caller = page.allow("subscriptions.read")
+    sub = access.subscription(page.app, caller, subscription_id)
+    if not caller.is_customer:
+        page.cookies[ORG_COOKIE] = str(sub.organization_id)
+    return _edit(page, sub)
+
+
+@router.post("/subscriptions/{subscription_id}")
+def save_changes(subscription_id: UUID, page: PageDep) -> Response:
+    """**Save changes**: each changed field is its own command, in an order that works
+    (reactivate before changing the quantity, suspend after); the first refusal stops and
+    shows next to its field, saying what was saved before it."""
+    caller = page.allow("subscriptions.write")
+    app, system = page.app, page.system
+    sub = access.subscription(app, caller, subscription_id)
+    status = page.value("status", "suspended" if sub.status == "suspended" else "enabled")
+    quantity = page.integer("quantity", sub.quantity, minimum=1)
+    cycle = page.value("billing_cycle", sub.pending_billing_cycle or sub.billing_cycle)
+    auto_renew = page.checked("auto_renew")
+    if page.errors:
+        return _edit(page, sub, 422)
+    steps: list[tuple[str, str, Callable[[], Subscription]]] = []
+    if status == "enabled" and sub.status == "suspended":
+        steps.append(("status", "reactivated", lambda: app.reactivate_subscription(subscription_id, caller.actor)))
+    if quantity is not None and quantity != sub.quantity and sub.status != "trial":
+        at_renewal = page.checked("at_renewal")
+        steps.append(
+            (
+                "quantity",
+                f"quantity {'scheduled for the renewal' if at_renewal else 'changed'} to {quantity}",
+                lambda: app.change_subscription_quantity(
+                    subscription_id, quantity, caller.actor, at_renewal=at_renewal
+                ),
+            )
+        )
+    if cycle != (sub.pending_billing_cycle or sub.billing_cycle) and sub.status != "trial":
+        steps.append(
+            (
+                "billing_cycle",
+                f"billing cycle {cycle} from the next period",
+                lambda: app.change_subscription_billing_cycle(subscription_id, cycle, caller.actor),
+            )
+        )
+    if page.value("auto_renew_shown") and auto_renew != sub.auto_renew and sub.status != "trial":
+        steps.append(
+            (
+                "auto_renew",
+                f"auto-renew {'on' if auto_renew else 'off'}",
+                lambda: app.set_subscription_auto_renew(subscription_id, auto_renew, caller.actor),
+            )
+        )
+    if status == "suspended" and sub.status == "active":
+        steps.append(("status", "suspended", lambda: app.suspend_subscription(subscription_id, caller.actor)))
+    done: list[str] = []
+    for name, what, fn in steps:
+        try:
+            command(system, fn)
+        except CspError as e:
+            page.fail(e, {"quantity": "quantity", "billing_cycle": "billing_cycle"})
+            if "_form" in page.errors and name != "_form":
+                page.errors[name] = page.errors.pop("_form")
+            return _edit(page, app.load(Subscription, subscription_id, "subscription"), 409, done)
+        done.append(what)
+    notice = ("Saved: " + ", ".join(done) + ".") if done else "Nothing to change."
+    return page.redirect(f"/subscriptions/{subscription_id}", notice)
+
+
+def _subscription_command(page: Page, subscription_id: UUID, fn: Callable[[UUID, str], Any], ok: str) -> Response:
+    caller = page.allow("subscriptions.write")
+    sub = access.subscription(page.app, caller, subscription_id)
+    try:
+        command(page.system, lambda: fn(sub.id, caller.actor))
+    except CspError as e:
+        page.fail(e)
+        return _edit(page, page.app.load(Subscription, subscription_id, "subscription"), 409)
+    return page.redirect(f"/subscriptions/{subscription_id}", ok)
+
+
+@router.post("/subscriptions/{subscription_id}/price")
+def edit_price(subscription_id: UUID, page: PageDep) -> Response:
+    """**Edit price**: the customer's unit price from now on (the partner price stays locked)."""
+    unit = page.decimal("unit_price")
+    markup = page.decimal("price_markup_percent")
+    if unit is None and markup is None and not page.errors:
+        page.errors["unit_price"] = "enter the new unit price, or a markup"
+    if page.errors:
+        caller = page.allow("subscriptions.write")
+        return _edit(page, access.subscription(page.app, caller, subscription_id), 422)
+    app = page.app
+
+    def change(sid: UUID, actor: str) -> Subscription:
+        try:
+            return app.change_subscription_price(sid, actor, unit, markup)
+        except InvalidInput as e:
+            field = {"unit_customer_price": "unit_price", "markup_percent": "price_markup_percent"}
+            raise InvalidInput(
+                field.get(str(e.details.get("field")), "unit_price"), str(e.details.get("reason"))
+            ) from None
+
+    return _subscription_command(page, subscription_id, change, "The unit price is changed from now on.")
+
+
+@router.post("/subscriptions/{subscription_id}/convert")
+def convert_trial(subscription_id: UUID, page: PageDep) -> Response:
+    app = page.app
+    cycle = page.value("convert_billing_cycle") or None
+    quantity = page.integer("convert_quantity", None, minimum=1)
+    if page.errors:
+        caller = page.allow("subscriptions.write")
+        return _edit(page, access.subscription(app, caller, subscription_id), 422)
+    return _subscription_command(
+        page,
+        subscription_id,
+        lambda sid, actor: app.convert_trial(sid, actor, quantity=quantity, billing_cycle=cycle),
+        "The trial is now a paid subscription.",
+    )
+
+
+@router.post("/subscriptions/{subscription_id}/cancel")
+def cancel(subscription_id: UUID, page: PageDep) -> Response:
+    app = page.app
+    return _subscription_command(page, subscription_id, app.cancel_subscription, "The subscription is cancelled.")
+
+
+@router.post("/subscriptions/{subscription_id}/addons")
+def add_addon(subscription_id: UUID, page: PageDep) -> Response:
+    app = page.app
+    offer_id = page.uuid("addon_offer_id", "choose an add-on")
+    quantity = page.integer("addon_quantity", 1, minimum=1) or 1
+    if page.errors or offer_id is None:
+        caller = page.allow("subscriptions.write")
+        return _edit(page, access.subscription(app, caller, subscription_id), 422)
+    return _subscription_command(
+        page,
+        subscription_id,
+        lambda sid, actor: app.add_subscription_addon(sid, offer_id, quantity, actor),
+        "The add-on is added; it ends with this subscription.",
+    )
+
+
+@router.post("/subscriptions/{subscription_id}/addons/{addon_id}/remove")
+def remove_addon(subscription_id: UUID, addon_id: UUID, page: PageDep) -> Response:
+    app = page.app
+    return _subscription_command(
+        page,
+        subscription_id,
+        lambda sid, actor: app.remove_subscription_addon(sid, addon_id, actor),
+        "The add-on is removed.",
+    )
+
+
+# --- history ----------------------------------------------------------------------------------------
+
+KINDS: dict[str, tuple[type[Any], Callable[..., Any]]] = {
+    "order": (Order, access.order),
+    "subscription": (Subscription, access.subscription),
+    "tenant": (Tenant, access.tenant),
+}
+
+
+@router.get("/history/{kind}/{aggregate_id}")
+def history_page(kind: str, aggregate_id: UUID, page: PageDep) -> Response:
+    """Every event, and the state as of a chosen time (the auditor's page)."""
+    caller = page.allow("history.read")
+    if kind not in KINDS:
+        from csp.aggregates.errors import NotFound
+
+        raise NotFound("history", kind)
+    cls, check = KINDS[kind]
+    found = check(page.app, caller, aggregate_id)
+    raw = page.request.query_params.get("as_of", "")
+    try:
+        as_of = parse_as_of(raw)
+    except InvalidInput as e:
+        page.fail(e)
+        as_of = None
+    h = history(page.app, aggregate_id, as_of, kind=cls)
+    for e in h["events"]:
+        e["data_json"] = json.dumps(e["data"], indent=1, ensure_ascii=False)
+    back = {
+        "order": f"/orders/{aggregate_id}",
+        "subscription": f"/subscriptions/{aggregate_id}",
+        "tenant": f"/o/{getattr(found, 'organization_id', '')}",
+    }[kind]
+    return page.render(
+        "history.html",
+        title=f"History of {kind} {aggregate_id}",
+        kind=kind,
+        aggregate_id=aggregate_id,
+        history=h,
+        as_of=as_of,
+        as_of_value=(as_of.strftime("%Y-%m-%dT%H:%M:%S") if as_of else ""),
+        state_json=json.dumps(h["state"], indent=1, ensure_ascii=False) if h["state"] is not None else None,
+        back=back,
+        names=actor_names(page),
+    )

@@ -1,0 +1,383 @@
+"""The read side: projections of the event log into tables, and the queries on them.
+
+``build_read_side(system, run_in_process=...)`` gives the ``ReadSide``: queries for the
+API (each a ``Page``), read-your-writes (``wait``), and, when the projections run in
+this process, ``start``/``stop`` of their supervisor. On SQLite the read models live in
+``csp.read.db`` beside the events' file; on PostgreSQL in the events' database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from eventsourcing.persistence import InfrastructureFactory, Recording
+from eventsourcing.utils import Environment
+
+from csp.aggregates.errors import InvalidInput, NotFound
+from csp.persistence import Database, eventsourcing_env
+from csp.projections import (
+    charges_ledger,
+    invoice_history,
+    orders_list,
+    organizations_list,
+    quotes_list,
+    reports_consumption,
+    reports_customers,
+    reports_licenses,
+    reports_subscriptions,
+    subscriptions_list,
+    tenants_list,
+    users_list,
+)
+from csp.projections import rebuild as rebuilding
+from csp.projections.audit_chain import AuditChain, Verification
+from csp.projections.audit_chain import verify as verify_chain
+from csp.projections.charges_ledger import ChargesLedger
+from csp.projections.invoice_history import InvoiceHistory
+from csp.projections.model import ReadModelGroup
+from csp.projections.orders_list import OrdersList
+from csp.projections.organizations_list import OrganizationsList
+from csp.projections.query import Page, csv_text
+from csp.projections.quotes_list import QuotesList
+from csp.projections.rebuild import Progress, RebuildResult
+from csp.projections.reports_consumption import ReportsConsumption
+from csp.projections.runner import GroupProjection, LogReader, Projector
+from csp.projections.schema import META, ensure_schema
+from csp.projections.store import APPLICATION_NAME, PostgresReadView, ReadView, SQLiteReadView
+from csp.projections.subscriptions_list import SubscriptionsList
+from csp.projections.tenants_list import TenantsList
+from csp.projections.users_list import UsersList
+
+if TYPE_CHECKING:
+    from csp.application import CspApplication
+    from csp.bootstrap import System
+
+log = logging.getLogger("csp.projections")
+
+GROUP_NAME = "read"
+WAIT_POLL_SECONDS = 0.02
+
+
+def read_models() -> ReadModelGroup:
+    """The read models of the platform, one group: one subscription, one position."""
+    return ReadModelGroup(
+        GROUP_NAME,
+        (
+            OrdersList(),
+            SubscriptionsList(),
+            OrganizationsList(),
+            TenantsList(),
+            UsersList(),
+            QuotesList(),
+            ChargesLedger(),
+            InvoiceHistory(),
+            ReportsConsumption(),
+            AuditChain(),
+        ),
+    )
+
+
+REPORTS: dict[str, tuple[tuple[str, ...], Callable[..., list[dict[str, Any]]]]] = {
+    "customers": (reports_customers.COLUMNS, reports_customers.report),
+    "subscriptions": (reports_subscriptions.COLUMNS, reports_subscriptions.report),
+    "licenses": (reports_licenses.COLUMNS, reports_licenses.report),
+    "consumption": (reports_consumption.COLUMNS, reports_consumption.report),
+}
+
+
+def read_env(db: Database) -> dict[str, str]:
+    """The eventsourcing environment of the read side: the events' store to follow, and
+    (prefixed ``READ_``) where the read models and their tracking live."""
+    env = eventsourcing_env(db)
+    if db.is_sqlite:
+        path = db.sibling("read")
+        env["READ_SQLITE_DBNAME"] = str(path) if path is not None else "file:csp-read-memory?mode=memory&cache=shared"
+    else:
+        # Small pools: each application object opens its own (ARCHITECTURE.md).
+        env["READ_POSTGRES_POOL_SIZE"] = "2"
+        env["READ_POSTGRES_MAX_OVERFLOW"] = "8"
+    return env
+
+
+def reader_env(db: Database) -> dict[str, str]:
+    """The log reader's environment: the events' store, with a small pool."""
+    env = eventsourcing_env(db)
+    if not db.is_sqlite:
+        env["POSTGRES_POOL_SIZE"] = "2"
+        env["POSTGRES_MAX_OVERFLOW"] = "2"
+    return env
+
+
+class ReadSide:
+    """Queries, read-your-writes and (in process) the projections' supervisor."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        app: CspApplication,
+        run_in_process: bool,
+        group: ReadModelGroup | None = None,
+    ) -> None:
+        self.database = database
+        self.app = app
+        self.group = group or read_models()
+        self.run_in_process = run_in_process
+        self.env = read_env(database)
+        self.reader_env = reader_env(database)
+        self._factory = InfrastructureFactory.construct(Environment(GROUP_NAME, self.env))
+        view_class = SQLiteReadView if database.is_sqlite else PostgresReadView
+        self.view: ReadView = self._factory.tracking_recorder(view_class)  # type: ignore[arg-type,assignment]
+        self._cond = threading.Condition()
+        self._position = self.view.max_tracking_id(APPLICATION_NAME) or 0
+        with self.view.tx(write=True) as tx:
+            ensure_schema(tx, self.group, self._position)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.projector = Projector(self.view, self.group, self.reader_env, self._committed, self._prepare)
+
+    # --- running the projections ---------------------------------------------------
+
+    def start(self) -> None:
+        """Run the projections in this process, in a thread (no-op unless ``run_in_process``)."""
+        if not self.run_in_process or (self._thread is not None and self._thread.is_alive()):
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.projector.run, args=(self._stop,), name="read-side", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def run(self, stop: threading.Event) -> None:
+        """Run the projections in the calling thread until ``stop`` is set (``csp project``)."""
+        self.projector.run(stop)
+
+    def close(self) -> None:
+        self.stop()
+        self._factory.close()
+
+    @property
+    def is_active(self) -> bool:
+        """Whether this process is the one applying events right now."""
+        return self.projector.active.is_set()
+
+    def _committed(self, position: int) -> None:
+        with self._cond:
+            self._position = max(self._position, position)
+            self._cond.notify_all()
+
+    def _prepare(self, reader: LogReader, stop: threading.Event) -> None:
+        """As the new leader: create missing tables, rebuild stale models."""
+        with self.view.tx(write=True) as tx:
+            stale = ensure_schema(tx, self.group, tx.position())
+        if stale:
+            log.info("read side: rebuilding %s (new or changed)", ", ".join(stale))
+            result = rebuilding.rebuild(self.view, self.group, stale, reader, stop=stop)
+            log.info("read side: rebuilt %s: %d events, %.0f events/s", ", ".join(stale), result.events, result.rate)
+
+    # --- read-your-writes ------------------------------------------------------------
+
+    def position(self) -> int:
+        """The last notification applied to the read models (0: none)."""
+        if self.is_active:
+            with self._cond:
+                return self._position
+        return self.view.max_tracking_id(APPLICATION_NAME) or 0
+
+    def lag(self) -> int:
+        """How many notifications the read models are behind the log (for readiness checks)."""
+        return max(0, (self.app.recorder.max_notification_id() or 0) - self.position())
+
+    def wait(self, notification_id: int | None, timeout: float = 2.0) -> bool:
+        """Wait until the read models have applied ``notification_id``; False on timeout.
+
+        In the process running the projections this waits on a condition the runner
+        signals after each commit; elsewhere it polls the tracking position briefly.
+        """
+        if notification_id is None:
+            return True
+        deadline = time.monotonic() + timeout
+        if self.is_active:
+            with self._cond:
+                if self._cond.wait_for(lambda: self._position >= notification_id, timeout):
+                    return True
+        while True:
+            if (self.view.max_tracking_id(APPLICATION_NAME) or 0) >= notification_id:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(WAIT_POLL_SECONDS, left))
+
+    def wait_for(self, recordings: Sequence[Recording[Any]], timeout: float = 2.0) -> bool:
+        """Wait for what these recordings feed (a group that filters topics never sees the rest)."""
+        fed = [r.notification.id for r in recordings if self.group.feeds(r.notification.topic)]
+        return self.wait(max(fed), timeout) if fed else True
+
+    def sync(self, timeout: float = 60.0) -> bool:
+        """Bring the read models up to the log's head now, for a one-off command: apply
+        the events here if no replica is running, else wait for the one that is."""
+        head = self.app.recorder.max_notification_id() or 0
+        if not self.stale_models() and self.wait(head, 0.05):
+            return True
+        if self.is_active:
+            return self.wait(head, timeout)
+        lock = self.view.leader_lock(self.group.name)
+        if not lock.acquire():
+            return self.wait(head, timeout)
+        reader = LogReader(self.reader_env)
+        try:
+            self._prepare(reader, self._stop)
+            GroupProjection(self.view, self.group, reader.decode, self._committed).catch_up(reader)
+        finally:
+            reader.close()
+            lock.release()
+        return self.wait(head, 0.05)
+
+    # --- operations --------------------------------------------------------------------
+
+    def rebuild(
+        self,
+        names: Sequence[str],
+        progress: Callable[[Progress], None] = lambda _: None,
+        stop: threading.Event | None = None,
+    ) -> RebuildResult:
+        """Rebuild read models into fresh tables and swap them in (see ``rebuild``)."""
+        for n in names:
+            self.model_names_check(n)
+        reader = LogReader(self.reader_env)
+        try:
+            return rebuilding.rebuild(self.view, self.group, names, reader, progress=progress, stop=stop)
+        finally:
+            reader.close()
+
+    def stale_models(self) -> list[str]:
+        """Read models waiting for a rebuild (new, or their tables or handlers changed)."""
+        d = self.view.dialect
+        with self.view.tx(write=False) as tx:
+            found = tx.query(d.q(f'SELECT "model" FROM {d.qualify(META.name)} WHERE "status" = ?'), ["stale"])
+        return sorted(str(r["model"]) for r in found)
+
+    def model_names(self) -> list[str]:
+        return [m.name for m in self.group.models]
+
+    def model_names_check(self, name: str) -> None:
+        if name not in self.model_names():
+            raise InvalidInput("name", f"must be one of {', '.join(self.model_names())}", value=name)
+
+    def verify_audit(self) -> Verification:
+        return verify_chain(self.app.recorder, self.view)
+
+    # --- queries (API.md's field names; money Decimal, ids UUID, times aware) ------------
+
+    def orders(self, organization_id: UUID, status: str | None = None, limit: int = 50, offset: int = 0) -> Page:
+        return orders_list.orders(self.view, organization_id, status, limit, offset)
+
+    def subscriptions(
+        self, organization_id: UUID, q: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Page:
+        return subscriptions_list.subscriptions(self.view, organization_id, q, status, limit, offset)
+
+    def subscription(self, subscription_id: UUID) -> dict[str, Any] | None:
+        return subscriptions_list.subscription(self.view, subscription_id)
+
+    def organizations(self, reseller_id: UUID, q: str | None = None, limit: int = 50, offset: int = 0) -> Page:
+        return organizations_list.organizations(self.view, reseller_id, q, limit, offset)
+
+    def organization(self, organization_id: UUID) -> dict[str, Any] | None:
+        return organizations_list.organization(self.view, organization_id)
+
+    def tenants(self, organization_id: UUID, limit: int = 50, offset: int = 0) -> Page:
+        return tenants_list.tenants(self.view, organization_id, limit, offset)
+
+    def tenant(self, tenant_id: UUID) -> dict[str, Any] | None:
+        return tenants_list.tenant(self.view, tenant_id)
+
+    def users(self, reseller_id: UUID, organization_id: UUID | None = None, limit: int = 50, offset: int = 0) -> Page:
+        return users_list.users(self.view, reseller_id, organization_id, limit, offset)
+
+    def quotes(self, organization_id: UUID, limit: int = 50, offset: int = 0) -> Page:
+        return quotes_list.quotes(self.view, organization_id, self.app.now(), limit, offset)
+
+    def invoices(self, reseller_id: UUID, limit: int = 50, offset: int = 0) -> Page:
+        return invoice_history.invoices(self.view, reseller_id, limit, offset)
+
+    def invoice(self, invoice_id: UUID) -> dict[str, Any] | None:
+        return invoice_history.invoice(self.view, invoice_id)
+
+    def invoice_csv(self, invoice_id: UUID) -> str:
+        text = invoice_history.invoice_csv(self.view, invoice_id)
+        if text is None:
+            raise NotFound("invoice", invoice_id)
+        return text
+
+    def period_invoices(self, period: str, reseller_id: UUID | None = None) -> list[dict[str, Any]]:
+        return invoice_history.period_invoices(self.view, period, reseller_id)
+
+    def charges(
+        self,
+        reseller_id: UUID,
+        date_from: date | datetime | None = None,
+        date_to: date | datetime | None = None,
+        subscription_id: UUID | None = None,
+        include_scheduled: bool = True,
+    ) -> Page:
+        return charges_ledger.charges(
+            self.view, self.app.now(), reseller_id, date_from, date_to, subscription_id, include_scheduled
+        )
+
+    def report(
+        self,
+        name: str,
+        reseller_id: UUID,
+        organization_id: UUID | None = None,
+        date_from: date | datetime | None = None,
+        date_to: date | datetime | None = None,
+    ) -> Page:
+        """A report's rows (``customers``, ``subscriptions``, ``licenses``, ``consumption``)."""
+        if name not in REPORTS:
+            raise InvalidInput("name", f"must be one of {', '.join(REPORTS)}", value=name)
+        if date_from is not None and date_to is not None and date_to < date_from:
+            raise InvalidInput("to", "must not be before from")
+        rows = REPORTS[name][1](self.view, reseller_id, organization_id, date_from, date_to)
+        return Page(rows, len(rows))
+
+    def report_csv(
+        self,
+        name: str,
+        reseller_id: UUID,
+        organization_id: UUID | None = None,
+        date_from: date | datetime | None = None,
+        date_to: date | datetime | None = None,
+    ) -> str:
+        page = self.report(name, reseller_id, organization_id, date_from, date_to)
+        return csv_text(REPORTS[name][0], page.items)
+
+
+def build_read_side(system: System, *, run_in_process: bool) -> ReadSide:
+    """The read side of a system; bootstrap sets it as ``system.read`` (and closes it)."""
+    read = ReadSide(database=system.database, app=system.app, run_in_process=run_in_process)
+    system.closers.append(read.close)
+    return read
+
+
+__all__ = [
+    "GROUP_NAME",
+    "REPORTS",
+    "Page",
+    "Progress",
+    "ReadSide",
+    "RebuildResult",
+    "build_read_side",
+    "read_models",
+]

@@ -1,0 +1,212 @@
+"""Following the log: eventsourcing's projection runner, batches, and a supervisor.
+
+One runner per process follows the notification log with one subscription and applies
+each event to every read model of the group, committing the rows with the tracking
+position. The runner reads stored notifications (``LogReader``: its mapper passes them
+through) so the audit chain can hash the bytes as stored; events are decoded once, and
+only for models that follow their topic.
+
+A process that starts far behind the log catches up in batches first (many events per
+transaction), then hands over to the runner. The ``Projector`` is the supervisor: it
+takes the group's leader lock (one active replica, the others stand by), rebuilds read
+models whose schema changed, catches up, runs, and restarts after any failure with a log
+line, so ``csp project`` never dies silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper, Notification, Tracking
+from eventsourcing.projection import BaseProjectionRunner, Projection
+
+from csp.application import CspApplication
+from csp.projections.model import Dispatcher, ReadModelGroup
+from csp.projections.rows import RowBuffer
+from csp.projections.store import APPLICATION_NAME, ReadView
+
+log = logging.getLogger("csp.projections")
+
+CATCH_UP_BATCH = 500
+POLL_SECONDS = 2.0  # fallback wake-up of the subscription (a NOTIFY may come before LISTEN)
+STANDBY_SECONDS = 2.0
+MAX_BACKOFF_SECONDS = 30.0
+
+
+class _PassThroughMapper(Mapper[UUID]):
+    def to_domain_event(self, stored_event: Any) -> Any:
+        return stored_event
+
+
+class LogReader(CspApplication):
+    """Reads the application's log as stored notifications (for the runner and rebuilds);
+    ``decoder`` turns one into its domain event."""
+
+    name = "csp"
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        real = super().construct_mapper()
+        self.decoder = real
+        return _PassThroughMapper(transcoder=real.transcoder, compressor=real.compressor, cipher=real.cipher)
+
+    def decode(self, notification: Notification) -> Any:
+        return self.decoder.to_domain_event(notification)
+
+
+class GroupProjection(Projection[Any]):
+    """Applies notifications to a group's read models, rows and position in one transaction."""
+
+    name = "read"
+
+    def __init__(
+        self,
+        view: ReadView,
+        group: ReadModelGroup,
+        decode: Callable[[Notification], Any],
+        on_commit: Callable[[int], None] = lambda _: None,
+    ) -> None:
+        super().__init__(view)
+        self.group = group
+        self.topics = group.topics()
+        self.dispatcher = Dispatcher(group.models, decode)
+        self.on_commit = on_commit
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self.process([domain_event], tracking.notification_id)
+
+    def process(self, notifications: Sequence[Notification], position: int) -> None:
+        view: ReadView = self.view
+        with view.tx(write=True) as tx:
+            # The position first: a second replica processing the same events blocks here,
+            # then fails (the upsert finds a position already at or past its own) and rolls back.
+            tx.insert_tracking(Tracking(APPLICATION_NAME, position))
+            rows = RowBuffer(tx)
+            self.dispatcher.apply(notifications, rows)
+            rows.flush()
+        self.on_commit(position)
+
+    def catch_up(self, reader: LogReader, batch: int | None = None, stop: threading.Event | None = None) -> int:
+        """Process the log in batches up to its head; returns the position reached."""
+        batch = batch or CATCH_UP_BATCH
+        view: ReadView = self.view
+        position = view.max_tracking_id(APPLICATION_NAME) or 0
+        while stop is None or not stop.is_set():
+            page = reader.recorder.select_notifications(
+                position, batch, topics=list(self.topics), inclusive_of_start=False
+            )
+            if not page:
+                break
+            self.process(page, page[-1].id)
+            position = page[-1].id
+            if len(page) < batch:
+                break
+        return position
+
+
+class GroupRunner(BaseProjectionRunner[LogReader]):
+    """eventsourcing's runner for a group projection built by us, plus a polling fallback."""
+
+    def __init__(self, projection: GroupProjection, env: dict[str, str], poll_seconds: float = POLL_SECONDS) -> None:
+        super().__init__(
+            projection=projection,
+            application_class=LogReader,
+            tracking_recorder=projection.view,
+            topics=projection.topics,
+            env=env,
+        )
+        self._poll_seconds = poll_seconds
+        self._poller = threading.Thread(target=self._poll, name="read-side-poller", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        flag = getattr(self._subscription.subscription, "_has_been_notified", None)
+        while flag is not None and not self.is_interrupted.wait(self._poll_seconds):
+            flag.set()
+
+
+class Projector:
+    """The supervisor of one group's projections in this process."""
+
+    def __init__(
+        self,
+        view: ReadView,
+        group: ReadModelGroup,
+        env: dict[str, str],
+        on_commit: Callable[[int], None],
+        prepare: Callable[[LogReader, threading.Event], None],
+    ) -> None:
+        self.view = view
+        self.group = group
+        self.env = env
+        self.on_commit = on_commit
+        self.prepare = prepare
+        self.active = threading.Event()
+        self.standing_by = threading.Event()
+        self.restarts = 0
+
+    def run(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set: lead when the lock is free, stand by otherwise."""
+        backoff = 1.0
+        announced_standby = False
+        while not stop.is_set():
+            lock = self.view.leader_lock(self.group.name)
+            try:
+                acquired = lock.acquire()
+            except Exception as e:  # the database is down: retry, say so
+                log.warning("read side: cannot reach %s (%s); retrying in %.0fs", self.view.describe(), e, backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                continue
+            if not acquired:
+                if not announced_standby:
+                    log.info("read side: another replica is active; standing by")
+                    announced_standby = True
+                self.standing_by.set()
+                stop.wait(STANDBY_SECONDS)
+                continue
+            announced_standby = False
+            self.standing_by.clear()
+            try:
+                self._lead(lock, stop)
+                backoff = 1.0
+            except Exception as e:  # restart after any failure, with a log line
+                if stop.is_set():
+                    return
+                self.restarts += 1
+                log.warning(
+                    "read side: projections stopped (%s: %s); restarting in %.0fs", type(e).__name__, e, backoff
+                )
+                stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            finally:
+                self.active.clear()
+                lock.release()
+
+    def _lead(self, lock: Any, stop: threading.Event) -> None:
+        reader = LogReader(self.env)
+        try:
+            self.prepare(reader, stop)
+            projection = GroupProjection(self.view, self.group, reader.decode, self.on_commit)
+            # Another replica may have moved the position while this one stood by.
+            self.on_commit(self.view.max_tracking_id(APPLICATION_NAME) or 0)
+            self.active.set()
+            started = time.monotonic()
+            position = projection.catch_up(reader, stop=stop)
+            if position:
+                log.info("read side: caught up to %d in %.1fs", position, time.monotonic() - started)
+            if stop.is_set():
+                return
+            with GroupRunner(projection, self.env) as runner:
+                log.info("read side: following the log from %d (%s)", position, self.view.describe())
+                while not stop.is_set():
+                    runner.run_forever(timeout=1.0)
+                    if runner.is_interrupted.is_set() and not stop.is_set():
+                        raise RuntimeError("the subscription stopped")
+                    lock.check()
+        finally:
+            reader.close()

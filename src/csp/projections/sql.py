@@ -1,0 +1,305 @@
+"""A thin SQL dialect shim: table schemas, placeholders and value conversion for SQLite
+and PostgreSQL, so every read model is written once.
+
+SQL is written with ``?`` placeholders; PostgreSQL gets ``%s``. Column types are ours:
+money and decimals are NUMERIC on PostgreSQL and TEXT on SQLite (NUMERIC affinity there
+would turn them into floats), times are TIMESTAMPTZ on PostgreSQL and fixed-width UTC
+ISO text on SQLite (so they sort), ids are UUID or TEXT, JSON is text on both.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+from uuid import UUID
+
+ColumnType = Literal["uuid", "text", "int", "money", "decimal", "time", "bool", "json"]
+Row = dict[str, Any]
+Key = tuple[Any, ...]
+
+# SQLite allows 32766 variables per statement, PostgreSQL 65535.
+MAX_PARAMS = 30000
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class Table:
+    """A read-model table: its live name, columns, primary key and secondary indexes."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @functools.cached_property
+    def column_set(self) -> frozenset[str]:
+        return frozenset(c.name for c in self.columns)
+
+    @functools.cached_property
+    def pairs(self) -> tuple[tuple[str, ColumnType], ...]:
+        return tuple((c.name, c.type) for c in self.columns)
+
+    def types(self) -> dict[str, ColumnType]:
+        return {c.name: c.type for c in self.columns}
+
+    def key_of(self, row: Mapping[str, Any]) -> Key:
+        return tuple(row[k] for k in self.key)
+
+    def signature(self) -> str:
+        return json.dumps([self.name, [[c.name, c.type, c.nullable] for c in self.columns], self.key, self.indexes])
+
+
+def cols(spec: str) -> tuple[Column, ...]:
+    """Columns from ``"id uuid!, name text, total money"`` (``!`` = not null)."""
+    out = []
+    for part in spec.split(","):
+        name, kind = part.split()
+        out.append(Column(name, kind.rstrip("!"), nullable=not kind.endswith("!")))  # type: ignore[arg-type]
+    return tuple(out)
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def utc_text(at: datetime) -> str:
+    if at.tzinfo is None:
+        raise ValueError("read-model times must carry a timezone")
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def as_utc(value: date | datetime | None, *, end: bool = False) -> datetime | None:
+    """A filter bound: a datetime as given (in UTC), a date as its midnight (UTC);
+    with ``end`` a date means the end of that day (inclusive date ranges)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("times must carry a timezone")
+        return value.astimezone(UTC)
+    start = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return start + timedelta(days=1) if end else start
+
+
+class Dialect:
+    name: str = ""
+
+    def q(self, sql: str) -> str:
+        """The SQL with this driver's placeholders."""
+        return sql
+
+    def qualify(self, table: str) -> str:
+        return f'"{table}"'
+
+    def ddl_type(self, kind: ColumnType) -> str:
+        raise NotImplementedError
+
+    def to_db(self, kind: ColumnType, value: Any) -> Any:
+        raise NotImplementedError
+
+    def from_db(self, kind: ColumnType, value: Any) -> Any:
+        raise NotImplementedError
+
+    # --- DDL ------------------------------------------------------------------
+
+    def create_table(self, table: Table, physical: str) -> str:
+        columns = ", ".join(
+            f'"{c.name}" {self.ddl_type(c.type)}{"" if c.nullable else " NOT NULL"}' for c in table.columns
+        )
+        key = ", ".join(f'"{k}"' for k in table.key)
+        return f"CREATE TABLE {self.qualify(physical)} ({columns}, PRIMARY KEY ({key}))"
+
+    def create_indexes(self, table: Table, physical: str, generation: int) -> list[str]:
+        return [
+            f'CREATE INDEX "ix_{table.name}_{generation}_{i}" ON {self.qualify(physical)} '
+            f"({', '.join(f'{chr(34)}{c}{chr(34)}' for c in columns)})"
+            for i, columns in enumerate(table.indexes)
+        ]
+
+    def drop_table(self, physical: str) -> str:
+        return f"DROP TABLE IF EXISTS {self.qualify(physical)}"
+
+    def rename_table(self, physical: str, new_name: str) -> str:
+        return f'ALTER TABLE {self.qualify(physical)} RENAME TO "{new_name}"'
+
+    def list_tables_sql(self) -> str:
+        raise NotImplementedError
+
+    # --- rows -------------------------------------------------------------------
+
+    def encode_row(self, table: Table, row: Mapping[str, Any]) -> list[Any]:
+        return [self.to_db(kind, row[name]) if row[name] is not None else None for name, kind in table.pairs]
+
+    def decode_row(self, types: Mapping[str, ColumnType], row: Mapping[str, Any]) -> Row:
+        return {k: self.from_db(types[k], row[k]) if k in types else row[k] for k in row.keys()}  # noqa: SIM118
+
+    def upsert(self, table: Table, physical: str, nrows: int) -> str:
+        names = ", ".join(f'"{c}"' for c in table.column_names)
+        one = "(" + ", ".join("?" for _ in table.columns) + ")"
+        values = ", ".join(one for _ in range(nrows))
+        key = ", ".join(f'"{k}"' for k in table.key)
+        updates = [f'"{c}" = excluded."{c}"' for c in table.column_names if c not in table.key]
+        action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
+        return self.q(f"INSERT INTO {self.qualify(physical)} ({names}) VALUES {values} ON CONFLICT ({key}) {action}")
+
+    def write_rows(self, tx: Any, table: Table, physical: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Upsert encoded rows: multi-row ``INSERT ... VALUES`` statements."""
+        per_statement = max(1, MAX_PARAMS // len(table.columns))
+        for chunk in chunks(rows, per_statement):
+            tx.execute(self.upsert(table, physical, len(chunk)), [v for r in chunk for v in r])
+
+    def select_by_key(self, table: Table, physical: str) -> str:
+        names = ", ".join(f'"{c}"' for c in table.column_names)
+        where = " AND ".join(f'"{k}" = ?' for k in table.key)
+        return self.q(f"SELECT {names} FROM {self.qualify(physical)} WHERE {where}")
+
+    def delete_by_key(self, table: Table, physical: str) -> str:
+        where = " AND ".join(f'"{k}" = ?' for k in table.key)
+        return self.q(f"DELETE FROM {self.qualify(physical)} WHERE {where}")
+
+    def key_params(self, table: Table, key: Key) -> list[Any]:
+        types = table.types()
+        return [self.to_db(types[k], v) for k, v in zip(table.key, key, strict=True)]
+
+
+class SQLiteDialect(Dialect):
+    name = "sqlite"
+    _ddl: dict[str, str] = {  # noqa: RUF012
+        "uuid": "TEXT",
+        "text": "TEXT",
+        "int": "INTEGER",
+        "money": "TEXT",
+        "decimal": "TEXT",
+        "time": "TEXT",
+        "bool": "INTEGER",
+        "json": "TEXT",
+    }
+
+    def ddl_type(self, kind: ColumnType) -> str:
+        return self._ddl[kind]
+
+    def to_db(self, kind: ColumnType, value: Any) -> Any:
+        if value is None:
+            return None
+        if kind in ("uuid", "money", "decimal"):
+            return str(value)
+        if kind == "time":
+            return utc_text(value)
+        if kind == "bool":
+            return 1 if value else 0
+        if kind == "json":
+            return to_json(value)
+        return value
+
+    def from_db(self, kind: ColumnType, value: Any) -> Any:
+        if value is None:
+            return None
+        if kind == "uuid":
+            return UUID(value)
+        if kind in ("money", "decimal"):
+            return Decimal(value)
+        if kind == "time":
+            return datetime.fromisoformat(value)
+        if kind == "bool":
+            return bool(value)
+        if kind == "json":
+            return json.loads(value)
+        return value
+
+    def list_tables_sql(self) -> str:
+        return "SELECT name FROM sqlite_master WHERE type = 'table'"
+
+
+class PostgresDialect(Dialect):
+    name = "postgres"
+    _ddl: dict[str, str] = {  # noqa: RUF012
+        "uuid": "UUID",
+        "text": "TEXT",
+        "int": "BIGINT",
+        "money": "NUMERIC",
+        "decimal": "NUMERIC",
+        "time": "TIMESTAMPTZ",
+        "bool": "BOOLEAN",
+        "json": "TEXT",
+    }
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+
+    def q(self, sql: str) -> str:
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def qualify(self, table: str) -> str:
+        return f'"{self.schema}"."{table}"'
+
+    def ddl_type(self, kind: ColumnType) -> str:
+        return self._ddl[kind]
+
+    def to_db(self, kind: ColumnType, value: Any) -> Any:
+        if value is None:
+            return None
+        if kind == "json":
+            return to_json(value)
+        if kind == "time" and value.tzinfo is None:
+            raise ValueError("read-model times must carry a timezone")
+        return value
+
+    def from_db(self, kind: ColumnType, value: Any) -> Any:
+        if value is None:
+            return None
+        if kind == "json":
+            return json.loads(value)
+        if kind == "time":
+            return value.astimezone(UTC)
+        if kind == "uuid" and not isinstance(value, UUID):
+            return UUID(str(value))
+        return value
+
+    def list_tables_sql(self) -> str:
+        return f"SELECT tablename AS name FROM pg_tables WHERE schemaname = '{self.schema}'"
+
+    def write_rows(self, tx: Any, table: Table, physical: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Upsert encoded rows in one statement: ``INSERT ... SELECT * FROM unnest(arrays)``
+        (one array per column; a short statement, parsed once, whatever the row count)."""
+        if not rows:
+            return
+        names = ", ".join(f'"{c}"' for c in table.column_names)
+        arrays = ", ".join(f"%s::{self._ddl[c.type]}[]" for c in table.columns)
+        key = ", ".join(f'"{k}"' for k in table.key)
+        updates = [f'"{c}" = excluded."{c}"' for c in table.column_names if c not in table.key]
+        action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
+        sql = f"INSERT INTO {self.qualify(physical)} ({names}) SELECT * FROM unnest({arrays}) ON CONFLICT ({key}) {action}"
+        # Binary: arrays of ids, numbers and times dump without text quoting.
+        tx.execute(sql, [list(column) for column in zip(*rows, strict=True)], binary=True)
+
+
+def schema_hash(tables: Iterable[Table], version: int) -> str:
+    text = json.dumps([version, [t.signature() for t in tables]])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def chunks(rows: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+def like_pattern(text: str) -> str:
+    """A case-folded ``LIKE`` pattern matching ``text`` anywhere (wildcards escaped)."""
+    escaped = text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -1,0 +1,119 @@
+"""Settings from the environment (prefix ``CSP_``); read once, when asked, never at import."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CSP_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="Local data folder of the embedded default.")
+    database_url: str = Field(
+        default="", description="sqlite:///path/csp.db (default: <data_dir>/csp.db) or postgresql://user@host/db"
+    )
+    broker_url: str = Field(default="", description="empty: in-process; redis://host:6379/0 or amqp://...")
+    vendor_url: str = Field(default="", description="empty: the vendor simulator, mounted in-process")
+    smtp_url: str = Field(default="", description="empty: .eml files in <data_dir>/outbox; smtp://user:pass@host:587")
+    test_mode: bool = Field(default=False, description="enables the test clock API")
+    public_url: str = Field(default="http://127.0.0.1:8000", description="the portal's address, for links in emails")
+    log_level: str = "INFO"
+    session_url: str = Field(
+        default="", description="empty: sessions in the database (or the broker's Redis); redis://host:6379/0"
+    )
+    session_ttl_hours: float = Field(default=12.0, gt=0, description="how long a sign-in lasts")
+    redis_prefix: str = Field(default="csp:", description="prefix of every Redis key of this deployment")
+    log_format: str = Field(default="json", description="json (structured, one object a line) or text")
+    projections_in_process: bool | None = Field(
+        default=None,
+        description="run the read models' projections inside csp serve (default: yes unless CSP_BROKER_URL is set, "
+        "when csp project runs them)",
+    )
+
+    def run_projections_in_process(self) -> bool:
+        if self.projections_in_process is not None:
+            return self.projections_in_process
+        return not self.broker_url
+
+    # --- sagas: broker, workers, scheduler (csp.workers) ---
+    broker_namespace: str = Field(
+        default="csp", description="prefix of the broker's queues (Redis namespace, RabbitMQ queue names)"
+    )
+    broker_heartbeat_ms: int = Field(
+        default=60_000, description="Redis: a dead worker's messages come back after this long"
+    )
+    worker_threads: int = Field(default=8, description="worker threads per process (and in-process)")
+    saga_max_retries: int = Field(default=10, description="attempts after the first, for transient vendor errors")
+    saga_min_backoff_ms: int = Field(default=500, description="first retry delay; doubles up to the maximum")
+    saga_max_backoff_ms: int = Field(default=30_000, description="longest retry delay")
+    saga_time_limit_ms: int = Field(default=120_000, description="a saga step taking longer is interrupted")
+    saga_poll_ms: int = Field(default=500, description="how long to wait before asking the vendor again")
+    scheduler_interval_seconds: float = Field(default=30.0, description="how often the scheduler looks for due work")
+    vendor_sync_interval_seconds: float = Field(
+        default=3600.0, description="how often assigned licences and usage are synced from the vendor"
+    )
+
+    # --- the vendor (csp.vendor) ---
+    vendor_timeout_seconds: float = Field(default=10.0, description="timeout of one call to the vendor's API")
+    vendor_sim_db: str = Field(default="", description="the simulator's state (default: <data_dir>/vendor-sim.db)")
+    vendor_sim_domain_check_seconds: float = Field(default=1.0, description="how long creating a tenant takes")
+    vendor_sim_order_seconds: float = Field(default=0.5, description="how long an order stays pending")
+    vendor_sim_latency_ms: int = Field(default=0, description="added to every simulator answer")
+    vendor_sim_error_rate: float = Field(default=0.0, description="share of calls answered 5xx (not processed)")
+    vendor_sim_timeout_rate: float = Field(default=0.0, description="share of calls that hang (not processed)")
+    vendor_sim_lost_answer_rate: float = Field(
+        default=0.0, description="share of calls processed whose answer is lost (502)"
+    )
+    vendor_sim_hang_seconds: float = Field(default=15.0, description="how long a 'timeout' call hangs")
+
+    # --- sign in with Microsoft: OpenID Connect (csp.api.oidc) ---
+    oidc_personal_client_id: str = Field(
+        default="", description="application (client) id for personal Microsoft accounts; empty: method off"
+    )
+    oidc_personal_client_secret: str = Field(default="", description="its client secret")
+    oidc_personal_discovery_url: str = Field(
+        default="https://login.microsoftonline.com/consumers/v2.0/.well-known/openid-configuration",
+        description="the provider's issuer or discovery document (personal accounts)",
+    )
+    oidc_work_client_id: str = Field(
+        default="", description="application (client) id for work (Entra ID) accounts; empty: method off"
+    )
+    oidc_work_client_secret: str = Field(default="", description="its client secret")
+    oidc_work_discovery_url: str = Field(
+        default="https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration",
+        description="the provider's issuer or discovery document (work accounts)",
+    )
+    oidc_work_tenants: str = Field(
+        default="", description="comma-separated Entra tenant ids whose users may sign in; empty: any tenant"
+    )
+    oidc_redirect_base: str = Field(
+        default="", description="base of the redirect URIs registered at the provider (default: public_url)"
+    )
+    oidc_state_ttl_seconds: float = Field(default=600.0, gt=0, description="how long a started sign-in stays valid")
+    oidc_timeout_seconds: float = Field(default=10.0, gt=0, description="timeout of one call to the provider")
+    oidc_clock_skew_seconds: int = Field(
+        default=120, ge=0, description="tolerance on the ID token's times (exp, nbf, iat)"
+    )
+
+    # --- email (csp.mail) ---
+    mail_from: str = Field(default="CSP platform <noreply@csp.localhost>", description="sender of every email")
+
+    def resolved_vendor_sim_db(self) -> Path:
+        return Path(self.vendor_sim_db) if self.vendor_sim_db else self.data_dir / "vendor-sim.db"
+
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'csp.db'}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,243 @@
+"""The vendor gateway over HTTP, shaped like Microsoft Partner Center's REST API (v1).
+
+Every call sends ``MS-RequestId`` (new per call) and ``MS-CorrelationId``; every
+mutating call also sends ``Idempotency-Key``. Timeouts, 5xx and dropped connections
+become ``VendorUnavailable`` (retry); 4xx become ``VendorRefused`` with the vendor's
+error name and description.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from csp.vendor.gateway import (
+    CompanyProfile,
+    LineItem,
+    UsageRecord,
+    VendorCustomer,
+    VendorNotFound,
+    VendorOrder,
+    VendorOrderLine,
+    VendorRefused,
+    VendorSubscription,
+    VendorUnavailable,
+)
+
+
+class HttpVendorGateway:
+    def __init__(self, base_url: str, timeout: float = 10.0, transport: httpx.BaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": "csp-platform"},
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    # --- plumbing ---------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+        allow_404: bool = False,
+    ) -> httpx.Response:
+        headers = {"MS-RequestId": str(uuid.uuid4()), "MS-CorrelationId": str(uuid.uuid4())}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        try:
+            r = self._client.request(method, path, json=json, params=params, headers=headers)
+        except httpx.TimeoutException as e:
+            raise VendorUnavailable(f"{method} {path}: timed out ({type(e).__name__})") from None
+        except httpx.TransportError as e:
+            raise VendorUnavailable(f"{method} {path}: {type(e).__name__}: {e}") from None
+        if r.status_code >= 500 or r.status_code == 429:
+            raise VendorUnavailable(f"{method} {path}: the vendor answered {r.status_code}")
+        if r.status_code == 404 and allow_404:
+            return r
+        if r.status_code >= 400:
+            raise _refusal(r)
+        return r
+
+    # --- customers (tenants) ------------------------------------------------
+
+    def domain_exists(self, domain: str) -> bool:
+        r = self._call("HEAD", f"/v1/domains/{quote(domain)}", allow_404=True)
+        return r.status_code == 200
+
+    def create_customer(self, domain: str, profile: CompanyProfile, idempotency_key: str) -> VendorCustomer:
+        body = {
+            "companyProfile": {"domain": domain, "companyName": profile.company_name},
+            "billingProfile": {
+                "email": profile.email,
+                "companyName": profile.company_name,
+                "defaultAddress": {
+                    "country": profile.country,
+                    "city": profile.city,
+                    "addressLine1": profile.address_line1,
+                    "postalCode": profile.postal_code,
+                    "phoneNumber": profile.phone,
+                },
+            },
+        }
+        return _customer(self._call("POST", "/v1/customers", json=body, idempotency_key=idempotency_key).json())
+
+    def get_customer(self, customer_id: str) -> VendorCustomer:
+        return _customer(self._call("GET", f"/v1/customers/{quote(customer_id)}").json())
+
+    def find_customer(self, domain: str) -> VendorCustomer | None:
+        items = self._call("GET", "/v1/customers", params={"domain": domain}).json()["items"]
+        return _customer(items[0]) if items else None
+
+    def accept_agreement(self, customer_id: str, contact_email: str, idempotency_key: str) -> None:
+        body = {
+            "agreementType": "MicrosoftCustomerAgreement",
+            "primaryContact": {"email": contact_email},
+        }
+        self._call("POST", f"/v1/customers/{quote(customer_id)}/agreements", json=body, idempotency_key=idempotency_key)
+
+    # --- orders and subscriptions --------------------------------------------
+
+    def place_order(self, customer_id: str, line_items: list[LineItem], idempotency_key: str) -> VendorOrder:
+        body = {
+            "lineItems": [
+                {
+                    "lineItemNumber": li.line_number,
+                    "offerId": li.offer_id,
+                    "quantity": li.quantity,
+                    "billingCycle": li.billing_cycle,
+                    "termDuration": li.term_duration,
+                    **({"parentSubscriptionId": li.parent_subscription_id} if li.parent_subscription_id else {}),
+                    **({"parentLineItemNumber": li.parent_line_number} if li.parent_line_number else {}),
+                }
+                for li in line_items
+            ]
+        }
+        r = self._call("POST", f"/v1/customers/{quote(customer_id)}/orders", json=body, idempotency_key=idempotency_key)
+        return _order(r.json())
+
+    def get_order(self, customer_id: str, order_id: str) -> VendorOrder:
+        return _order(self._call("GET", f"/v1/customers/{quote(customer_id)}/orders/{quote(order_id)}").json())
+
+    def get_subscription(self, customer_id: str, subscription_id: str) -> VendorSubscription:
+        path = f"/v1/customers/{quote(customer_id)}/subscriptions/{quote(subscription_id)}"
+        return _subscription(self._call("GET", path).json())
+
+    def update_subscription(
+        self, customer_id: str, subscription_id: str, changes: dict[str, Any], idempotency_key: str
+    ) -> VendorSubscription:
+        path = f"/v1/customers/{quote(customer_id)}/subscriptions/{quote(subscription_id)}"
+        return _subscription(self._call("PATCH", path, json=changes, idempotency_key=idempotency_key).json())
+
+    def convert_trial(
+        self,
+        customer_id: str,
+        subscription_id: str,
+        offer_id: str,
+        quantity: int,
+        billing_cycle: str,
+        term_duration: str,
+        idempotency_key: str,
+    ) -> VendorSubscription:
+        path = f"/v1/customers/{quote(customer_id)}/subscriptions/{quote(subscription_id)}/conversions"
+        body = {
+            "targetOfferId": offer_id,
+            "quantity": quantity,
+            "billingCycle": billing_cycle,
+            "termDuration": term_duration,
+        }
+        return _subscription(self._call("POST", path, json=body, idempotency_key=idempotency_key).json())
+
+    def usage(self, customer_id: str, subscription_id: str, day: str) -> list[UsageRecord]:
+        path = f"/v1/customers/{quote(customer_id)}/subscriptions/{quote(subscription_id)}/utilizations/azure"
+        items = self._call("GET", path, params={"day": day}).json()["items"]
+        return [
+            UsageRecord(
+                day=i["usageDate"], meter=i["meterName"], quantity=Decimal(i["quantity"]), amount=Decimal(i["amount"])
+            )
+            for i in items
+        ]
+
+
+def _refusal(r: httpx.Response) -> VendorRefused:
+    try:
+        body = r.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    name = str(body.get("errorName") or f"http_{r.status_code}")
+    description = str(body.get("description") or r.reason_phrase or "refused")
+    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    cls = VendorNotFound if r.status_code == 404 else VendorRefused
+    return cls(name, description, status=r.status_code, data=data)
+
+
+def _customer(d: dict[str, Any]) -> VendorCustomer:
+    return VendorCustomer(
+        id=d["id"],
+        domain=d["companyProfile"]["domain"],
+        status=d["status"],
+        admin_username=d.get("userCredentials", {}).get("userName", ""),
+        delegated_access=bool(d.get("allowDelegatedAccess")),
+        agreement_accepted=bool(d.get("agreementAccepted")),
+    )
+
+
+def _order(d: dict[str, Any]) -> VendorOrder:
+    return VendorOrder(
+        id=d["id"],
+        customer_id=d["customerId"],
+        status=d["status"],
+        line_items=tuple(
+            VendorOrderLine(
+                line_number=li["lineItemNumber"],
+                offer_id=li["offerId"],
+                quantity=li["quantity"],
+                subscription_id=li.get("subscriptionId"),
+            )
+            for li in d["lineItems"]
+        ),
+    )
+
+
+def _subscription(d: dict[str, Any]) -> VendorSubscription:
+    known = {
+        "id",
+        "customerId",
+        "offerId",
+        "quantity",
+        "status",
+        "billingCycle",
+        "termDuration",
+        "autoRenewEnabled",
+        "assignedLicenses",
+        "parentSubscriptionId",
+        "isTrial",
+    }
+    return VendorSubscription(
+        id=d["id"],
+        customer_id=d["customerId"],
+        offer_id=d["offerId"],
+        quantity=d["quantity"],
+        status=d["status"],
+        billing_cycle=d["billingCycle"],
+        term_duration=d["termDuration"],
+        auto_renew=bool(d["autoRenewEnabled"]),
+        assigned_licences=int(d.get("assignedLicenses", 0)),
+        parent_subscription_id=d.get("parentSubscriptionId"),
+        is_trial=bool(d.get("isTrial", False)),
+        extra={k: v for k, v in d.items() if k not in known},
+    )

@@ -1,0 +1,155 @@
+"""The vendor gateway port: what the sagas ask of the vendor (Microsoft Partner Center's shape).
+
+Every mutating call carries an idempotency key chosen by the caller, so a call repeated
+after a lost answer returns the first answer instead of doing the work twice.
+``VendorRefused`` is the vendor saying no (permanent); ``VendorUnavailable`` is a
+transient failure (5xx, timeout, connection), worth retrying.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+
+class VendorError(Exception):
+    """Any failure talking to the vendor."""
+
+
+class VendorRefused(VendorError):
+    """The vendor refused the request (4xx): retrying the same request changes nothing."""
+
+    def __init__(self, code: str, message: str, status: int = 400, data: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+        self.data = data or {}
+
+
+class VendorNotFound(VendorRefused):
+    """The vendor has no such customer, order or subscription (404)."""
+
+
+class VendorUnavailable(VendorError):
+    """A transient failure: 5xx, a timeout, a dropped connection. Worth retrying."""
+
+
+@dataclass(frozen=True)
+class CompanyProfile:
+    company_name: str
+    email: str
+    country: str
+    city: str = ""
+    address_line1: str = ""
+    postal_code: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class VendorCustomer:
+    id: str
+    domain: str
+    status: str  # "pending" while the tenant is being created, then "active"
+    admin_username: str
+    delegated_access: bool
+    agreement_accepted: bool
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+
+@dataclass(frozen=True)
+class LineItem:
+    line_number: int
+    offer_id: str  # the vendor's offer id, e.g. "CFQ7TTC0LCHC:0002"
+    quantity: int
+    billing_cycle: str  # "monthly" | "yearly"
+    term_duration: str  # "P1M" | "P1Y"
+    parent_subscription_id: str | None = None
+    parent_line_number: int | None = None  # an add-on of another line of the same order
+
+
+@dataclass(frozen=True)
+class VendorOrderLine:
+    line_number: int
+    offer_id: str
+    quantity: int
+    subscription_id: str | None  # known once the order is completed
+
+
+@dataclass(frozen=True)
+class VendorOrder:
+    id: str
+    customer_id: str
+    status: str  # "pending" | "completed"
+    line_items: tuple[VendorOrderLine, ...] = ()
+
+    @property
+    def is_completed(self) -> bool:
+        return self.status == "completed"
+
+
+@dataclass(frozen=True)
+class VendorSubscription:
+    id: str
+    customer_id: str
+    offer_id: str
+    quantity: int
+    status: str  # "active" | "suspended" | "cancelled" | "expired"
+    billing_cycle: str
+    term_duration: str
+    auto_renew: bool
+    assigned_licences: int
+    parent_subscription_id: str | None = None
+    is_trial: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    day: str  # ISO date
+    meter: str
+    quantity: Decimal
+    amount: Decimal
+
+
+class VendorGateway(Protocol):
+    """The operations the sagas need from the vendor."""
+
+    def domain_exists(self, domain: str) -> bool: ...
+
+    def create_customer(self, domain: str, profile: CompanyProfile, idempotency_key: str) -> VendorCustomer: ...
+
+    def get_customer(self, customer_id: str) -> VendorCustomer: ...
+
+    def find_customer(self, domain: str) -> VendorCustomer | None: ...
+
+    def accept_agreement(self, customer_id: str, contact_email: str, idempotency_key: str) -> None: ...
+
+    def place_order(self, customer_id: str, line_items: list[LineItem], idempotency_key: str) -> VendorOrder: ...
+
+    def get_order(self, customer_id: str, order_id: str) -> VendorOrder: ...
+
+    def get_subscription(self, customer_id: str, subscription_id: str) -> VendorSubscription: ...
+
+    def update_subscription(
+        self, customer_id: str, subscription_id: str, changes: dict[str, Any], idempotency_key: str
+    ) -> VendorSubscription: ...
+
+    def convert_trial(
+        self,
+        customer_id: str,
+        subscription_id: str,
+        offer_id: str,
+        quantity: int,
+        billing_cycle: str,
+        term_duration: str,
+        idempotency_key: str,
+    ) -> VendorSubscription: ...
+
+    def usage(self, customer_id: str, subscription_id: str, day: str) -> list[UsageRecord]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,851 @@
+"""The vendor simulator: the stand-in for Microsoft Partner Center (product code).
+
+A FastAPI app serving the Partner Center-shaped API the gateway client calls, with
+durable state in SQLite (``vendor-sim.db`` under the data dir by default). It behaves
+like the vendor: domains are unique across all customers, creating a tenant takes
+``CSP_VENDOR_SIM_DOMAIN_CHECK_SECONDS``, orders stay pending for
+``CSP_VENDOR_SIM_ORDER_SECONDS``, a repeated idempotency key returns the first answer,
+and it refuses what the vendor refuses (quantities outside the offer's bounds,
+reductions of seats outside their 7-day window, changes to a suspended subscription…)
+with the vendor's error shape ``{"code", "errorName", "description", "data"}``.
+
+Faults are injected by settings on ``/v1`` calls: latency, a rate of 5xx answers and of
+timeouts (neither processed), and a rate of answers lost after the work was done.
+``/sim/...`` is the simulator's own control API (seed an existing tenant, set assigned
+licences, read counters); it never fails on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import sqlite3
+import threading
+import time
+import tomllib
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from csp.settings import Settings
+
+WINDOW_SECONDS = 168 * 3600
+TERM_ISO = {"monthly": "P1M", "annual": "P1Y"}
+TERM_SECONDS = {"P1M": 30 * 86400, "P1Y": 365 * 86400}
+TRIAL_SECONDS = 30 * 86400
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS customers (
+    id TEXT PRIMARY KEY, domain TEXT NOT NULL UNIQUE, company TEXT NOT NULL, created_at REAL NOT NULL,
+    ready_at REAL NOT NULL, delegated INTEGER NOT NULL, agreement INTEGER NOT NULL, ours INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (
+    id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, idempotency_key TEXT, created_at REAL NOT NULL,
+    complete_at REAL NOT NULL, line_items TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, order_id TEXT NOT NULL, line_number INTEGER NOT NULL,
+    offer_id TEXT NOT NULL, quantity INTEGER NOT NULL, status TEXT NOT NULL, billing_cycle TEXT NOT NULL,
+    term TEXT NOT NULL, auto_renew INTEGER NOT NULL, parent_id TEXT, is_trial INTEGER NOT NULL,
+    created_at REAL NOT NULL, ends_at REAL NOT NULL, tranches TEXT NOT NULL, assigned INTEGER,
+    scheduled TEXT NOT NULL DEFAULT '{}', UNIQUE (order_id, line_number));
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class SimOffer:
+    id: str
+    name: str
+    min_quantity: int
+    max_quantity: int
+    terms: tuple[str, ...]  # P1M / P1Y
+    billing_cycles: tuple[str, ...]
+    is_trial: bool
+    converts_to: str | None
+    is_addon: bool
+    addons: tuple[str, ...]
+    usage_based: bool
+
+
+def load_offers(path: Path | None = None) -> dict[str, SimOffer]:
+    """The vendor's offer list: the same catalog file the platform imports."""
+    text = (
+        path.read_text(encoding="utf-8")
+        if path is not None
+        else resources.files("csp.data").joinpath("catalog.toml").read_text(encoding="utf-8")
+    )
+    offers = {}
+    for o in tomllib.loads(text).get("offers", []):
+        offers[o["vendor_offer_id"]] = SimOffer(
+            id=o["vendor_offer_id"],
+            name=o["name"],
+            min_quantity=int(o.get("min_quantity", 1)),
+            max_quantity=int(o.get("max_quantity", 10000)),
+            terms=tuple(TERM_ISO[t] for t in o["terms"]),
+            billing_cycles=tuple(o["billing_cycles"]),
+            is_trial=bool(o.get("trial", False)),
+            converts_to=o.get("converts_to"),
+            is_addon=bool(o.get("addon", False)),
+            addons=tuple(o.get("addons", [])),
+            usage_based=o.get("type", "licence") == "usage",
+        )
+    return offers
+
+
+class Refusal(Exception):
+    """The vendor's error answer."""
+
+    def __init__(self, status: int, name: str, description: str, **data: Any) -> None:
+        super().__init__(description)
+        self.status = status
+        self.name = name
+        self.description = description
+        self.data = data
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(
+            {"code": self.status, "errorName": self.name, "description": self.description, "data": self.data},
+            status_code=self.status,
+        )
+
+
+@dataclass
+class Faults:
+    latency_ms: int = 0
+    error_rate: float = 0.0
+    timeout_rate: float = 0.0
+    lost_answer_rate: float = 0.0
+    hang_seconds: float = 15.0
+
+
+class SimState:
+    """The simulator's durable state: one SQLite file, writes serialised (BEGIN IMMEDIATE)."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        offers: dict[str, SimOffer],
+        domain_seconds: float = 1.0,
+        order_seconds: float = 0.5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.offers = offers
+        self.domain_seconds = domain_seconds
+        self.order_seconds = order_seconds
+        self.clock = clock
+        self._lock = threading.Lock()
+        with self._connect() as c:
+            c.execute("PRAGMA journal_mode=WAL")
+            c.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        c = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        c.row_factory = sqlite3.Row
+        return c
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (serialised within the process and across processes)."""
+        with self._lock:
+            c = self._connect()
+            try:
+                c.execute("BEGIN IMMEDIATE")
+                yield c
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            finally:
+                c.close()
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        c = self._connect()
+        try:
+            yield c
+        finally:
+            c.close()
+
+    def count(self, c: sqlite3.Connection, name: str, n: int = 1) -> None:
+        c.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + ?",
+            (name, n, n),
+        )
+
+    def counters(self) -> dict[str, int]:
+        with self.read() as c:
+            return {r["name"]: r["value"] for r in c.execute("SELECT name, value FROM counters")}
+
+    # --- customers ----------------------------------------------------------
+
+    def customer_json(self, row: sqlite3.Row) -> dict[str, Any]:
+        now = self.clock()
+        company = json.loads(row["company"])
+        return {
+            "id": row["id"],
+            "companyProfile": {"domain": row["domain"], "companyName": company.get("companyName", "")},
+            "billingProfile": company.get("billingProfile", {}),
+            "status": "active" if now >= row["ready_at"] else "pending",
+            "userCredentials": {"userName": f"admin@{row['domain']}"},
+            "allowDelegatedAccess": bool(row["delegated"]),
+            "relationshipToPartner": "reseller" if row["delegated"] else "none",
+            "agreementAccepted": bool(row["agreement"]),
+        }
+
+    def customer_row(self, c: sqlite3.Connection, customer_id: str) -> sqlite3.Row:
+        row = c.execute("SELECT * FROM customers WHERE id = ?", (customer_id,)).fetchone()
+        if row is None:
+            raise Refusal(404, "CustomerNotFound", f"no customer {customer_id}")
+        return row
+
+    def domain_taken(self, domain: str) -> bool:
+        with self.read() as c:
+            return c.execute("SELECT 1 FROM customers WHERE domain = ?", (domain.lower(),)).fetchone() is not None
+
+    def create_customer(
+        self,
+        c: sqlite3.Connection,
+        domain: str,
+        company: dict[str, Any],
+        *,
+        ours: bool = True,
+        delegated: bool = True,
+        agreement: bool = False,
+        ready: bool = False,
+    ) -> dict[str, Any]:
+        domain = domain.strip().lower()
+        if not domain or "." not in domain:
+            raise Refusal(400, "InvalidDomain", f"{domain!r} is not a domain name")
+        if c.execute("SELECT 1 FROM customers WHERE domain = ?", (domain,)).fetchone():
+            raise Refusal(409, "DomainAlreadyExists", f"the domain {domain} is already in use", domain=domain)
+        now = self.clock()
+        cid = str(uuid.uuid4())
+        c.execute(
+            "INSERT INTO customers (id, domain, company, created_at, ready_at, delegated, agreement, ours) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                cid,
+                domain,
+                json.dumps(company),
+                now,
+                now if ready else now + self.domain_seconds,
+                int(delegated),
+                int(agreement),
+                int(ours),
+            ),
+        )
+        return self.customer_json(self.customer_row(c, cid))
+
+    # --- orders ---------------------------------------------------------------
+
+    def order_json(self, c: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+        completed = self.clock() >= row["complete_at"]
+        items = json.loads(row["line_items"])
+        if not completed:
+            items = [{k: v for k, v in i.items() if k != "subscriptionId"} for i in items]
+        return {
+            "id": row["id"],
+            "customerId": row["customer_id"],
+            "status": "completed" if completed else "pending",
+            "creationDate": _iso(row["created_at"]),
+            "lineItems": items,
+        }
+
+    def place_order(
+        self, c: sqlite3.Connection, customer_id: str, body: dict[str, Any], key: str | None
+    ) -> dict[str, Any]:
+        customer = self.customer_row(c, customer_id)
+        now = self.clock()
+        if now < customer["ready_at"]:
+            raise Refusal(409, "CustomerNotReady", "the customer's tenant is still being created")
+        if not customer["delegated"]:
+            raise Refusal(403, "NoDelegatedAccess", "the customer has not granted this partner delegated access")
+        if not customer["agreement"]:
+            raise Refusal(400, "AgreementNotAccepted", "the customer has not accepted the Microsoft Customer Agreement")
+        items = body.get("lineItems")
+        if not isinstance(items, list) or not items:
+            raise Refusal(400, "InvalidOrder", "an order has at least one line item")
+        order_id = str(uuid.uuid4())
+        complete_at = now + self.order_seconds
+        out = []
+        for li in items:
+            offer = self.offers.get(str(li.get("offerId")))
+            if offer is None:
+                raise Refusal(400, "OfferNotFound", f"no offer {li.get('offerId')}")
+            qty = li.get("quantity")
+            term = li.get("termDuration")
+            cycle = li.get("billingCycle")
+            if not isinstance(qty, int) or not offer.min_quantity <= qty <= offer.max_quantity:
+                raise Refusal(
+                    400,
+                    "InvalidQuantity",
+                    f"{offer.name}: quantity must be between {offer.min_quantity} and {offer.max_quantity}",
+                    offerId=offer.id,
+                )
+            if term not in offer.terms:
+                raise Refusal(400, "InvalidTermDuration", f"{offer.name} is not sold with term {term}")
+            if cycle not in offer.billing_cycles or (term == "P1M" and cycle == "yearly"):
+                raise Refusal(400, "InvalidBillingCycle", f"{offer.name} cannot be billed {cycle} on term {term}")
+            parent_id = li.get("parentSubscriptionId")
+            parent_line = li.get("parentLineItemNumber")
+            if parent_line is not None and not parent_id:
+                same = [x for x in out if x["lineItemNumber"] == parent_line]
+                if not same:
+                    raise Refusal(400, "ParentLineItemNotFound", f"no line item {parent_line} before this one")
+                parent_id = same[0]["subscriptionId"]
+            if offer.is_addon:
+                if not parent_id:
+                    raise Refusal(400, "ParentSubscriptionRequired", f"{offer.name} is an add-on")
+                parent = self.subscription_row(c, customer_id, parent_id)
+                if parent["order_id"] != order_id and self.effective_status(c, parent) != "active":
+                    raise Refusal(409, "ParentSubscriptionNotActive", "the base subscription is not active")
+                if offer.id not in self.offers[parent["offer_id"]].addons:
+                    raise Refusal(400, "IncompatibleAddOn", f"{offer.name} cannot be added to this subscription")
+                if qty > parent["quantity"]:
+                    raise Refusal(400, "InvalidQuantity", "at most one add-on licence per base licence")
+                ends_at = parent["ends_at"]
+            elif offer.is_trial:
+                ends_at = now + TRIAL_SECONDS
+            else:
+                ends_at = now + TERM_SECONDS[term]
+            sub_id = str(uuid.uuid4())
+            line_number = int(li.get("lineItemNumber", len(out)))
+            c.execute(
+                "INSERT INTO subscriptions (id, customer_id, order_id, line_number, offer_id, quantity, status, "
+                "billing_cycle, term, auto_renew, parent_id, is_trial, created_at, ends_at, tranches) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    sub_id,
+                    customer_id,
+                    order_id,
+                    line_number,
+                    offer.id,
+                    qty,
+                    cycle,
+                    term,
+                    int(not offer.is_trial),
+                    parent_id,
+                    int(offer.is_trial),
+                    now,
+                    ends_at,
+                    json.dumps([[qty, now]]),
+                ),
+            )
+            out.append(
+                {
+                    "lineItemNumber": line_number,
+                    "offerId": offer.id,
+                    "quantity": qty,
+                    "billingCycle": cycle,
+                    "termDuration": term,
+                    "subscriptionId": sub_id,
+                    **({"parentSubscriptionId": parent_id} if parent_id else {}),
+                }
+            )
+        c.execute(
+            "INSERT INTO orders (id, customer_id, idempotency_key, created_at, complete_at, line_items) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (order_id, customer_id, key, now, complete_at, json.dumps(out)),
+        )
+        return self.order_json(c, c.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone())
+
+    def order_row(self, c: sqlite3.Connection, customer_id: str, order_id: str) -> sqlite3.Row:
+        row = c.execute("SELECT * FROM orders WHERE id = ? AND customer_id = ?", (order_id, customer_id)).fetchone()
+        if row is None:
+            raise Refusal(404, "OrderNotFound", f"no order {order_id}")
+        return row
+
+    # --- subscriptions ----------------------------------------------------------
+
+    def subscription_row(self, c: sqlite3.Connection, customer_id: str, sub_id: str) -> sqlite3.Row:
+        row = c.execute(
+            "SELECT * FROM subscriptions WHERE id = ? AND customer_id = ?", (sub_id, customer_id)
+        ).fetchone()
+        if row is None:
+            raise Refusal(404, "SubscriptionNotFound", f"no subscription {sub_id}")
+        return row
+
+    def effective_status(self, c: sqlite3.Connection, row: sqlite3.Row) -> str:
+        order = c.execute("SELECT complete_at FROM orders WHERE id = ?", (row["order_id"],)).fetchone()
+        if order is not None and self.clock() < order["complete_at"]:
+            return "pending"
+        if row["status"] in ("active", "suspended") and self.clock() >= row["ends_at"] and row["is_trial"]:
+            return "expired"
+        return str(row["status"])
+
+    def assigned(self, row: sqlite3.Row) -> int:
+        """Users get licences over time: about a tenth of the seats per day since purchase."""
+        if row["assigned"] is not None:
+            return min(int(row["assigned"]), int(row["quantity"]))
+        days = int((self.clock() - row["created_at"]) // 86400)
+        return min(int(row["quantity"]), days * max(1, -(-int(row["quantity"]) // 10)))
+
+    def subscription_json(self, c: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+        return {
+            "id": row["id"],
+            "customerId": row["customer_id"],
+            "orderId": row["order_id"],
+            "offerId": row["offer_id"],
+            "offerName": self.offers[row["offer_id"]].name if row["offer_id"] in self.offers else "",
+            "quantity": row["quantity"],
+            "status": self.effective_status(c, row),
+            "billingCycle": row["billing_cycle"],
+            "termDuration": row["term"],
+            "autoRenewEnabled": bool(row["auto_renew"]),
+            "assignedLicenses": self.assigned(row),
+            "parentSubscriptionId": row["parent_id"],
+            "isTrial": bool(row["is_trial"]),
+            "creationDate": _iso(row["created_at"]),
+            "commitmentEndDate": _iso(row["ends_at"]),
+            **json.loads(row["scheduled"]),
+        }
+
+    def update_subscription(
+        self, c: sqlite3.Connection, customer_id: str, sub_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        row = self.subscription_row(c, customer_id, sub_id)
+        status = self.effective_status(c, row)
+        offer = self.offers[row["offer_id"]]
+        now = self.clock()
+        if status == "pending":
+            raise Refusal(409, "SubscriptionNotReady", "the subscription is still being provisioned")
+        if status in ("cancelled", "expired"):
+            raise Refusal(409, "SubscriptionNotActive", f"the subscription is {status}")
+        tranches: list[list[float]] = json.loads(row["tranches"])
+        quantity = int(row["quantity"])
+        scheduled = json.loads(row["scheduled"])
+        new_status = status
+        auto_renew = bool(row["auto_renew"])
+        if "status" in body:
+            target = body["status"]
+            if target == "suspended":
+                if status == "active":
+                    new_status = "suspended"
+                elif status != "suspended":
+                    raise Refusal(409, "InvalidStatusTransition", f"cannot suspend a {status} subscription")
+            elif target == "active":
+                if status == "suspended":
+                    new_status = "active"
+                elif status != "active":
+                    raise Refusal(409, "InvalidStatusTransition", f"cannot reactivate a {status} subscription")
+            elif target == "cancelled":
+                if not row["is_trial"]:
+                    refundable = sum(q for q, at in tranches if now < at + WINDOW_SECONDS)
+                    if refundable < quantity:
+                        raise Refusal(
+                            409,
+                            "OutsideCancellationWindow",
+                            "seats outside their cancellation window cannot be cancelled",
+                            refundable=refundable,
+                        )
+                new_status = "cancelled"
+            else:
+                raise Refusal(400, "InvalidStatus", f"unknown status {target!r}")
+        if "quantity" in body:
+            target_q = body["quantity"]
+            if not isinstance(target_q, int):
+                raise Refusal(400, "InvalidQuantity", "quantity must be an integer")
+            if target_q != quantity:
+                if status != "active" or new_status != "active":
+                    raise Refusal(409, "SubscriptionSuspended", "only an active subscription can change quantity")
+                if row["is_trial"]:
+                    raise Refusal(409, "TrialQuantityFixed", "a trial's quantity is fixed")
+                if not offer.min_quantity <= target_q <= offer.max_quantity:
+                    raise Refusal(
+                        400,
+                        "InvalidQuantity",
+                        f"{offer.name}: quantity must be between {offer.min_quantity} and {offer.max_quantity}",
+                    )
+                if target_q > quantity:
+                    tranches.append([target_q - quantity, now])
+                else:
+                    tranches = _remove_seats(tranches, quantity - target_q, now)
+                quantity = target_q
+        if "billingCycle" in body:
+            cycle = body["billingCycle"]
+            if cycle not in offer.billing_cycles or (row["term"] == "P1M" and cycle == "yearly"):
+                raise Refusal(400, "InvalidBillingCycle", f"{offer.name} cannot be billed {cycle}")
+            if cycle == row["billing_cycle"]:
+                scheduled.pop("scheduledBillingCycle", None)
+            else:
+                scheduled["scheduledBillingCycle"] = cycle
+        if "autoRenewEnabled" in body:
+            if row["is_trial"]:
+                raise Refusal(409, "TrialDoesNotRenew", "a trial does not renew")
+            auto_renew = bool(body["autoRenewEnabled"])
+        if "renewalQuantity" in body:
+            rq = body["renewalQuantity"]
+            if rq is not None and not (isinstance(rq, int) and offer.min_quantity <= rq <= offer.max_quantity):
+                raise Refusal(400, "InvalidQuantity", "renewal quantity out of bounds")
+            scheduled["renewalQuantity"] = rq
+        if "renewalTermDuration" in body:
+            if body["renewalTermDuration"] not in offer.terms:
+                raise Refusal(400, "InvalidTermDuration", "term not sold")
+            scheduled["renewalTermDuration"] = body["renewalTermDuration"]
+        c.execute(
+            "UPDATE subscriptions SET quantity = ?, status = ?, auto_renew = ?, tranches = ?, scheduled = ? "
+            "WHERE id = ?",
+            (quantity, new_status, int(auto_renew), json.dumps(tranches), json.dumps(scheduled), sub_id),
+        )
+        return self.subscription_json(c, self.subscription_row(c, customer_id, sub_id))
+
+    def convert_trial(
+        self, c: sqlite3.Connection, customer_id: str, sub_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        row = self.subscription_row(c, customer_id, sub_id)
+        if not row["is_trial"] or self.effective_status(c, row) != "active":
+            raise Refusal(409, "NotATrial", "only a running trial can be converted")
+        trial_offer = self.offers[row["offer_id"]]
+        target = self.offers.get(str(body.get("targetOfferId")))
+        if target is None or (trial_offer.converts_to and target.id != trial_offer.converts_to):
+            raise Refusal(400, "InvalidConversion", "this trial converts only to its paid offer")
+        qty, term, cycle = body.get("quantity"), body.get("termDuration"), body.get("billingCycle")
+        if not isinstance(qty, int) or not target.min_quantity <= qty <= target.max_quantity:
+            raise Refusal(
+                400, "InvalidQuantity", f"quantity must be between {target.min_quantity} and {target.max_quantity}"
+            )
+        if term not in target.terms or cycle not in target.billing_cycles:
+            raise Refusal(400, "InvalidTermDuration", "term or billing cycle not sold")
+        now = self.clock()
+        c.execute(
+            "UPDATE subscriptions SET offer_id = ?, quantity = ?, billing_cycle = ?, term = ?, is_trial = 0, "
+            "auto_renew = 1, created_at = ?, ends_at = ?, tranches = ? WHERE id = ?",
+            (target.id, qty, cycle, term, now, now + TERM_SECONDS[term], json.dumps([[qty, now]]), sub_id),
+        )
+        return self.subscription_json(c, self.subscription_row(c, customer_id, sub_id))
+
+    def usage(self, row: sqlite3.Row, day: str) -> list[dict[str, str]]:
+        """Rated consumption of a usage-based subscription: stable per subscription and day."""
+        if not self.offers[row["offer_id"]].usage_based:
+            return []
+        try:
+            d = date.fromisoformat(day)
+        except ValueError:
+            raise Refusal(400, "InvalidDate", f"{day!r} is not a date") from None
+        if datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp() + 86400 > self.clock() + 0.0 or (
+            datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp() + 86400 < row["created_at"]
+        ):
+            return []  # only whole days the subscription existed, once they are over
+        out = []
+        for meter, unit_price in (
+            ("Virtual Machines D2s v5", Decimal("0.0960")),
+            ("Blob Storage LRS", Decimal("0.0184")),
+        ):
+            h = int(hashlib.sha256(f"{row['id']}/{day}/{meter}".encode()).hexdigest()[:8], 16)
+            qty = Decimal(h % 4000) / Decimal(100)
+            out.append(
+                {
+                    "usageDate": day,
+                    "meterName": meter,
+                    "quantity": str(qty),
+                    "amount": str((qty * unit_price).quantize(Decimal("0.01"))),
+                }
+            )
+        return out
+
+
+def _remove_seats(tranches: list[list[float]], count: int, now: float) -> list[list[float]]:
+    """Newest seats first, only from tranches still inside their window (else refused)."""
+    refundable = sum(q for q, at in tranches if now < at + WINDOW_SECONDS)
+    if count > refundable:
+        raise Refusal(
+            409,
+            "OutsideCancellationWindow",
+            f"only {int(refundable)} seat(s) are inside their cancellation window",
+            refundable=int(refundable),
+        )
+    out = [list(t) for t in tranches]
+    for t in sorted(out, key=lambda t: t[1], reverse=True):
+        if count == 0:
+            break
+        if now < t[1] + WINDOW_SECONDS:
+            n = min(count, int(t[0]))
+            t[0] -= n
+            count -= n
+    return out
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def create_app(settings: Settings, *, state: SimState | None = None, seed: int | None = None) -> FastAPI:
+    """The simulator's FastAPI app, from settings (``CSP_VENDOR_SIM_*``)."""
+    state = state or SimState(
+        settings.resolved_vendor_sim_db(),
+        load_offers(),
+        domain_seconds=settings.vendor_sim_domain_check_seconds,
+        order_seconds=settings.vendor_sim_order_seconds,
+    )
+    faults = Faults(
+        latency_ms=settings.vendor_sim_latency_ms,
+        error_rate=settings.vendor_sim_error_rate,
+        timeout_rate=settings.vendor_sim_timeout_rate,
+        lost_answer_rate=settings.vendor_sim_lost_answer_rate,
+        hang_seconds=settings.vendor_sim_hang_seconds,
+    )
+    rng = random.Random(seed)
+    rng_lock = threading.Lock()
+    app = FastAPI(title="CSP vendor simulator (Partner Center-shaped)", version="1")
+    app.state.sim = state
+    app.state.faults = faults
+
+    def roll() -> float:
+        with rng_lock:
+            return rng.random()
+
+    def serve(request: Request, work: Callable[[sqlite3.Connection], tuple[int, Any]], mutating: bool) -> Response:
+        """Inject faults, replay idempotent answers, run the work, maybe lose the answer."""
+        if faults.latency_ms:
+            time.sleep(faults.latency_ms / 1000)
+        r = roll()
+        if r < faults.error_rate:
+            with state.tx() as c:
+                state.count(c, "fault_5xx")
+            return JSONResponse({"code": 503, "errorName": "ServiceUnavailable", "description": "try again"}, 503)
+        if r < faults.error_rate + faults.timeout_rate:
+            with state.tx() as c:
+                state.count(c, "fault_timeout")
+            time.sleep(faults.hang_seconds)
+            return JSONResponse({"code": 504, "errorName": "GatewayTimeout", "description": "timed out"}, 504)
+        key = request.headers.get("idempotency-key")
+        path = request.url.path
+        if not mutating:
+            try:
+                with state.read() as c:
+                    status, body = work(c)
+            except Refusal as e:
+                return e.response()
+            return _answer(status, body)
+        with state.tx() as c:
+            state.count(c, f"{request.method} {_route_name(path)}")
+            if key:
+                prior = c.execute("SELECT * FROM idempotency WHERE key = ?", (key,)).fetchone()
+                if prior is not None:
+                    if prior["method"] != request.method or prior["path"] != path:
+                        return Refusal(
+                            422, "IdempotencyKeyReused", "this idempotency key was used for another request"
+                        ).response()
+                    state.count(c, "idempotent_replay")
+                    lost = roll() < faults.lost_answer_rate
+                    if lost:
+                        state.count(c, "fault_lost_answer")
+                    status, body = prior["status"], json.loads(prior["body"])
+                    return _lost() if lost else _answer(status, body)
+            c.execute("SAVEPOINT work")
+            try:
+                status, body = work(c)
+                c.execute("RELEASE work")
+            except Refusal as e:
+                c.execute("ROLLBACK TO work")
+                c.execute("RELEASE work")
+                status, body = (
+                    e.status,
+                    {
+                        "code": e.status,
+                        "errorName": e.name,
+                        "description": e.description,
+                        "data": e.data,
+                    },
+                )
+            if key:
+                c.execute(
+                    "INSERT INTO idempotency (key, method, path, status, body) VALUES (?, ?, ?, ?, ?)",
+                    (key, request.method, path, status, json.dumps(body)),
+                )
+            lost = roll() < faults.lost_answer_rate
+            if lost:
+                state.count(c, "fault_lost_answer")
+        return _lost() if lost else _answer(status, body)
+
+    async def body_of(request: Request) -> dict[str, Any]:
+        try:
+            data = await request.json()
+        except ValueError:
+            raise Refusal(400, "InvalidJson", "the body is not JSON") from None
+        if not isinstance(data, dict):
+            raise Refusal(400, "InvalidJson", "the body must be a JSON object")
+        return data
+
+    @app.exception_handler(Refusal)
+    async def refusal_handler(request: Request, exc: Refusal) -> JSONResponse:
+        return exc.response()
+
+    @app.head("/v1/domains/{domain}")
+    def domain_head(domain: str, request: Request) -> Response:
+        answer = serve(request, lambda c: (200, {}) if state.domain_taken(domain) else (404, {}), mutating=False)
+        return Response(status_code=answer.status_code)
+
+    @app.post("/v1/customers")
+    async def create_customer(request: Request) -> Response:
+        body = await body_of(request)
+        domain = str(body.get("companyProfile", {}).get("domain", ""))
+        company = {
+            "companyName": body.get("companyProfile", {}).get("companyName", ""),
+            "billingProfile": body.get("billingProfile", {}),
+        }
+        return await _in_thread(
+            lambda: serve(request, lambda c: (201, state.create_customer(c, domain, company)), True)
+        )
+
+    @app.get("/v1/customers")
+    def find_customers(request: Request, domain: str = "") -> Response:
+        def work(c: sqlite3.Connection) -> tuple[int, Any]:
+            rows = c.execute("SELECT * FROM customers WHERE domain = ?", (domain.lower(),)).fetchall()
+            items = [state.customer_json(r) for r in rows]
+            return 200, {"totalCount": len(items), "items": items}
+
+        return serve(request, work, mutating=False)
+
+    @app.get("/v1/customers/{customer_id}")
+    def get_customer(customer_id: str, request: Request) -> Response:
+        return serve(request, lambda c: (200, state.customer_json(state.customer_row(c, customer_id))), False)
+
+    @app.post("/v1/customers/{customer_id}/agreements")
+    async def accept_agreement(customer_id: str, request: Request) -> Response:
+        body = await body_of(request)
+
+        def work(c: sqlite3.Connection) -> tuple[int, Any]:
+            state.customer_row(c, customer_id)
+            if body.get("agreementType") != "MicrosoftCustomerAgreement":
+                raise Refusal(400, "InvalidAgreement", "agreementType must be MicrosoftCustomerAgreement")
+            c.execute("UPDATE customers SET agreement = 1 WHERE id = ?", (customer_id,))
+            return 201, {
+                "agreementType": "MicrosoftCustomerAgreement",
+                "primaryContact": body.get("primaryContact", {}),
+            }
+
+        return await _in_thread(lambda: serve(request, work, True))
+
+    @app.post("/v1/customers/{customer_id}/orders")
+    async def place_order(customer_id: str, request: Request) -> Response:
+        body = await body_of(request)
+        key = request.headers.get("idempotency-key")
+        return await _in_thread(
+            lambda: serve(request, lambda c: (201, state.place_order(c, customer_id, body, key)), True)
+        )
+
+    @app.get("/v1/customers/{customer_id}/orders/{order_id}")
+    def get_order(customer_id: str, order_id: str, request: Request) -> Response:
+        return serve(request, lambda c: (200, state.order_json(c, state.order_row(c, customer_id, order_id))), False)
+
+    @app.get("/v1/customers/{customer_id}/subscriptions")
+    def list_subscriptions(customer_id: str, request: Request) -> Response:
+        def work(c: sqlite3.Connection) -> tuple[int, Any]:
+            state.customer_row(c, customer_id)
+            rows = c.execute("SELECT * FROM subscriptions WHERE customer_id = ? ORDER BY created_at", (customer_id,))
+            items = [state.subscription_json(c, r) for r in rows.fetchall()]
+            return 200, {"totalCount": len(items), "items": items}
+
+        return serve(request, work, mutating=False)
+
+    @app.get("/v1/customers/{customer_id}/subscriptions/{sub_id}")
+    def get_subscription(customer_id: str, sub_id: str, request: Request) -> Response:
+        return serve(
+            request, lambda c: (200, state.subscription_json(c, state.subscription_row(c, customer_id, sub_id))), False
+        )
+
+    @app.patch("/v1/customers/{customer_id}/subscriptions/{sub_id}")
+    async def patch_subscription(customer_id: str, sub_id: str, request: Request) -> Response:
+        body = await body_of(request)
+        return await _in_thread(
+            lambda: serve(request, lambda c: (200, state.update_subscription(c, customer_id, sub_id, body)), True)
+        )
+
+    @app.post("/v1/customers/{customer_id}/subscriptions/{sub_id}/conversions")
+    async def convert(customer_id: str, sub_id: str, request: Request) -> Response:
+        body = await body_of(request)
+        return await _in_thread(
+            lambda: serve(request, lambda c: (200, state.convert_trial(c, customer_id, sub_id, body)), True)
+        )
+
+    @app.get("/v1/customers/{customer_id}/subscriptions/{sub_id}/utilizations/azure")
+    def utilizations(customer_id: str, sub_id: str, request: Request, day: str = "") -> Response:
+        def work(c: sqlite3.Connection) -> tuple[int, Any]:
+            items = state.usage(state.subscription_row(c, customer_id, sub_id), day)
+            return 200, {"totalCount": len(items), "items": items}
+
+        return serve(request, work, mutating=False)
+
+    # --- the simulator's own control API ------------------------------------------
+
+    @app.post("/sim/customers")
+    async def seed_customer(request: Request) -> Response:
+        """An existing tenant of the vendor (to link), with or without delegated access for us."""
+        body = await body_of(request)
+        with state.tx() as c:
+            customer = state.create_customer(
+                c,
+                str(body.get("domain", "")),
+                {"companyName": body.get("companyName", "")},
+                ours=False,
+                delegated=bool(body.get("delegatedAccess", True)),
+                agreement=True,
+                ready=True,
+            )
+        return JSONResponse(customer, 201)
+
+    @app.put("/sim/subscriptions/{sub_id}/assigned")
+    async def set_assigned(sub_id: str, request: Request) -> Response:
+        body = await body_of(request)
+        with state.tx() as c:
+            c.execute("UPDATE subscriptions SET assigned = ? WHERE id = ?", (int(body["assignedLicenses"]), sub_id))
+        return Response(status_code=204)
+
+    @app.get("/sim/stats")
+    def stats() -> dict[str, Any]:
+        with state.read() as c:
+            subs = c.execute("SELECT COUNT(*) FROM subscriptions").fetchone()[0]
+            orders = c.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+            customers = c.execute("SELECT COUNT(*) FROM customers").fetchone()[0]
+        return {"customers": customers, "orders": orders, "subscriptions": subs, "counters": state.counters()}
+
+    @app.get("/sim/orders")
+    def all_orders() -> dict[str, Any]:
+        """Every order with its idempotency key and line count (for duplicate checks)."""
+        with state.read() as c:
+            rows = c.execute(
+                "SELECT o.id, o.idempotency_key, o.customer_id, COUNT(s.id) AS subscriptions FROM orders o "
+                "LEFT JOIN subscriptions s ON s.order_id = o.id GROUP BY o.id ORDER BY o.created_at"
+            ).fetchall()
+        return {"items": [dict(r) for r in rows]}
+
+    return app
+
+
+async def _in_thread(fn: Callable[[], Response]) -> Response:
+    """Run blocking work (SQLite, injected hangs) off the event loop."""
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn)
+
+
+def _lost() -> Response:
+    """The work was done and committed; the caller never hears of it."""
+    return JSONResponse({"code": 502, "errorName": "BadGateway", "description": "connection reset"}, 502)
+
+
+def _answer(status: int, body: Any) -> Response:
+    if status == 204:
+        return Response(status_code=204)
+    return JSONResponse(body, status_code=status)
+
+
+def _route_name(path: str) -> str:
+    parts = [p for p in path.split("/") if p]
+    names = {"v1", "customers", "orders", "subscriptions", "agreements", "conversions", "domains"}
+    return "/" + "/".join(p if p in names else "{id}" for p in parts)

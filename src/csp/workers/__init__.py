@@ -1,0 +1,213 @@
+"""The sagas: broker, relay, workers, scheduler, vendor gateway and mailer, built from settings.
+
+``build_sagas(system, run_in_process=...)`` builds them without starting anything;
+``Sagas.start()`` runs, in this process, what ``run_in_process`` asks for (the embedded
+default: relay, worker threads on the in-process broker, scheduler, and the vendor
+simulator when ``CSP_VENDOR_URL`` is empty). In production each runs as its own process:
+``csp relay``, ``csp worker``, ``csp scheduler``, ``csp vendor-sim``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
+from csp.mail import Mailer, build_mailer
+from csp.vendor import VendorGateway
+from csp.vendor.client import HttpVendorGateway
+from csp.workers.actors import register_actors
+from csp.workers.broker import broker_kind, build_broker
+from csp.workers.relay import Relay
+from csp.workers.scheduler import BillingJob, DueReport, DueWorkJob, Job, Scheduler, VendorSyncJob
+from csp.workers.steps import SagaSteps
+from csp.workers.store import SagaStore
+
+if TYPE_CHECKING:
+    from csp.bootstrap import System
+    from csp.vendor.server import BackgroundServer
+
+log = logging.getLogger("csp.sagas")
+
+
+class Sagas:
+    def __init__(self, system: System, *, run_in_process: bool) -> None:
+        self.system = system
+        self.settings = s = system.settings
+        self.app = system.app
+        self.run_in_process = run_in_process
+        self.kind = broker_kind(s.broker_url)
+        self.broker = build_broker(s)
+        self.store = SagaStore(system.database)
+        self.mailer: Mailer = build_mailer(s)
+        self._gateway: VendorGateway | None = None
+        self._gateway_lock = threading.Lock()
+        self._sim_server: BackgroundServer | None = None
+        self.steps = SagaSteps(self.app, self.store, self.gateway, self.mailer, self.send, poll_ms=s.saga_poll_ms)
+        self.actors = register_actors(self.broker, self.steps, s, self.store, system.clock)
+        self.relay = Relay(self.app, self.store, lambda actor, args: self.send(actor, *args))
+        jobs: list[Job] = [
+            DueWorkJob(self.app, self.store),
+            VendorSyncJob(self.store, self.send, s.vendor_sync_interval_seconds),
+            BillingJob(self.app, self.store),
+        ]
+        self.scheduler = Scheduler(jobs, self.app.now, s.scheduler_interval_seconds)
+        self.scheduler.on_tick.append(self.enqueue_requested_retries)
+        self.worker: dramatiq.Worker | None = None
+        self._running: set[str] = set()
+
+    # --- the vendor ------------------------------------------------------------
+
+    def gateway(self) -> VendorGateway:
+        """The vendor gateway; with no ``CSP_VENDOR_URL``, the simulator served in this process."""
+        with self._gateway_lock:
+            if self._gateway is None:
+                url = self.settings.vendor_url or self._start_simulator()
+                self._gateway = HttpVendorGateway(url, timeout=self.settings.vendor_timeout_seconds)
+            return self._gateway
+
+    def _start_simulator(self) -> str:
+        from csp.vendor.server import BackgroundServer
+        from csp.vendor.simulator import create_app
+
+        self._sim_server = BackgroundServer(create_app(self.settings))
+        url = self._sim_server.start()
+        log.info("vendor simulator serving at %s (state in %s)", url, self.settings.resolved_vendor_sim_db())
+        return url
+
+    # --- messages ---------------------------------------------------------------
+
+    def send(self, actor_name: str, *args: Any, delay_ms: int | None = None) -> None:
+        actor = self.actors[actor_name]
+        actor.send_with_options(args=args, delay=delay_ms)
+
+    def retry(self, message_id: str) -> str:
+        """Re-enqueue a failed message (``csp sagas retry``). With the in-process broker the
+        running service picks the request up on its next scheduler tick."""
+        failed = self.store.failed_message(message_id)
+        if failed is None:
+            raise KeyError(message_id)
+        if self.kind == "stub" and "worker" not in self._running:
+            self.store.request_retry(failed.message_id, self.app.now())
+            return "requested"
+        self.send(failed.actor, *failed.args)
+        self.store.mark_retried(failed.message_id, self.app.now())
+        return "enqueued"
+
+    def enqueue_requested_retries(self) -> int:
+        n = 0
+        for f in self.store.retry_requests():
+            self.send(f.actor, *f.args)
+            self.store.mark_retried(f.message_id, self.app.now())
+            n += 1
+        return n
+
+    # --- running -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start what this process runs: everything in the embedded default, else nothing
+        (the API process then only sends and waits; the CLI starts each role)."""
+        if self.run_in_process:
+            self.start_worker(self.settings.worker_threads)
+            self.start_relay()
+            self.start_scheduler()
+
+    def start_relay(self) -> None:
+        self.relay.start()
+        self._running.add("relay")
+
+    def start_worker(self, threads: int) -> None:
+        self.gateway()
+        self.worker = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=100)
+        self.worker.start()
+        self._running.add("worker")
+
+    def start_scheduler(self) -> None:
+        self.scheduler.start()
+        self._running.add("scheduler")
+
+    def stop(self) -> None:
+        if "scheduler" in self._running:
+            self.scheduler.stop()
+        if "relay" in self._running:
+            self.relay.stop()
+        if self.worker is not None:
+            self.worker.stop(timeout=10_000)
+            self.worker = None
+        self._running.clear()
+        if self._sim_server is not None:
+            self._sim_server.stop()
+            self._sim_server = None
+        if self._gateway is not None:
+            self._gateway.close()
+            self._gateway = None
+        self.broker.close()
+        self.store.close()
+
+    # --- waiting (tests, e2e, the test clock) ----------------------------------------
+
+    def _relay_caught_up(self, target: int, deadline: float) -> bool:
+        while True:
+            remaining = deadline - time.monotonic()
+            if "relay" in self._running:
+                if self.relay.wait(target, timeout=max(0.0, min(remaining, 0.5))):
+                    return True
+            elif (self.store.position() or 0) >= target:
+                return True
+            else:
+                time.sleep(0.05)
+            if time.monotonic() >= deadline:
+                return False
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until the relay has processed every event and the queues are empty, again
+        and again until no new event appears. True if everything settled in time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            target = self.app.recorder.max_notification_id() or 0
+            if not self._relay_caught_up(target, deadline):
+                return False
+            for queue in sorted(self.broker.get_declared_queues()):
+                remaining_ms = int((deadline - time.monotonic()) * 1000)
+                if remaining_ms <= 0:
+                    return False
+                try:
+                    if isinstance(self.broker, StubBroker):
+                        self.broker.join(queue, timeout=remaining_ms, fail_fast=False)
+                    else:
+                        self.broker.join(queue, timeout=remaining_ms)  # type: ignore[call-arg]
+                except dramatiq.errors.QueueJoinTimeout:
+                    return False
+            if (self.app.recorder.max_notification_id() or 0) == target:
+                return True
+
+    def run_due(self, now: datetime, timeout: float = 30.0) -> DueReport:
+        """Run every due job synchronously for ``now`` (the test clock calls this), then wait
+        until the messages they caused were processed (in this process, or by the worker
+        processes on a Redis broker)."""
+        report = DueReport(now=now)
+        settled = self.drain(timeout)  # what came before the jump first
+        report.jobs = self.scheduler.run_jobs(now)
+        settled = self.drain(timeout) and settled
+        # work that became due because of what just ran (e.g. a renewal's new windows)
+        again = self.scheduler.run_jobs(now)
+        if any(v.get("changes") for v in again.values()):
+            report.jobs = {k: {**report.jobs.get(k, {}), "again": v} for k, v in again.items()}
+            settled = self.drain(timeout) and settled
+        report.drained = settled
+        return report
+
+
+def build_sagas(system: System, *, run_in_process: bool) -> Sagas:
+    """The sagas of a system; ``system.mailer`` is set to their mailer."""
+    sagas = Sagas(system, run_in_process=run_in_process)
+    system.mailer = sagas.mailer
+    return sagas
+
+
+__all__ = ["DueReport", "Sagas", "build_sagas"]

@@ -1,0 +1,110 @@
+"""The Dramatiq actors: one per saga step, bound to a broker (never at import time).
+
+Each actor sets its own retry policy: transient vendor failures (5xx, timeouts) are
+retried with exponential back-off up to ``CSP_SAGA_MAX_RETRIES``; waiting for the vendor
+is a delayed message sent by the step itself. When the retries are exhausted, the
+failure is recorded durably (``csp sagas failed``) and the saga's own give-up step runs
+(an order fails with the reason, a tenant is rejected).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import Middleware, Retries
+
+from csp.clock import Clock
+from csp.settings import Settings
+from csp.workers.broker import queue_name
+from csp.workers.steps import SagaSteps
+from csp.workers.store import SagaStore
+
+log = logging.getLogger("csp.workers")
+
+# actor name -> (queue, retries multiplier): mail and sync are less urgent than provisioning
+ACTORS: dict[str, str] = {
+    "provision_order": "sagas",
+    "create_tenant": "sagas",
+    "push_change": "sagas",
+    "send_mail": "mail",
+    "sync_subscription": "sync",
+}
+
+
+class FailureRecorder(Middleware):
+    """Records messages that failed for good, and runs the saga's give-up step."""
+
+    def __init__(self, store: SagaStore, clock: Clock, give_up: dict[str, Callable[..., None]]) -> None:
+        self.store = store
+        self.clock = clock
+        self.give_up = give_up
+        self.failures = 0
+
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: Any, *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
+        if exception is None or not getattr(message, "failed", False):
+            return
+        self.failures += 1
+        error = f"{type(exception).__name__}: {exception}"
+        try:
+            self.store.record_failure(
+                message.message_id,
+                message.actor_name,
+                message.queue_name,
+                list(message.args),
+                dict(message.asdict()),
+                error,
+                int(message.options.get("retries", 0)),
+                self.clock.now(),
+            )
+            hook = self.give_up.get(message.actor_name)
+            if hook is not None:
+                hook(*message.args, error=error)
+        except Exception:
+            log.exception("could not record the failure of message %s", message.message_id)
+
+
+def register_actors(
+    broker: dramatiq.Broker, steps: SagaSteps, settings: Settings, store: SagaStore, clock: Clock
+) -> dict[str, dramatiq.Actor[Any, Any]]:
+    options = {
+        "max_retries": settings.saga_max_retries,
+        "min_backoff": settings.saga_min_backoff_ms,
+        "max_backoff": settings.saga_max_backoff_ms,
+        "time_limit": settings.saga_time_limit_ms,
+    }
+    functions: dict[str, Callable[..., None]] = {
+        "provision_order": steps.provision_order,
+        "create_tenant": steps.create_tenant,
+        "push_change": steps.push_change,
+        "send_mail": steps.send_mail,
+        "sync_subscription": steps.sync_subscription,
+    }
+    actors = {}
+    for name, fn in functions.items():
+        actors[name] = dramatiq.Actor(
+            fn,
+            broker=broker,
+            actor_name=name,
+            queue_name=queue_name(settings, ACTORS[name]),
+            priority=0,
+            options=dict(options),
+        )
+    # "after" hooks run in reverse order: placed before Retries, this one runs after it
+    # and sees whether Retries gave the message up.
+    broker.add_middleware(
+        FailureRecorder(
+            store,
+            clock,
+            {
+                "provision_order": lambda order_id, error: steps.provisioning_gave_up(order_id, error),
+                "create_tenant": lambda tenant_id, error: steps.tenant_gave_up(tenant_id, error),
+            },
+        ),
+        before=Retries,
+    )
+    return actors

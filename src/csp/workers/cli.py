@@ -1,0 +1,222 @@
+"""Commands of the sagas: ``csp relay``, ``csp worker``, ``csp scheduler``, ``csp vendor-sim``,
+``csp sagas status|failed|retry``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from csp.errors import StartupError
+
+console = Console()
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    while not stop.wait(1.0):
+        pass
+
+
+def _require_broker(role: str) -> None:
+    from csp.settings import get_settings
+
+    if not get_settings().broker_url:
+        raise StartupError(
+            f"csp {role} runs on its own only with a broker: set CSP_BROKER_URL (redis://… or amqp://…); "
+            "without one, csp serve runs the relay, workers and scheduler in-process"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    from csp.cli import clean_errors, system
+
+    sagas_app = typer.Typer(help="Operate the sagas: pending work and failed messages.", no_args_is_help=True)
+    app.add_typer(sagas_app, name="sagas")
+
+    @app.command()
+    @clean_errors
+    def relay() -> None:
+        """Follow the event log and enqueue the outside work events call for (until stopped)."""
+        _require_broker("relay")
+        s = system(load_catalog=False)
+        _logging(s.settings.log_level)
+        assert s.sagas is not None
+        s.sagas.start_relay()
+        console.print(f"relay: following {s.database.describe()} from notification {s.sagas.store.position() or 0}")
+        try:
+            _wait_for_signal()
+        finally:
+            s.close()
+
+    @app.command()
+    @clean_errors
+    def worker(
+        processes: Annotated[int, typer.Option(help="worker processes")] = 1,
+        threads: Annotated[int | None, typer.Option(help="threads per process (default CSP_WORKER_THREADS)")] = None,
+    ) -> None:
+        """Run saga workers (Dramatiq) until stopped; several processes are supervised and restarted."""
+        _require_broker("worker")
+        if processes < 1:
+            raise typer.BadParameter("at least one process")
+        if processes > 1:
+            _supervise(processes, threads)
+            return
+        s = system(load_catalog=False)
+        _logging(s.settings.log_level)
+        assert s.sagas is not None
+        n = threads or s.settings.worker_threads
+        s.sagas.start_worker(n)
+        console.print(f"worker: {n} thread(s) on {s.sagas.kind} ({s.settings.broker_namespace})")
+        try:
+            _wait_for_signal()
+        finally:
+            s.close()
+
+    @app.command()
+    @clean_errors
+    def scheduler() -> None:
+        """Run time-driven work (renewals, expiries, windows, vendor sync, billing) until stopped."""
+        _require_broker("scheduler")
+        s = system(load_catalog=False)
+        _logging(s.settings.log_level)
+        assert s.sagas is not None
+        s.sagas.start_scheduler()
+        jobs = ", ".join(j.name for j in s.sagas.scheduler.jobs)
+        console.print(f"scheduler: every {s.settings.scheduler_interval_seconds:g} s: {jobs}")
+        try:
+            _wait_for_signal()
+        finally:
+            s.close()
+
+    @app.command("vendor-sim")
+    @clean_errors
+    def vendor_sim(
+        host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="port")] = 8100,
+    ) -> None:
+        """Serve the vendor simulator (Partner Center-shaped API; state in CSP_VENDOR_SIM_DB)."""
+        import uvicorn
+
+        from csp.settings import get_settings
+        from csp.vendor.simulator import create_app
+
+        settings = get_settings()
+        _logging(settings.log_level)
+        console.print(f"vendor simulator on http://{host}:{port} (state in {settings.resolved_vendor_sim_db()})")
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+    @sagas_app.command("status")
+    @clean_errors
+    def status() -> None:
+        """The relay's position, pending saga work and failed messages."""
+        s = system(load_catalog=False)
+        try:
+            assert s.sagas is not None
+            store = s.sagas.store
+            head = s.app.recorder.max_notification_id() or 0
+            console.print(f"relay position: {store.position() or 0} of {head} events")
+            counts: dict[str, int] = {}
+            for kind, _, _ in store.pending():
+                counts[kind] = counts.get(kind, 0) + 1
+            console.print("pending: " + (", ".join(f"{k} {n}" for k, n in sorted(counts.items())) or "none"))
+            console.print(f"failed messages: {len(store.failed())}")
+        finally:
+            s.close()
+
+    @sagas_app.command("failed")
+    @clean_errors
+    def failed(all_: Annotated[bool, typer.Option("--all", help="include those already retried")] = False) -> None:
+        """List the messages that exhausted their retries."""
+        s = system(load_catalog=False)
+        try:
+            assert s.sagas is not None
+            rows = s.sagas.store.failed(include_retried=all_)
+            if not rows:
+                console.print("no failed messages")
+                return
+            for f in rows:  # one line each, whole ids: easy to grep and to paste into retry
+                args = ", ".join(repr(a) for a in f.args)
+                retried = " (retried)" if f.retried_at else ""
+                console.print(
+                    f"{f.message_id}  {f.actor}({args})  retries={f.retries}  "
+                    f"failed={f.failed_at:%Y-%m-%d %H:%M:%S}{retried}  {f.error[:200]}",
+                    soft_wrap=True,
+                    markup=False,
+                    highlight=False,
+                )
+        finally:
+            s.close()
+
+    @sagas_app.command("retry")
+    @clean_errors
+    def retry(
+        message_id: Annotated[str, typer.Argument(help="the id shown by csp sagas failed (a prefix will do)")],
+    ) -> None:
+        """Re-enqueue one failed message."""
+        s = system(load_catalog=False)
+        try:
+            assert s.sagas is not None
+            try:
+                outcome = s.sagas.retry(message_id)
+            except KeyError:
+                console.print(f"[bold red]csp:[/] no failed message {message_id}")
+                raise typer.Exit(1) from None
+            if outcome == "requested":
+                console.print(f"{message_id}: the running service re-enqueues it on its next scheduler tick")
+            else:
+                console.print(f"{message_id}: re-enqueued")
+        finally:
+            s.close()
+
+
+def _supervise(processes: int, threads: int | None) -> None:
+    """Run N single-process workers; restart one that dies; stop them all on a signal."""
+    _logging("INFO")
+    log = logging.getLogger("csp.workers")
+    cmd = [sys.executable, "-m", "csp.cli", "worker", "--processes", "1"]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    children = [subprocess.Popen(cmd) for _ in range(processes)]
+    stopping = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    try:
+        while not stopping.wait(1.0):
+            for i, child in enumerate(children):
+                code = child.poll()
+                if code is not None:
+                    log.warning("worker process %d exited with %s; restarting it", child.pid, code)
+                    time.sleep(1.0)
+                    children[i] = subprocess.Popen(cmd)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()

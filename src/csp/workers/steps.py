@@ -1,0 +1,446 @@
+"""The saga steps: what each actor does, by ids only, idempotently.
+
+A step reads the aggregates' state, asks the vendor with an idempotency key derived
+from what it is doing (``"{order_id}:{line_no}"`` for an order line), and records the
+answer through the application's commands, which are themselves idempotent. Running a
+step twice, or after a crash at any point, changes nothing more than running it once.
+Waiting for the vendor (an order pending, a tenant being created) re-sends the step as a
+delayed message; it is not a retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from csp.aggregates.base import SYSTEM_VENDOR_SYNC
+from csp.aggregates.errors import CspError
+from csp.aggregates.order import ChangeLine, NewSubscriptionLine, Order
+from csp.aggregates.organization import Organization
+from csp.aggregates.subscription import TERMINAL, Subscription
+from csp.aggregates.tenant import Tenant
+from csp.aggregates.terms import TERM_ISO
+from csp.application import CspApplication
+from csp.application.orders import subscription_id_for
+from csp.mail import (
+    Mailer,
+    Message,
+    licences_provisioned_message,
+    order_placed_message,
+    provisioning_failed_message,
+    tenant_created_message,
+    vendor_refused_message,
+)
+from csp.vendor import CompanyProfile, LineItem, VendorGateway, VendorRefused
+from csp.workers.store import SagaStore
+
+log = logging.getLogger("csp.sagas")
+
+Send = Callable[..., None]  # send(actor_name, *args, delay_ms=None)
+
+# Pushed to the vendor when a user (not the platform itself) made them.
+PUSHED_CHANGES: tuple[type, ...] = (
+    Subscription.SeatsAdded,
+    Subscription.SeatsRemoved,
+    Subscription.Suspended,
+    Subscription.Reactivated,
+    Subscription.Cancelled,
+    Subscription.BillingCycleChangeScheduled,
+    Subscription.AutoRenewChanged,
+    Subscription.TrialConverted,
+    Subscription.RenewalQuantityScheduled,
+    Subscription.RenewalTermScheduled,
+    Subscription.Provisioned,
+)
+PLATFORM_ACTORS = ("system:provisioning", "system:vendor-sync", "system:scheduler", "system:billing")
+
+
+def needs_push(event: Any) -> bool:
+    return isinstance(event, PUSHED_CHANGES) and not str(event.actor).startswith(PLATFORM_ACTORS)
+
+
+class NotReady(Exception):
+    """The vendor is still working on it: ask again later (a delayed message)."""
+
+
+class SagaSteps:
+    def __init__(
+        self,
+        app: CspApplication,
+        store: SagaStore,
+        gateway: Callable[[], VendorGateway],
+        mailer: Mailer,
+        send: Send,
+        poll_ms: int = 500,
+    ) -> None:
+        self.app = app
+        self.store = store
+        self._gateway = gateway
+        self.mailer = mailer
+        self.send = send
+        self.poll_ms = poll_ms
+
+    @property
+    def vendor(self) -> VendorGateway:
+        return self._gateway()
+
+    # --- provisioning -----------------------------------------------------------
+
+    def provision_order(self, order_id: str) -> None:
+        oid = UUID(order_id)
+        order = self.app.load(Order, oid, "order")
+        if order.status == "placed":
+            order = self.app.start_provisioning(oid)
+        if order.status != "provision_started":
+            self.store.complete("order", oid)
+            return
+        for line_no in sorted(order.pending_line_nos):
+            try:
+                done = self._provision_line(order, line_no)
+            except VendorRefused as e:
+                line = order.line(line_no)
+                self.app.fail_provisioning(
+                    oid, f"line {line_no} ({line.offer_name}): {e.message} [{e.code}]", line_no=line_no
+                )
+                self.store.complete("order", oid)
+                return
+            except CspError as e:
+                if e.code == "version_conflict":
+                    raise
+                self.app.fail_provisioning(oid, f"line {line_no}: {e.message} [{e.code}]", line_no=line_no)
+                self.store.complete("order", oid)
+                return
+            if not done:
+                self.send("provision_order", order_id, delay_ms=self.poll_ms)
+                return
+            order = self.app.load(Order, oid, "order")
+        self.app.finish_provisioning(oid)
+        self.store.complete("order", oid)
+
+    def _customer_id(self, tenant_id: UUID) -> str:
+        tenant = self.app.load(Tenant, tenant_id, "tenant")
+        if tenant.vendor_customer_id is None:
+            raise VendorRefused("TenantNotReady", f"tenant {tenant.domain} is {tenant.status} at the vendor")
+        return tenant.vendor_customer_id
+
+    def _provision_line(self, order: Order, line_no: int) -> bool:
+        """True when the line is recorded as provisioned; False while the vendor works on it."""
+        line = order.line(line_no)
+        key = f"{order.id}:{line_no}"
+        customer_id = self._customer_id(line.tenant_id)
+        if isinstance(line, ChangeLine):
+            sub = self.app.load(Subscription, line.subscription_id, "subscription")
+            if sub.vendor_subscription_id is None:
+                raise VendorRefused("SubscriptionNotFound", "the subscription is not known at the vendor")
+            target = sub.quantity + line.quantity_delta
+            vs = self.vendor.update_subscription(customer_id, sub.vendor_subscription_id, {"quantity": target}, key)
+            self.app.provision_line(order.id, line_no, f"subscription:{vs.id}", {None: vs.id})
+            return True
+        assert isinstance(line, NewSubscriptionLine)
+        catalog = self.app.catalog()
+        offer = catalog.offer(line.offer_id)
+        parent_vendor_id = None
+        parent_sub_id = line.parent_subscription_id
+        if parent_sub_id is None and line.parent_line_no is not None:
+            parent_sub_id = subscription_id_for(order.id, line.parent_line_no)
+        if parent_sub_id is not None:
+            parent = self.app.load(Subscription, parent_sub_id, "subscription")
+            parent_vendor_id = parent.vendor_subscription_id
+        items = [
+            LineItem(1, offer.vendor_offer_id, line.quantity, line.billing_cycle, TERM_ISO[line.term], parent_vendor_id)
+        ]
+        for i, choice in enumerate(line.addons, start=2):
+            addon = catalog.offer(choice.offer_id)
+            term = line.term if line.term in addon.terms else addon.terms[0]
+            cycle = line.billing_cycle if line.billing_cycle in addon.billing_cycles else addon.billing_cycles[0]
+            items.append(LineItem(i, addon.vendor_offer_id, choice.quantity, cycle, TERM_ISO[term], None, 1))
+        vo = self.vendor.place_order(customer_id, items, key)
+        if not vo.is_completed:
+            vo = self.vendor.get_order(customer_id, vo.id)
+            if not vo.is_completed:
+                return False
+        by_number = {li.line_number: li.subscription_id for li in vo.line_items}
+        mapping: dict[UUID | None, str] = {}
+        if by_number.get(1):
+            mapping[None] = str(by_number[1])
+        for i, choice in enumerate(line.addons, start=2):
+            if by_number.get(i):
+                mapping[choice.offer_id] = str(by_number[i])
+        self.app.provision_line(order.id, line_no, vo.id, mapping)
+        return True
+
+    def provisioning_gave_up(self, order_id: str, error: str) -> None:
+        """Retries exhausted: the order fails with the last reason the vendor gave."""
+        oid = UUID(order_id)
+        self.app.fail_provisioning(oid, f"the vendor did not complete the order after repeated attempts: {error}")
+        self.store.complete("order", oid)
+
+    # --- tenants ---------------------------------------------------------------
+
+    def create_tenant(self, tenant_id: str) -> None:
+        tid = UUID(tenant_id)
+        tenant = self.app.load(Tenant, tid, "tenant")
+        if tenant.status == "requested":
+            tenant = self.app.start_tenant_verification(tid)
+        if tenant.status != "verifying":
+            self.store.complete("tenant", tid)
+            return
+        org = self.app.load(Organization, tenant.organization_id, "organization")
+        if tenant.mode == "link":
+            found = self.vendor.find_customer(tenant.domain)
+            if found is None:
+                self.app.reject_tenant(tid, f"no tenant {tenant.domain} exists at the vendor", code="tenant_not_found")
+            elif not found.delegated_access:
+                self.app.reject_tenant(
+                    tid,
+                    f"{tenant.domain} has not granted this reseller delegated admin access",
+                    code="no_delegated_access",
+                )
+            else:
+                self.app.record_tenant_linked(tid, found.id)
+            self.store.complete("tenant", tid)
+            return
+        key = f"tenant:{tid}"
+        # The domain check. A taken domain may be our own earlier attempt whose answer was
+        # lost: creating with the same key then returns our customer, else the vendor
+        # refuses with DomainAlreadyExists.
+        taken = self.vendor.domain_exists(tenant.domain)
+        profile = org.profile
+        try:
+            customer = self.vendor.create_customer(
+                tenant.domain,
+                CompanyProfile(
+                    company_name=profile.name,
+                    email=profile.contact_email,
+                    country=profile.country,
+                    city=profile.address.city,
+                    address_line1=profile.address.line1,
+                    postal_code=profile.address.postal_code,
+                    phone=profile.contact_phone,
+                ),
+                key,
+            )
+        except VendorRefused as e:
+            if e.code == "DomainAlreadyExists" or taken:
+                self.app.reject_tenant(tid, f"the domain {tenant.domain} is already taken", code="domain_taken")
+            else:
+                self.app.reject_tenant(tid, f"{e.message} [{e.code}]", code="vendor_refused")
+            self.store.complete("tenant", tid)
+            return
+        if not customer.is_active:
+            customer = self.vendor.get_customer(customer.id)
+            if not customer.is_active:
+                self.send("create_tenant", tenant_id, delay_ms=self.poll_ms)
+                return
+        self.vendor.accept_agreement(customer.id, profile.contact_email, f"{key}:agreement")
+        self.app.record_tenant_created(tid, customer.id, customer.admin_username)
+        self.store.complete("tenant", tid)
+
+    def tenant_gave_up(self, tenant_id: str, error: str) -> None:
+        tid = UUID(tenant_id)
+        tenant = self.app.load(Tenant, tid, "tenant")
+        if tenant.status in ("requested", "verifying"):
+            self.app.reject_tenant(tid, f"the vendor did not answer after repeated attempts: {error}")
+        self.store.complete("tenant", tid)
+
+    # --- subscription changes pushed to the vendor ----------------------------------
+
+    def push_change(self, subscription_id: str, version: int) -> None:
+        sid = UUID(subscription_id)
+        if self.app.vendor_answer_recorded(sid, version):
+            self.store.complete("push", sid, version)
+            return
+        if self.store.earlier_pending("push", sid, version):
+            # the vendor sees a subscription's changes in the order they were made
+            self.send("push_change", subscription_id, version, delay_ms=self.poll_ms)
+            return
+        sub = self.app.load(Subscription, sid, "subscription")
+        change = self.app.subscription_event(sid, version)
+        key = f"{sid}:{version}"
+        try:
+            customer_id = self._customer_id(sub.tenant_id)
+            if isinstance(change, Subscription.Provisioned):
+                done = self._create_addon(sub, customer_id, key)
+                if not done:
+                    self.send("push_change", subscription_id, version, delay_ms=self.poll_ms)
+                    return
+            else:
+                if sub.vendor_subscription_id is None:
+                    raise VendorRefused("SubscriptionNotFound", "the subscription is not known at the vendor")
+                self._push(sub, change, customer_id, sub.vendor_subscription_id, key)
+        except VendorRefused as e:
+            self.app.record_vendor_refusal(sid, version, f"{e.message} [{e.code}]")
+            self.store.complete("push", sid, version)
+            return
+        self.app.acknowledge_vendor_change(sid, version)
+        self.store.complete("push", sid, version)
+
+    def _push(self, sub: Subscription, change: Any, customer_id: str, vendor_id: str, key: str) -> None:
+        v = self.vendor
+        if isinstance(change, (Subscription.SeatsAdded, Subscription.SeatsRemoved)):
+            v.update_subscription(customer_id, vendor_id, {"quantity": change.quantity}, key)
+        elif isinstance(change, Subscription.Suspended):
+            v.update_subscription(customer_id, vendor_id, {"status": "suspended"}, key)
+        elif isinstance(change, Subscription.Reactivated):
+            v.update_subscription(customer_id, vendor_id, {"status": "active"}, key)
+        elif isinstance(change, Subscription.Cancelled):
+            v.update_subscription(customer_id, vendor_id, {"status": "cancelled"}, key)
+        elif isinstance(change, Subscription.BillingCycleChangeScheduled):
+            v.update_subscription(
+                customer_id, vendor_id, {"billingCycle": change.billing_cycle or sub.billing_cycle}, key
+            )
+        elif isinstance(change, Subscription.AutoRenewChanged):
+            v.update_subscription(customer_id, vendor_id, {"autoRenewEnabled": change.auto_renew}, key)
+        elif isinstance(change, Subscription.RenewalQuantityScheduled):
+            v.update_subscription(customer_id, vendor_id, {"renewalQuantity": change.quantity}, key)
+        elif isinstance(change, Subscription.RenewalTermScheduled):
+            v.update_subscription(customer_id, vendor_id, {"renewalTermDuration": TERM_ISO[change.term]}, key)
+        elif isinstance(change, Subscription.TrialConverted):
+            offer = self.app.catalog().offer(change.terms.offer_id)
+            v.convert_trial(
+                customer_id,
+                vendor_id,
+                offer.vendor_offer_id,
+                change.terms.quantity,
+                change.terms.billing_cycle,
+                TERM_ISO[change.terms.term],
+                key,
+            )
+        else:
+            raise VendorRefused("UnsupportedChange", f"{type(change).__name__} is not pushed to the vendor")
+
+    def _create_addon(self, addon: Subscription, customer_id: str, key: str) -> bool:
+        """An add-on a user attached to a live base: one vendor order, then link its id."""
+        if addon.parent_id is None:
+            raise VendorRefused("UnsupportedChange", "only add-ons are created outside an order")
+        base = self.app.load(Subscription, addon.parent_id, "subscription")
+        if base.vendor_subscription_id is None:
+            raise VendorRefused("SubscriptionNotFound", "the base subscription is not known at the vendor")
+        offer = self.app.catalog().offer(addon.offer_id)
+        item = LineItem(
+            1,
+            offer.vendor_offer_id,
+            addon.quantity,
+            addon.billing_cycle,
+            TERM_ISO[addon.term],
+            base.vendor_subscription_id,
+        )
+        vo = self.vendor.place_order(customer_id, [item], key)
+        if not vo.is_completed:
+            vo = self.vendor.get_order(customer_id, vo.id)
+            if not vo.is_completed:
+                return False
+        vendor_id = vo.line_items[0].subscription_id
+        if vendor_id:
+            self.app.link_vendor_subscription(addon.id, vendor_id)
+        return True
+
+    # --- periodic sync from the vendor --------------------------------------------
+
+    def sync_subscription(self, subscription_id: str) -> None:
+        """Assigned licences (every subscription) and rated usage (usage-based ones)."""
+        sid = UUID(subscription_id)
+        sub = self.app.load(Subscription, sid, "subscription")
+        if sub.status in TERMINAL or sub.vendor_subscription_id is None:
+            return
+        customer_id = self._customer_id(sub.tenant_id)
+        vs = self.vendor.get_subscription(customer_id, sub.vendor_subscription_id)
+        if vs.assigned_licences != sub.assigned:
+            self.app.sync_assigned_licences(sid, vs.assigned_licences, actor=SYSTEM_VENDOR_SYNC)
+        if sub.type != "usage":
+            return
+        today = self.app.now().date()
+        done = self.store.usage_days(sid)
+        first = max(sub.starts_at.date(), today - timedelta(days=7))
+        reported: set[str] | None = None
+        day = first
+        while day < today:
+            iso = day.isoformat()
+            day += timedelta(days=1)
+            if iso in done:
+                continue
+            records = self.vendor.usage(customer_id, sub.vendor_subscription_id, iso)
+            if not records:
+                continue
+            if reported is None:  # exactly once even if a crash came between report and record
+                reported = {
+                    e.day for e in self.app.repository.event_store.get(sid) if isinstance(e, Subscription.UsageReported)
+                }
+            if iso not in reported:
+                for r in records:
+                    self.app.report_usage(
+                        sid, r.day, r.meter, Decimal(r.quantity), Decimal(r.amount), SYSTEM_VENDOR_SYNC
+                    )
+            self.store.record_usage_day(sid, iso)
+
+    # --- email ------------------------------------------------------------------
+
+    def send_mail(self, kind: str, aggregate_id: str, version: int) -> None:
+        """The email an event calls for, once (a sent-mail record keyed by the event)."""
+        agg_id = UUID(aggregate_id)
+        key = f"{aggregate_id}:{version}"
+        pending_kind = f"mail:{kind}"
+        if self.store.mail_sent(key):
+            self.store.complete(pending_kind, agg_id, version)
+            return
+        message = self._message(kind, agg_id, version)
+        if message is not None:
+            self.mailer.send(message)
+            self.store.record_mail(key, kind, message.to, self.app.now())
+        self.store.complete(pending_kind, agg_id, version)
+
+    def _reseller_email(self, reseller_id: UUID) -> str:
+        return self.app.load(Organization, reseller_id, "organization").profile.contact_email
+
+    def _message(self, kind: str, agg_id: UUID, version: int) -> Message | None:
+        app = self.app
+        if kind == "tenant_created":
+            t = app.load(Tenant, agg_id, "tenant", version=version)
+            org = app.load(Organization, t.organization_id, "organization")
+            return tenant_created_message(
+                self._reseller_email(t.reseller_id),
+                org.name,
+                t.domain,
+                t.admin_username or "",
+                t.vendor_customer_id or "",
+                t.ready_at or app.now(),
+            )
+        if kind == "vendor_refused":
+            sub = app.load(Subscription, agg_id, "subscription", version=version)
+            refusal = app.subscription_event(agg_id, version)
+            return vendor_refused_message(
+                self._reseller_email(sub.reseller_id),
+                sub.offer_name,
+                sub.tenant_domain,
+                getattr(refusal, "change_type", "change"),
+                sub.last_vendor_refusal or "",
+                refusal.at,
+            )
+        order = app.load(Order, agg_id, "order", version=version)
+        org = app.load(Organization, order.organization_id, "organization")
+        lines = [(x.offer_name, x.requested_change) for x in order.lines]
+        to = self._reseller_email(order.reseller_id)
+        if kind == "order_placed":
+            return order_placed_message(
+                to, order.number, org.name, order.created_by, lines, f"{order.total} EUR", order.placed_at or app.now()
+            )
+        if kind == "licences_provisioned":
+            return licences_provisioned_message(
+                to,
+                order.number,
+                org.name,
+                lines,
+                [x.tenant_domain for x in order.lines],
+                order.finished_at or app.now(),
+            )
+        if kind == "provisioning_failed":
+            failed = order.line(order.failed_line_no).offer_name if order.failed_line_no else None
+            return provisioning_failed_message(
+                to, order.number, org.name, order.failure_reason or "", failed, order.finished_at or app.now()
+            )
+        log.warning("no email for kind %s", kind)
+        return None

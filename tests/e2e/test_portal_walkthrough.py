@@ -1,0 +1,202 @@
+"""The manual's walkthrough in Chromium, against a real ``csp serve`` (embedded default,
+test mode): sign-up, organization, tenant, Buy now at +5 %, add-ons, cart, Product Terms,
+provisioning, the subscription edited, an invoice after moving the test clock, reports.
+Every page is saved to ``artifacts/screenshots/``."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.test_api_walkthrough import Served, serve
+from tests.fixtures.api import PASSWORD
+from tests.fixtures.portal import screenshot
+
+pytestmark = pytest.mark.browser
+SLOW = 40_000  # ms: the simulated vendor and the sagas
+
+
+@pytest.fixture
+def portal(tmp_path: Path) -> Iterator[Served]:
+    served = serve(tmp_path, {}, separate_roles=False)
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+def test_the_manuals_walkthrough_in_chromium(portal: Served, browser_page: Any):
+    page, base = browser_page, portal.url
+
+    # the public catalog: categories on the left, ERP only, Log in at the top right
+    page.goto(f"{base}/catalog?category=client&group=microsoft-365")
+    row = page.locator("tr", has=page.get_by_role("link", name="Microsoft 365 Business Premium", exact=True))
+    expect(row).to_contain_text("16.87")
+    expect(page.get_by_role("columnheader", name="Partner price")).to_have_count(0)
+    screenshot(page, "01-public-catalog")
+    page.get_by_role("link", name="Log in").first.click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    screenshot(page, "02-log-in")
+
+    # sign-up: the primary contact of a new reseller account
+    page.get_by_role("link", name="Register as a reseller").click()
+    page.get_by_label("Company name").fill("CSP Platform Test")
+    page.get_by_label("Country (two letters, e.g. RO)").fill("RO")
+    page.get_by_label("First name").fill("CSP Platform")
+    page.get_by_label("Last name").fill("Test")
+    email = f"primary-{uuid.uuid4().hex[:8]}@example.com"
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("short")
+    page.get_by_role("button", name="Register").click()
+    expect(page.locator("#password-error")).to_contain_text("at least 12 characters")
+    screenshot(page, "03-sign-up-error")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Register").click()
+    expect(page.get_by_role("heading", name="Organizations")).to_be_visible()
+    expect(page.get_by_role("cell", name="CSP Platform Test", exact=True)).to_be_visible()
+
+    # create organization (industry and eligibility)
+    page.get_by_role("link", name="Create organization").click()
+    page.get_by_label("Company name").fill("Contoso SRL")
+    page.get_by_label("Contact email").fill("office@contoso.example")
+    page.get_by_label("Street and number").fill("Str. Fabricii 46")
+    page.get_by_label("City").fill("Bucharest")
+    page.get_by_label("Postal code").fill("060822")
+    page.get_by_label("Industry", exact=True).select_option("retail")
+    screenshot(page, "04-create-organization")
+    page.get_by_role("button", name="Create organization").click()
+    expect(page.get_by_role("heading", name="Contoso SRL")).to_be_visible()
+
+    # a new tenant: verified and created at the vendor, followed on the page
+    page.get_by_role("link", name="Create new").click()
+    domain = f"contoso{uuid.uuid4().hex[:8]}"
+    page.get_by_label("Domain", exact=True).fill(domain)
+    page.get_by_role("button", name="Create tenant").click()
+    expect(page.locator(".notice")).to_contain_text("several minutes")
+    expect(page.locator("[data-tenant-status]")).to_have_text("Created", timeout=SLOW)
+    screenshot(page, "05-organization-and-tenant")
+
+    # Buy now at +5 %: the summary shows 15.58 and a margin of 1.42 (live, from the preview API)
+    page.get_by_role("navigation", name="Portal").get_by_role("link", name="CATALOG").click()
+    page.get_by_role("link", name="Microsoft 365", exact=True).first.click()
+    screenshot(page, "06-customer-catalog")
+    page.locator("tr", has=page.get_by_role("link", name="Microsoft 365 Business Premium", exact=True)).get_by_role(
+        "link", name="Buy now"
+    ).click()
+    expect(page.get_by_label("Tenant Domain")).to_have_value(re.compile(".+"))
+    page.get_by_text("Price Options").click()
+    page.get_by_label("Markup %").fill("5")
+    expect(page.locator('[data-cell="customer-1"]')).to_have_text("15.58")
+    expect(page.locator('[data-cell="margin-1"]')).to_have_text("1.42")
+    expect(page.locator('[data-cell="partner-1"]')).to_have_text("14.16")
+    expect(page.locator('[data-cell="erp-1"]')).to_have_text("16.87")
+    expect(page.locator('[data-cell="total"]')).to_have_text("15.58")
+    screenshot(page, "07-order-page")
+
+    # Next step: the add-ons (Skip / Confirm)
+    page.get_by_role("button", name="Next step").click()
+    expect(page.get_by_role("button", name="Skip")).to_be_visible()
+    page.get_by_role("checkbox", name="Microsoft Teams Phone Standard").check()
+    screenshot(page, "08-add-ons")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("heading", name="Cart")).to_be_visible()
+    expect(page.locator("table.lines")).to_contain_text("15.58")
+
+    # Add to cart: an offer without add-ons
+    page.get_by_role("link", name="Continue shopping").click()
+    page.get_by_role("link", name="Microsoft 365", exact=True).first.click()
+    page.locator("tr", has=page.get_by_role("link", name="Microsoft 365 Apps for business", exact=True)).get_by_role(
+        "link", name="Buy now"
+    ).click()
+    page.get_by_label("Number of licences").fill("2")
+    page.get_by_role("button", name="Add to cart").click()
+    expect(page.locator("table.lines tbody tr:not(.addon)")).to_have_count(2)
+    screenshot(page, "09-cart")
+
+    # Place order: the Product Terms must be agreed with
+    page.get_by_role("link", name="Place order").click()
+    page.get_by_role("button", name="Place order").click()
+    expect(page.locator("#accept_terms-error")).to_contain_text("Product Terms")
+    screenshot(page, "10-product-terms")
+    page.get_by_label("I agree with the Product Terms / Online Services Terms").check()
+    page.get_by_role("button", name="Place order").click()
+    expect(page.locator("[data-order-status]")).to_have_text("Provision finished", timeout=SLOW)
+    screenshot(page, "11-order-provisioned")
+
+    # the Orders list
+    page.get_by_role("navigation", name="Portal").get_by_role("link", name="ORDERS").click()
+    expect(page.locator("[data-order-row]")).to_have_text("Provision finished")
+    expect(page.locator("table.orders")).to_contain_text("+1 Users")
+    expect(page.locator("table.orders")).to_contain_text("CSP Platform Test")
+    screenshot(page, "12-orders")
+
+    # the Subscriptions list, grouped by product and domain
+    page.get_by_role("navigation", name="Portal").get_by_role("link", name="SUBSCRIPTIONS").click()
+    sub_row = page.locator("tr.sub", has=page.get_by_role("link", name="Microsoft 365 Business Premium", exact=True))
+    expect(sub_row).to_contain_text("15.58")
+    expect(sub_row).to_contain_text("14.16")
+    expect(page.locator("tr.domain").first).to_contain_text(f"{domain}.onmicrosoft.com")
+    screenshot(page, "13-subscriptions")
+
+    # the edit screen: quantity +1, suspend, reactivate
+    sub_row.get_by_role("link", name="Microsoft 365 Business Premium").click()
+    expect(page.get_by_role("heading", name=re.compile("Edit subscription"))).to_contain_text("Enabled")
+    page.get_by_label("Quantity", exact=True).fill("2")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator(".notice")).to_contain_text("quantity changed to 2")
+    page.get_by_label("Suspended", exact=True).check()
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("heading", name=re.compile("Edit subscription"))).to_contain_text("Suspended")
+    screenshot(page, "14-subscription-suspended")
+    page.get_by_label("Enabled", exact=True).check()
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("heading", name=re.compile("Edit subscription"))).to_contain_text("Enabled")
+    expect(page.get_by_label("Quantity", exact=True)).to_have_value("2")
+    screenshot(page, "15-subscription-edit")
+
+    # its history, and its state before the change
+    page.get_by_role("link", name="History").click()
+    expect(page.locator("table.events")).to_contain_text("Suspended")
+    screenshot(page, "16-history")
+
+    # an invoice, once the test clock passes the 1st of next month
+    now = datetime.fromisoformat(httpx.get(f"{base}/api/v1/test/clock").json()["now"]).astimezone(UTC)
+    first_of_next = (now.replace(day=1) + timedelta(days=32)).replace(day=1, hour=1, minute=0, second=0, microsecond=0)
+    r = httpx.post(f"{base}/api/v1/test/clock", json={"now": first_of_next.isoformat()}, timeout=60)
+    assert r.status_code == 200, r.text
+    page.get_by_role("navigation", name="Portal").get_by_role("link", name="INVOICES").click()
+    period = f"{now:%Y-%m}"
+    for _ in range(30):
+        if page.get_by_role("cell", name=period).count():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    screenshot(page, "17-invoices")
+    page.locator("tr", has=page.get_by_role("cell", name=period)).get_by_role("link").first.click()
+    expect(page.locator("table")).to_contain_text("Microsoft 365 Business Premium")
+    csv = page.get_by_role("link", name="Download CSV").get_attribute("href")
+    assert csv is not None
+    screenshot(page, "18-invoice")
+    got = page.request.get(f"{base}{csv}")
+    assert got.ok
+    assert got.headers["content-type"].startswith("text/csv")
+
+    # reports: a chart of licences purchased vs assigned, and the CSV export
+    page.get_by_role("navigation", name="Portal").get_by_role("link", name="REPORTS").click()
+    expect(page.locator("svg.chart")).to_be_visible()
+    page.get_by_role("link", name="Licences").click()
+    chart = page.locator("svg.chart")
+    expect(chart.locator("title")).to_have_text(re.compile("Licences purchased and assigned"))
+    expect(chart.locator("desc")).to_contain_text("Microsoft 365 Business Premium: Purchased 2")
+    screenshot(page, "19-reports")
+
+    assert page.js_errors == []
+    portal.check_alive()

@@ -1,0 +1,76 @@
+"""Sessions and failed-login records on each store: SQLite, PostgreSQL, Redis."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from csp.api.sessions import LoginThrottle, RedisSessionStore, SessionStore, SQLSessionStore, ThrottlePolicy
+from csp.persistence import parse_database_url
+from tests.support import postgres_schema
+
+
+@pytest.fixture(params=["sqlite", "postgres", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SessionStore]:
+    if request.param == "sqlite":
+        s: SessionStore = SQLSessionStore.for_database(parse_database_url(f"sqlite:///{tmp_path / 'csp.db'}"))
+        yield s
+        s.close()
+    elif request.param == "postgres":
+        url = request.getfixturevalue("postgres_dsn")
+        with postgres_schema(url) as schema:
+            s = SQLSessionStore.for_database(parse_database_url(f"{url}?schema={schema}"))
+            yield s
+            s.close()
+    else:
+        url = request.getfixturevalue("api_redis_url")
+        prefix = request.getfixturevalue("api_redis_prefix")
+        s = RedisSessionStore(url, prefix=prefix)
+        yield s
+        s.close()
+
+
+def test_a_session_is_found_by_its_id_only_until_it_ends(store: SessionStore):
+    user = uuid4()
+    sid, session = store.create(user, "local", ttl_seconds=60)
+    found = store.get(sid)
+    assert found is not None
+    assert (found.user_id, found.csrf_token) == (user, session.csrf_token)
+    assert sid not in found.id_hash  # only the hash is stored
+    assert store.get(sid + "x") is None
+    store.delete(sid)
+    assert store.get(sid) is None
+
+
+def test_disabling_ends_every_session_of_the_user(store: SessionStore):
+    user, other = uuid4(), uuid4()
+    a, _ = store.create(user, "local", 60)
+    b, _ = store.create(user, "local", 60)
+    c, _ = store.create(other, "local", 60)
+    store.delete_for_user(user)
+    assert (store.get(a), store.get(b)) == (None, None)
+    assert store.get(c) is not None
+
+
+def test_an_expired_session_is_not_found(store: SessionStore):
+    sid, _ = store.create(uuid4(), "local", ttl_seconds=0.2)
+    time.sleep(0.3)
+    assert store.get(sid) is None
+
+
+def test_the_throttle_counts_failures_per_account_and_per_address(store: SessionStore):
+    throttle = LoginThrottle(store, ThrottlePolicy(per_account=3, per_address=5, window_seconds=60))
+    for _ in range(3):
+        assert throttle.retry_after("ana@example.com", "10.0.0.1") == 0
+        throttle.failed("ana@example.com", "10.0.0.1")
+    assert 0 < throttle.retry_after("ANA@example.com", "10.0.0.9") <= 60
+    throttle.succeeded("ana@example.com")
+    assert throttle.retry_after("ana@example.com", "10.0.0.9") == 0
+    for i in range(2):
+        throttle.failed(f"u{i}@example.com", "10.0.0.1")
+    assert throttle.retry_after("new@example.com", "10.0.0.1") > 0
+    store.ping()

@@ -1,0 +1,266 @@
+"""The portal's pages without JavaScript (plain forms, redirect after post), over a real
+system on SQLite: CSRF, errors next to fields, who sees which prices, roles, isolation."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+from typing import Any
+from uuid import UUID
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from csp.bootstrap import System
+from tests.fixtures.api import PASSWORD, Account, set_settings, sign_up
+from tests.support import BUSINESS_PREMIUM
+
+
+def csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page has a form with a CSRF token"
+    return found.group(1)
+
+
+class Browser(TestClient):
+    """A client that keeps cookies, like a browser without JavaScript."""
+
+    token = ""
+
+    def page(self, path: str, status: int = 200) -> str:
+        r = self.get(path, follow_redirects=True)
+        assert r.status_code == status, f"GET {path}: {r.status_code} {r.text[:500]}"
+        if 'name="csrf_token"' in r.text:
+            self.token = csrf(r.text)
+        return r.text
+
+    def submit(self, path: str, data: dict[str, Any], status: int = 303) -> Any:
+        r = self.post(path, data={"csrf_token": self.token, **data}, follow_redirects=False)
+        assert r.status_code == status, f"POST {path}: {r.status_code} {r.text[:800]}"
+        return r
+
+
+def log_in(app: FastAPI, email: str, password: str = PASSWORD) -> Browser:
+    b = Browser(app)
+    b.page("/login")
+    r = b.submit("/login", {"email": email, "password": password, "next": ""})
+    assert b.cookies.get("csp_session")
+    del r
+    b.page("/catalog")
+    return b
+
+
+@pytest.fixture
+def boss(api_app: FastAPI, account: Account) -> Browser:
+    return log_in(api_app, account.email)
+
+
+def ready_customer(account: Account) -> tuple[str, str]:
+    org = account.customer()
+    tenant = account.ready_tenant(org["id"])
+    assert account.system.read is not None
+    account.system.read.sync(5)
+    return org["id"], tenant["id"]
+
+
+def test_the_public_catalog_shows_erp_only_and_log_in(visitor: TestClient):
+    html = visitor.get("/catalog?category=client&group=microsoft-365").text
+    assert "Log in" in html
+    assert "16.87" in html
+    assert "Partner price" not in html
+    assert "14.16" not in html
+
+
+def test_a_form_without_its_csrf_token_is_refused(api_app: FastAPI, boss: Browser):
+    r = boss.post("/organizations/new", data={"name": "X"}, follow_redirects=False)
+    assert r.status_code == 403
+    assert "text/html" in r.headers["content-type"]
+    assert "expired" in r.text or "CSRF" in r.text or "X-CSRF-Token" in r.text
+
+
+def test_a_page_needing_sign_in_sends_to_log_in_and_back(visitor: TestClient):
+    r = visitor.get("/organizations", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login?next=/organizations"
+
+
+def test_wrong_password_is_said_in_plain_words(api_app: FastAPI, account: Account):
+    b = Browser(api_app)
+    b.page("/login")
+    r = b.submit("/login", {"email": account.email, "password": "not-the-password"}, status=401)
+    assert "Wrong email or password." in r.text
+
+
+def test_the_order_page_without_javascript_prices_15_58_and_1_42_and_adds_to_the_cart(boss: Browser, account: Account):
+    # given a customer with a created tenant
+    org, tenant = ready_customer(account)
+    boss.page(f"/o/{org}/buy/{BUSINESS_PREMIUM}")
+    line = {"tenant_id": tenant, "quantity": "1", "billing_cycle": "monthly", "term": "annual", "markup_percent": "5"}
+    # when the summary is recomputed by the server
+    html = boss.submit(f"/o/{org}/buy/{BUSINESS_PREMIUM}", {**line, "action": "preview"}, status=200).text
+    # then the manual's figures show
+    assert re.search(r'data-cell="customer-1">15.58<', html)
+    assert re.search(r'data-cell="margin-1">1.42<', html)
+    # a bad markup is said next to its field, not as an error page
+    bad = boss.submit(
+        f"/o/{org}/buy/{BUSINESS_PREMIUM}", {**line, "markup_percent": "five", "action": "preview"}, status=422
+    ).text
+    assert 'id="markup_percent-error"' in bad
+    # Next step shows the add-ons; Skip puts the line in a new cart
+    assert "Confirm" in boss.submit(f"/o/{org}/buy/{BUSINESS_PREMIUM}", {**line, "action": "next"}, status=200).text
+    r = boss.submit(f"/o/{org}/buy/{BUSINESS_PREMIUM}", {**line, "action": "skip"})
+    order_id = UUID(r.headers["location"].rsplit("/", 1)[1])
+    order = account.system.app.load(__import__("csp.aggregates.order", fromlist=["Order"]).Order, order_id, "order")
+    assert [(x.unit_customer_price, x.margin) for x in order.lines] == [
+        (__import__("decimal").Decimal("15.58"), __import__("decimal").Decimal("1.42"))
+    ]
+    # placing needs the Product Terms
+    boss.page(f"/orders/{order_id}/place")
+    refused = boss.submit(f"/orders/{order_id}/place", {}, status=409).text
+    assert 'id="accept_terms-error"' in refused
+    boss.submit(f"/orders/{order_id}/place", {"accept_terms": "on"})
+    assert account.system.app.load(type(order), order_id, "order").status == "placed"
+
+
+def test_save_for_later_leaves_a_draft_that_resumes_as_the_cart(boss: Browser, account: Account):
+    org, tenant = ready_customer(account)
+    boss.page(f"/o/{org}/buy/{BUSINESS_PREMIUM}")
+    r = boss.submit(
+        f"/o/{org}/buy/{BUSINESS_PREMIUM}",
+        {"tenant_id": tenant, "quantity": "3", "billing_cycle": "monthly", "action": "skip"},
+    )
+    order_path = r.headers["location"]
+    boss.page(order_path)
+    boss.submit(f"{order_path}/save", {})
+    assert "csp_cart" not in boss.cookies
+    html = boss.page(f"/o/{org}/orders")
+    assert f'href="{order_path}/resume"' in html
+    assert "Draft" in html
+    boss.page(f"{order_path}/resume")
+    assert boss.cookies.get("csp_cart") == order_path.rsplit("/", 1)[1]
+
+
+def test_a_customer_user_sees_its_own_prices_never_partner_prices_or_margins(
+    api_app: FastAPI, account: Account, api_system: System
+):
+    org, tenant = ready_customer(account)
+    set_settings(api_system, account.reseller_id, customer_self_service=True)
+    account.invite("admin@contoso.example", "customer_admin", org)
+    customer = log_in(api_app, "admin@contoso.example")
+    catalog = customer.page(f"/o/{org}/catalog?category=client&group=microsoft-365")
+    assert "Your price" in catalog
+    assert "Partner price" not in catalog
+    assert "14.16" not in catalog
+    assert "14.87" in catalog  # 14.16 + the default 5 %
+    buy = customer.page(f"/o/{org}/buy/{BUSINESS_PREMIUM}")
+    assert "Price Options" not in buy
+    assert "Your margin" not in buy
+    r = customer.submit(
+        f"/o/{org}/buy/{BUSINESS_PREMIUM}",
+        {"tenant_id": tenant, "quantity": "1", "billing_cycle": "monthly", "action": "skip"},
+    )
+    cart = customer.page(r.headers["location"])
+    assert "14.87" in cart
+    assert "14.16" not in cart
+    assert "margin" not in cart.lower()
+    # another organization of the reseller is not found for it
+    other = account.customer("Fabrikam SRL")
+    assert customer.get(f"/o/{other['id']}/orders").status_code == 404
+
+
+def test_a_billing_user_reads_invoices_but_may_not_order(api_app: FastAPI, account: Account):
+    org, _ = ready_customer(account)
+    account.invite("billing@example.com", "billing", account.reseller_id)
+    billing = log_in(api_app, "billing@example.com")
+    assert billing.get("/invoices").status_code == 200
+    nav = billing.page(f"/o/{org}/orders")
+    assert "USERS" not in nav
+    assert billing.get(f"/o/{org}/buy/{BUSINESS_PREMIUM}").status_code == 403
+
+
+def test_another_accounts_pages_are_not_found(api_app: FastAPI, api_system: System, account: Account):
+    org, _ = ready_customer(account)
+    stranger = sign_up(api_app, api_system, "Other Reseller")
+    b = log_in(api_app, stranger.email)
+    for path in (f"/o/{org}", f"/o/{org}/orders", f"/o/{org}/subscriptions", f"/o/{org}/buy/{BUSINESS_PREMIUM}"):
+        r = b.get(path)
+        assert r.status_code == 404, path
+        assert "does not exist, or is not yours" in r.text
+
+
+def test_log_in_offers_the_microsoft_buttons_the_account_enables(
+    visitor: TestClient, api_app: FastAPI, api_system: System, account: Account
+):
+    plain = visitor.get(f"/login?portal={account.slug}").text
+    assert "/api/v1/auth/oidc/" not in plain
+    set_settings(api_system, account.reseller_id, sign_in_methods=("local", "microsoft_work"))
+    # not while the platform has no Microsoft application configured
+    assert "/api/v1/auth/oidc/" not in visitor.get(f"/login?portal={account.slug}").text
+    # configured: install_oidc registers the method (tests/test_oidc_* run the real provider)
+    api_app.state.auth.register_method(SimpleNamespace(name="microsoft_work"))
+    html = visitor.get(f"/login?portal={account.slug}&next=/catalog").text
+    assert 'href="/api/v1/auth/oidc/microsoft_work/start?next=/catalog"' in html
+    assert "Work email (AAD Account)" in html
+    assert "microsoft_personal" not in html
+
+
+def test_self_registration_only_when_the_reseller_allows_it(api_app: FastAPI, api_system: System, account: Account):
+    b = Browser(api_app)
+    assert b.get(f"/portal/{account.slug}/register").status_code == 403
+    set_settings(api_system, account.reseller_id, customer_self_registration=True)
+    b.page(f"/portal/{account.slug}/register")
+    b.submit(
+        f"/portal/{account.slug}/register",
+        {
+            "name": "Northwind SRL",
+            "country": "RO",
+            "address.line1": "Str. 1",
+            "address.city": "Cluj",
+            "address.postal_code": "400000",
+            "contact_email": "office@northwind.example",
+            "industry": "retail",
+            "admin.first_name": "Nora",
+            "admin.last_name": "Wind",
+            "admin.email": "nora@northwind.example",
+            "admin.password": PASSWORD,
+        },
+    )
+    assert log_in(api_app, "nora@northwind.example").cookies.get("csp_session")
+
+
+def test_inviting_from_the_users_page_and_accepting_the_invitation(boss: Browser, api_app: FastAPI, account: Account):
+    boss.page("/users")
+    html = boss.submit(
+        "/users/invite",
+        {"email": "orders@example.com", "role": "order_manager", "organization_id": str(account.reseller_id)},
+        status=200,
+    ).text
+    link = re.search(r'href="(/invitations/[^"]+)" data-accept-link', html)
+    assert link, "test mode shows the invitation link"
+    b = Browser(api_app)
+    b.page(link.group(1))
+    short = b.submit(link.group(1), {"first_name": "Olga", "last_name": "Manager", "password": "short"}, status=422)
+    assert 'id="password-error"' in short.text
+    b.submit(link.group(1), {"first_name": "Olga", "last_name": "Manager", "password": PASSWORD})
+    assert log_in(api_app, "orders@example.com").get("/settings").status_code == 403
+
+
+def test_history_shows_the_state_as_of_a_chosen_time(boss: Browser, account: Account):
+    _, tenant = ready_customer(account)
+    html = boss.page(f"/history/tenant/{tenant}")
+    assert "CreatedAtVendor" in html
+    # "State then" of the first event: only that event, the tenant as it was requested
+    first = re.search(r'href="(/history/tenant/[^"]+\?as_of=[^"]+)">State then', html)
+    assert first
+    then = boss.page(first.group(1).replace("&amp;", "&"))
+    assert "CreatedAtVendor" not in then
+    assert "&#34;status&#34;: &#34;requested&#34;" in then
+
+
+def test_the_login_page_says_why_a_microsoft_sign_in_failed_in_plain_words(api_app: FastAPI):
+    b = Browser(api_app)
+    html = b.page("/login?error=consent_denied")
+    assert "The sign-in was cancelled at Microsoft." in html
+    html = b.page("/login?error=something_new")
+    assert "The sign-in did not go through" in html
