@@ -310,7 +310,9 @@ def test_next_must_be_a_path_of_this_site(oidc_api: ServedApi, idp: MicrosoftIdp
     idp.account = MsAccount.personal(who)
     browser = oidc_api.browser()
     r = sign_in(browser, "microsoft_personal", next_path="https://evil.example/phish")
-    assert r.history[-1].headers["location"] == "/"
+    callback = next(h for h in r.history if h.url.path.endswith("/callback"))
+    assert callback.headers["location"] == "/"  # the site's home, never the foreign address
+    assert r.url.host == "127.0.0.1"
     assert "csp_session" in browser.cookies
 
 
