@@ -23,7 +23,7 @@ from csp.aggregates.user import CUSTOMER_ROLES, User
 from csp.api.errors import NotAllowed, TooManyAttempts, Unauthorized
 from csp.api.sessions import LoginThrottle, RedisSessionStore, Session, SessionStore, SQLSessionStore
 from csp.application import CspApplication
-from csp.persistence import Database, schema_lock
+from csp.persistence import Database
 from csp.settings import Settings
 
 SESSION_COOKIE = "csp_session"
@@ -93,8 +93,7 @@ def build_session_store(settings: Settings, db: Database) -> SessionStore:
     url = settings.session_url or (settings.broker_url if settings.broker_url.startswith("redis") else "")
     if url:
         return RedisSessionStore(url, prefix=settings.redis_prefix)
-    with schema_lock(db):
-        return SQLSessionStore.for_database(db)
+    return SQLSessionStore.for_database(db)
 
 
 class Auth:

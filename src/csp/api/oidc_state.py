@@ -13,14 +13,11 @@ Times are wall time (the provider's tokens are too), never the test clock.
 from __future__ import annotations
 
 import json
-import secrets
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from csp.api.sqlstore import SQLTableStore
 from csp.application.passwords import secret_hash
 from csp.persistence import Database
 from csp.settings import Settings
@@ -67,65 +64,19 @@ _SCHEMA = (
 _COLUMNS = "method, nonce, code_verifier, next_path, browser_hash, created_at, expires_at"
 
 
-class SQLStateStore:
+class SQLStateStore(SQLTableStore):
     """Pending sign-ins in SQL: SQLite (the sessions' file) or PostgreSQL (the events' database)."""
 
-    def __init__(self, connect: Callable[[], Any], placeholder: str, prefix: str, index_prefix: str) -> None:
-        self._connect = connect
-        self._ph = placeholder
-        self._p = prefix
-        with self._tx() as c:
-            for statement in _SCHEMA:
-                c.execute(statement.format(p=prefix, n=index_prefix))
-
-    @classmethod
-    def for_database(cls, db: Database) -> SQLStateStore:
-        if db.is_sqlite:
-            path = db.sibling("auth")
-            if path is None:
-                uri = f"file:csp-oidc-{secrets.token_hex(4)}?mode=memory&cache=shared"
-                keeper = sqlite3.connect(uri, uri=True, check_same_thread=False)
-                store = cls(lambda: sqlite3.connect(uri, uri=True, timeout=30), "?", "csp_", "csp_")
-                store._keeper = keeper  # type: ignore[attr-defined]
-                return store
-            return cls(lambda: sqlite3.connect(str(path), timeout=30), "?", "csp_", "csp_")
-        from psycopg_pool import ConnectionPool
-
-        pool = ConnectionPool(
-            kwargs={
-                "host": db.host,
-                "port": db.port,
-                "user": db.user or None,
-                "password": db.password or None,
-                "dbname": db.dbname,
-                "autocommit": True,
-                "connect_timeout": 5,
-            },
-            min_size=1,
-            max_size=2,
-            open=True,
-        )
-        prefix = f'"{db.schema}".csp_' if db.schema else "csp_"
-        store = cls(pool.connection, "%s", prefix, "csp_")
-        store._pool = pool  # type: ignore[attr-defined]
-        return store
-
-    @contextmanager
-    def _tx(self) -> Iterator[Any]:
-        with self._connect() as conn:
-            yield conn
-            if isinstance(conn, sqlite3.Connection):
-                conn.commit()
-
-    def _sql(self, statement: str) -> str:
-        return statement.format(p=self._p, cols=_COLUMNS).replace("?", self._ph)
+    SCHEMA = _SCHEMA
 
     def put(self, state: str, pending: PendingSignIn) -> None:
         p = pending
         with self._tx() as c:
             c.execute(self._sql("DELETE FROM {p}oidc_states WHERE expires_at < ?"), (wall_time() - GRACE_SECONDS,))
             c.execute(
-                self._sql("INSERT INTO {p}oidc_states (state_hash, {cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                self._sql(
+                    "INSERT INTO {p}oidc_states (state_hash, {cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", cols=_COLUMNS
+                ),
                 (
                     secret_hash(state),
                     p.method,
@@ -141,19 +92,12 @@ class SQLStateStore:
     def take(self, state: str) -> PendingSignIn | None:
         with self._tx() as c:
             row = c.execute(
-                self._sql("DELETE FROM {p}oidc_states WHERE state_hash = ? RETURNING {cols}"), (secret_hash(state),)
+                self._sql("DELETE FROM {p}oidc_states WHERE state_hash = ? RETURNING {cols}", cols=_COLUMNS),
+                (secret_hash(state),),
             ).fetchone()
         if row is None:
             return None
         return PendingSignIn(row[0], row[1], row[2], row[3], row[4], float(row[5]), float(row[6]))
-
-    def close(self) -> None:
-        pool = getattr(self, "_pool", None)
-        if pool is not None:
-            pool.close()
-        keeper = getattr(self, "_keeper", None)
-        if keeper is not None:
-            keeper.close()
 
 
 class RedisStateStore:

@@ -10,17 +10,13 @@ time, not domain time: sessions and throttling are operations, not business fact
 from __future__ import annotations
 
 import secrets
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID
 
+from csp.api.sqlstore import SQLTableStore
 from csp.application.passwords import secret_hash
-from csp.persistence import Database
 
 
 @dataclass(frozen=True)
@@ -78,60 +74,11 @@ _SCHEMA = (
 )
 
 
-class SQLSessionStore:
+class SQLSessionStore(SQLTableStore):
     """Sessions in SQL: SQLite (its own file) or PostgreSQL (the events' database)."""
 
-    def __init__(self, connect: Callable[[], Any], placeholder: str, prefix: str, index_prefix: str) -> None:
-        self._connect = connect
-        self._ph = placeholder
-        self._p = prefix
-        self._lock = threading.Lock()
-        with self._tx() as c:
-            for statement in _SCHEMA:
-                c.execute(statement.format(p=prefix, n=index_prefix))
-
-    @classmethod
-    def for_database(cls, db: Database) -> SQLSessionStore:
-        if db.is_sqlite:
-            path = db.sibling("auth")
-            if path is None:
-                # An in-memory store lives as long as one connection holds it.
-                uri = f"file:csp-auth-{secrets.token_hex(4)}?mode=memory&cache=shared"
-                keeper = sqlite3.connect(uri, uri=True, check_same_thread=False)
-                store = cls(lambda: sqlite3.connect(uri, uri=True, timeout=30), "?", "csp_", "csp_")
-                store._keeper = keeper  # type: ignore[attr-defined]
-                return store
-            return cls(lambda: sqlite3.connect(str(path), timeout=30), "?", "csp_", "csp_")
-        from psycopg_pool import ConnectionPool
-
-        pool = ConnectionPool(
-            kwargs={
-                "host": db.host,
-                "port": db.port,
-                "user": db.user or None,
-                "password": db.password or None,
-                "dbname": db.dbname,
-                "autocommit": True,
-                "connect_timeout": 5,
-            },
-            min_size=1,
-            max_size=4,
-            open=True,
-        )
-        prefix = f'"{db.schema}".csp_' if db.schema else "csp_"
-        store = cls(pool.connection, "%s", prefix, "csp_")
-        store._pool = pool  # type: ignore[attr-defined]
-        return store
-
-    @contextmanager
-    def _tx(self) -> Iterator[Any]:
-        with self._connect() as conn:
-            yield conn
-            if isinstance(conn, sqlite3.Connection):
-                conn.commit()
-
-    def _sql(self, statement: str) -> str:
-        return statement.format(p=self._p).replace("?", self._ph)
+    SCHEMA = _SCHEMA
+    POOL_SIZE = 4
 
     def create(self, user_id: UUID, method: str, ttl_seconds: float) -> tuple[str, Session]:
         sid, s = _new_session(user_id, method, ttl_seconds)
@@ -188,14 +135,6 @@ class SQLSessionStore:
     def ping(self) -> None:
         with self._tx() as c:
             c.execute(self._sql("SELECT COUNT(*) FROM {p}sessions WHERE expires_at < 0")).fetchone()
-
-    def close(self) -> None:
-        pool = getattr(self, "_pool", None)
-        if pool is not None:
-            pool.close()
-        keeper = getattr(self, "_keeper", None)
-        if keeper is not None:
-            keeper.close()
 
 
 class RedisSessionStore:
