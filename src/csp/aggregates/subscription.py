@@ -197,11 +197,34 @@ class Subscription(CspAggregate):
         self.tenant_domain = t.tenant_domain
         self.order_id = t.order_id
         self.line_no = t.line_no
+        self.vendor = t.vendor
+        self.type = t.type
+        self.parent_id = t.parent_id
+        self.vendor_subscription_id = t.vendor_subscription_id
+        self.status: SubscriptionStatus = status
+        self._assign_offer_terms(t, starts_at, ends_at, tranche)
+        self.pending_billing_cycle: BillingCycle | None = None
+        self.pending_billing_cycle_at: datetime | None = None
+        self.renewal_quantity: int | None = None
+        self.renewal_term: Term | None = None
+        self.addon_ids: tuple[UUID, ...] = ()
+        self.assigned = 0
+        self.assigned_synced_at: datetime | None = None
+        self.suspended_at: datetime | None = None
+        self.ended_at: datetime | None = None
+        self.renewal_count = 0
+        self.closed_window_numbers: tuple[int, ...] = ()
+        self.unacknowledged_versions: tuple[int, ...] = ()
+        self.last_vendor_refusal: str | None = None
+
+    def _assign_offer_terms(
+        self, t: SubscriptionTerms, starts_at: datetime, ends_at: datetime, tranche: Tranche
+    ) -> None:
+        """The offer, prices and first term, as a new subscription or a converted trial
+        takes them (called only from those two events' methods: assignments only)."""
         self.offer_id = t.offer_id
         self.offer_name = t.offer_name
         self.product_group_id = t.product_group_id
-        self.vendor = t.vendor
-        self.type = t.type
         self.term = t.term
         self.billing_cycle = t.billing_cycle
         self.billing_cycles_allowed = t.billing_cycles_allowed
@@ -217,27 +240,11 @@ class Subscription(CspAggregate):
         self.unit_customer_price = t.unit_customer_price
         self.markup_percent = t.markup_percent
         self.default_markup_percent = t.default_markup_percent
-        self.parent_id = t.parent_id
-        self.vendor_subscription_id = t.vendor_subscription_id
-        self.status: SubscriptionStatus = status
         self.starts_at = starts_at
         self.ends_at = ends_at
         self.tranches: tuple[Tranche, ...] = (tranche,)
         self.quantity = tranche.quantity
         self.auto_renew = not t.is_trial
-        self.pending_billing_cycle: BillingCycle | None = None
-        self.pending_billing_cycle_at: datetime | None = None
-        self.renewal_quantity: int | None = None
-        self.renewal_term: Term | None = None
-        self.addon_ids: tuple[UUID, ...] = ()
-        self.assigned = 0
-        self.assigned_synced_at: datetime | None = None
-        self.suspended_at: datetime | None = None
-        self.ended_at: datetime | None = None
-        self.renewal_count = 0
-        self.closed_window_numbers: tuple[int, ...] = ()
-        self.unacknowledged_versions: tuple[int, ...] = ()
-        self.last_vendor_refusal: str | None = None
 
     @classmethod
     def provision(
@@ -774,31 +781,8 @@ class Subscription(CspAggregate):
         actor: Actor,
         at: datetime,
     ) -> None:
-        t = terms
-        self.offer_id = t.offer_id
-        self.offer_name = t.offer_name
-        self.product_group_id = t.product_group_id
-        self.term = t.term
-        self.billing_cycle = t.billing_cycle
-        self.billing_cycles_allowed = t.billing_cycles_allowed
-        self.terms_allowed = t.terms_allowed
-        self.min_quantity = t.min_quantity
-        self.max_quantity = t.max_quantity
-        self.unit = t.unit
-        self.is_trial = False
-        self.trial_converts_to = None
-        self.addon_offer_ids_allowed = t.addon_offer_ids_allowed
-        self.unit_partner_price = t.unit_partner_price
-        self.erp_price = t.erp_price
-        self.unit_customer_price = t.unit_customer_price
-        self.markup_percent = t.markup_percent
-        self.default_markup_percent = t.default_markup_percent
         self.status = "active"
-        self.starts_at = starts_at
-        self.ends_at = ends_at
-        self.tranches = (tranche,)
-        self.quantity = tranche.quantity
-        self.auto_renew = True
+        self._assign_offer_terms(terms, starts_at, ends_at, tranche)
 
     # --- add-ons -----------------------------------------------------------
 
