@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -97,7 +98,9 @@ def as_utc(value: date | datetime | None, *, end: bool = False) -> datetime | No
     return start + timedelta(days=1) if end else start
 
 
-class Dialect:
+class Dialect(ABC):
+    """What differs between SQLite and PostgreSQL; each has its subclass."""
+
     name: str = ""
 
     def q(self, sql: str) -> str:
@@ -107,14 +110,14 @@ class Dialect:
     def qualify(self, table: str) -> str:
         return f'"{table}"'
 
-    def ddl_type(self, kind: ColumnType) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def ddl_type(self, kind: ColumnType) -> str: ...
 
-    def to_db(self, kind: ColumnType, value: Any) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def to_db(self, kind: ColumnType, value: Any) -> Any: ...
 
-    def from_db(self, kind: ColumnType, value: Any) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def from_db(self, kind: ColumnType, value: Any) -> Any: ...
 
     # --- DDL ------------------------------------------------------------------
 
@@ -138,8 +141,8 @@ class Dialect:
     def rename_table(self, physical: str, new_name: str) -> str:
         return f'ALTER TABLE {self.qualify(physical)} RENAME TO "{new_name}"'
 
-    def list_tables_sql(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def list_tables_sql(self) -> str: ...
 
     # --- rows -------------------------------------------------------------------
 
