@@ -278,6 +278,14 @@ def test_settings_segments_and_self_registration(api_system: System, account: Ac
     offers = admin.ok("GET", "/catalog/offers?limit=200")["items"]
     assert [(o["id"], o["customer_price"]) for o in offers] == [(str(BUSINESS_PREMIUM), "15.00")]
     assert boss.ok("GET", "/segments")["total"] == 1
+    # the reseller's preview for that customer shows the segment's price, as its order line will
+    preview = f"/pricing/preview?offer_id={BUSINESS_PREMIUM}&quantity=2&organization_id={reg['organization']['id']}"
+    p = boss.ok("GET", preview)
+    assert (p["customer_price"], p["total"], p["margin"]) == ("15.00", "30.00", "0.84")
+    assert boss.ok("GET", f"{preview}&markup_percent=0")["customer_price"] == "15.15"  # 14.16 × 1.07, asked for
+    assert boss.ok("GET", f"/pricing/preview?offer_id={BUSINESS_PREMIUM}")["customer_price"] == "15.15"
+    r = boss.get(f"{API}/pricing/preview?offer_id={BUSINESS_PREMIUM}&organization_id={uuid4()}")
+    assert r.status_code == 404, r.text
 
 
 def test_errors_use_the_envelope(account: Account, visitor: Client):

@@ -123,6 +123,24 @@ def test_the_order_page_without_javascript_prices_15_58_and_1_42_and_adds_to_the
     assert account.system.app.load(type(order), order_id, "order").status == "placed"
 
 
+def test_the_order_summary_shows_the_customers_segment_price_as_the_line_will_be(boss: Browser, account: Account):
+    # given a customer in a segment that sells Business Premium at 15.00
+    org, tenant = ready_customer(account)
+    seg = account.boss.ok(
+        "POST", "/segments", 201, json={"name": "Gold", "offer_ids": [str(BUSINESS_PREMIUM)], "organization_ids": [org]}
+    )
+    account.boss.ok("PUT", f"/segments/{seg['id']}/prices/{BUSINESS_PREMIUM}", json={"customer_price": "15.00"})
+    line = {"tenant_id": tenant, "quantity": "2", "billing_cycle": "monthly", "term": "annual", "markup_percent": ""}
+    # when the reseller previews a line without a markup of its own
+    html = boss.submit(f"/o/{org}/buy/{BUSINESS_PREMIUM}", {**line, "action": "preview"}, status=200).text
+    # then the summary shows the segment's price, and the cart line takes the same
+    assert re.search(r'data-cell="customer-1">15.00<', html)
+    assert re.search(r'data-cell="margin-1">0.84<', html)
+    r = boss.submit(f"/o/{org}/buy/{BUSINESS_PREMIUM}", {**line, "action": "skip"})
+    order = account.boss.ok("GET", f"/orders/{r.headers['location'].rsplit('/', 1)[1]}")
+    assert [x["unit_customer_price"] for x in order["lines"]] == ["15.00"]
+
+
 def test_save_for_later_leaves_a_draft_that_resumes_as_the_cart(boss: Browser, account: Account):
     org, tenant = ready_customer(account)
     boss.page(f"/o/{org}/buy/{BUSINESS_PREMIUM}")

@@ -172,8 +172,11 @@ class CatalogCommands(CspApplicationBase):
         target_price: Decimal | None = None,
         term: str | None = None,
         reseller_id: UUID | None = None,
+        organization_id: UUID | None = None,
     ) -> PriceQuote:
-        """What an order line would cost: partner, ERP, customer price, margin, total."""
+        """What an order line would cost: partner, ERP, customer price, margin, total
+        (``organization_id``, the buyer, counts where segments are known: see the
+        customisation commands)."""
         offer = self.catalog().offer(offer_id)
         t: Term = parse_term(term) if term else offer.terms[0]
         p = offer.price_at(self.now(), t)

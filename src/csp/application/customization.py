@@ -20,7 +20,7 @@ from csp.aggregates.errors import InvalidInput, NotFound, SegmentError
 from csp.aggregates.index import UniqueKey
 from csp.aggregates.order import NewSubscriptionLine, Order
 from csp.aggregates.organization import Organization
-from csp.aggregates.pricing import customer_price
+from csp.aggregates.pricing import PriceQuote, customer_price
 from csp.aggregates.terms import Term
 from csp.application.orders import NewLineRequest, OrderCommands
 
@@ -87,12 +87,34 @@ class CustomizationCommands(OrderCommands):
         self.check_offer_available(buyer, offer)
         for a in req.addons:
             self.check_offer_available(buyer, self.catalog().offer(a.offer_id))
-        if req.markup_percent is None and req.target_price is None and buyer.kind == "customer":
-            segment = self.segment_of(buyer.id)
-            sp = segment.price_for(offer.id) if segment is not None else None
-            if sp is not None:
-                req = dataclasses.replace(req, markup_percent=sp.markup_percent, target_price=sp.customer_price)
+        if req.markup_percent is None and req.target_price is None:
+            markup, target = self.segment_default_price(buyer, offer.id)
+            req = dataclasses.replace(req, markup_percent=markup, target_price=target)
         return super()._build_new_line(order, line_no, req)
+
+    def segment_default_price(self, buyer: Organization, offer_id: UUID) -> tuple[Decimal | None, Decimal | None]:
+        """The markup or customer price a line of this offer takes for this buyer when
+        the order gives neither: its segment's price for the offer, if it has one."""
+        segment = self.segment_of(buyer.id) if buyer.kind == "customer" else None
+        sp = segment.price_for(offer_id) if segment is not None else None
+        return (sp.markup_percent, sp.customer_price) if sp is not None else (None, None)
+
+    def price_preview(
+        self,
+        offer_id: UUID,
+        quantity: int = 1,
+        markup_percent: Decimal | None = None,
+        target_price: Decimal | None = None,
+        term: str | None = None,
+        reseller_id: UUID | None = None,
+        organization_id: UUID | None = None,
+    ) -> PriceQuote:
+        """As the catalog's preview; for a customer ``organization_id`` without a markup
+        or a target price, at its segment's price, as an order line would be."""
+        if organization_id is not None and markup_percent is None and target_price is None:
+            buyer = self.load(Organization, organization_id, "organization")
+            markup_percent, target_price = self.segment_default_price(buyer, offer_id)
+        return super().price_preview(offer_id, quantity, markup_percent, target_price, term, reseller_id)
 
     # --- commands ----------------------------------------------------------------
 

@@ -109,7 +109,13 @@ def _summary(page: Page, caller: Caller, org: Organization, offer: Offer, line: 
         return None
     try:
         q = page.app.price_preview(
-            offer.id, line.quantity, line.markup_percent, line.target_price, line.term, reseller_id=caller.reseller_id
+            offer.id,
+            line.quantity,
+            line.markup_percent,
+            line.target_price,
+            line.term,
+            reseller_id=caller.reseller_id,
+            organization_id=org.id,
         )
     except CspError as e:
         page.fail(e)

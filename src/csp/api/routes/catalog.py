@@ -143,10 +143,24 @@ def price_preview(
         Decimal | None, Query(allow_inf_nan=False, max_digits=18, description="a customer price per unit instead")
     ] = None,
     term: Literal["monthly", "annual"] | None = None,
+    organization_id: Annotated[
+        UUID | None,
+        Query(description="the buyer: without a markup or target price, its customer segment's price applies"),
+    ] = None,
 ) -> s.PricePreviewPublic:
     """What a line would cost per unit and in total: markup_percent=5 on 14.16 → 15.58."""
     offer_ = app.catalog().offer(offer_id)
-    q = app.price_preview(offer_id, quantity, markup_percent, target_price, term, reseller_id=caller.reseller_id)
+    if organization_id is not None:
+        access.organization(app, caller, organization_id)
+    q = app.price_preview(
+        offer_id,
+        quantity,
+        markup_percent,
+        target_price,
+        term,
+        reseller_id=caller.reseller_id,
+        organization_id=organization_id,
+    )
     return s.PricePreviewPublic(
         offer_id=offer_id,
         quantity=quantity,
