@@ -141,6 +141,43 @@ def test_the_order_summary_shows_the_customers_segment_price_as_the_line_will_be
     assert [x["unit_customer_price"] for x in order["lines"]] == ["15.00"]
 
 
+def test_save_changes_applies_every_field_at_once_or_none(boss: Browser, account: Account):
+    # given an active subscription of 3 licences
+    org, tenant = ready_customer(account)
+    order = account.boss.ok("POST", f"/organizations/{org}/orders", 201, json={})
+    line = {"offer_id": str(BUSINESS_PREMIUM), "tenant_id": tenant, "quantity": 3}
+    account.boss.ok("POST", f"/orders/{order['id']}/lines", 201, json={**line, "billing_cycle": "monthly"})
+    account.boss.ok("POST", f"/orders/{order['id']}/place", 202, json={"accept_terms": True})
+    account.provision(order["id"])
+    assert account.system.read is not None
+    account.system.read.sync(5)
+    sub_id = account.boss.ok("GET", f"/organizations/{org}/subscriptions")["items"][0]["id"]
+    page = f"/subscriptions/{sub_id}"
+    form = {
+        "status": "enabled",
+        "quantity": "3",
+        "billing_cycle": "monthly",
+        "auto_renew": "on",
+        "auto_renew_shown": "1",
+    }
+    # when one save adds a licence and suspends, both are saved
+    boss.page(page)
+    boss.submit(page, {**form, "quantity": "4", "status": "suspended"})
+    sub = account.boss.ok("GET", page)
+    assert (sub["status"], sub["purchased"]) == ("suspended", 4)
+    # and when one save reactivates, changes the billing cycle and asks for more licences
+    # than the offer allows, the refusal shows by the quantity and nothing is saved
+    boss.page(page)
+    html = boss.submit(page, {**form, "quantity": "100000", "billing_cycle": "yearly"}, status=409).text
+    assert 'id="quantity-error"' in html
+    after = account.boss.ok("GET", page)
+    assert (after["status"], after["purchased"], after["billing_cycle"]) == ("suspended", 4, "monthly")
+    assert after["pending_billing_cycle"] is None
+    events = account.boss.ok("GET", f"{page}/history")["events"]
+    since = [e["type"] for e in events if e["version"] > sub["version"]]
+    assert since == [], since
+
+
 def test_save_for_later_leaves_a_draft_that_resumes_as_the_cart(boss: Browser, account: Account):
     org, tenant = ready_customer(account)
     boss.page(f"/o/{org}/buy/{BUSINESS_PREMIUM}")

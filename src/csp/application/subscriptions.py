@@ -7,6 +7,7 @@ renewed or ended with it, always to the base's term end (coterminous).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -14,7 +15,7 @@ from uuid import UUID, uuid4
 
 from csp.aggregates.base import SYSTEM_SCHEDULER, Actor
 from csp.aggregates.catalog import PricePoint
-from csp.aggregates.errors import AlreadyExists, InvalidInput, NotATrial
+from csp.aggregates.errors import AlreadyExists, CspError, InvalidInput, NotATrial
 from csp.aggregates.organization import Organization
 from csp.aggregates.pricing import quote
 from csp.aggregates.subscription import TERMINAL, Subscription, SubscriptionStatus, subscription_terms_from_offer
@@ -39,6 +40,18 @@ class DueWorkReport:
         )
 
 
+@dataclass(frozen=True)
+class SubscriptionEdit:
+    """The edit screen's fields; ``None`` (or ``False``) leaves a field as it is."""
+
+    reactivate: bool = False
+    quantity: int | None = None
+    at_renewal: bool = False
+    billing_cycle: str | None = None
+    auto_renew: bool | None = None
+    suspend: bool = False
+
+
 class SubscriptionCommands(CatalogCommands):
     def _addons(self, base: Subscription) -> list[Subscription]:
         return [self.load(Subscription, a, "subscription") for a in base.addon_ids]
@@ -54,12 +67,14 @@ class SubscriptionCommands(CatalogCommands):
         """An increase applies now; a decrease now only by seats inside their window,
         or at renewal when ``at_renewal``."""
         sub = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
-        now = self.now()
+        self._decide_quantity(sub, quantity, at_renewal, actor, self.now())
+        self.save(sub)
+        return sub
+
+    def _decide_quantity(self, sub: Subscription, quantity: int, at_renewal: bool, actor: Actor, now: datetime) -> None:
         if at_renewal:
             sub.schedule_quantity_for_renewal(quantity, actor=actor, at=now)
-            self.save(sub)
-            return sub
-        changed: list[Subscription] = [sub]
+            return
         sub.change_quantity(quantity, actor=actor, at=now)
         # One add-on licence per base licence: a reduction below an add-on's count is refused.
         for addon in self._addons(sub):
@@ -69,8 +84,6 @@ class SubscriptionCommands(CatalogCommands):
                     f"{addon.offer_name} has {addon.quantity} licences; reduce the add-on first",
                     addon_id=addon.id,
                 )
-        self.save(*changed)
-        return sub
 
     def change_subscription_billing_cycle(
         self, subscription_id: UUID, billing_cycle: str, actor: Actor, expected_version: int | None = None
@@ -93,29 +106,88 @@ class SubscriptionCommands(CatalogCommands):
     ) -> Subscription:
         """Suspend (billing continues); active add-ons are suspended with their base."""
         sub = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
-        now = self.now()
+        self.save(sub, *self._decide_suspend(sub, actor, self.now()))
+        return sub
+
+    def _decide_suspend(self, sub: Subscription, actor: Actor, now: datetime) -> list[Subscription]:
+        """Suspends ``sub`` and its active add-ons; returns the add-ons."""
         sub.suspend(actor=actor, at=now)
         addons = [a for a in self._addons(sub) if a.status == "active"]
         for a in addons:
             a.suspend(actor=actor, at=now)
-        self.save(sub, *addons)
-        return sub
+        return addons
 
     def reactivate_subscription(
         self, subscription_id: UUID, actor: Actor, expected_version: int | None = None
     ) -> Subscription:
         sub = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
+        self.save(sub, *self._decide_reactivate(sub, actor, self.now()))
+        return sub
+
+    def _decide_reactivate(self, sub: Subscription, actor: Actor, now: datetime) -> list[Subscription]:
+        """Reactivates ``sub`` and its suspended add-ons (an add-on only under an active
+        base); returns the add-ons."""
         if sub.parent_id is not None:
             base = self.load(Subscription, sub.parent_id, "subscription")
             if base.status != "active":
                 raise InvalidInput("subscription_id", f"the base subscription is {base.status}; reactivate it first")
-        now = self.now()
         sub.reactivate(actor=actor, at=now)
         addons = [a for a in self._addons(sub) if a.status == "suspended"]
         for a in addons:
             a.reactivate(actor=actor, at=now)
-        self.save(sub, *addons)
-        return sub
+        return addons
+
+    def edit_subscription(
+        self, subscription_id: UUID, edit: SubscriptionEdit, actor: Actor, expected_version: int | None = None
+    ) -> tuple[Subscription, list[str]]:
+        """The edit screen's **Save changes**: every changed field at once, all or nothing.
+
+        Applied in an order that works (reactivate before the quantity, suspend last) and
+        saved in one transaction; the first refusal raises with ``details["field"]`` naming
+        the field it is about, and nothing is saved. Returns the subscription and what
+        changed, in words."""
+        sub = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
+        now = self.now()
+        changed: dict[UUID, Subscription] = {}
+        done: list[str] = []
+
+        def step(field_name: str, what: str, decide: Callable[[], list[Subscription] | None]) -> None:
+            try:
+                for other in decide() or []:
+                    changed[other.id] = other
+            except CspError as e:
+                e.details.setdefault("field", field_name)
+                raise
+            done.append(what)
+
+        if edit.reactivate and sub.status == "suspended":
+            step("status", "reactivated", lambda: self._decide_reactivate(sub, actor, now))
+        if edit.quantity is not None and edit.quantity != sub.quantity:
+            q = edit.quantity
+            when = "scheduled for the renewal" if edit.at_renewal else "changed"
+            step(
+                "quantity",
+                f"quantity {when} to {q}",
+                lambda: self._decide_quantity(sub, q, edit.at_renewal, actor, now),
+            )
+        if edit.billing_cycle is not None and edit.billing_cycle != (sub.pending_billing_cycle or sub.billing_cycle):
+            cycle = parse_billing_cycle(edit.billing_cycle)
+            step(
+                "billing_cycle",
+                f"billing cycle {cycle} from the next period",
+                lambda: sub.change_billing_cycle(cycle, actor=actor, at=now),
+            )
+        if edit.auto_renew is not None and edit.auto_renew != sub.auto_renew:
+            on = edit.auto_renew
+            step(
+                "auto_renew", f"auto-renew {'on' if on else 'off'}", lambda: sub.set_auto_renew(on, actor=actor, at=now)
+            )
+        if edit.suspend and sub.status == "active":
+            step("status", "suspended", lambda: self._decide_suspend(sub, actor, now))
+        if done:
+            changed.pop(sub.id, None)
+            self.save(sub, *changed.values())
+        return sub, done
 
     def cancel_subscription(
         self, subscription_id: UUID, actor: Actor, expected_version: int | None = None

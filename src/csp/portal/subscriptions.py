@@ -21,6 +21,7 @@ from csp.api import access
 from csp.api.commands import command
 from csp.api.presenters import subscription_public
 from csp.api.queries import subscription_rows
+from csp.application.subscriptions import SubscriptionEdit
 from csp.audit import history
 from csp.portal.ordering import actor_names
 from csp.portal.web import ORG_COOKIE, Page, page_for, parse_as_of
@@ -69,7 +70,7 @@ def subscriptions(organization_id: UUID, page: PageDep) -> Response:
 # --- the edit screen ---------------------------------------------------------------------------
 
 
-def _edit(page: Page, sub: Subscription, status_code: int = 200, applied: list[str] | None = None) -> Response:
+def _edit(page: Page, sub: Subscription, status_code: int = 200) -> Response:
     caller = page.user()
     app = page.app
     addons = [app.load(Subscription, a, "subscription") for a in sub.addon_ids]
@@ -96,7 +97,6 @@ def _edit(page: Page, sub: Subscription, status_code: int = 200, applied: list[s
         addon_options=[("", "Choose…")] + [(a.id, a.name) for a in addon_choices],
         can_write=page.may("subscriptions.write"),
         can_history=page.may("history.read"),
-        applied=applied or [],
         currency=offer.currency,
     )
 
@@ -112,9 +112,8 @@ def subscription(subscription_id: UUID, page: PageDep) -> Response:
 
 @router.post("/subscriptions/{subscription_id}")
 def save_changes(subscription_id: UUID, page: PageDep) -> Response:
-    """**Save changes**: each changed field is its own command, in an order that works
-    (reactivate before changing the quantity, suspend after); the first refusal stops and
-    shows next to its field, saying what was saved before it."""
+    """**Save changes**: every changed field in one command, all or nothing; a refusal
+    shows next to the field it is about, and nothing is saved."""
     caller = page.allow("subscriptions.write")
     app, system = page.app, page.system
     sub = access.subscription(app, caller, subscription_id)
@@ -124,48 +123,20 @@ def save_changes(subscription_id: UUID, page: PageDep) -> Response:
     auto_renew = page.checked("auto_renew")
     if page.errors:
         return _edit(page, sub, 422)
-    steps: list[tuple[str, str, Callable[[], Subscription]]] = []
-    if status == "enabled" and sub.status == "suspended":
-        steps.append(("status", "reactivated", lambda: app.reactivate_subscription(subscription_id, caller.actor)))
-    if quantity is not None and quantity != sub.quantity and sub.status != "trial":
-        at_renewal = page.checked("at_renewal")
-        steps.append(
-            (
-                "quantity",
-                f"quantity {'scheduled for the renewal' if at_renewal else 'changed'} to {quantity}",
-                lambda: app.change_subscription_quantity(
-                    subscription_id, quantity, caller.actor, at_renewal=at_renewal
-                ),
-            )
-        )
-    if cycle != (sub.pending_billing_cycle or sub.billing_cycle) and sub.status != "trial":
-        steps.append(
-            (
-                "billing_cycle",
-                f"billing cycle {cycle} from the next period",
-                lambda: app.change_subscription_billing_cycle(subscription_id, cycle, caller.actor),
-            )
-        )
-    if page.value("auto_renew_shown") and auto_renew != sub.auto_renew and sub.status != "trial":
-        steps.append(
-            (
-                "auto_renew",
-                f"auto-renew {'on' if auto_renew else 'off'}",
-                lambda: app.set_subscription_auto_renew(subscription_id, auto_renew, caller.actor),
-            )
-        )
-    if status == "suspended" and sub.status == "active":
-        steps.append(("status", "suspended", lambda: app.suspend_subscription(subscription_id, caller.actor)))
-    done: list[str] = []
-    for name, what, fn in steps:
-        try:
-            command(system, fn)
-        except CspError as e:
-            page.fail(e, {"quantity": "quantity", "billing_cycle": "billing_cycle"})
-            if "_form" in page.errors and name != "_form":
-                page.errors[name] = page.errors.pop("_form")
-            return _edit(page, app.load(Subscription, subscription_id, "subscription"), 409, done)
-        done.append(what)
+    paid = sub.status != "trial"
+    edit = SubscriptionEdit(
+        reactivate=status == "enabled",
+        quantity=quantity if paid else None,
+        at_renewal=page.checked("at_renewal"),
+        billing_cycle=cycle if paid else None,
+        auto_renew=auto_renew if paid and page.value("auto_renew_shown") else None,
+        suspend=status == "suspended",
+    )
+    try:
+        _, done = command(system, lambda: app.edit_subscription(subscription_id, edit, caller.actor))
+    except CspError as e:
+        page.fail(e, {"quantity": "quantity", "billing_cycle": "billing_cycle", "status": "status"})
+        return _edit(page, app.load(Subscription, subscription_id, "subscription"), 409)
     notice = ("Saved: " + ", ".join(done) + ".") if done else "Nothing to change."
     return page.redirect(f"/subscriptions/{subscription_id}", notice)
 
