@@ -67,6 +67,7 @@ def test_the_manuals_walkthrough_in_chromium(portal: Served, browser_page: Any):
     page.get_by_role("link", name="Create organization").click()
     page.get_by_label("Company name").fill("Contoso SRL")
     page.get_by_label("Contact email").fill("office@contoso.example")
+    page.get_by_label("Contact phone").fill("+40 21 555 0100")
     page.get_by_label("Street and number").fill("Str. Fabricii 46")
     page.get_by_label("City").fill("Bucharest")
     page.get_by_label("Postal code").fill("060822")

@@ -252,6 +252,7 @@ def test_settings_segments_and_self_registration(api_system: System, account: Ac
         "country": "RO",
         "address": {"line1": "x", "city": "y", "postal_code": "1"},
         "contact_email": "a@fabrikam.example",
+        "contact_phone": "+40 21 555 0123",
         "industry": "retail",
         "admin": {"email": "admin@fabrikam.example", "password": PASSWORD, "first_name": "F", "last_name": "A"},
     }

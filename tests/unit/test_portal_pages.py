@@ -265,22 +265,23 @@ def test_self_registration_only_when_the_reseller_allows_it(api_app: FastAPI, ap
     assert b.get(f"/portal/{account.slug}/register").status_code == 403
     set_settings(api_system, account.reseller_id, customer_self_registration=True)
     b.page(f"/portal/{account.slug}/register")
-    b.submit(
-        f"/portal/{account.slug}/register",
-        {
-            "name": "Northwind SRL",
-            "country": "RO",
-            "address.line1": "Str. 1",
-            "address.city": "Cluj",
-            "address.postal_code": "400000",
-            "contact_email": "office@northwind.example",
-            "industry": "retail",
-            "admin.first_name": "Nora",
-            "admin.last_name": "Wind",
-            "admin.email": "nora@northwind.example",
-            "admin.password": PASSWORD,
-        },
-    )
+    form = {
+        "name": "Northwind SRL",
+        "country": "RO",
+        "address.line1": "Str. 1",
+        "address.city": "Cluj",
+        "address.postal_code": "400000",
+        "contact_email": "office@northwind.example",
+        "industry": "retail",
+        "admin.first_name": "Nora",
+        "admin.last_name": "Wind",
+        "admin.email": "nora@northwind.example",
+        "admin.password": PASSWORD,
+    }
+    # the contact phone is required data: its absence is said by its field
+    refused = b.submit(f"/portal/{account.slug}/register", form, status=422).text
+    assert 'id="contact_phone-error"' in refused
+    b.submit(f"/portal/{account.slug}/register", {**form, "contact_phone": "+40 264 555 010"})
     assert log_in(api_app, "nora@northwind.example").cookies.get("csp_session")
 
 

@@ -102,16 +102,19 @@ class OrganizationProfile(Value):
     industry: Industry
     eligibility: Eligibility
 
-    def checked(self, require_address: bool = True) -> OrganizationProfile:
-        """The profile, validated; a reseller signing up may give its address later."""
+    def checked(self, customer: bool = True) -> OrganizationProfile:
+        """The profile, validated. A customer's is complete (address, contact phone); a
+        reseller signing up may give those later."""
         name = self.name.strip()
         if not name or len(name) > 200:
             raise InvalidInput("name", "is required (at most 200 characters)")
         if not _COUNTRY.match(self.country):
             raise InvalidInput("country", "must be an ISO 3166 two-letter code, e.g. RO", value=self.country)
         for f in ("line1", "city", "postal_code"):
-            if require_address and not getattr(self.address, f).strip():
+            if customer and not getattr(self.address, f).strip():
                 raise InvalidInput(f"address.{f}", "is required")
+        if customer and not self.contact_phone.strip():
+            raise InvalidInput("contact_phone", "is required")
         if self.contact_phone and not _PHONE.match(self.contact_phone):
             raise InvalidInput("contact_phone", "is not a valid phone number", value=self.contact_phone)
         parse_industry(self.industry)
@@ -164,7 +167,7 @@ class Organization(CspAggregate):
             kind="reseller",
             reseller_id=None,
             slug=slug,
-            profile=profile.checked(require_address=False),
+            profile=profile.checked(customer=False),
             settings=ResellerSettings(),
             self_registered=False,
             actor=actor,
@@ -235,7 +238,7 @@ class Organization(CspAggregate):
         unknown = set(changes) - set(OrganizationProfile.__dataclass_fields__)
         if unknown:
             raise InvalidInput(sorted(unknown)[0], "is not a field of an organization")
-        profile = self.profile.replace(**changes).checked(require_address=self.kind == "customer")
+        profile = self.profile.replace(**changes).checked(customer=self.kind == "customer")
         changed = tuple(
             f for f in OrganizationProfile.__dataclass_fields__ if getattr(profile, f) != getattr(self.profile, f)
         )

@@ -241,7 +241,7 @@ class OrganizationCreate(In):
     country: Annotated[str, Field(max_length=2)]
     address: AddressIn
     contact_email: Annotated[str, Field(max_length=254)]
-    contact_phone: Annotated[str, Field(max_length=32)] = ""
+    contact_phone: Annotated[str, Field(max_length=32)]
     industry: Industry
     eligibility: EligibilityModel = EligibilityModel()
 
