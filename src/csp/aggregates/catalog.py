@@ -227,6 +227,7 @@ class Catalog(CspAggregate):
 
 def _check_consistent(categories: tuple[Category, ...], offers: tuple[Offer, ...]) -> None:
     groups = {g.id for c in categories for g in c.product_groups}
+    groups_of = {c.id: {g.id for g in c.product_groups} for c in categories}
     cats = {c.id for c in categories}
     ids = {o.id for o in offers}
     if len(ids) != len(offers):
@@ -234,6 +235,8 @@ def _check_consistent(categories: tuple[Category, ...], offers: tuple[Offer, ...
     for o in offers:
         if o.category_id not in cats or o.product_group_id not in groups:
             raise InvalidInput("offers", f"{o.name}: unknown category or product group")
+        if o.product_group_id not in groups_of[o.category_id]:
+            raise InvalidInput("offers", f"{o.name}: its product group is not in its category")
         if not o.prices:
             raise InvalidInput("offers", f"{o.name}: has no price")
         for t in o.terms:

@@ -380,9 +380,9 @@ class Order(CspAggregate):
     def _check_line_fits(self, line: OrderLine, replacing: int | None) -> None:
         others = [x for x in self.lines if x.line_no != replacing]
         if isinstance(line, NewSubscriptionLine):
+            # One trial per offer per customer: not a second one in the cart, on any tenant.
             if line.is_trial and any(
-                isinstance(x, NewSubscriptionLine) and x.offer_id == line.offer_id and x.tenant_id == line.tenant_id
-                for x in others
+                isinstance(x, NewSubscriptionLine) and x.offer_id == line.offer_id for x in others
             ):
                 raise InvalidInput("offer_id", "this trial is already in the cart")
             if line.parent_line_no is not None:
