@@ -178,6 +178,28 @@ def test_save_changes_applies_every_field_at_once_or_none(boss: Browser, account
     assert since == [], since
 
 
+def test_long_lists_are_paged_and_keep_their_filters(boss: Browser, account: Account):
+    # given 53 customers (and the reseller's own account): 54 organizations
+    for n in range(53):
+        account.customer(f"Customer {n:02d}")
+    assert account.system.read is not None
+    account.system.read.sync(5)
+    # then the list shows 50 per page, with a link to the next
+    first = boss.page("/organizations")
+    assert first.count('href="/o/') >= 50
+    assert "1–50 of 54 · page 1 of 2" in first
+    assert 'rel="next" href="/organizations?page=2"' in first
+    second = boss.page("/organizations?page=2")
+    assert "51–54 of 54 · page 2 of 2" in second
+    assert 'rel="prev" href="/organizations?page=1"' in second
+    assert 'rel="next"' not in second
+    # a search keeps its words across pages, and a bad page number is the first page
+    found = boss.page("/organizations?q=Customer&page=2")
+    assert "51–53 of 53" in found
+    assert 'rel="prev" href="/organizations?q=Customer&amp;page=1"' in found
+    assert "1–50 of 54" in boss.page("/organizations?page=zero")
+
+
 def test_save_for_later_leaves_a_draft_that_resumes_as_the_cart(boss: Browser, account: Account):
     org, tenant = ready_customer(account)
     boss.page(f"/o/{org}/buy/{BUSINESS_PREMIUM}")

@@ -80,8 +80,11 @@ DATES = {"starts_at", "ends_at", "created_at"}
 @router.get("/invoices")
 def invoices(page: PageDep) -> Response:
     caller = page.allow("invoices.read")
-    found = read_side(page.system).invoices(caller.reseller_id, 200, 0)
-    return page.render("invoices.html", title="Invoices", invoices=found.items, total=found.total)
+    paging = page.paging()
+    found = read_side(page.system).invoices(caller.reseller_id, paging.limit, paging.offset)
+    return page.render(
+        "invoices.html", title="Invoices", invoices=found.items, total=found.total, paging=paging.of(found.total)
+    )
 
 
 @router.get("/invoices/{invoice_id}")

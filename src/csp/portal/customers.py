@@ -27,12 +27,14 @@ def organizations(page: PageDep) -> Response:
     if caller.is_customer:
         return page.redirect(f"/o/{caller.organization_id}")
     q = (page.request.query_params.get("q") or "").strip()[:100] or None
-    found = read_side(page.system).organizations(caller.reseller_id, q, 200, 0)
+    paging = page.paging()
+    found = read_side(page.system).organizations(caller.reseller_id, q, paging.limit, paging.offset)
     return page.render(
         "organizations.html",
         title="Organizations",
         organizations=found.items,
         total=found.total,
+        paging=paging.of(found.total),
         q=q or "",
         can_create=page.may("organizations.write"),
     )

@@ -355,13 +355,15 @@ def orders(organization_id: UUID, page: PageDep) -> Response:
     _, org = _org(page, organization_id)
     page.allow("orders.read")
     status = page.request.query_params.get("status") or None
-    found = read_side(page.system).orders(org.id, status, 200, 0)
+    paging = page.paging()
+    found = read_side(page.system).orders(org.id, status, paging.limit, paging.offset)
     return page.render(
         "orders.html",
         title=f"Orders · {org.name}",
         org=org,
         orders=found.items,
         total=found.total,
+        paging=paging.of(found.total),
         status=status,
         names=actor_names(page),
         statuses=("draft", "placed", "provision_started", "provision_finished", "provision_failed", "discarded"),

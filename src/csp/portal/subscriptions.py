@@ -56,13 +56,15 @@ def subscriptions(organization_id: UUID, page: PageDep) -> Response:
     if not caller.is_customer:
         page.cookies[ORG_COOKIE] = str(org.id)
     q = (page.request.query_params.get("q") or "").strip()[:100] or None
-    found = subscription_rows(page.system, caller, org.id, q, None, 200, 0)
+    paging = page.paging()
+    found = subscription_rows(page.system, caller, org.id, q, None, paging.limit, paging.offset)
     return page.render(
         "subscriptions.html",
         title=f"Subscriptions · {org.name}",
         org=org,
         groups=grouped(found["items"]),
         total=found["total"],
+        paging=paging.of(found["total"]),
         q=q or "",
     )
 

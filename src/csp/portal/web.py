@@ -40,7 +40,14 @@ templates.env.filters.update(
     actor=fmt.actor,
     industry_option=lambda i: (i, fmt.label(i)),
 )
-templates.env.globals.update(label=fmt.label)
+
+
+def page_link(request: Request, number: int) -> str:
+    """This list's address at another page, its other query parameters kept."""
+    return str(request.url.include_query_params(page=number).replace(scheme="", netloc=""))
+
+
+templates.env.globals.update(label=fmt.label, page_link=page_link)
 
 FORM_COOKIE = "csp_form"  # the CSRF token of forms sent before signing in (double submit)
 NOTICE_COOKIE = "csp_notice"
@@ -69,6 +76,41 @@ def safe_next(value: str | None, default: str = "/") -> str:
 def login_url(request: Request) -> str:
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return f"/login?next={quote(here, safe='/')}"
+
+
+PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class Paging:
+    """One page of a long list: ``limit``/``offset`` for the read side, and the links."""
+
+    number: int
+    per_page: int
+    total: int = 0
+
+    @property
+    def limit(self) -> int:
+        return self.per_page
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.per_page
+
+    def of(self, total: int) -> Paging:
+        return Paging(self.number, self.per_page, total)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def first_row(self) -> int:
+        return min(self.offset + 1, self.total)
+
+    @property
+    def last_row(self) -> int:
+        return min(self.offset + self.per_page, self.total)
 
 
 @dataclass
@@ -166,6 +208,12 @@ class Page:
             self.errors[name] = f"must be between {minimum} and {maximum}"
             return default
         return n
+
+    def paging(self, per_page: int = PER_PAGE) -> Paging:
+        """The list page asked for by ``?page=`` (from 1; anything else is the first)."""
+        raw = self.request.query_params.get("page", "1")
+        number = int(raw) if raw.isdigit() and 0 < int(raw) <= 1_000_000 else 1
+        return Paging(number, per_page)
 
     def decimal(self, name: str) -> Decimal | None:
         raw = self.value(name).replace(",", ".").removesuffix("%").strip()
