@@ -367,3 +367,21 @@ def test_the_users_list_is_a_read_model_of_the_account(account: Account):
     metrics = account.boss.get(f"{API}/metrics").text
     assert 'csp_projection_lag_events{projection="read"}' in metrics
     assert "csp_saga_outcomes" in metrics
+
+
+def test_a_report_pages_its_rows_when_asked_and_csv_has_them_all(account: Account):
+    for n in range(3):
+        account.customer(f"Report Customer {n}")
+    assert account.system.read is not None
+    account.system.read.sync(5)
+    every = account.boss.ok("GET", "/reports/customers")
+    assert every["total"] == len(every["items"]) >= 3
+    first = account.boss.ok("GET", "/reports/customers?limit=2")
+    rest = account.boss.ok("GET", "/reports/customers?limit=2&offset=2")
+    assert (len(first["items"]), first["total"]) == (2, every["total"])
+    assert first["items"] + rest["items"] == every["items"][:4]
+    r = account.boss.get(f"{API}/reports/customers?limit=0")
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "invalid_input"
+    csv = account.boss.get(f"{API}/reports/customers?format=csv&limit=1")
+    assert len(csv.text.strip().splitlines()) == every["total"] + 1  # the header, then every row

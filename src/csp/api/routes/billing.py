@@ -50,7 +50,10 @@ def report(
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
     fmt: Format = "json",
+    limit: Annotated[int | None, Query(ge=1, le=10_000, description="rows per page (default: every row)")] = None,
+    offset: Offset = 0,
 ) -> Any:
+    """A report's rows (JSON, paged with ``limit``/``offset`` if asked), or all of them as CSV."""
     if organization_id is not None:
         access.organization(system.app, caller, organization_id)
     read = read_side(system)
@@ -58,4 +61,6 @@ def report(
         return _csv(
             read.report_csv(name, caller.reseller_id, organization_id, date_from, date_to), f"{name}-report.csv"
         )
-    return page(read.report(name, caller.reseller_id, organization_id, date_from, date_to))
+    found = read.report(name, caller.reseller_id, organization_id, date_from, date_to)
+    rows = found.items[offset : offset + limit] if limit is not None else found.items[offset:]
+    return {"items": list(rows), "total": int(found.total)}
