@@ -47,7 +47,8 @@ def test_the_portal_lists_read_what_the_commands_did(read_world: ReadWorld):
     assert subs.total == 2
     by_id = {s["id"]: s for s in subs.items}
     row = by_id[paid.id]
-    assert (row["product_group"], row["tenant_domain"], row["purchased"], row["assigned"]) == (
+    assert row["product_group"] == paid.product_group_id
+    assert (row["product_group_name"], row["tenant_domain"], row["purchased"], row["assigned"]) == (
         "Microsoft 365",
         "cspplatformtest.onmicrosoft.com",
         1,

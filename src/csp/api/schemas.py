@@ -730,6 +730,8 @@ class SubscriptionRow(Row):
     id: UUID
     offer_id: UUID
     offer_name: str
+    product_group: UUID
+    product_group_name: str
     tenant_domain: str
     status: SubscriptionStatus
     purchased: int
@@ -772,10 +774,22 @@ class InvoicePublic(Row):
     period: str
     issued_at: datetime
     total: Decimal
-    lines: list[InvoiceLinePublic] = []
+    lines: list[InvoiceLinePublic]
 
 
-class InvoicesPublic(Page[InvoicePublic]):
+class InvoiceRowPublic(Row):
+    id: UUID
+    number: str
+    period: str
+    issued_at: datetime
+    total: Decimal
+    line_count: int
+    lines: list[InvoiceLinePublic] | None = Field(
+        None, description="the invoice's lines with `?with_lines=true` (else null; always in GET /invoices/{id})"
+    )
+
+
+class InvoicesPublic(Page[InvoiceRowPublic]):
     pass
 
 

@@ -34,7 +34,7 @@ def grouped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows under their product group, then their tenant domain (the read model's order)."""
     groups: list[dict[str, Any]] = []
     for r in rows:
-        name = r.get("product_group") or "Other"
+        name = r.get("product_group_name") or "Other"
         if not groups or groups[-1]["name"] != name:
             groups.append({"name": name, "domains": [], "purchased": 0, "assigned": 0})
         g = groups[-1]

@@ -309,8 +309,11 @@ class ReadSide:
     def quotes(self, organization_id: UUID, limit: int = 50, offset: int = 0) -> Page:
         return quotes_list.quotes(self.view, organization_id, self.app.now(), limit, offset)
 
-    def invoices(self, reseller_id: UUID, limit: int = 50, offset: int = 0) -> Page:
-        return invoice_history.invoices(self.view, reseller_id, limit, offset)
+    def invoices(self, reseller_id: UUID, limit: int = 50, offset: int = 0, with_lines: bool = False) -> Page:
+        return invoice_history.invoices(self.view, reseller_id, limit, offset, with_lines)
+
+    def invoices_csv(self, reseller_id: UUID) -> str:
+        return invoice_history.invoices_csv(self.view, reseller_id)
 
     def invoice(self, invoice_id: UUID) -> dict[str, Any] | None:
         return invoice_history.invoice(self.view, invoice_id)

@@ -87,7 +87,12 @@ def item(row: Row) -> dict[str, Any]:
     }
 
 
-def invoices(view: ReadView, reseller_id: UUID, limit: int = 50, offset: int = 0) -> Page:
+LIST_CSV_COLUMNS = ("number", "period", "issued_at", "total", "currency", "line_count", "id")
+
+
+def invoices(view: ReadView, reseller_id: UUID, limit: int = 50, offset: int = 0, with_lines: bool = False) -> Page:
+    """A reseller's invoices, newest first; their lines too if asked (else ``lines`` is None:
+    an invoice can have a line per subscription)."""
     found, total = select_page(
         view,
         INVOICES,
@@ -97,7 +102,29 @@ def invoices(view: ReadView, reseller_id: UUID, limit: int = 50, offset: int = 0
         limit,
         offset,
     )
-    return Page([item(r) for r in found], total)
+    items = [item(r) for r in found]
+    for x in items:
+        x["lines"] = _lines(view, x["id"]) if with_lines else None
+    return Page(items, total)
+
+
+def invoices_csv(view: ReadView, reseller_id: UUID) -> str:
+    """Every invoice of a reseller, one row each (no lines), newest first."""
+    rows = select_rows(
+        view,
+        INVOICES,
+        '"reseller_id" = ?',
+        db_params(view, INVOICES, reseller_id=reseller_id),
+        '"period" DESC, "number" DESC',
+    )
+    return csv_text(LIST_CSV_COLUMNS, (item(r) for r in rows))
+
+
+def _lines(view: ReadView, invoice_id: UUID) -> list[dict[str, Any]]:
+    lines = select_rows(
+        view, INVOICE_LINES, '"invoice_id" = ?', db_params(view, INVOICE_LINES, invoice_id=invoice_id), '"line_no"'
+    )
+    return [{"line_no": x["line_no"], **{f: x[f] for f in LINE_FIELDS}} for x in lines]
 
 
 def invoice(view: ReadView, invoice_id: UUID) -> dict[str, Any] | None:
@@ -105,11 +132,8 @@ def invoice(view: ReadView, invoice_id: UUID) -> dict[str, Any] | None:
     found = select_rows(view, INVOICES, '"id" = ?', db_params(view, INVOICES, id=invoice_id))
     if not found:
         return None
-    lines = select_rows(
-        view, INVOICE_LINES, '"invoice_id" = ?', db_params(view, INVOICE_LINES, invoice_id=invoice_id), '"line_no"'
-    )
     out = item(found[0])
-    out["lines"] = [{"line_no": x["line_no"], **{f: x[f] for f in LINE_FIELDS}} for x in lines]
+    out["lines"] = _lines(view, invoice_id)
     return out
 
 

@@ -27,9 +27,20 @@ def _csv(body: str, filename: str) -> PlainTextResponse:
     )
 
 
-@router.get("/invoices", response_model=s.InvoicesPublic)
-def invoices(caller: InvoicesReader, system: SystemDep, limit: Limit = 50, offset: Offset = 0) -> Any:
-    return page(read_side(system).invoices(caller.reseller_id, limit, offset))
+@router.get("/invoices", response_model=s.InvoicesPublic, responses={200: {"content": CSV}})
+def invoices(
+    caller: InvoicesReader,
+    system: SystemDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    fmt: Format = "json",
+    with_lines: Annotated[bool, Query(description="each invoice's lines too (else `lines` is null)")] = False,
+) -> Any:
+    """The reseller's invoices, newest first; as CSV, every invoice, one row each."""
+    read = read_side(system)
+    if fmt == "csv":
+        return _csv(read.invoices_csv(caller.reseller_id), "invoices.csv")
+    return page(read.invoices(caller.reseller_id, limit, offset, with_lines))
 
 
 @router.get("/invoices/{invoice_id}", response_model=s.InvoicePublic, responses={200: {"content": CSV}})
@@ -50,10 +61,10 @@ def report(
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
     fmt: Format = "json",
-    limit: Annotated[int | None, Query(ge=1, le=10_000, description="rows per page (default: every row)")] = None,
+    limit: Limit = 50,
     offset: Offset = 0,
 ) -> Any:
-    """A report's rows (JSON, paged with ``limit``/``offset`` if asked), or all of them as CSV."""
+    """A report's rows (JSON, a page of them), or all of them as CSV."""
     if organization_id is not None:
         access.organization(system.app, caller, organization_id)
     read = read_side(system)
@@ -62,5 +73,4 @@ def report(
             read.report_csv(name, caller.reseller_id, organization_id, date_from, date_to), f"{name}-report.csv"
         )
     found = read.report(name, caller.reseller_id, organization_id, date_from, date_to)
-    rows = found.items[offset : offset + limit] if limit is not None else found.items[offset:]
-    return {"items": list(rows), "total": int(found.total)}
+    return {"items": list(found.items[offset : offset + limit]), "total": int(found.total)}
