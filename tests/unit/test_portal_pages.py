@@ -280,6 +280,11 @@ def test_log_in_offers_the_microsoft_buttons_the_account_enables(
     assert 'href="/api/v1/auth/oidc/microsoft_work/start?next=/catalog"' in html
     assert "Work email (AAD Account)" in html
     assert "microsoft_personal" not in html
+    # the platform's own log-in page (the catalog's Log in, after log out, a session that
+    # ended) offers every method the platform is set up for: the user picks its own
+    html = visitor.get("/login?next=/orders").text
+    assert 'href="/api/v1/auth/oidc/microsoft_work/start?next=/orders"' in html
+    assert "microsoft_personal" not in html
 
 
 def test_self_registration_only_when_the_reseller_allows_it(api_app: FastAPI, api_system: System, account: Account):

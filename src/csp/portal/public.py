@@ -134,13 +134,16 @@ def reseller_offer(slug: str, offer_id: UUID, page: PageDep) -> Response:
 
 
 def sign_in_methods(page: Page, slug: str | None) -> tuple[list[str], Organization | None]:
-    """The methods the account allows (a reseller's portal); the local form always."""
+    """The methods the account allows (a reseller's portal), or, on the platform's own
+    log-in page, every method the platform is set up for (the user picks the one set for
+    it; the sign-in checks it); the local form always."""
+    everything = ["local", *(m for m in page.auth.offered_methods() if m != "local")]
     if not slug:
-        return ["local"], None
+        return everything, None
     try:
         reseller = page.app.reseller_by_slug(slug)
     except CspError:
-        return ["local"], None
+        return everything, None
     methods = list(reseller.reseller_settings().sign_in_methods)
     if "local" not in methods:
         methods.insert(0, "local")
