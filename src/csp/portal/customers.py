@@ -9,8 +9,8 @@ from uuid import UUID
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
-from csp.aggregates.errors import CspError
-from csp.aggregates.organization import INDUSTRIES
+from csp.aggregates.errors import ConcurrentModification, CspError
+from csp.aggregates.organization import INDUSTRIES, OrganizationProfile
 from csp.api import access
 from csp.api.commands import command
 from csp.api.readside import read_side
@@ -77,6 +77,39 @@ def select_organization(organization_id: UUID, page: PageDep) -> Response:
     return page.redirect(safe_next(page.value("next"), f"/o/{org.id}/catalog"), f"You now act for {org.name}.")
 
 
+def _edit_form(page: Page, org: Any, status_code: int = 200) -> Response:
+    return page.render(
+        "organization_edit.html", status_code=status_code, title=f"Edit · {org.name}", org=org, industries=INDUSTRIES
+    )
+
+
+@router.get("/o/{organization_id}/edit")
+def edit_organization_form(organization_id: UUID, page: PageDep) -> Response:
+    caller = page.allow("organizations.write")
+    return _edit_form(page, access.organization(page.app, caller, organization_id))
+
+
+@router.post("/o/{organization_id}/edit")
+def edit_organization(organization_id: UUID, page: PageDep) -> Response:
+    """The profile page's fields (industry and eligibility decide what the customer may
+    buy), saved in one event; a concurrent change is refused, not overwritten."""
+    caller = page.allow("organizations.write")
+    app, system = page.app, page.system
+    org = access.organization(app, caller, organization_id)
+    profile = profile_from_form(page)
+    version = page.integer("version", None, minimum=1, maximum=10**9)
+    if page.errors:
+        return _edit_form(page, org, 422)
+    fields = {f: getattr(profile, f) for f in OrganizationProfile.__dataclass_fields__}
+    try:
+        saved = command(system, lambda: app.change_organization(org.id, caller.actor, version, **fields))
+    except CspError as e:
+        page.fail(e)
+        status = 409 if isinstance(e, ConcurrentModification) else 422
+        return _edit_form(page, app.load(type(org), org.id, "organization"), status)
+    return page.redirect(f"/o/{org.id}", f"{saved.name} is saved.")
+
+
 def tenant_rows(page: Page, organization_id: UUID) -> list[dict[str, Any]]:
     return list(read_side(page.system).tenants(organization_id, 200, 0).items)
 
@@ -101,6 +134,7 @@ def _organization(page: Page, org: Any, status_code: int = 200) -> Response:
         users=users,
         can_request_tenant=page.may("tenants.write"),
         can_history=page.may("history.read"),
+        can_edit=page.may("organizations.write"),
     )
 
 

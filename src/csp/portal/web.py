@@ -297,22 +297,24 @@ class Page:
                 org_name = access.organization(self.app, self.caller, org).name
             except CspError:
                 org = None
-        items: list[tuple[str, str]] = []
+        items: list[tuple[str, str, str]] = []  # name, address, the paths where it is the current section
         if self.caller is not None:
             base = f"/o/{org}" if org else None
-            items.append(("CATALOG", f"{base}/catalog" if base else "/catalog"))
+            items.append(("CATALOG", f"{base}/catalog" if base else "/catalog", "/catalog"))
             if self.may("orders.read"):
-                items.append(("ORDERS", f"{base}/orders" if base else "/organizations"))
+                items.append(("ORDERS", f"{base}/orders" if base else "/organizations", "/orders"))
             if self.may("subscriptions.read"):
-                items.append(("SUBSCRIPTIONS", f"{base}/subscriptions" if base else "/organizations"))
+                items.append(("SUBSCRIPTIONS", f"{base}/subscriptions" if base else "/organizations", "/subscriptions"))
+            # acting for a customer: its reports, and the users with access to it
+            customer = org is not None and org != self.caller.reseller_id
             if self.may("reports.read"):
-                items.append(("REPORTS", "/reports"))
+                items.append(("REPORTS", f"/reports?organization_id={org}" if customer else "/reports", "/reports"))
             if self.may("invoices.read"):
-                items.append(("INVOICES", "/invoices"))
+                items.append(("INVOICES", "/invoices", "/invoices"))
             if self.may("users.read"):
-                items.append(("USERS", "/users"))
+                items.append(("USERS", f"/o/{org}#users-h" if customer else "/users", "/users"))
             if self.may("quotes.read"):
-                items.append(("QUOTES", f"{base}/quotes" if base else "/organizations"))
+                items.append(("QUOTES", f"{base}/quotes" if base else "/organizations", "/quotes"))
         return {
             "links": items,
             "org_id": org,
