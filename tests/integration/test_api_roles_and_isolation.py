@@ -79,6 +79,7 @@ ENDPOINTS: list[Endpoint] = [
     ep("PATCH", "/organizations/{customer}", MANAGERS, {"contact_phone": "+40 21 555 0199"}),
     ep("GET", "/organizations/{customer}/tenants", EVERYONE),
     ep("POST", "/organizations/{customer}/tenants", {AM, OM, CA}, {"domain": "t{n}x", "mode": "create"}),
+    ep("GET", "/vendor/relationship-request", {AM, OM, CA}, ids=False),
     ep("GET", "/tenants/{tenant}", EVERYONE),
     ep("GET", "/tenants/{tenant}/history", RESELLER),
     ep("POST", "/organizations/{customer}/orders", {AM, OM, CA, CU}, {}),

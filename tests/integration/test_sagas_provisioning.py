@@ -94,6 +94,32 @@ def test_linking_checks_the_tenant_exists_and_granted_delegated_access(saga_syst
     assert got["missing.example.com"].rejection_code == "tenant_not_found"
 
 
+def test_the_customers_admin_grants_delegated_rights_through_the_vendors_link_then_it_links(saga_system_factory):
+    system = saga_system_factory()
+    app = system.app
+    sim = _sim(system)
+    httpx.post(f"{sim}/sim/customers", json={"domain": "later.example.com", "delegatedAccess": False})
+    reseller = app.register_reseller(profile(), actor=ACTOR)
+    customer = app.register_customer(reseller.id, profile("Contoso SRL", "retail"), actor=ACTOR)
+    refused = app.request_tenant(customer.id, "later.example.com", "link", actor=ACTOR)
+    assert system.sagas.drain(30)
+    assert app.load(Tenant, refused.id, "tenant").rejection_code == "no_delegated_access"
+    # the vendor's link, opened by the customer's global admin, who accepts for its tenant
+    url = system.sagas.relationship_request_url()
+    assert url.startswith(sim)
+    page = httpx.get(url)
+    assert page.status_code == 200
+    assert 'name="domain"' in page.text
+    assert httpx.post(url, data={"domain": "nobody.example.com"}).status_code == 404
+    accepted = httpx.post(url, data={"domain": "later.example.com"})
+    assert accepted.status_code == 200
+    assert "granted delegated admin rights" in accepted.text
+    # then linking the tenant works
+    linked = app.request_tenant(customer.id, "later.example.com", "link", actor=ACTOR)
+    assert system.sagas.drain(30)
+    assert app.load(Tenant, linked.id, "tenant").status == "linked"
+
+
 def test_changes_are_pushed_to_the_vendor_and_acknowledged(saga_system_factory, broker_url):
     system = saga_system_factory(broker_url=broker_url)
     w = world_through_sagas(system)

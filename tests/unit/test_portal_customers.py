@@ -79,3 +79,13 @@ def test_acting_for_a_customer_the_reports_and_users_links_are_its_own(api_app: 
     own = boss.page(f"/o/{account.reseller_id}")
     assert 'href="/reports"' in own
     assert 'href="/users"' in own
+
+
+def test_the_new_tenant_page_gives_the_vendors_delegated_admin_link(api_app: FastAPI, account: Account):
+    boss = log_in(api_app, account.email)
+    org = account.customer()["id"]
+    url = account.boss.ok("GET", "/vendor/relationship-request")["url"]
+    assert url.endswith("/sim/relationships/accept")
+    html = boss.page(f"/o/{org}/tenants/new")
+    assert f'value="{url}"' in html
+    assert "global admin" in html

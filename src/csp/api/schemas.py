@@ -288,6 +288,10 @@ class TenantCreate(In):
     mode: Literal["create", "link"] = "create"
 
 
+class RelationshipRequestPublic(BaseModel):
+    url: str = Field(description="send it to the customer's global admin; once accepted, link the tenant")
+
+
 class TenantPublic(BaseModel):
     id: UUID
     organization_id: UUID

@@ -13,7 +13,9 @@ from csp.aggregates.errors import ConcurrentModification, CspError
 from csp.aggregates.organization import INDUSTRIES, OrganizationProfile
 from csp.api import access
 from csp.api.commands import command
+from csp.api.errors import ApiError
 from csp.api.readside import read_side
+from csp.api.routes.organizations import relationship_url
 from csp.portal.public import profile_from_form
 from csp.portal.web import ORG_COOKIE, Page, page_for, safe_next
 
@@ -139,11 +141,16 @@ def _organization(page: Page, org: Any, status_code: int = 200) -> Response:
 
 
 def _tenant_form(page: Page, org: Any, status_code: int = 200) -> Response:
+    try:
+        link: str | None = relationship_url(page.system)
+    except ApiError:
+        link = None
     return page.render(
         "tenant_new.html",
         status_code=status_code,
         title="Create new tenant",
         org=org,
+        relationship_url=link,
         next=safe_next(page.request.query_params.get("next") or page.value("next"), f"/o/{org.id}"),
     )
 

@@ -108,6 +108,9 @@ class HttpVendorGateway:
         }
         self._call("POST", f"/v1/customers/{quote(customer_id)}/agreements", json=body, idempotency_key=idempotency_key)
 
+    def relationship_request_url(self) -> str:
+        return str(self._call("GET", "/v1/customers/relationshiprequests").json()["url"])
+
     # --- orders and subscriptions --------------------------------------------
 
     def place_order(self, customer_id: str, line_items: list[LineItem], idempotency_key: str) -> VendorOrder:

@@ -152,4 +152,9 @@ class VendorGateway(Protocol):
 
     def usage(self, customer_id: str, subscription_id: str, day: str) -> list[UsageRecord]: ...
 
+    def relationship_request_url(self) -> str:
+        """The link a customer's global admin opens to make this partner its reseller and
+        grant it delegated admin rights (then its tenant can be linked)."""
+        ...
+
     def close(self) -> None: ...

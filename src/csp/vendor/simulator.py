@@ -18,6 +18,7 @@ licences, read counters); it never fails on purpose.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import random
 import sqlite3
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from csp.settings import Settings
 
@@ -690,6 +691,33 @@ def create_app(settings: Settings, *, state: SimState | None = None, seed: int |
         answer = serve(request, lambda c: (200, {}) if state.domain_taken(domain) else (404, {}), mutating=False)
         return Response(status_code=answer.status_code)
 
+    # --- reseller relationships (delegated admin rights) -----------------------------
+
+    @app.get("/v1/customers/relationshiprequests")
+    def relationship_request(request: Request) -> Response:
+        """Partner Center's reseller-relationship link; here, the simulator's own page where a
+        customer's admin accepts (Microsoft's is on admin.microsoft.com)."""
+        url = str(request.url_for("relationship_page"))
+        return serve(request, lambda c: (200, {"url": url}), mutating=False)
+
+    @app.get("/sim/relationships/accept", name="relationship_page", response_class=HTMLResponse)
+    def relationship_page() -> str:
+        return _relationship_html("")
+
+    @app.post("/sim/relationships/accept", response_class=HTMLResponse)
+    async def accept_relationship(request: Request) -> HTMLResponse:
+        """The customer's admin accepts: its tenant now has this partner as reseller, with
+        delegated admin rights."""
+        form = await request.form()
+        domain = str(form.get("domain") or "").strip().lower()
+        if domain and "." not in domain:
+            domain += ".onmicrosoft.com"
+        with state.tx() as c:
+            done = c.execute("UPDATE customers SET delegated = 1 WHERE lower(domain) = ?", (domain,)).rowcount
+        if not done:
+            return HTMLResponse(_relationship_html(f"No tenant named {domain or '(empty)'} at the vendor."), 404)
+        return HTMLResponse(_relationship_html(f"Accepted: {domain} granted delegated admin rights.", done=True))
+
     @app.post("/v1/customers")
     async def create_customer(request: Request) -> Response:
         body = await body_of(request)
@@ -825,6 +853,23 @@ def create_app(settings: Settings, *, state: SimState | None = None, seed: int |
         return {"items": [dict(r) for r in rows]}
 
     return app
+
+
+def _relationship_html(message: str, done: bool = False) -> str:
+    form = (
+        ""
+        if done
+        else '<form method="post"><label for="domain">Your tenant (domain)</label> '
+        '<input id="domain" name="domain" required placeholder="contoso.onmicrosoft.com"> '
+        "<button>Accept and authorize delegated admin</button></form>"
+    )
+    note = f'<p role="status">{html.escape(message)}</p>' if message else ""
+    return (
+        '<!doctype html><html lang="en"><meta charset="utf-8"><title>Accept partner invitation</title>'
+        "<h1>Accept the reseller's invitation</h1>"
+        "<p>The partner will be your reseller, with delegated admin rights on your tenant.</p>"
+        f"{note}{form}</html>"
+    )
 
 
 async def _in_thread(fn: Callable[[], Response]) -> Response:

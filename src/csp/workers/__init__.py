@@ -59,6 +59,7 @@ class Sagas:
         self.scheduler = Scheduler(jobs, self.app.now, s.scheduler_interval_seconds)
         self.scheduler.on_tick.append(self.enqueue_requested_retries)
         self.worker: dramatiq.Worker | None = None
+        self._relationship_url: str | None = None
         self._running: set[str] = set()
 
     # --- the vendor ------------------------------------------------------------
@@ -70,6 +71,13 @@ class Sagas:
                 url = self.settings.vendor_url or self._start_simulator()
                 self._gateway = HttpVendorGateway(url, timeout=self.settings.vendor_timeout_seconds)
             return self._gateway
+
+    def relationship_request_url(self) -> str:
+        """The vendor's reseller-relationship link (for delegated admin rights); it names
+        the partner, not the customer, so it is asked once and kept."""
+        if self._relationship_url is None:
+            self._relationship_url = self.gateway().relationship_request_url()
+        return self._relationship_url
 
     def _start_simulator(self) -> str:
         from csp.vendor.server import BackgroundServer

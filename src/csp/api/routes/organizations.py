@@ -23,9 +23,12 @@ from csp.api.deps import (
     TenantsWriter,
     UsersReader,
 )
+from csp.api.errors import Unavailable
 from csp.api.presenters import organization_public, tenant_public
 from csp.api.readside import page, read_side
 from csp.api.routes.accounts import profile_of
+from csp.bootstrap import System
+from csp.vendor.gateway import VendorError
 
 router = APIRouter(tags=["organizations"])
 
@@ -118,6 +121,23 @@ def request_tenant(
     tenant = command(system, lambda: system.app.request_tenant(organization_id, body.domain, body.mode, caller.actor))
     etag(response, tenant.version)
     return tenant_public(tenant)
+
+
+@router.get("/vendor/relationship-request", response_model=s.RelationshipRequestPublic)
+def relationship_request(caller: TenantsWriter, system: SystemDep) -> s.RelationshipRequestPublic:
+    """The vendor's link for a customer's global admin: accepting it makes this platform the
+    customer's reseller with delegated admin rights; then its tenant can be linked
+    (``POST /organizations/{id}/tenants`` with ``mode: "link"``)."""
+    return s.RelationshipRequestPublic(url=relationship_url(system))
+
+
+def relationship_url(system: System) -> str:
+    if system.sagas is None:
+        raise Unavailable("the vendor is not reachable from this process", code="vendor_unavailable")
+    try:
+        return system.sagas.relationship_request_url()
+    except VendorError as e:
+        raise Unavailable(f"the vendor did not give the link: {e}", code="vendor_unavailable") from None
 
 
 @router.get("/tenants/{tenant_id}", response_model=s.TenantPublic)
