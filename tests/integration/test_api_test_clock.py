@@ -31,6 +31,8 @@ def test_the_test_clock_refuses_to_go_back(visitor: Client):
     now = datetime.fromisoformat(visitor.ok("GET", "/test/clock")["now"])
     r = visitor.post(f"{API}/test/clock", json={"now": (now - timedelta(days=1)).isoformat()})
     assert r.status_code == 409
+    assert datetime.fromisoformat(r.json()["error"]["details"]["now"]) >= now  # ISO 8601, as every time
+    assert "T" in r.json()["error"]["details"]["now"]
     r = visitor.post(f"{API}/test/clock", json={"now": "2030-01-01T00:00:00"})
     assert r.status_code == 422
     assert r.json()["error"]["details"]["field"] == "now"

@@ -7,6 +7,7 @@ Each error carries a stable snake_case ``code`` and ``details`` for the client.
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 
@@ -26,6 +27,8 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()  # ISO 8601, as every time the API writes
     return str(value)
 
 
