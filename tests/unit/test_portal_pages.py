@@ -385,6 +385,7 @@ def test_ordering_two_more_licences_from_the_subscription_page_places_a_plus_2_u
     order_id = cart_path.rsplit("/", 1)[1]
     cart = boss.page(cart_path)
     assert "+2 Users" in cart
+    assert "as the subscription" in cart
     assert "Microsoft 365 Business Premium" in cart
     assert f'href="{cart_path}/lines/1/edit"' in cart
     assert re.search(r"<strong>29.74</strong>", cart), "2 × 14.87 (the default 5 % markup)"
@@ -512,3 +513,30 @@ def test_a_change_line_in_the_cart_is_edited_as_licences_to_add(boss: Browser, a
     line = account.boss.ok("GET", f"/orders/{order_id}")["lines"][0]
     assert (line["requested_change"], line["total"]) == ("+4 Users", "59.48")
     assert "+4 Users" in boss.page(cart_path)
+
+
+def test_a_customer_edits_its_cart_line_at_its_own_price_without_price_options(
+    api_app: FastAPI, account: Account, api_system: System
+):
+    org, tenant = ready_customer(account)
+    set_settings(api_system, account.reseller_id, customer_self_service=True)
+    account.invite("admin@contoso.example", "customer_admin", org)
+    customer = log_in(api_app, "admin@contoso.example")
+    customer.page(f"/o/{org}/buy/{BUSINESS_PREMIUM}")
+    cart_path = customer.submit(
+        f"/o/{org}/buy/{BUSINESS_PREMIUM}",
+        {"tenant_id": tenant, "quantity": "1", "billing_cycle": "monthly", "action": "skip"},
+    ).headers["location"]
+    form = customer.page(f"{cart_path}/lines/1/edit")
+    assert 'name="quantity"' in form
+    assert 'name="markup_percent"' not in form
+    assert "14.16" not in form
+    assert "margin" not in form.lower()
+    # a markup slipped into the form is not read: the line stays at the customer's price
+    customer.submit(f"{cart_path}/lines/1", {"quantity": "2", "billing_cycle": "monthly", "markup_percent": "50"})
+    line = account.boss.ok("GET", f"/orders/{cart_path.rsplit('/', 1)[1]}")["lines"][0]
+    assert (line["quantity"], line["unit_customer_price"], line["total"]) == (2, "14.87", "29.74")
+    # the subscription page's Order more licences is the reseller's
+    assert customer.submit(
+        "/subscriptions/00000000-0000-0000-0000-000000000000/order", {"add_quantity": "1"}, status=403
+    )
