@@ -347,3 +347,201 @@ def test_the_login_page_says_why_a_microsoft_sign_in_failed_in_plain_words(api_a
     assert "The sign-in was cancelled at Microsoft." in html
     html = b.page("/login?error=something_new")
     assert "The sign-in did not go through" in html
+
+
+# --- change orders ("+N Users") and editable cart lines ------------------------------------------------
+
+
+def active_subscription(account: Account, org: str, tenant: str, quantity: int = 3) -> str:
+    """A provisioned, active Business Premium subscription of ``quantity`` licences."""
+    order = account.boss.ok("POST", f"/organizations/{org}/orders", 201, json={})
+    line = {"offer_id": str(BUSINESS_PREMIUM), "tenant_id": tenant, "quantity": quantity, "billing_cycle": "monthly"}
+    account.boss.ok("POST", f"/orders/{order['id']}/lines", 201, json=line)
+    account.boss.ok("POST", f"/orders/{order['id']}/place", 202, json={"accept_terms": True})
+    account.provision(order["id"])
+    assert account.system.read is not None
+    account.system.read.sync(5)
+    return str(account.boss.ok("GET", f"/organizations/{org}/subscriptions")["items"][0]["id"])
+
+
+def drafts(account: Account, org: str) -> int:
+    assert account.system.read is not None
+    account.system.read.sync(5)
+    return int(account.boss.ok("GET", f"/organizations/{org}/orders?status=draft")["total"])
+
+
+def test_ordering_two_more_licences_from_the_subscription_page_places_a_plus_2_users_order(
+    boss: Browser, account: Account
+):
+    # given an active subscription of 3 licences
+    org, tenant = ready_customer(account)
+    sub_id = active_subscription(account, org, tenant, 3)
+    page = f"/subscriptions/{sub_id}"
+    html = boss.page(page)
+    assert "Order more licences" in html
+    assert f'action="{page}/order"' in html
+    # a bad number is said by its field, and no cart is made
+    refused = boss.submit(f"{page}/order", {"add_quantity": "0"}, status=422).text
+    assert 'id="add_quantity-error"' in refused
+    assert drafts(account, org) == 0
+    # when the reseller asks for 2 more, the cart shows the change line with its price
+    r = boss.submit(f"{page}/order", {"add_quantity": "2"})
+    cart_path = r.headers["location"]
+    order_id = cart_path.rsplit("/", 1)[1]
+    cart = boss.page(cart_path)
+    assert "+2 Users" in cart
+    assert "as the subscription" in cart
+    assert "Microsoft 365 Business Premium" in cart
+    assert f'href="{cart_path}/lines/1/edit"' in cart
+    assert re.search(r"<strong>29.74</strong>", cart), "2 × 14.87 (the default 5 % markup)"
+    # a second change of the same subscription is refused by the field; the page points to the cart's line
+    again = boss.page(page)
+    assert f'href="{cart_path}/lines/1/edit"' in again
+    twice = boss.submit(f"{page}/order", {"add_quantity": "1"}, status=409).text
+    assert 'id="add_quantity-error"' in twice
+    assert "already has a change line" in twice
+    assert len(account.boss.ok("GET", f"/orders/{order_id}")["lines"]) == 1
+    # Place order needs the Product Terms, as for a new line
+    boss.page(f"{cart_path}/place")
+    assert 'id="accept_terms-error"' in boss.submit(f"{cart_path}/place", {}, status=409).text
+    boss.submit(f"{cart_path}/place", {"accept_terms": "on"})
+    account.provision(order_id)
+    # then the subscription has 5 licences and the Orders list shows "+2 Users"
+    sub = account.boss.ok("GET", page)
+    assert sub["purchased"] == 5
+    assert account.boss.ok("GET", f"/orders/{order_id}")["status"] == "provision_finished"
+    assert account.system.read is not None
+    account.system.read.sync(5)
+    orders = boss.page(f"/o/{org}/orders")
+    assert re.search(r"Microsoft 365 Business Premium</td><td>\+2 Users</td>", orders)
+
+
+def test_order_more_licences_of_a_suspended_subscription_is_refused_by_the_field_without_a_cart(
+    boss: Browser, account: Account
+):
+    org, tenant = ready_customer(account)
+    sub_id = active_subscription(account, org, tenant, 3)
+    account.boss.ok("POST", f"/subscriptions/{sub_id}/suspend", json={})
+    page = f"/subscriptions/{sub_id}"
+    assert "Order more licences" not in boss.page(page)
+    refused = boss.submit(f"{page}/order", {"add_quantity": "2"}, status=409).text
+    assert 'id="add_quantity-error"' in refused
+    assert "suspended" in refused
+    assert drafts(account, org) == 0
+    assert "csp_cart" not in boss.cookies
+
+
+def test_who_may_not_order_does_not_see_order_more_licences(api_app: FastAPI, account: Account):
+    org, tenant = ready_customer(account)
+    sub_id = active_subscription(account, org, tenant, 3)
+    account.invite("readonly@example.com", "read_only", account.reseller_id)
+    reader = log_in(api_app, "readonly@example.com")
+    html = reader.page(f"/subscriptions/{sub_id}")
+    assert "Edit subscription" in html
+    assert "Order more licences" not in html
+    assert reader.submit(f"/subscriptions/{sub_id}/order", {"add_quantity": "2"}, status=403)
+    assert drafts(account, org) == 0
+
+
+def test_a_cart_line_is_edited_quantity_cycle_and_markup_priced_again_or_refused_by_its_field(
+    boss: Browser, account: Account
+):
+    # given a cart with 1 × Business Premium at the default price (14.87)
+    org, tenant = ready_customer(account)
+    boss.page(f"/o/{org}/buy/{BUSINESS_PREMIUM}")
+    r = boss.submit(
+        f"/o/{org}/buy/{BUSINESS_PREMIUM}",
+        {"tenant_id": tenant, "quantity": "1", "billing_cycle": "monthly", "action": "skip"},
+    )
+    cart_path = r.headers["location"]
+    order_id = cart_path.rsplit("/", 1)[1]
+    assert account.boss.ok("GET", f"/orders/{order_id}")["lines"][0]["total"] == "14.87"
+    edit = f"{cart_path}/lines/1/edit"
+    assert f'href="{edit}"' in boss.page(cart_path)
+    form = boss.page(edit)
+    assert 'name="quantity" value="1"' in form
+    assert 'name="markup_percent" value="0"' in form
+    # when the quantity is 3 and the markup +5 %, the line is priced again: 15.58 × 3 = 46.74
+    r = boss.submit(
+        f"{cart_path}/lines/1",
+        {"quantity": "3", "billing_cycle": "yearly", "markup_percent": "5", "target_price": ""},
+    )
+    assert r.headers["location"] == cart_path
+    line = account.boss.ok("GET", f"/orders/{order_id}")["lines"][0]
+    assert (line["quantity"], line["billing_cycle"], line["unit_customer_price"], line["margin"], line["total"]) == (
+        3,
+        "yearly",
+        "15.58",
+        "1.42",
+        "46.74",
+    )
+    cart = boss.page(cart_path)
+    assert "Line 1 (Microsoft 365 Business Premium) is changed." in cart
+    assert "<strong>46.74</strong>" in cart
+    before = account.boss.ok("GET", f"/orders/{order_id}")
+    good = {"quantity": "3", "billing_cycle": "yearly", "markup_percent": "5", "target_price": ""}
+    # a bad value is said by its field (422 before the domain, 409 by it) and nothing changes
+    boss.page(edit)
+    for data, field, status in (
+        ({"markup_percent": "five"}, "markup_percent", 422),
+        ({"quantity": "zero"}, "quantity", 422),
+        ({"target_price": "16"}, "target_price", 422),  # a markup and a target price
+        ({"quantity": "100000"}, "quantity", 409),  # more than the offer allows
+        ({"billing_cycle": "weekly"}, "billing_cycle", 422),
+    ):
+        html = boss.submit(f"{cart_path}/lines/1", {**good, **data}, status=status).text
+        assert f'id="{field}-error"' in html, (data, html[:2000])
+        assert 'data-cell="total"><strong>46.74</strong>' in html
+    after = account.boss.ok("GET", f"/orders/{order_id}")
+    assert (after["version"], after["lines"]) == (before["version"], before["lines"])
+    # a form shown before the cart changed elsewhere is refused as a whole
+    account.boss.ok("PATCH", f"/orders/{order_id}/lines/1", json={"quantity": 4})
+    stale = boss.submit(f"{cart_path}/lines/1", {**good, "version": str(before["version"])}, status=409).text
+    assert "changed by someone else" in stale
+    assert account.boss.ok("GET", f"/orders/{order_id}")["lines"][0]["quantity"] == 4
+
+
+def test_a_change_line_in_the_cart_is_edited_as_licences_to_add(boss: Browser, account: Account):
+    org, tenant = ready_customer(account)
+    sub_id = active_subscription(account, org, tenant, 3)
+    boss.page(f"/subscriptions/{sub_id}")
+    cart_path = boss.submit(f"/subscriptions/{sub_id}/order", {"add_quantity": "2"}).headers["location"]
+    order_id = cart_path.rsplit("/", 1)[1]
+    form = boss.page(f"{cart_path}/lines/1/edit")
+    assert 'name="quantity_delta" value="2"' in form
+    assert 'name="markup_percent"' not in form
+    # zero is refused by the domain, by the field, and the line stays +2
+    html = boss.submit(f"{cart_path}/lines/1", {"quantity_delta": "0"}, status=409).text
+    assert 'id="quantity_delta-error"' in html
+    assert account.boss.ok("GET", f"/orders/{order_id}")["lines"][0]["requested_change"] == "+2 Users"
+    boss.submit(f"{cart_path}/lines/1", {"quantity_delta": "4"})
+    line = account.boss.ok("GET", f"/orders/{order_id}")["lines"][0]
+    assert (line["requested_change"], line["total"]) == ("+4 Users", "59.48")
+    assert "+4 Users" in boss.page(cart_path)
+
+
+def test_a_customer_edits_its_cart_line_at_its_own_price_without_price_options(
+    api_app: FastAPI, account: Account, api_system: System
+):
+    org, tenant = ready_customer(account)
+    set_settings(api_system, account.reseller_id, customer_self_service=True)
+    account.invite("admin@contoso.example", "customer_admin", org)
+    customer = log_in(api_app, "admin@contoso.example")
+    customer.page(f"/o/{org}/buy/{BUSINESS_PREMIUM}")
+    cart_path = customer.submit(
+        f"/o/{org}/buy/{BUSINESS_PREMIUM}",
+        {"tenant_id": tenant, "quantity": "1", "billing_cycle": "monthly", "action": "skip"},
+    ).headers["location"]
+    form = customer.page(f"{cart_path}/lines/1/edit")
+    assert 'name="quantity"' in form
+    assert 'name="markup_percent"' not in form
+    assert "14.16" not in form
+    assert "margin" not in form.lower()
+    # a markup slipped into the form is not read: the line stays at the customer's price
+    customer.submit(f"{cart_path}/lines/1", {"quantity": "2", "billing_cycle": "monthly", "markup_percent": "50"})
+    line = account.boss.ok("GET", f"/orders/{cart_path.rsplit('/', 1)[1]}")["lines"][0]
+    assert (line["quantity"], line["unit_customer_price"], line["total"]) == (2, "14.87", "29.74")
+    # the subscription page's Order more licences is the reseller's
+    assert customer.submit(
+        "/subscriptions/00000000-0000-0000-0000-000000000000/order", {"add_quantity": "1"}, status=403
+    )

@@ -5,6 +5,7 @@ order** / **Save for later**) → the Product Terms; the Orders list."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
@@ -16,9 +17,10 @@ from starlette.responses import Response
 
 from csp.aggregates.catalog import Offer
 from csp.aggregates.errors import CspError, TermsNotAccepted
-from csp.aggregates.order import Order
+from csp.aggregates.order import ChangeLine, NewSubscriptionLine, Order, OrderLine, price_change_line
 from csp.aggregates.organization import Organization
 from csp.aggregates.pricing import money
+from csp.aggregates.subscription import Subscription
 from csp.api import access
 from csp.api import schemas as s
 from csp.api.auth import Caller
@@ -27,6 +29,7 @@ from csp.api.presenters import order_public
 from csp.api.queries import catalog_offers
 from csp.api.readside import read_side
 from csp.api.routes.orders import new_line_request
+from csp.application import NewLineRequest
 from csp.portal.public import catalog_page, offer_page
 from csp.portal.web import CART_COOKIE, ORG_COOKIE, Page, page_for
 
@@ -248,6 +251,32 @@ def _add_to_cart(page: Page, caller: Caller, org: Organization, offer: Offer, li
     return page.redirect(f"/orders/{order.id}", f"{offer.name} is in your cart.")
 
 
+def cart_change_line(page: Page, caller: Caller, subscription_id: UUID) -> tuple[Order, ChangeLine] | None:
+    """The browser's open cart and its change line for this subscription, if it has one."""
+    raw = page.request.cookies.get(CART_COOKIE)
+    try:
+        order = access.order(page.app, caller, UUID(raw)) if raw else None
+    except (ValueError, CspError):
+        return None
+    if order is None or order.status != "draft":
+        return None
+    found = [x for x in order.lines if isinstance(x, ChangeLine) and x.subscription_id == subscription_id]
+    return (order, found[0]) if found else None
+
+
+def add_change_to_cart(page: Page, caller: Caller, sub: Subscription, quantity_delta: int) -> Order:
+    """``+N Users`` on an existing subscription, into the organization's open cart (a new
+    one if it has none). The domain's rules are checked before a new cart is made, so a
+    refusal leaves no empty draft behind."""
+    app = page.app
+    price_change_line(
+        line_no=1, subscription=sub, buyer_id=sub.organization_id, quantity_delta=quantity_delta, at=app.now()
+    )
+    org = access.organization(app, caller, sub.organization_id)
+    order = _cart(page, caller, org)
+    return command(page.system, lambda: app.add_change_line(order.id, sub.id, quantity_delta, caller.actor))
+
+
 # --- the cart, placing, the order --------------------------------------------------------------
 
 
@@ -292,6 +321,120 @@ def remove_line(order_id: UUID, line_no: int, page: PageDep) -> Response:
     system = page.system
     command(system, lambda: system.app.remove_order_line(order_id, line_no, caller.actor))
     return page.redirect(f"/orders/{order_id}", "The line is removed from the cart.")
+
+
+# --- editing a line of the cart ----------------------------------------------------------------
+
+EDIT_FIELDS = {
+    "quantity": "quantity",
+    "addons.quantity": "quantity",
+    "billing_cycle": "billing_cycle",
+    "term": "billing_cycle",
+    "markup_percent": "markup_percent",
+    "target_price": "target_price",
+    "quantity_delta": "quantity_delta",
+    "subscription_id": "quantity_delta",
+}
+
+
+def _draft_line(page: Page, caller: Caller, order_id: UUID, line_no: int) -> tuple[Order, OrderLine]:
+    found = access.order(page.app, caller, order_id)
+    if not caller.is_customer:
+        page.cookies[ORG_COOKIE] = str(found.organization_id)
+    return found, found.line(line_no)
+
+
+def _line_page(page: Page, order: Order, line: OrderLine, status_code: int = 200) -> Response:
+    caller = page.user()
+    org = access.organization(page.app, caller, order.organization_id)
+    offer = page.app.catalog().offer(line.offer_id)
+    view = next(x for x in order_public(order, caller).lines if x.line_no == line.line_no)
+    return page.render(
+        "order_line.html",
+        status_code=status_code,
+        title=f"Edit line {line.line_no} · {line.offer_name}",
+        order=order,
+        org=org,
+        line=view,
+        offer=offer,
+        cycle_options=[(c, c.capitalize()) for c in offer.billing_cycles],
+        editable=order.status == "draft" and not view.is_trial,
+        currency=offer.currency,
+    )
+
+
+@router.get("/orders/{order_id}/lines/{line_no}/edit")
+def edit_line_form(order_id: UUID, line_no: int, page: PageDep) -> Response:
+    """A line of the cart as a form: a new subscription's quantity, billing cycle and
+    price (markup or target customer price); a change line's licences to add."""
+    caller = page.allow("orders.write")
+    found, line = _draft_line(page, caller, order_id, line_no)
+    return _line_page(page, found, line)
+
+
+@router.post("/orders/{order_id}/lines/{line_no}")
+def edit_line(order_id: UUID, line_no: int, page: PageDep) -> Response:
+    """Save a line of the cart: one command replaces it, priced again by the domain; a
+    refusal shows by its field and the line stays as it was."""
+    caller = page.allow("orders.write")
+    app, system = page.app, page.system
+    found, line = _draft_line(page, caller, order_id, line_no)
+    # the version the form was shown at: a cart changed since (another tab) is refused
+    version = page.integer("version", found.version, minimum=1, maximum=10**9)
+    try:
+        if isinstance(line, ChangeLine):
+            delta = page.integer("quantity_delta", None, minimum=-100000)
+            if delta is None and "quantity_delta" not in page.errors:
+                page.errors["quantity_delta"] = "enter the number of licences to add"
+            if page.errors or delta is None:
+                return _line_page(page, found, line, 422)
+            command(system, lambda: app.replace_change_line(order_id, line_no, delta, caller.actor, version))
+        else:
+            req = _line_request(page, caller, line)
+            if req is None:
+                return _line_page(page, found, line, 422)
+            command(
+                system,
+                lambda: app.replace_new_subscription_line(order_id, line_no, req, caller.actor, version),
+            )
+    except CspError as e:
+        page.fail(e, EDIT_FIELDS)
+        return _line_page(page, app.load(Order, order_id, "order"), line, 409)
+    return page.redirect(f"/orders/{order_id}", f"Line {line_no} ({line.offer_name}) is changed.")
+
+
+def _line_request(page: Page, caller: Caller, line: NewSubscriptionLine) -> NewLineRequest | None:
+    """The edit form as the API's PATCH body, checked by the same schema; ``None`` with
+    ``page.errors`` set when a field is refused before the domain sees it."""
+    quantity = page.integer("quantity", None, minimum=1)
+    if quantity is None and "quantity" not in page.errors:
+        page.errors["quantity"] = "enter the number of licences"
+    cycle = page.value("billing_cycle") or line.billing_cycle
+    markup = target = None
+    if not caller.is_customer:
+        markup = page.decimal("markup_percent")
+        target = page.decimal("target_price")
+        if markup is not None and target is not None:
+            page.errors["target_price"] = "give either a markup or a target customer price, not both"
+    if page.errors:
+        return None
+    try:
+        body = s.OrderLineUpdate(
+            quantity=quantity,
+            billing_cycle=cycle,  # type: ignore[arg-type]
+            markup_percent=markup,
+            target_price=target,
+        )
+    except pydantic.ValidationError as e:
+        for err in e.errors():
+            page.errors[str(err["loc"][0]) if err["loc"] else "_form"] = str(err["msg"]).removeprefix("Value error, ")
+        return None
+    req = new_line_request(page.app, caller, body, base=line)
+    if not caller.is_customer and markup is None and target is None:
+        # Both price fields empty: the default price (the segment's, or the default
+        # markup), as on the order page; a customer's edit keeps the reseller's price.
+        req = dataclasses.replace(req, markup_percent=None, target_price=None)
+    return req
 
 
 @router.get("/orders/{order_id}/place")

@@ -19,11 +19,12 @@ from csp.aggregates.subscription import Subscription
 from csp.aggregates.tenant import Tenant
 from csp.api import access
 from csp.api.commands import command
+from csp.api.errors import NotAllowed
 from csp.api.presenters import subscription_public
 from csp.api.queries import subscription_rows
 from csp.application.subscriptions import SubscriptionEdit
 from csp.audit import history
-from csp.portal.ordering import actor_names
+from csp.portal.ordering import actor_names, add_change_to_cart, cart_change_line
 from csp.portal.web import ORG_COOKIE, Page, page_for, parse_as_of
 
 router = APIRouter()
@@ -100,6 +101,9 @@ def _edit(page: Page, sub: Subscription, status_code: int = 200) -> Response:
         can_write=page.may("subscriptions.write"),
         can_history=page.may("history.read"),
         currency=offer.currency,
+        can_order=page.may("orders.write") and not caller.is_customer,
+        in_cart=cart_change_line(page, caller, sub.id),
+        unit=sub.unit,
     )
 
 
@@ -141,6 +145,32 @@ def save_changes(subscription_id: UUID, page: PageDep) -> Response:
         return _edit(page, app.load(Subscription, subscription_id, "subscription"), 409)
     notice = ("Saved: " + ", ".join(done) + ".") if done else "Nothing to change."
     return page.redirect(f"/subscriptions/{subscription_id}", notice)
+
+
+ORDER_MORE_FIELDS = {"": "add_quantity", "quantity_delta": "add_quantity", "subscription_id": "add_quantity"}
+
+
+@router.post("/subscriptions/{subscription_id}/order")
+def order_more(subscription_id: UUID, page: PageDep) -> Response:
+    """**Order more licences**: a ``+N Users`` change line in the organization's open cart,
+    then the cart (Place order there, with the Product Terms). The domain decides whether
+    this subscription may change (not a trial, not suspended…); its refusal shows by the
+    field and nothing is added."""
+    caller = page.allow("orders.write")
+    if caller.is_customer:
+        raise NotAllowed("a reseller orders more licences for its customer", code="forbidden")
+    sub = access.subscription(page.app, caller, subscription_id)
+    delta = page.integer("add_quantity", None, minimum=1)
+    if delta is None and "add_quantity" not in page.errors:
+        page.errors["add_quantity"] = "enter the number of licences to add"
+    if page.errors or delta is None:
+        return _edit(page, sub, 422)
+    try:
+        order = add_change_to_cart(page, caller, sub, delta)
+    except CspError as e:
+        page.fail(e, ORDER_MORE_FIELDS)
+        return _edit(page, page.app.load(Subscription, subscription_id, "subscription"), 409)
+    return page.redirect(f"/orders/{order.id}", f"+{delta} {sub.unit} for {sub.offer_name} is in your cart.")
 
 
 def _subscription_command(page: Page, subscription_id: UUID, fn: Callable[[UUID, str], Any], ok: str) -> Response:
