@@ -65,7 +65,7 @@ def test_licences_and_money_month_by_month(read_world: ReadWorld):
     assert sum(r["partner_cost"] for r in both.items) == sum(c["amount"] for c in charged) == Decimal("389.40")
 
 
-def test_a_yearly_charge_is_spread_over_its_months_and_usage_counts_in_money_only(read_world: ReadWorld):
+def test_a_yearly_charge_counts_in_its_month_its_licences_every_month_usage_in_money_only(read_world: ReadWorld):
     rw = read_world
     rw.clock.set(NOV_1)
     w = rw.world()
@@ -88,13 +88,14 @@ def test_a_yearly_charge_is_spread_over_its_months_and_usage_counts_in_money_onl
 
     rows = _rows(rw, w.reseller.id, date_from=date(2026, 11, 1), date_to=date(2027, 1, 31))
     assert rows == [
-        # 339.84 × 30/365 = 27.93; the customer's 15.58 × 2 × 12 = 373.92 × 30/365 = 30.73
-        ("2026-11", "Contoso SRL", "Microsoft 365", Decimal("2.00"), Decimal("27.93"), Decimal("30.73")),
+        # the year charged at its start, 2 × 14.16 × 12 = 339.84 (2 × 15.58 × 12 = 373.92);
+        # its licences every month of the year
+        ("2026-11", "Contoso SRL", "Microsoft 365", Decimal("2.00"), Decimal("339.84"), Decimal("373.92")),
+        # usage: what the vendor rated, on the day of use; no licences
         ("2026-11", "Fabrikam SA", "Azure", Decimal("0.00"), Decimal("12.50"), Decimal("12.50")),
-        # 339.84 × 31/365 = 28.86; 373.92 × 31/365 = 31.76
-        ("2026-12", "Contoso SRL", "Microsoft 365", Decimal("2.00"), Decimal("28.86"), Decimal("31.76")),
+        ("2026-12", "Contoso SRL", "Microsoft 365", Decimal("2.00"), Decimal("0.00"), Decimal("0.00")),
         ("2026-12", "Fabrikam SA", "Azure", Decimal("0.00"), Decimal("4.00"), Decimal("4.00")),
-        ("2027-01", "Contoso SRL", "Microsoft 365", Decimal("2.00"), Decimal("28.86"), Decimal("31.76")),
+        ("2027-01", "Contoso SRL", "Microsoft 365", Decimal("2.00"), Decimal("0.00"), Decimal("0.00")),
     ]
     only = _rows(rw, w.reseller.id, organization_id=other.id)
     assert [r[0] for r in only] == ["2026-11", "2026-12"]
@@ -116,7 +117,7 @@ def test_a_yearly_charge_is_spread_over_its_months_and_usage_counts_in_money_onl
     assert list(csv.reader(io.StringIO(text))) == [
         ["customer_price", "month", "organization_name"],
         ["12.50", "2026-11", "Fabrikam SA"],
-        ["30.73", "2026-11", "Contoso SRL"],
+        ["373.92", "2026-11", "Contoso SRL"],
     ]
     with pytest.raises(InvalidInput) as e:
         rw.read.report_csv("evolution", w.reseller.id, columns=["month", "profit"])
@@ -124,3 +125,19 @@ def test_a_yearly_charge_is_spread_over_its_months_and_usage_counts_in_money_onl
     with pytest.raises(InvalidInput) as e:
         rw.read.report("licenses", w.reseller.id, sort="profit")
     assert e.value.field == "sort"
+
+
+def test_a_months_money_is_what_its_invoice_billed(read_world: ReadWorld):
+    rw = read_world
+    w = rw.world()  # the clock: 5 January 2026, 09:00
+    sub = w.buy(2)
+    rw.clock.set(datetime(2026, 1, 20, 9, 0, tzinfo=UTC))
+    rw.app.change_subscription_quantity(sub.id, 3, actor=ACTOR)
+    rw.clock.set(datetime(2026, 2, 1, tzinfo=UTC))
+    (invoice,) = rw.app.run_billing("2026-01")
+    rw.sync()
+    jan = _rows(rw, w.reseller.id, date_from=date(2026, 1, 1), date_to=date(2026, 1, 31))
+    # 2 seats from 5 January (27 of 31 days) and 1 from 20 January (12 days): 66/31 = 2.13;
+    # 2 × 14.16 + 14.16 × 16/31 (7.31) = 35.63, the invoice; 2 × 15.58 + 7.31 × 15.58/14.16 = 39.20
+    assert jan == [("2026-01", "Contoso SRL", "Microsoft 365", Decimal("2.13"), Decimal("35.63"), Decimal("39.20"))]
+    assert jan[0][4] == invoice.total

@@ -11,9 +11,11 @@ from decimal import Decimal
 from uuid import UUID
 from xml.etree import ElementTree
 
+import pytest
 from fastapi import FastAPI
 
 from csp.application import NewLineRequest
+from csp.portal.charts import month_chart
 from tests.fixtures.api import Account
 from tests.support import ACTOR, BUSINESS_PREMIUM
 from tests.unit.test_portal_pages import Browser, log_in
@@ -137,3 +139,29 @@ def test_an_unknown_column_is_refused_by_its_field(api_app: FastAPI, account: Ac
     ok = account.boss.ok("GET", "/reports/evolution?columns=month,licences&sort=licences&dir=desc")
     assert [list(i) for i in ok["items"]] == [["month", "licences"], ["month", "licences"]]
     assert [i["licences"] for i in ok["items"]] == sorted((i["licences"] for i in ok["items"]), reverse=True)
+
+
+def test_a_month_chart_is_valid_svg_with_a_bar_per_series_and_month_on_a_round_axis():
+    svg = month_chart(
+        "Money <EUR>",
+        ["2026-11", "2026-12"],
+        [("Customer price", [Decimal("155.80"), Decimal("194.75")]), ("Partner cost", [141.6, 177])],
+    )
+    root = ElementTree.fromstring(svg)
+    assert root.find(f"{SVG}title").text == "Money <EUR>"
+    assert root.find(f"{SVG}desc").text == (
+        "2026-11: Customer price 155.80, Partner cost 141.60; 2026-12: Customer price 194.75, Partner cost 177"
+    )
+    bars = [r for r in root.findall(f"{SVG}rect") if r.find(f"{SVG}title") is not None]
+    assert [b.find(f"{SVG}title").text for b in bars] == [
+        "2026-11 · Customer price: 155.80",
+        "2026-11 · Partner cost: 141.60",
+        "2026-12 · Customer price: 194.75",
+        "2026-12 · Partner cost: 177",
+    ]
+    # the axis runs to 200 (the round top above 194.75): heights scale to it
+    ticks = [t.text for t in root.findall(f"{SVG}text") if t.get("text-anchor") == "end"]
+    assert ticks == ["0", "50", "100", "150", "200"]
+    heights = [float(b.get("height")) for b in bars]
+    assert heights[2] / heights[0] == pytest.approx(194.75 / 155.80, rel=0.01)
+    assert "No data" in "".join(ElementTree.fromstring(month_chart("Nothing", [], [("Licences", [])])).itertext())

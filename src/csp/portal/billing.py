@@ -129,6 +129,17 @@ def invoice(invoice_id: UUID, page: PageDep) -> Response:
     return page.render("invoice.html", title=f"Invoice {found['number']}", invoice=found, names=names)
 
 
+def _every_month(months: list[str]) -> list[str]:
+    """From the first month to the last, the months without rows too (``YYYY-MM``)."""
+    if not months:
+        return []
+    out, (y, m) = [], map(int, months[0].split("-"))
+    while f"{y:04d}-{m:02d}" <= months[-1]:
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
 def charts(name: str, rows: list[dict[str, Any]]) -> list[str]:
     """The report's charts, as SVG."""
     if name == "customers":
@@ -178,7 +189,7 @@ def charts(name: str, rows: list[dict[str, Any]]) -> list[str]:
             m[0] += r["licences"]
             m[1] += r["customer_price"]
             m[2] += r["partner_cost"]
-        labels = sorted(months)
+        labels = _every_month(sorted(months))
         return [
             month_chart(
                 "Licences billed per month",

@@ -89,11 +89,12 @@ TICKS = 4
 
 
 def _nice_top(top: Decimal) -> Decimal:
-    """A round axis maximum at or above ``top`` (1, 2, 2.5 or 5 × a power of ten)."""
+    """A round axis maximum at or above ``top`` (1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6 or 8 × a
+    power of ten: a quarter of each is a round tick too)."""
     if top <= 0:
         return Decimal(1)
-    power = Decimal(10) ** (len(str(int(top))) - 1)
-    for step in (1, 2, Decimal("2.5"), 5, 10):
+    power = Decimal(10) ** (len(str(int(top))) - 1) if top >= 1 else Decimal("0.1")
+    for step in ("1", "1.2", "1.6", "2", "2.4", "3", "4", "5", "6", "8", "10"):
         if top <= power * Decimal(step):
             return power * Decimal(step)
     return power * 10

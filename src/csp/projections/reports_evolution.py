@@ -10,17 +10,20 @@ month, organization and product group:
   or a refund the ``days`` up to its period's end (a refund's quantity is negative), a
   reversal from the day it was recorded to its period's end. 10 seats all of November
   are 10.00; +5 on 16 November (15 of 30 days) make 12.50.
-- ``partner_cost``: each charge's ``amount`` spread over the days it pays for, so a
-  month shows what its licences cost (a yearly charge is spread over its months; a
-  period from the 15th to the 15th over two months). Usage (Azure) is charged on the day
-  of use: its amount counts in that month's money, never in licences.
-- ``customer_price``: the same charge at the subscription's unit customer price
-  (``amount`` × unit customer price / the charge's unit partner price), spread the same
-  way. The ledger holds partner prices only, so this is the customer price the
-  subscription has now. Usage (Azure) has no customer rate on the platform (the plan's
-  unit price is 0.00): its customer price is what the vendor rated.
+- ``partner_cost``: the ledger's amounts charged in the month (dated in it), as the
+  month's invoice bills them: a period is charged at its start (a yearly cycle's whole
+  term at once), an increase or a refund on its day, usage (Azure) on the day of use.
+  Usage counts in money only, never in licences.
+- ``customer_price``: the same charges at the subscription's unit customer price
+  (``amount`` × unit customer price / the charge's unit partner price: the same seats
+  and days at the customer's price). The ledger holds partner prices only, so this is
+  the customer price the subscription has now. Usage (Azure) has no customer rate on
+  the platform (the plan's unit price is 0.00): its customer price is what the vendor
+  rated.
 
-Money is summed exactly and rounded once per row, half-up to the cent.
+Money is summed exactly and rounded once per row, half-up to the cent. Charges still
+ahead of ``now`` in the range (the ledger's ``scheduled``: what happens if nothing
+changes) count too, so the current month is whole.
 
 Months are those overlapping ``[date_from, date_to]``; by default the last 12 months up
 to ``now``'s month.
@@ -134,34 +137,22 @@ def report(
             continue
         sub = subs.get(c["subscription_id"])
         group = (sub.get("product_group") if sub else None) or ""
-        amount: Decimal = c["amount"]
-        if c["kind"] == "usage" or (sub is not None and sub["type"] == "usage"):
-            day = _day(c["charged_at"])
-            if not first <= day < stop:
-                continue
+        usage = c["kind"] == "usage" or (sub is not None and sub["type"] == "usage")
+        # money: the month the ledger charged it (as invoiced)
+        day = _day(c["charged_at"])
+        if first <= day < stop:
+            amount: Decimal = c["amount"]
+            unit: Decimal | None = c["unit_price"]
             t = totals[(_month_start(day), c["organization_id"], group)]
             t[1] += amount
-            t[2] += amount
+            t[2] += amount * sub["unit_customer_price"] / unit if sub is not None and unit and not usage else amount
+        if usage:
             continue
+        # licences: the seats over the days the charge pays for
         start, end = _covered(c)
-        span = (end - start).days
-        unit: Decimal | None = c["unit_price"]
-        customer = amount
-        if sub is not None and unit:
-            customer = amount * sub["unit_customer_price"] / unit
-        if span <= 0:  # nothing to spread over: the month it was charged
-            day = _day(c["charged_at"])
-            if first <= day < stop:
-                t = totals[(_month_start(day), c["organization_id"], group)]
-                t[1] += amount
-                t[2] += customer
-            continue
         for month, days in _overlaps(start, end, first, stop):
             month_days = (_next_month(month) - month).days
-            t = totals[(month, c["organization_id"], group)]
-            t[0] += c["quantity"] * days / month_days
-            t[1] += amount * days / span
-            t[2] += customer * days / span
+            totals[(month, c["organization_id"], group)][0] += c["quantity"] * days / month_days
     out = [
         {
             "month": f"{month:%Y-%m}",
@@ -174,5 +165,7 @@ def report(
         }
         for (month, org, group), (licences, partner, customer) in totals.items()
     ]
+    # a month where what was charged was given back, and no licence was held: no row
+    out = [r for r in out if r["licences"] or r["partner_cost"] or r["customer_price"]]
     out.sort(key=lambda r: (r["month"], r["organization_name"], r["product_group"], str(r["organization_id"])))
     return out
