@@ -85,7 +85,8 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("customer_price", "Customer price"),
     ],
 }
-# A label for every column a report has (the table shows COLUMNS unless others are chosen).
+# A label for every column a report has (the table shows COLUMNS unless others are chosen;
+# a report's own label in COLUMNS comes first).
 LABELS: dict[str, str] = {
     "organization_id": "Customer id",
     "subscription_id": "Subscription id",
@@ -283,6 +284,7 @@ def reports(page: PageDep) -> Response:
         return "/reports?" + urlencode([("name", name), *view, ("sort", key), ("dir", flip)])
 
     organizations = read.organizations(caller.reseller_id, None, 200, 0).items
+    labels = {**LABELS, **dict(COLUMNS[name])}  # this report's own words first
     return page.render(
         "reports.html",
         status_code=status,
@@ -290,8 +292,8 @@ def reports(page: PageDep) -> Response:
         name=name,
         reports=REPORTS,
         rows=rows,
-        columns=[(k, LABELS.get(k, k)) for k in shown],
-        all_columns=[(k, LABELS.get(k, k)) for k in REPORT_QUERIES[name][0]],
+        columns=[(k, labels.get(k, k)) for k in shown],
+        all_columns=[(k, labels.get(k, k)) for k in REPORT_QUERIES[name][0]],
         shown=set(shown),
         sort=sort or "",
         direction=direction,
