@@ -78,6 +78,12 @@ def test_the_evolution_report_shows_the_months_as_a_chart_and_a_table(api_app: F
     ]
     # the CSV export is the API's, with the same filters
     assert 'href="/api/v1/reports/evolution?format=csv"' in page
+    # acting for one customer (the reports link carries it), every tab keeps it
+    (org,) = re.findall(r'<option value="([0-9a-f-]{36})">Fabrikam SA<', page)
+    page = boss.page(f"/reports?name=evolution&organization_id={org}")
+    assert [r[1] for r in _table(page)[1]] == ["Fabrikam SA"]
+    assert f'href="/reports?name=licenses&amp;organization_id={org}"' in page
+    assert f'href="/api/v1/reports/evolution?format=csv&amp;organization_id={org}"' in page
 
 
 def test_a_report_is_sorted_by_a_header_link_and_shows_the_chosen_columns(api_app: FastAPI, account: Account):

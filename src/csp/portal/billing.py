@@ -291,6 +291,7 @@ def reports(page: PageDep) -> Response:
         title=f"Reports · {REPORTS[name]}",
         name=name,
         reports=REPORTS,
+        tab_urls={k: "/reports?" + urlencode([("name", k), *filters]) for k in REPORTS},
         rows=rows,
         columns=[(k, labels.get(k, k)) for k in shown],
         all_columns=[(k, labels.get(k, k)) for k in REPORT_QUERIES[name][0]],
