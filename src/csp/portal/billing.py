@@ -7,6 +7,7 @@ from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Depends
@@ -16,8 +17,10 @@ from csp.aggregates.errors import CspError, InvalidInput
 from csp.api import access
 from csp.api.queries import invoice_of
 from csp.api.readside import read_side
-from csp.portal.charts import bar_chart
+from csp.portal.charts import bar_chart, month_chart
 from csp.portal.web import Page, page_for
+from csp.projections import REPORTS as REPORT_QUERIES
+from csp.projections import report_columns
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(page_for)]
@@ -27,6 +30,7 @@ REPORTS = {
     "subscriptions": "Subscriptions",
     "licenses": "Licences",
     "consumption": "Azure consumption",
+    "evolution": "Evolution",
 }
 # The columns each report's table shows (the CSV has them all).
 COLUMNS: dict[str, list[tuple[str, str]]] = {
@@ -72,9 +76,40 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("quantity", "Quantity"),
         ("amount", "Amount"),
     ],
+    "evolution": [
+        ("month", "Month"),
+        ("organization_name", "Customer"),
+        ("product_group", "Product"),
+        ("licences", "Licences"),
+        ("partner_cost", "Partner cost"),
+        ("customer_price", "Customer price"),
+    ],
 }
-MONEY = {"monthly_partner_cost", "monthly_customer_price", "amount", "unit_partner_price", "unit_customer_price"}
-DATES = {"starts_at", "ends_at", "created_at"}
+# A label for every column a report has (the table shows COLUMNS unless others are chosen;
+# a report's own label in COLUMNS comes first).
+LABELS: dict[str, str] = {
+    "organization_id": "Customer id",
+    "subscription_id": "Subscription id",
+    "offer_id": "Offer id",
+    "type": "Type",
+    "term": "Term",
+    "created_at": "Created",
+    "ended_at": "Ended",
+    "unit_partner_price": "Unit partner price",
+    "unit_customer_price": "Unit customer price",
+    **{key: text for cols in COLUMNS.values() for key, text in cols},
+}
+MONEY = {
+    "monthly_partner_cost",
+    "monthly_customer_price",
+    "amount",
+    "unit_partner_price",
+    "unit_customer_price",
+    "partner_cost",
+    "customer_price",
+}
+NUMBERS = MONEY | {"purchased", "assigned", "unassigned", "licences", "subscriptions", "days", "quantity"}
+DATES = {"starts_at", "ends_at", "created_at", "ended_at"}
 
 
 @router.get("/invoices")
@@ -93,6 +128,17 @@ def invoice(invoice_id: UUID, page: PageDep) -> Response:
     found = invoice_of(page.system, caller, invoice_id)
     names = {r["id"]: r["name"] for r in read_side(page.system).organizations(caller.reseller_id, None, 200, 0).items}
     return page.render("invoice.html", title=f"Invoice {found['number']}", invoice=found, names=names)
+
+
+def _every_month(months: list[str]) -> list[str]:
+    """From the first month to the last, the months without rows too (``YYYY-MM``)."""
+    if not months:
+        return []
+    out, (y, m) = [], map(int, months[0].split("-"))
+    while f"{y:04d}-{m:02d}" <= months[-1]:
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
 
 
 def charts(name: str, rows: list[dict[str, Any]]) -> list[str]:
@@ -137,6 +183,28 @@ def charts(name: str, rows: list[dict[str, Any]]) -> list[str]:
                 ident="chart-subscriptions",
             )
         ]
+    if name == "evolution":
+        months: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 3)
+        for r in rows:
+            m = months[r["month"]]
+            m[0] += r["licences"]
+            m[1] += r["customer_price"]
+            m[2] += r["partner_cost"]
+        labels = _every_month(sorted(months))
+        return [
+            month_chart(
+                "Licences billed per month",
+                labels,
+                [("Licences", [months[k][0] for k in labels])],
+                ident="chart-evolution-licences",
+            ),
+            month_chart(
+                "Money per month (EUR)",
+                labels,
+                [("Customer price", [months[k][1] for k in labels]), ("Partner cost", [months[k][2] for k in labels])],
+                ident="chart-evolution-money",
+            ),
+        ]
     by_month: dict[str, Decimal] = defaultdict(Decimal)
     for r in rows:
         by_month[r["month"]] += r["amount"]
@@ -162,13 +230,19 @@ def _date(page: Page, name: str) -> date | None:
         return None
 
 
+def _chosen_columns(page: Page) -> list[str]:
+    """``?columns=a,b,c`` or the form's checkboxes (``columns=a&columns=b``), in order."""
+    return [c.strip() for raw in page.request.query_params.getlist("columns") for c in raw.split(",") if c.strip()]
+
+
 @router.get("/reports")
 def reports(page: PageDep) -> Response:
     caller = page.allow("reports.read")
-    name = page.request.query_params.get("name") or "customers"
+    params = page.request.query_params
+    name = params.get("name") or "customers"
     if name not in REPORTS:
         name = "customers"
-    org_raw = page.request.query_params.get("organization_id") or ""
+    org_raw = params.get("organization_id") or ""
     organization_id = None
     if org_raw:
         try:
@@ -176,29 +250,60 @@ def reports(page: PageDep) -> Response:
         except (ValueError, CspError):
             page.errors["organization_id"] = "is not one of your organizations"
     date_from, date_to = _date(page, "from"), _date(page, "to")
+    status = 200
+    # the view: the chosen columns (in their order) and the sort column
+    chosen = _chosen_columns(page)
+    try:
+        shown = list(report_columns(name, chosen)) if chosen else [k for k, _ in COLUMNS[name]]
+    except InvalidInput as e:
+        page.fail(e)
+        status, chosen, shown = 422, [], [k for k, _ in COLUMNS[name]]
+    sort = params.get("sort") or None
+    direction = "desc" if params.get("dir") == "desc" else "asc"
+    if sort is not None and sort not in REPORT_QUERIES[name][0]:
+        page.errors["sort"] = f"Unknown column {sort}."
+        status, sort = 422, None
     rows: list[dict[str, Any]] = []
     read = read_side(page.system)
     try:
-        rows = list(read.report(name, caller.reseller_id, organization_id, date_from, date_to).items)
+        rows = list(
+            read.report(name, caller.reseller_id, organization_id, date_from, date_to, sort, direction == "desc").items
+        )
     except InvalidInput as e:
         page.fail(e)
-    query = "&".join(
-        f"{k}={v}"
+    filters = [
+        (k, str(v))
         for k, v in (("organization_id", organization_id), ("from", date_from), ("to", date_to))
         if v is not None
-    )
+    ]
+    view = filters + ([("columns", ",".join(chosen))] if chosen else [])
+    sorted_by = [("sort", sort), ("dir", direction)] if sort else []
+
+    def sort_url(key: str) -> str:
+        flip = "desc" if key == sort and direction == "asc" else "asc"
+        return "/reports?" + urlencode([("name", name), *view, ("sort", key), ("dir", flip)])
+
     organizations = read.organizations(caller.reseller_id, None, 200, 0).items
+    labels = {**LABELS, **dict(COLUMNS[name])}  # this report's own words first
     return page.render(
         "reports.html",
+        status_code=status,
         title=f"Reports · {REPORTS[name]}",
         name=name,
         reports=REPORTS,
+        tab_urls={k: "/reports?" + urlencode([("name", k), *filters]) for k in REPORTS},
         rows=rows,
-        columns=COLUMNS[name],
+        columns=[(k, labels.get(k, k)) for k in shown],
+        all_columns=[(k, labels.get(k, k)) for k in REPORT_QUERIES[name][0]],
+        shown=set(shown),
+        sort=sort or "",
+        direction=direction,
+        sort_urls={k: sort_url(k) for k in shown},
         money_columns=MONEY,
+        number_columns=NUMBERS,
         date_columns=DATES,
         charts=charts(name, rows),
-        csv_url=f"/api/v1/reports/{name}?format=csv" + (f"&{query}" if query else ""),
+        csv_url=f"/api/v1/reports/{name}?" + urlencode([("format", "csv"), *view, *sorted_by]),
         organizations=[(str(o["id"]), o["name"]) for o in organizations],
         organization_id=str(organization_id or ""),
         date_from=date_from.isoformat() if date_from else "",

@@ -1,4 +1,5 @@
-"""SVG charts rendered in Python (no third-party JS): horizontal bars, one or two series.
+"""SVG charts rendered in Python (no third-party JS): horizontal bars, one or two series,
+and vertical bars grouped per month (the evolution over time).
 
 The SVG is built from escaped text only, has a title and a description for screen
 readers, and scales with the page (viewBox)."""
@@ -75,5 +76,102 @@ def bar_chart(
             out.append(
                 f'<text x="{LABEL_WIDTH + w + 6:.1f}" y="{y + ROW / 2 + 1:.0f}" font-size="12">{_fmt(v)}{escape(unit)}</text>'
             )
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+MONTH_WIDTH = 900
+MONTH_HEIGHT = 280
+PLOT_LEFT = 70
+PLOT_TOP = 34
+PLOT_BOTTOM = 36
+TICKS = 4
+
+
+def _nice_top(top: Decimal) -> Decimal:
+    """A round axis maximum at or above ``top`` (1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6 or 8 × a
+    power of ten: a quarter of each is a round tick too)."""
+    if top <= 0:
+        return Decimal(1)
+    power = Decimal(10) ** (len(str(int(top))) - 1) if top >= 1 else Decimal("0.1")
+    for step in ("1", "1.2", "1.6", "2", "2.4", "3", "4", "5", "6", "8", "10"):
+        if top <= power * Decimal(step):
+            return power * Decimal(step)
+    return power * 10
+
+
+def month_chart(
+    title: str,
+    months: Sequence[str],
+    series: Sequence[tuple[str, Sequence[object]]],
+    *,
+    unit: str = "",
+    ident: str = "chart",
+) -> str:
+    """Vertical bars grouped per month (left to right in time), a bar per series, on a
+    value axis with gridlines; each bar's value above it."""
+    values = [[_num(v) for v in vs] for _, vs in series]
+    top = _nice_top(max((v for vs in values for v in vs), default=Decimal(0)))
+    bottom = min((v for vs in values for v in vs), default=Decimal(0))
+    low = min(Decimal(0), bottom)
+    span = top - low
+    plot_w = MONTH_WIDTH - PLOT_LEFT - 10
+    plot_h = MONTH_HEIGHT - PLOT_TOP - PLOT_BOTTOM
+
+    def y(v: Decimal) -> float:
+        return PLOT_TOP + float((top - v) / span) * plot_h
+
+    desc = "; ".join(
+        f"{m}: " + ", ".join(f"{name} {_fmt(values[s][i])}{unit}" for s, (name, _) in enumerate(series))
+        for i, m in enumerate(months)
+    )
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {MONTH_WIDTH} {MONTH_HEIGHT}" role="img" '
+        f'aria-labelledby="{ident}-t {ident}-d" class="chart" width="100%" preserveAspectRatio="xMinYMin meet">',
+        f'<title id="{ident}-t">{escape(title)}</title>',
+        f'<desc id="{ident}-d">{escape(desc) if months else "no data"}</desc>',
+        f'<text x="{PLOT_LEFT}" y="14" font-size="13" font-weight="600">{escape(title)}</text>',
+    ]
+    x = PLOT_LEFT + 8 * len(title) + 30
+    for s, (name, _) in enumerate(series):
+        out.append(f'<rect x="{x}" y="4" width="12" height="12" fill="{COLORS[s % len(COLORS)]}"/>')
+        out.append(f'<text x="{x + 18}" y="14" font-size="12">{escape(name)}</text>')
+        x += 30 + 8 * len(name)
+    for k in range(TICKS + 1):
+        v = low + span * k / TICKS
+        yy = y(v)
+        out.append(
+            f'<line x1="{PLOT_LEFT}" x2="{MONTH_WIDTH - 10}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#d0d5dd" stroke-width="1"/>'
+        )
+        out.append(
+            f'<text x="{PLOT_LEFT - 6}" y="{yy + 4:.1f}" font-size="11" text-anchor="end">{_fmt(v)}{escape(unit)}</text>'
+        )
+    if not months:
+        out.append(f'<text x="{PLOT_LEFT + 10}" y="{PLOT_TOP + 20}" font-size="13">No data for this view.</text>')
+    slot = plot_w / max(1, len(months))
+    bar = min(28.0, (slot - 8) / max(1, len(series)))
+    for i, m in enumerate(months):
+        x0 = PLOT_LEFT + i * slot + (slot - bar * len(series)) / 2
+        for s in range(len(series)):
+            v = values[s][i]
+            y_top, y_zero = y(max(v, Decimal(0))), y(min(v, Decimal(0)))
+            h = max(y_zero - y_top, 1.0)
+            out.append(
+                f'<rect x="{x0 + s * bar:.1f}" y="{y_top:.1f}" width="{bar - 2:.1f}" height="{h:.1f}" '
+                f'fill="{COLORS[s % len(COLORS)]}"><title>{escape(m)} · {escape(series[s][0])}: {_fmt(v)}{escape(unit)}</title></rect>'
+            )
+            if len(series) == 1 or bar >= 40:
+                out.append(
+                    f'<text x="{x0 + s * bar + (bar - 2) / 2:.1f}" y="{y_top - 4:.1f}" font-size="10" '
+                    f'text-anchor="middle">{_fmt(v)}</text>'
+                )
+        out.append(
+            f'<text x="{PLOT_LEFT + i * slot + slot / 2:.1f}" y="{MONTH_HEIGHT - PLOT_BOTTOM + 16}" font-size="11" '
+            f'text-anchor="middle">{escape(m)}</text>'
+        )
+    out.append(
+        f'<line x1="{PLOT_LEFT}" x2="{MONTH_WIDTH - 10}" y1="{y(Decimal(0)):.1f}" y2="{y(Decimal(0)):.1f}" '
+        'stroke="#667085" stroke-width="1"/>'
+    )
     out.append("</svg>")
     return "\n".join(out)

@@ -29,6 +29,7 @@ from csp.projections import (
     quotes_list,
     reports_consumption,
     reports_customers,
+    reports_evolution,
     reports_licenses,
     reports_subscriptions,
     subscriptions_list,
@@ -88,7 +89,47 @@ REPORTS: dict[str, tuple[tuple[str, ...], Callable[..., list[dict[str, Any]]]]] 
     "subscriptions": (reports_subscriptions.COLUMNS, reports_subscriptions.report),
     "licenses": (reports_licenses.COLUMNS, reports_licenses.report),
     "consumption": (reports_consumption.COLUMNS, reports_consumption.report),
+    "evolution": (reports_evolution.COLUMNS, reports_evolution.report),
 }
+# Reports whose rows depend on the clock (their default range ends at ``now``'s month).
+TIMED_REPORTS = frozenset({"evolution"})
+
+
+def report_columns(name: str, columns: Sequence[str] | None) -> tuple[str, ...]:
+    """The columns asked for, in the order asked (all of the report's if none); an
+    unknown or repeated one is refused by the field ``columns``."""
+    known = REPORTS[name][0]
+    if not columns:
+        return known
+    unknown = [c for c in columns if c not in known]
+    if unknown:
+        raise InvalidInput("columns", f"unknown column {unknown[0]}; one of {', '.join(known)}", value=unknown[0])
+    if len(set(columns)) != len(columns):
+        raise InvalidInput("columns", "a column is chosen twice", value=",".join(columns))
+    return tuple(columns)
+
+
+def sort_rows(
+    name: str, rows: list[dict[str, Any]], sort: str | None, descending: bool = False
+) -> list[dict[str, Any]]:
+    """The rows by one column (text without case; empty cells last either way), ties
+    in the report's own order; an unknown column is refused by the field ``sort``."""
+    if not sort:
+        return rows
+    if sort not in REPORTS[name][0]:
+        raise InvalidInput("sort", f"unknown column {sort}; one of {', '.join(REPORTS[name][0])}", value=sort)
+
+    def key(r: dict[str, Any]) -> Any:
+        v = r.get(sort)
+        if isinstance(v, str):
+            return v.casefold()
+        if isinstance(v, UUID):
+            return str(v)
+        return v
+
+    filled = [r for r in rows if r.get(sort) not in (None, "")]
+    empty = [r for r in rows if r.get(sort) in (None, "")]
+    return sorted(filled, key=key, reverse=descending) + empty
 
 
 def read_env(db: Database) -> dict[str, str]:
@@ -346,13 +387,21 @@ class ReadSide:
         organization_id: UUID | None = None,
         date_from: date | datetime | None = None,
         date_to: date | datetime | None = None,
+        sort: str | None = None,
+        descending: bool = False,
     ) -> Page:
-        """A report's rows (``customers``, ``subscriptions``, ``licenses``, ``consumption``)."""
+        """A report's rows (``customers``, ``subscriptions``, ``licenses``, ``consumption``,
+        ``evolution``), in the report's order or by the column ``sort``."""
         if name not in REPORTS:
             raise InvalidInput("name", f"must be one of {', '.join(REPORTS)}", value=name)
         if date_from is not None and date_to is not None and date_to < date_from:
             raise InvalidInput("to", "must not be before from")
-        rows = REPORTS[name][1](self.view, reseller_id, organization_id, date_from, date_to)
+        query = REPORTS[name][1]
+        if name in TIMED_REPORTS:
+            rows = query(self.view, reseller_id, organization_id, date_from, date_to, now=self.app.now())
+        else:
+            rows = query(self.view, reseller_id, organization_id, date_from, date_to)
+        rows = sort_rows(name, rows, sort, descending)
         return Page(rows, len(rows))
 
     def report_csv(
@@ -362,9 +411,16 @@ class ReadSide:
         organization_id: UUID | None = None,
         date_from: date | datetime | None = None,
         date_to: date | datetime | None = None,
+        columns: Sequence[str] | None = None,
+        sort: str | None = None,
+        descending: bool = False,
     ) -> str:
-        page = self.report(name, reseller_id, organization_id, date_from, date_to)
-        return csv_text(REPORTS[name][0], page.items)
+        """The report as CSV: the chosen columns in the chosen order (default all)."""
+        if name not in REPORTS:
+            raise InvalidInput("name", f"must be one of {', '.join(REPORTS)}", value=name)
+        chosen = report_columns(name, columns)
+        page = self.report(name, reseller_id, organization_id, date_from, date_to, sort, descending)
+        return csv_text(chosen, page.items)
 
 
 def build_read_side(system: System, *, run_in_process: bool) -> ReadSide:
@@ -377,10 +433,13 @@ def build_read_side(system: System, *, run_in_process: bool) -> ReadSide:
 __all__ = [
     "GROUP_NAME",
     "REPORTS",
+    "TIMED_REPORTS",
     "Page",
     "Progress",
     "ReadSide",
     "RebuildResult",
     "build_read_side",
     "read_models",
+    "report_columns",
+    "sort_rows",
 ]

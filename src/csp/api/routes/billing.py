@@ -14,10 +14,11 @@ from csp.api import schemas as s
 from csp.api.deps import InvoicesReader, Limit, Offset, ReportsReader, SystemDep
 from csp.api.queries import invoice_of
 from csp.api.readside import page, read_side
+from csp.projections import report_columns
 
 router = APIRouter(tags=["billing"])
 Format = Annotated[Literal["json", "csv"], Query(alias="format")]
-ReportName = Literal["customers", "subscriptions", "licenses", "consumption"]
+ReportName = Literal["customers", "subscriptions", "licenses", "consumption", "evolution"]
 CSV = {"text/csv": {"schema": {"type": "string"}}}
 
 
@@ -63,14 +64,26 @@ def report(
     fmt: Format = "json",
     limit: Limit = 50,
     offset: Offset = 0,
+    columns: Annotated[
+        str | None, Query(description="the columns to give, comma-separated, in this order (default: all)")
+    ] = None,
+    sort: Annotated[str | None, Query(description="sort by this column (default: the report's order)")] = None,
+    direction: Annotated[Literal["asc", "desc"], Query(alias="dir")] = "asc",
 ) -> Any:
-    """A report's rows (JSON, a page of them), or all of them as CSV."""
+    """A report's rows (JSON, a page of them), or all of them as CSV; sorted by a column
+    and cut to the chosen columns if asked (an unknown column: 422, field `columns`/`sort`)."""
     if organization_id is not None:
         access.organization(system.app, caller, organization_id)
+    chosen = report_columns(name, [c.strip() for c in columns.split(",") if c.strip()] if columns else None)
     read = read_side(system)
+    descending = direction == "desc"
     if fmt == "csv":
         return _csv(
-            read.report_csv(name, caller.reseller_id, organization_id, date_from, date_to), f"{name}-report.csv"
+            read.report_csv(name, caller.reseller_id, organization_id, date_from, date_to, chosen, sort, descending),
+            f"{name}-report.csv",
         )
-    found = read.report(name, caller.reseller_id, organization_id, date_from, date_to)
-    return {"items": list(found.items[offset : offset + limit]), "total": int(found.total)}
+    found = read.report(name, caller.reseller_id, organization_id, date_from, date_to, sort, descending)
+    items = found.items[offset : offset + limit]
+    if columns:
+        items = [{c: r.get(c) for c in chosen} for r in items]
+    return {"items": list(items), "total": int(found.total)}
