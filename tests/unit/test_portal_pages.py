@@ -102,6 +102,12 @@ def test_the_order_page_without_javascript_prices_15_58_and_1_42_and_adds_to_the
     # then the manual's figures show
     assert re.search(r'data-cell="customer-1">15.58<', html)
     assert re.search(r'data-cell="margin-1">1.42<', html)
+    assert "Markup: 5.00% on top of the default 5.00%." in html
+    # a target price says the markup it makes
+    target = {**line, "markup_percent": "", "target_price": "16.00", "action": "preview"}
+    html = boss.submit(f"/o/{org}/buy/{BUSINESS_PREMIUM}", target, status=200).text
+    assert re.search(r'data-cell="margin-1">1.84<', html)
+    assert re.search(r"Markup: \d+\.\d\d% on top of the default 5.00%, from the target price.", html)
     # a bad markup is said next to its field, not as an error page
     bad = boss.submit(
         f"/o/{org}/buy/{BUSINESS_PREMIUM}", {**line, "markup_percent": "five", "action": "preview"}, status=422
