@@ -3,12 +3,13 @@ what the customer may buy), and the sections' links while acting for a customer.
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 
 from fastapi import FastAPI
 
 from tests.fixtures.api import Account
-from tests.support import A3_FACULTY
+from tests.support import A3_FACULTY, BUSINESS_PREMIUM
 from tests.unit.test_portal_pages import Browser, log_in
 
 FORM = {
@@ -89,3 +90,31 @@ def test_the_new_tenant_page_gives_the_vendors_delegated_admin_link(api_app: Fas
     html = boss.page(f"/o/{org}/tenants/new")
     assert f'value="{url}"' in html
     assert "global admin" in html
+
+
+def test_create_new_tenant_from_the_order_page_comes_back_with_what_was_typed(api_app: FastAPI, account: Account):
+    boss = log_in(api_app, account.email)
+    org = account.customer()["id"]
+    buy = f"/o/{org}/buy/{BUSINESS_PREMIUM}"
+    boss.page(buy)
+    typed = {"quantity": "3", "billing_cycle": "monthly", "term": "annual", "markup_percent": "7"}
+    r = boss.submit(buy, {**typed, "action": "new_tenant"})
+    to_tenant = r.headers["location"]
+    assert to_tenant.startswith(f"/o/{org}/tenants/new?next=")
+    html = boss.page(to_tenant)
+    nxt = re.search(r'name="next" value="([^"]+)"', html)
+    assert nxt
+    form = {
+        "mode": "create",
+        "domain": "fabrikamtyped",
+        "next": html_lib.unescape(nxt.group(1)),
+    }  # as a browser sends it
+    back = boss.submit(f"/o/{org}/tenants/new", form)
+    location = back.headers["location"]
+    assert location.startswith(f"{buy}?")
+    tenant_id = account.boss.ok("GET", f"/organizations/{org}/tenants")["items"][0]["id"]
+    assert f"tenant_id={tenant_id}" in location
+    page = boss.page(location)
+    assert re.search(r'id="quantity"[^>]*value="3"|value="3"[^>]*id="quantity"', page)
+    assert re.search(r'id="markup_percent"[^>]*value="7"|value="7"[^>]*id="markup_percent"', page)
+    assert re.search(rf'<option value="{tenant_id}"[^>]*selected', page)

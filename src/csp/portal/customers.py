@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Depends
@@ -180,8 +181,11 @@ def request_tenant(organization_id: UUID, page: PageDep) -> Response:
         page.fail(e)
         return _tenant_form(page, org, 422)
     what = "verified and created" if mode == "create" else "checked"
+    back = safe_next(page.value("next"), f"/o/{org.id}")
+    if back.startswith(f"/o/{org.id}/buy/"):  # the order page it came from: with this tenant chosen
+        back += ("&" if "?" in back else "?") + urlencode({"tenant_id": str(tenant.id)})
     return page.redirect(
-        safe_next(page.value("next"), f"/o/{org.id}"),
+        back,
         f"{tenant.domain} is being {what} at the vendor: this can take several minutes. "
         "It is available for orders once created, and you get its details by email.",
     )

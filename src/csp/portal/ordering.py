@@ -9,10 +9,12 @@ import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 import pydantic
 from fastapi import APIRouter, Depends
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from csp.aggregates.catalog import Offer
@@ -177,12 +179,17 @@ def _buy_page(
     )
 
 
+KEPT_FIELDS = ("quantity", "billing_cycle", "term", "markup_percent", "target_price")
+
+
 @router.get("/o/{organization_id}/buy/{offer_id}")
 def buy_form(organization_id: UUID, offer_id: UUID, page: PageDep) -> Response:
     caller, org = _org(page, organization_id)
     page.allow("orders.write")
     offer = page.app.catalog().offer(offer_id)
     page.app.check_offer_available(org, offer)
+    if page.request.query_params:  # back from Create new tenant: the fields as they were typed
+        page.form = FormData(list(page.request.query_params.multi_items()))
     return _buy_page(page, caller, org, offer, _read_line(page, offer, []))
 
 
@@ -196,6 +203,11 @@ def buy(organization_id: UUID, offer_id: UUID, page: PageDep) -> Response:
     addon_offers = _addon_offers(page, org, offer)
     line = _read_line(page, offer, addon_offers)
     action = page.value("action", "preview")
+    if action == "new_tenant":
+        # to the new tenant page, and back here with what was typed (and the new tenant)
+        kept = {k: page.value(k) for k in KEPT_FIELDS if page.value(k)}
+        back = f"/o/{org.id}/buy/{offer.id}" + (f"?{urlencode(kept)}" if kept else "")
+        return page.redirect(f"/o/{org.id}/tenants/new?{urlencode({'next': back})}")
     if action in ("next", "cart", "skip", "confirm") and line.tenant_id is None:
         page.errors["tenant_id"] = "choose the tenant where the licences are provisioned (or Create new)"
     if page.errors or action == "preview":
