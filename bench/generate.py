@@ -29,7 +29,6 @@ from csp.aggregates.errors import CspError
 from csp.aggregates.index import Counter, UniqueKey
 from csp.aggregates.order import Order, format_order_number, price_new_line
 from csp.aggregates.organization import Address, Organization, OrganizationProfile
-from csp.aggregates.pricing import PriceQuote
 from csp.aggregates.subscription import Subscription, subscription_terms_from_offer
 from csp.aggregates.tenant import Tenant
 from csp.application import CspApplication
@@ -139,15 +138,6 @@ class Generator:
         order.place(True, ACTOR, at)
         at += timedelta(seconds=5)
         order.start_provisioning(SYSTEM_PROVISIONING, at)
-        quote = PriceQuote(
-            partner_price=line.unit_partner_price,
-            erp_price=line.erp_price,
-            customer_price=line.unit_customer_price,
-            margin=line.margin,
-            markup_percent=line.markup_percent,
-            default_markup_percent=line.default_markup_percent,
-            quantity=line.quantity,
-        )
         terms = subscription_terms_from_offer(
             offer,
             organization_id=org.id,
@@ -159,7 +149,7 @@ class Generator:
             term=line.term,
             billing_cycle=line.billing_cycle,
             quantity=line.quantity,
-            price=quote,
+            price=line.price_quote,
         )
         at += timedelta(seconds=30)
         sub = Subscription.provision(subscription_id_for(order.id, 1), terms, SYSTEM_PROVISIONING, at)
