@@ -128,7 +128,7 @@ def billing(db_url: str) -> dict[str, Any]:
     return {
         "subscriptions": subs,
         "invoices": len(invoices),
-        "seconds": round(seconds, 1),
+        "seconds": round(seconds, 2),
         "subscriptions_per_second": round(subs / seconds) if seconds else 0,
         "seconds_per_100k": round(per_100k, 1),
     }
