@@ -45,12 +45,29 @@ class Sizes:
     seconds: float  # length of each timed load phase
     read_rate: float
     write_rate: float
+    sustained_write_rate: float
     client_counts: tuple[int, ...]
     saga_orders: int
 
 
-FULL = Sizes(events=1_000_000, seconds=15, read_rate=500, write_rate=100, client_counts=(1, 4, 16), saga_orders=1000)
-QUICK = Sizes(events=3_000, seconds=2, read_rate=50, write_rate=10, client_counts=(1, 4, 16), saga_orders=20)
+FULL = Sizes(
+    events=1_000_000,
+    seconds=15,
+    read_rate=500,
+    write_rate=100,
+    sustained_write_rate=15,
+    client_counts=(1, 4, 16),
+    saga_orders=1000,
+)
+QUICK = Sizes(
+    events=3_000,
+    seconds=2,
+    read_rate=50,
+    write_rate=10,
+    sustained_write_rate=5,
+    client_counts=(1, 4, 16),
+    saga_orders=20,
+)
 
 TARGETS = {
     "writes_percent_of_raw": 60.0,
@@ -168,7 +185,14 @@ def http_sections(
             if "writes" in which:
                 raw_sqlite = str(workdir / "raw.db") if db.is_sqlite else None
                 out["writes"], out["lag"] = http.run_writes(
-                    session, db, raw_sqlite, read, sizes.seconds, sizes.client_counts, sizes.write_rate
+                    session,
+                    db,
+                    raw_sqlite,
+                    read,
+                    sizes.seconds,
+                    sizes.client_counts,
+                    sizes.write_rate,
+                    sizes.sustained_write_rate,
                 )
     finally:
         read.close()
@@ -209,16 +233,19 @@ def verdicts(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                     f"{row['percent_of_raw']} % " + met((row["percent_of_raw"] or 0) >= 60),
                 )
             )
-        a = r["writes"]["at_rate"]
-        rows.append(
-            (
-                f"writes at {a['target_per_second']:g} orders/s: p50/p99 ms",
-                f"{a['p50_ms']} / {a['p99_ms']} ({a['per_second']}/s, err {a['errors']}, unfinished {a['unfinished']})",
-                "",
-                "p99 ≤ 50 ms",
-                met(a["p99_ms"] <= 50 and a["errors"] == 0 and a["unfinished"] == 0),
+        for key in ("at_rate", "at_sustained_rate"):
+            a = r["writes"].get(key)
+            if a is None:
+                continue
+            rows.append(
+                (
+                    f"writes at {a['target_per_second']:g} orders/s: p50/p99 ms",
+                    f"{a['p50_ms']} / {a['p99_ms']} ({a['per_second']}/s, err {a['errors']}, unfinished {a['unfinished']})",
+                    "",
+                    "p99 ≤ 50 ms at 100/s" if key == "at_rate" else "(below the ceiling)",
+                    met(a["p99_ms"] <= 50 and a["errors"] == 0 and a["unfinished"] == 0) if key == "at_rate" else "",
+                )
             )
-        )
     if "reads" in r:
         rd = r["reads"]
         pg = rd.get("pgbench_select_only")
@@ -258,16 +285,16 @@ def verdicts(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                     )
                 )
     if "lag" in r:
-        lg = r["lag"]
-        rows.append(
-            (
-                f"projection lag at {lg['orders_per_second']:g} orders/s: p50/p99 ms",
-                f"{lg['p50_ms']} / {lg['p99_ms']} ({lg['samples']} samples)",
-                "",
-                "p99 ≤ 100 ms",
-                met(lg["p99_ms"] <= 100),
+        for key, lg in r["lag"].items():
+            rows.append(
+                (
+                    f"projection lag at {lg['orders_per_second']:g} orders/s: p50/p99 ms",
+                    f"{lg['p50_ms']} / {lg['p99_ms']} ({lg['samples']} samples)",
+                    "",
+                    "p99 ≤ 100 ms at 100/s" if key == "at_rate" else "(below the ceiling)",
+                    met(lg["p99_ms"] <= 100) if key == "at_rate" else "",
+                )
             )
-        )
     if "billing" in r:
         b = r["billing"]
         rows.append(
@@ -327,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds=args.seconds or sizes.seconds,
         read_rate=sizes.read_rate,
         write_rate=sizes.write_rate,
+        sustained_write_rate=sizes.sustained_write_rate,
         client_counts=sizes.client_counts,
         saga_orders=args.saga_orders or sizes.saga_orders,
     )
