@@ -29,10 +29,10 @@ from csp.aggregates.errors import CspError
 from csp.aggregates.index import Counter, UniqueKey
 from csp.aggregates.order import Order, format_order_number, price_new_line
 from csp.aggregates.organization import Address, Organization, OrganizationProfile
-from csp.aggregates.pricing import PriceQuote
 from csp.aggregates.subscription import Subscription, subscription_terms_from_offer
 from csp.aggregates.tenant import Tenant
 from csp.application import CspApplication
+from csp.application.accounts import NewLogin
 from csp.application.catalog import offer_id_for
 from csp.application.orders import FIRST_ORDER_NUMBER, ORDER_NUMBER_COUNTER, subscription_id_for
 from csp.application.tenants import DOMAIN_KEYS
@@ -48,7 +48,13 @@ LICENCE_OFFERS = (
     ("CFQ7TTC0LFLZ:0002", "annual", "monthly"),  # Microsoft 365 E3
 )
 AZURE = ("DZH318Z0BPS6:0001", "monthly", "monthly")
+PASSWORD = "bench-password-correct-horse"
 INDUSTRIES = ("retail", "finance", "manufacturing", "healthcare", "it_services", "media")
+
+
+def reseller_login(seed: int, i: int) -> str:
+    """The email of generated reseller ``i``'s primary contact (password ``PASSWORD``)."""
+    return f"bench-{seed}-{i}@example.com"
 
 
 def _profile(name: str, rng: random.Random) -> OrganizationProfile:
@@ -81,9 +87,37 @@ class Generator:
         self.customers = 0
 
     def resellers_(self, n: int) -> None:
+        """Resellers signed up with a primary contact (``reseller_login``), so HTTP can read as them."""
         for i in range(n):
             self.clock.set(START)
-            self.resellers.append(self.app.register_reseller(_profile(f"Reseller {self.seed}-{i}", self.rng), ACTOR))
+            email = reseller_login(self.seed, i)
+            found = self.app.user_by_email(email)
+            if found is not None:
+                self.resellers.append(self.app.load(Organization, found.organization_id, "organization"))
+                continue
+            org, _ = self.app.sign_up_reseller(
+                f"Reseller {self.seed}-{i}", "RO", NewLogin(email, PASSWORD, "Bench", f"Reseller {i}")
+            )
+            self.resellers.append(org)
+
+    def big_customer(self, at: datetime, orders: int = 60) -> list[Any]:
+        """A customer of the first reseller with ``orders`` subscriptions: a full 50-row page."""
+        n = self.customers
+        self.customers += 1
+        reseller = self.resellers[0]
+        org = Organization.register_customer(
+            uuid4(), reseller, _profile(f"Big Customer {self.seed}-{n}", self.rng), ACTOR, at
+        )
+        tenant = Tenant.request(uuid4(), org.id, reseller.id, f"big{self.seed}x{n}", "create", ACTOR, at)
+        key = UniqueKey(namespace=DOMAIN_KEYS, key=tenant.domain, owner_id=tenant.id, actor=ACTOR, at=at)
+        tenant.start_verification(SYSTEM_PROVISIONING, at)
+        tenant.record_created(f"vc-{tenant.id}", f"admin@{tenant.domain}", SYSTEM_PROVISIONING, at)
+        out: list[Any] = [org, tenant, key]
+        for _ in range(orders):
+            vid, term, cycle = self.rng.choice(LICENCE_OFFERS)
+            at += timedelta(minutes=7)
+            out += self._order(org, reseller, tenant, self.offers[vid], term, cycle, at)
+        return out
 
     def customer(self, at: datetime) -> list[Any]:
         """One customer's aggregates, with every event of their life so far (not saved)."""
@@ -139,15 +173,6 @@ class Generator:
         order.place(True, ACTOR, at)
         at += timedelta(seconds=5)
         order.start_provisioning(SYSTEM_PROVISIONING, at)
-        quote = PriceQuote(
-            partner_price=line.unit_partner_price,
-            erp_price=line.erp_price,
-            customer_price=line.unit_customer_price,
-            margin=line.margin,
-            markup_percent=line.markup_percent,
-            default_markup_percent=line.default_markup_percent,
-            quantity=line.quantity,
-        )
         terms = subscription_terms_from_offer(
             offer,
             organization_id=org.id,
@@ -159,7 +184,7 @@ class Generator:
             term=line.term,
             billing_cycle=line.billing_cycle,
             quantity=line.quantity,
-            price=quote,
+            price=line.price_quote,
         )
         at += timedelta(seconds=30)
         sub = Subscription.provision(subscription_id_for(order.id, 1), terms, SYSTEM_PROVISIONING, at)
@@ -216,8 +241,12 @@ def generate(
     at = START
     started = time.monotonic()
     head = start_head
+    first = True
     while head - start_head < events:
         batch: list[Any] = [gen.counter]
+        if first:
+            batch += gen.big_customer(at)
+            first = False
         for _ in range(batch_customers):
             at += timedelta(minutes=gen.rng.randint(1, 60))
             batch += gen.customer(at)

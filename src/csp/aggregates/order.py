@@ -28,7 +28,7 @@ from csp.aggregates.errors import (
     TermsNotAccepted,
     TrialQuantityFixed,
 )
-from csp.aggregates.pricing import DEFAULT_MARKUP_PERCENT, money, quote
+from csp.aggregates.pricing import DEFAULT_MARKUP_PERCENT, PriceQuote, money, quote
 from csp.aggregates.terms import TRIAL_QUANTITY, BillingCycle, Term
 
 if TYPE_CHECKING:
@@ -91,6 +91,19 @@ class NewSubscriptionLine(Value):
     @property
     def requested_change(self) -> str:
         return f"+{self.quantity} {self.unit}"
+
+    @property
+    def price_quote(self) -> PriceQuote:
+        """The price the line was placed at, as the subscription it provisions records it."""
+        return PriceQuote(
+            partner_price=self.unit_partner_price,
+            erp_price=self.erp_price,
+            customer_price=self.unit_customer_price,
+            margin=self.margin,
+            markup_percent=self.markup_percent,
+            default_markup_percent=self.default_markup_percent,
+            quantity=self.quantity,
+        )
 
     @property
     def total(self) -> Decimal:

@@ -9,6 +9,7 @@ to the month's last day (31 Jan → 28/29 Feb → 31 Mar).
 from __future__ import annotations
 
 import calendar
+import functools
 from datetime import datetime, timedelta
 from typing import Literal, get_args
 
@@ -44,6 +45,7 @@ def term_rank(term: Term) -> int:
     return TERM_MONTHS[term]
 
 
+@functools.lru_cache(maxsize=65536)  # pure, and called with the same few dates all through a billing run
 def add_months(start: datetime, months: int, anchor_day: int | None = None) -> datetime:
     """``start`` plus whole months, keeping the anchor day (default: start's day)."""
     day = anchor_day or start.day

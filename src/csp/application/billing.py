@@ -12,11 +12,13 @@ saved with each invoice).
 from __future__ import annotations
 
 import functools
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 from uuid import UUID
 
+from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from csp.aggregates.base import SYSTEM_BILLING, Actor
@@ -90,11 +92,21 @@ class BillingCommands(CspApplicationBase):
                 start, _PAGE, topics=[PROVISIONED_TOPIC], inclusive_of_start=False
             )
             for n in page:
-                event = self.mapper.to_domain_event(n)
-                yield UUID(str(n.originator_id)), event.terms.reseller_id  # type: ignore[attr-defined]
+                yield UUID(str(n.originator_id)), self._provisioned_reseller_id(n)
             if len(page) < _PAGE:
                 return
             start = page[-1].id
+
+    def _provisioned_reseller_id(self, notification: Notification) -> UUID:
+        """The reseller of a ``Subscription.Provisioned``: read from the stored JSON when it
+        has the shape the transcoder writes (a plain ``json.loads`` is ~5x cheaper than
+        decoding the whole event, a sixth of a billing run), else by decoding the event."""
+        try:
+            terms = json.loads(notification.state)["terms"]["_data_"]
+            return UUID(hex=terms["reseller_id"]["_data_"])
+        except (ValueError, KeyError, TypeError):
+            event = self.mapper.to_domain_event(notification)
+            return event.terms.reseller_id  # type: ignore[attr-defined,no-any-return]
 
     def invoiced_charge_ids(self, reseller_id: UUID) -> set[UUID]:
         """Every charge already on one of the reseller's invoices."""

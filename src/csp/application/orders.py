@@ -271,15 +271,7 @@ class OrderCommands(CatalogCommands):
         now = self.now()
         catalog = self.catalog()
         offer = catalog.offer(line.offer_id)
-        line_quote = PriceQuote(
-            partner_price=line.unit_partner_price,
-            erp_price=line.erp_price,
-            customer_price=line.unit_customer_price,
-            margin=line.margin,
-            markup_percent=line.markup_percent,
-            default_markup_percent=line.default_markup_percent,
-            quantity=line.quantity,
-        )
+        line_quote = line.price_quote
         out: list[Subscription] = []
         others: list[object] = []
         parent: Subscription | None = None
