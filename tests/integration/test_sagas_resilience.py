@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -21,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from bench.common import Processes, wait_http
 
 from csp.aggregates.order import Order
 from csp.aggregates.subscription import Subscription
@@ -61,46 +60,11 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-class Processes:
-    """The separate processes of a test, each ended by its own pid."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log = open(self.tmp / f"{name}-{len(self.procs)}.log", "wb")  # noqa: SIM115
-        p = subprocess.Popen([sys.executable, "-m", "csp.cli", *args], env=env, stdout=log, stderr=subprocess.STDOUT)
-        self.procs.append(p)
-        return p
-
-    def stop_all(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-
-
 @pytest.fixture
 def processes(tmp_path: Path) -> Iterator[Processes]:
     ps = Processes(tmp_path)
     yield ps
     ps.stop_all()
-
-
-def _wait_http(url: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer")
 
 
 def _place(system: System, customer_id: uuid.UUID, tenant_id: uuid.UUID) -> uuid.UUID:
@@ -181,7 +145,7 @@ def test_200_orders_survive_a_worker_killed_mid_run(tmp_path, redis_url, postgre
         )
         env = _env(settings, CSP_VENDOR_SIM_DB=str(tmp_path / "vendor-sim.db"))
         processes.start("vendor-sim", ["vendor-sim", "--port", str(sim_port)], env)
-        _wait_http(f"{sim_url}/sim/stats")
+        wait_http(f"{sim_url}/sim/stats", timeout=20)
         system = bootstrap(settings)
         try:
             processes.start("relay", ["relay"], env)
