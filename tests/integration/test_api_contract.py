@@ -89,7 +89,14 @@ def test_the_catalog_shows_each_caller_the_prices_it_may_see(
     as_customer = cu.ok("GET", path)
     assert (as_customer["customer_price"], as_customer["partner_price"]) == ("14.87", None)
     # hidden offers disappear from the reseller's public portal and from its customers
-    account.boss.ok("PUT", f"/catalog/offers/{BUSINESS_BASIC}/visibility", json={"visible": False})
+    hidden = account.boss.ok("PUT", f"/catalog/offers/{BUSINESS_BASIC}/visibility", json={"visible": False})
+    assert hidden["visible"] is False
+    stale = account.boss.put(
+        f"{API}/catalog/offers/{BUSINESS_BASIC}/visibility",
+        json={"visible": True},
+        headers={"If-Match": str(hidden["version"] - 1)},
+    )
+    assert (stale.status_code, stale.json()["error"]["code"]) == (409, "version_conflict")
     ids = {o["id"] for o in visitor.ok("GET", f"/catalog/offers?reseller={account.slug}&limit=200")["items"]}
     assert str(BUSINESS_BASIC) not in ids
     assert str(BUSINESS_PREMIUM) in ids

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+from urllib.parse import unquote
 
 from fastapi import FastAPI
 
@@ -118,3 +119,13 @@ def test_create_new_tenant_from_the_order_page_comes_back_with_what_was_typed(ap
     assert re.search(r'id="quantity"[^>]*value="3"|value="3"[^>]*id="quantity"', page)
     assert re.search(r'id="markup_percent"[^>]*value="7"|value="7"[^>]*id="markup_percent"', page)
     assert re.search(rf'<option value="{tenant_id}"[^>]*selected', page)
+
+
+def test_hiding_an_offer_from_the_customize_page(api_app: FastAPI, account: Account):
+    boss = log_in(api_app, account.email)
+    boss.page("/catalog/customize")
+    r = boss.submit(f"/catalog/customize/{BUSINESS_PREMIUM}", {"visible": "false"})
+    assert r.headers["location"] == "/catalog/customize"
+    assert "hidden from" in unquote(r.cookies.get("csp_notice") or "")
+    offers = {o["id"] for o in account.boss.ok("GET", f"/catalog/offers?reseller={account.slug}&limit=200")["items"]}
+    assert str(BUSINESS_PREMIUM) not in offers

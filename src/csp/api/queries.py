@@ -48,8 +48,9 @@ def catalog_offers(
 ) -> list[s.OfferPublic]:
     """The offers the caller may see, each with the prices the caller may see.
 
-    A visitor sees every offer (ERP only), or with ``reseller_slug`` what that reseller
-    shows its customers; a reseller user every offer with its partner price (or, with
+    A visitor sees every offer (ERP only); with ``reseller_slug``, anyone but a customer
+    user sees only what that reseller shows its customers; a reseller user every offer
+    with its partner price, hidden ones flagged (or, with
     ``organization_id``, what that customer may buy); a customer user what it may buy,
     at its own price.
     """
@@ -61,12 +62,13 @@ def catalog_offers(
     hidden: tuple[UUID, ...] = ()
     segment = None
     default_markup = None
-    if caller is None:
-        if reseller_slug:
-            reseller = app.reseller_by_slug(reseller_slug)
-            c = app.customization(reseller.id)
-            offers = [o for o in offers if c is None or c.is_visible(o.id)]
-    else:
+    if reseller_slug and (caller is None or not caller.is_customer):
+        # a reseller's public portal: what it shows its customers (a visitor, or a
+        # reseller user looking at it)
+        reseller = app.reseller_by_slug(reseller_slug)
+        shown = app.customization(reseller.id)
+        offers = [o for o in offers if shown is None or shown.is_visible(o.id)]
+    if caller is not None:
         if caller.is_customer:
             buyer = access.organization(app, caller, caller.organization_id)
         elif organization_id is not None:

@@ -365,6 +365,7 @@ class VisibilityUpdate(In):
 class VisibilityPublic(BaseModel):
     offer_id: UUID
     visible: bool
+    version: int
 
 
 class SegmentCreate(In):

@@ -16,7 +16,7 @@ from csp.aggregates.customization import (
     is_available,
     segment_price,
 )
-from csp.aggregates.errors import InvalidInput, NotFound, SegmentError
+from csp.aggregates.errors import ConcurrentModification, InvalidInput, NotFound, SegmentError
 from csp.aggregates.index import UniqueKey
 from csp.aggregates.order import NewSubscriptionLine, Order
 from csp.aggregates.organization import Organization
@@ -123,12 +123,18 @@ class CustomizationCommands(OrderCommands):
             reseller_id=reseller_id, actor=actor, at=self.now()
         )
 
-    def set_offer_visibility(self, reseller_id: UUID, offer_id: UUID, visible: bool, actor: Actor) -> Offer:
+    def set_offer_visibility(
+        self, reseller_id: UUID, offer_id: UUID, visible: bool, actor: Actor, expected_version: int | None = None
+    ) -> CatalogCustomization:
+        """Show or hide an offer from the reseller's customers; the answer is the reseller's
+        catalog customisation (its version for the next ``If-Match``)."""
         offer = self.catalog().offer(offer_id)
         c = self._customization_for_update(reseller_id, actor)
+        if expected_version is not None and c.version != expected_version:
+            raise ConcurrentModification(c.id, expected_version, c.version)
         c.set_visible(offer, visible, actor=actor, at=self.now())
         self.save(c)
-        return offer
+        return c
 
     def _check_segment_members(
         self, reseller_id: UUID, offer_ids: tuple[UUID, ...], organization_ids: tuple[UUID, ...]

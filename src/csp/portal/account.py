@@ -208,9 +208,8 @@ def set_visibility(offer_id: UUID, page: PageDep) -> Response:
     caller = page.allow("catalog.customize")
     visible = page.value("visible") == "true"
     system = page.system
-    offer = command(
-        system, lambda: system.app.set_offer_visibility(caller.reseller_id, offer_id, visible, caller.actor)
-    )
+    command(system, lambda: system.app.set_offer_visibility(caller.reseller_id, offer_id, visible, caller.actor))
+    offer = system.app.catalog().offer(offer_id)
     return page.redirect(
         "/catalog/customize", f"{offer.name} is {'shown to' if visible else 'hidden from'} your customers."
     )

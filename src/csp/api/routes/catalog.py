@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from csp.aggregates.pricing import money
 from csp.aggregates.terms import parse_term
@@ -67,11 +67,21 @@ def offer(offer_id: UUID, app: AppDep, caller: OptionalCaller, reseller: Slug = 
 
 @router.put("/catalog/offers/{offer_id}/visibility", response_model=s.VisibilityPublic)
 def set_visibility(
-    offer_id: UUID, body: s.VisibilityUpdate, caller: CatalogCustomizer, system: SystemDep
+    offer_id: UUID,
+    body: s.VisibilityUpdate,
+    caller: CatalogCustomizer,
+    system: SystemDep,
+    version: IfMatch,
+    response: Response,
 ) -> s.VisibilityPublic:
-    """Show or hide an offer from this reseller's customers."""
-    command(system, lambda: system.app.set_offer_visibility(caller.reseller_id, offer_id, body.visible, caller.actor))
-    return s.VisibilityPublic(offer_id=offer_id, visible=body.visible)
+    """Show or hide an offer from this reseller's customers (``version``: the reseller's
+    catalog customisation, for ``If-Match``)."""
+    c = command(
+        system,
+        lambda: system.app.set_offer_visibility(caller.reseller_id, offer_id, body.visible, caller.actor, version),
+    )
+    response.headers["ETag"] = f'"{c.version}"'
+    return s.VisibilityPublic(offer_id=offer_id, visible=body.visible, version=c.version)
 
 
 @router.get("/segments", response_model=s.SegmentsPublic)
