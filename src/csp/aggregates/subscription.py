@@ -24,7 +24,7 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from csp.aggregates.base import Actor, CspAggregate, Value
-from csp.aggregates.catalog import LicenceType, Offer, PricePoint
+from csp.aggregates.catalog import LicenceType, Offer
 from csp.aggregates.errors import (
     AddonRequiresBase,
     InvalidInput,
@@ -37,7 +37,7 @@ from csp.aggregates.errors import (
     TermCannotShrink,
     TrialQuantityFixed,
 )
-from csp.aggregates.pricing import PriceQuote, customer_price, markup_for_target, money
+from csp.aggregates.pricing import PriceBasis, PriceQuote, customer_price, markup_for_target, money
 from csp.aggregates.terms import (
     CANCELLATION_WINDOW,
     TRIAL_DAYS,
@@ -120,6 +120,7 @@ class SubscriptionTerms(Value):
     default_markup_percent: Decimal
     parent_id: UUID | None = None
     vendor_subscription_id: str | None = None
+    price_basis: PriceBasis = "explicit"  # terms stored before it was recorded: as given
 
 
 def subscription_terms_from_offer(
@@ -168,6 +169,7 @@ def subscription_terms_from_offer(
         default_markup_percent=price.default_markup_percent,
         parent_id=parent_id,
         vendor_subscription_id=vendor_subscription_id,
+        price_basis=price.basis,
     )
 
 
@@ -240,6 +242,7 @@ class Subscription(CspAggregate):
         self.unit_customer_price = t.unit_customer_price
         self.markup_percent = t.markup_percent
         self.default_markup_percent = t.default_markup_percent
+        self.price_basis: PriceBasis = t.price_basis
         self.starts_at = starts_at
         self.ends_at = ends_at
         self.tranches: tuple[Tranche, ...] = (tranche,)
@@ -596,6 +599,7 @@ class Subscription(CspAggregate):
     ) -> None:
         self.unit_customer_price = unit_customer_price
         self.markup_percent = markup_percent
+        self.price_basis = "explicit"
 
     class AutoRenewChanged(CspAggregate.Event):
         auto_renew: bool
@@ -623,6 +627,18 @@ class Subscription(CspAggregate):
         unit_partner_price: Decimal
         erp_price: Decimal | None
         unit_customer_price: Decimal
+        # Since version 2 the renewal records the markups and the basis it was priced on
+        # (None in a version-1 event: the subscription kept its own).
+        markup_percent: Decimal | None
+        default_markup_percent: Decimal | None
+        price_basis: PriceBasis | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["markup_percent"] = None
+            state["default_markup_percent"] = None
+            state["price_basis"] = None
 
     class Expired(CspAggregate.Event):
         pass
@@ -638,13 +654,15 @@ class Subscription(CspAggregate):
         self,
         actor: Actor,
         at: datetime,
-        price: PricePoint | None = None,
+        price: PriceQuote | None = None,
         base_ends_at: datetime | None = None,
         allow_renewal: bool = True,
     ) -> SubscriptionStatus:
         """What happens at term end: renew (auto-renew on), expire, or disable (suspended).
 
-        ``price`` is the catalog price in force at renewal (the lock ends with the term);
+        ``price`` is the customer's price for the new term, decided as a new order line's
+        is, on the catalog price in force at renewal (the lock ends with the term); without
+        it the subscription renews at its own prices;
         ``base_ends_at`` is the base's new term end for an add-on (coterminous), and
         ``allow_renewal`` is False for an add-on whose base did not renew.
         """
@@ -662,7 +680,7 @@ class Subscription(CspAggregate):
             self._renew_now(actor, at, price, base_ends_at)
         return self.status
 
-    def _renew_now(self, actor: Actor, at: datetime, price: PricePoint | None, base_ends_at: datetime | None) -> None:
+    def _renew_now(self, actor: Actor, at: datetime, price: PriceQuote | None, base_ends_at: datetime | None) -> None:
         term = self.renewal_term or self.term
         cycle = self.pending_billing_cycle or self.billing_cycle
         if term == "monthly" and cycle == "yearly":
@@ -672,9 +690,13 @@ class Subscription(CspAggregate):
         ends = base_ends_at if base_ends_at is not None else term_end(starts, term)
         if ends <= starts:
             raise InvalidInput("base_ends_at", "an add-on renews to its base's new term end")
-        partner = price.partner_price if price is not None else self.unit_partner_price
-        erp = price.erp_price if price is not None else self.erp_price
-        customer = customer_price(partner, self.markup_percent, self.default_markup_percent)
+        if price is not None:
+            partner, erp, customer = price.partner_price, price.erp_price, price.customer_price
+            markup, default, basis = price.markup_percent, price.default_markup_percent, price.basis
+        else:
+            partner, erp, basis = self.unit_partner_price, self.erp_price, self.price_basis
+            markup, default = self.markup_percent, self.default_markup_percent
+            customer = customer_price(partner, markup, default)
         tranche = Tranche(
             number=self._next_tranche_number(),
             quantity=quantity,
@@ -692,6 +714,9 @@ class Subscription(CspAggregate):
             unit_partner_price=partner,
             erp_price=erp,
             unit_customer_price=customer,
+            markup_percent=markup,
+            default_markup_percent=default,
+            price_basis=basis,
             actor=actor,
             at=at,
         )
@@ -707,6 +732,9 @@ class Subscription(CspAggregate):
         unit_partner_price: Decimal,
         erp_price: Decimal | None,
         unit_customer_price: Decimal,
+        markup_percent: Decimal | None,
+        default_markup_percent: Decimal | None,
+        price_basis: PriceBasis | None,
         actor: Actor,
         at: datetime,
     ) -> None:
@@ -719,6 +747,10 @@ class Subscription(CspAggregate):
         self.unit_partner_price = unit_partner_price
         self.erp_price = erp_price
         self.unit_customer_price = unit_customer_price
+        if markup_percent is not None and default_markup_percent is not None and price_basis is not None:
+            self.markup_percent = markup_percent
+            self.default_markup_percent = default_markup_percent
+            self.price_basis = price_basis
         self.pending_billing_cycle = None
         self.pending_billing_cycle_at = None
         self.renewal_quantity = None
