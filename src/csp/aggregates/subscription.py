@@ -62,6 +62,7 @@ SUBSCRIPTION_STATUSES: tuple[SubscriptionStatus, ...] = (
 )
 TrancheKind = Literal["purchase", "increase", "renewal", "conversion", "trial"]
 TERMINAL: tuple[SubscriptionStatus, ...] = ("expired", "disabled", "cancelled")
+NextTermClearReason = Literal["quantity_changed", "billing_cycle_changed", "offer_changed"]
 
 
 @dataclass(frozen=True)
@@ -380,6 +381,9 @@ class Subscription(CspAggregate):
             self._remove_seats(
                 removals=self._take_refundable(self.quantity - quantity, at), quantity=quantity, actor=actor, at=at
             )
+        else:
+            return
+        self._clear_next_term("quantity_changed", actor, at)
 
     def _next_tranche_number(self) -> int:
         return max((t.number for t in self.tranches), default=0) + 1
@@ -420,6 +424,59 @@ class Subscription(CspAggregate):
     def _schedule_renewal_quantity(self, quantity: int | None, actor: Actor, at: datetime) -> None:
         self.renewal_quantity = quantity
 
+    class NextTermCleared(CspAggregate.Event):
+        """An immediate change deleted every change scheduled for the next term, as the
+        vendor does; it names the change and what was scheduled."""
+
+        reason: NextTermClearReason
+        renewal_quantity: int | None
+        renewal_term: Term | None
+        billing_cycle: BillingCycle | None  # a billing-cycle change due only at the renewal
+
+    @property
+    def has_next_term_changes(self) -> bool:
+        return self.renewal_quantity is not None or self.renewal_term is not None or self._cycle_at_renewal is not None
+
+    @property
+    def _cycle_at_renewal(self) -> BillingCycle | None:
+        """A scheduled billing-cycle change that falls at the renewal, not inside the term."""
+        if self.pending_billing_cycle is not None and self.billing_cycle_change_due is None:
+            return self.pending_billing_cycle
+        return None
+
+    def _clear_next_term(
+        self, reason: NextTermClearReason, actor: Actor, at: datetime, keep_billing_cycle: bool = False
+    ) -> None:
+        """After an immediate change (quantity, offer, billing cycle): nothing scheduled
+        for the next term survives it (Partner Center deletes it too)."""
+        cycle = None if keep_billing_cycle else self._cycle_at_renewal
+        if self.renewal_quantity is None and self.renewal_term is None and cycle is None:
+            return
+        self._next_term_cleared(
+            reason=reason,
+            renewal_quantity=self.renewal_quantity,
+            renewal_term=self.renewal_term,
+            billing_cycle=cycle,
+            actor=actor,
+            at=at,
+        )
+
+    @event(NextTermCleared)
+    def _next_term_cleared(
+        self,
+        reason: NextTermClearReason,
+        renewal_quantity: int | None,
+        renewal_term: Term | None,
+        billing_cycle: BillingCycle | None,
+        actor: Actor,
+        at: datetime,
+    ) -> None:
+        self.renewal_quantity = None
+        self.renewal_term = None
+        if billing_cycle is not None:
+            self.pending_billing_cycle = None
+            self.pending_billing_cycle_at = None
+
     # --- billing cycle and term -------------------------------------------
 
     class BillingCycleChangeScheduled(CspAggregate.Event):
@@ -444,6 +501,10 @@ class Subscription(CspAggregate):
             return
         effective_at = next_billing_boundary(self.starts_at, self.ends_at, self.billing_cycle, self.term, at)
         self._schedule_billing_cycle(billing_cycle=billing_cycle, effective_at=effective_at, actor=actor, at=at)
+        if self.billing_cycle_change_due is not None:
+            # a change inside the term is an immediate change; one that falls at the
+            # renewal is itself a next-term change and leaves the others be
+            self._clear_next_term("billing_cycle_changed", actor, at, keep_billing_cycle=True)
 
     @event(BillingCycleChangeScheduled)
     def _schedule_billing_cycle(
@@ -802,6 +863,7 @@ class Subscription(CspAggregate):
         self._convert_trial(
             terms=terms, starts_at=at, ends_at=term_end(at, terms.term), tranche=tranche, actor=actor, at=at
         )
+        self._clear_next_term("offer_changed", actor, at)
 
     @event(TrialConverted)
     def _convert_trial(

@@ -161,14 +161,19 @@ class SubscriptionCommands(CatalogCommands):
 
         if edit.reactivate and sub.status == "suspended":
             step("status", "reactivated", lambda: self._decide_reactivate(sub, actor, now))
-        if edit.quantity is not None and edit.quantity != sub.quantity:
-            q = edit.quantity
-            when = "scheduled for the renewal" if edit.at_renewal else "changed"
-            step(
-                "quantity",
-                f"quantity {when} to {q}",
-                lambda: self._decide_quantity(sub, q, edit.at_renewal, actor, now),
-            )
+
+        def quantity() -> None:
+            if edit.quantity is not None and edit.quantity != sub.quantity:
+                q = edit.quantity
+                when = "scheduled for the renewal" if edit.at_renewal else "changed"
+                step(
+                    "quantity",
+                    f"quantity {when} to {q}",
+                    lambda: self._decide_quantity(sub, q, edit.at_renewal, actor, now),
+                )
+
+        if not edit.at_renewal:
+            quantity()
         if edit.billing_cycle is not None and edit.billing_cycle != (sub.pending_billing_cycle or sub.billing_cycle):
             cycle = parse_billing_cycle(edit.billing_cycle)
             step(
@@ -176,6 +181,9 @@ class SubscriptionCommands(CatalogCommands):
                 f"billing cycle {cycle} from the next period",
                 lambda: sub.change_billing_cycle(cycle, actor=actor, at=now),
             )
+        if edit.at_renewal:
+            # scheduled after the immediate changes of the same save, which would clear it
+            quantity()
         if edit.auto_renew is not None and edit.auto_renew != sub.auto_renew:
             on = edit.auto_renew
             step(

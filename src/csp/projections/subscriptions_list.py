@@ -154,6 +154,7 @@ class SubscriptionsList(ReadModel):
             pending_billing_cycle=None,
             pending_billing_cycle_at=None,
             renewal_quantity=None,
+            **({"markup_percent": e.markup_percent} if e.markup_percent is not None else {}),
         )
 
     @handles(Subscription.TrialConverted)
@@ -195,6 +196,13 @@ class SubscriptionsList(ReadModel):
     @handles(Subscription.RenewalQuantityScheduled)
     def renewal_quantity(self, e: Subscription.RenewalQuantityScheduled, rows: Rows) -> None:
         self._update(e, rows, renewal_quantity=e.quantity)
+
+    @handles(Subscription.NextTermCleared)
+    def next_term_cleared(self, e: Subscription.NextTermCleared, rows: Rows) -> None:
+        changes: dict[str, Any] = {"renewal_quantity": None}
+        if e.billing_cycle is not None:
+            changes.update(pending_billing_cycle=None, pending_billing_cycle_at=None)
+        self._update(e, rows, **changes)
 
     @handles(Subscription.CustomerPriceChanged)
     def price(self, e: Subscription.CustomerPriceChanged, rows: Rows) -> None:
@@ -290,6 +298,7 @@ def item(row: Row, addons: list[dict[str, Any]]) -> dict[str, Any]:
         "term": row["term"],
         "assigned": row["assigned"],
         "purchased": row["purchased"],
+        "renewal_quantity": row["renewal_quantity"],
         "addons": addons,
         "vendor": row["vendor"],
         "type": row["type"],

@@ -476,6 +476,7 @@ class SimState:
                 else:
                     tranches = _remove_seats(tranches, quantity - target_q, now)
                 quantity = target_q
+                _clear_next_term(scheduled, row, now)
         if "billingCycle" in body:
             cycle = body["billingCycle"]
             if cycle not in offer.billing_cycles or (row["term"] == "P1M" and cycle == "yearly"):
@@ -483,6 +484,8 @@ class SimState:
             if cycle == row["billing_cycle"]:
                 scheduled.pop("scheduledBillingCycle", None)
             else:
+                if not _changes_at_renewal(row, now):
+                    _clear_next_term(scheduled, row, now)
                 scheduled["scheduledBillingCycle"] = cycle
         if "autoRenewEnabled" in body:
             if row["is_trial"]:
@@ -557,6 +560,21 @@ class SimState:
                 }
             )
         return out
+
+
+def _changes_at_renewal(row: sqlite3.Row, now: float) -> bool:
+    """Whether a billing-cycle change made now falls at the renewal: the next period of a
+    yearly-billed subscription, or of one in its last month, is the next term."""
+    return row["billing_cycle"] == "yearly" or now + 31 * 86400 >= row["ends_at"]
+
+
+def _clear_next_term(scheduled: dict[str, Any], row: sqlite3.Row, now: float) -> None:
+    """An immediate change deletes what was scheduled for the next term (as Partner
+    Center does): the renewal quantity and term, and a billing cycle due at renewal."""
+    scheduled.pop("renewalQuantity", None)
+    scheduled.pop("renewalTermDuration", None)
+    if _changes_at_renewal(row, now):
+        scheduled.pop("scheduledBillingCycle", None)
 
 
 def _remove_seats(tranches: list[list[float]], count: int, now: float) -> list[list[float]]:
