@@ -62,6 +62,15 @@ SUBSCRIPTION_STATUSES: tuple[SubscriptionStatus, ...] = (
 )
 TrancheKind = Literal["purchase", "increase", "renewal", "conversion", "trial"]
 TERMINAL: tuple[SubscriptionStatus, ...] = ("expired", "disabled", "cancelled")
+
+
+def is_billed(status: SubscriptionStatus) -> bool:
+    """Whether the seats cost money now: an active or suspended subscription (suspending
+    does not stop billing); a trial is free and an ended one no longer billed, so their
+    monthly and yearly costs are nothing."""
+    return status in ("active", "suspended")
+
+
 NextTermClearReason = Literal["quantity_changed", "billing_cycle_changed", "offer_changed"]
 
 

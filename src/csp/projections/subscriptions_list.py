@@ -15,7 +15,7 @@ from uuid import UUID
 
 from csp.aggregates.catalog import Catalog
 from csp.aggregates.pricing import money
-from csp.aggregates.subscription import SUBSCRIPTION_STATUSES, Subscription
+from csp.aggregates.subscription import SUBSCRIPTION_STATUSES, Subscription, is_billed
 from csp.projections.model import ReadModel, handles
 from csp.projections.query import Page, check_choice, check_paging, db_params, in_list
 from csp.projections.rows import Rows
@@ -265,7 +265,8 @@ def _costs(row: Row) -> dict[str, Decimal | None]:
                 "yearly_reseller_price",
             )
         )
-    n = row["purchased"]
+    # an ended subscription keeps its unit prices but costs nothing any more
+    n = row["purchased"] if is_billed(row["status"]) else 0
     monthly = row["billing_cycle"] == "monthly"
     customer, partner = row["unit_customer_price"], row["unit_partner_price"]
     zero = Decimal("0.00")
