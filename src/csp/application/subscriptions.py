@@ -202,6 +202,8 @@ class SubscriptionCommands(CatalogCommands):
         """Cancel now, with its add-ons: every seat must be inside its window (all or nothing)."""
         sub = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
         now = self.now()
+        # the base's own seats first: a refusal names what blocks it, not one of its add-ons
+        sub.check_cancellable(now)
         addons = [a for a in self._addons(sub) if a.status not in TERMINAL]
         for a in addons:
             a.cancel(actor=actor, at=now)
