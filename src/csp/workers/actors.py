@@ -78,9 +78,9 @@ class FailureRecorder(Middleware):
         if not getattr(message, "failed", False):
             if isinstance(exception, VendorRetry):
                 log.warning(
-                    "%s%s: the vendor is unavailable (%s); retry %d of %s",
+                    "%s(%s): the vendor is unavailable (%s); retry %d of %s",
                     message.actor_name,
-                    tuple(message.args),
+                    ", ".join(map(str, message.args)),
                     exception.cause,
                     int(message.options.get("retries", 0)),
                     message.options.get("max_retries", broker.get_actor(message.actor_name).options.get("max_retries")),
@@ -89,9 +89,9 @@ class FailureRecorder(Middleware):
         self.failures += 1
         error = _error(exception)
         log.error(
-            "%s%s gave up after %d retries: %s",
+            "%s(%s) gave up after %d retries: %s",
             message.actor_name,
-            tuple(message.args),
+            ", ".join(map(str, message.args)),
             int(message.options.get("retries", 0)) - 1,
             error,
         )
