@@ -43,6 +43,7 @@ from csp.aggregates.terms import (
     TRIAL_DAYS,
     TRIAL_QUANTITY,
     BillingCycle,
+    BillingDates,
     Term,
     billing_boundaries,
     check_cycle_allowed,
@@ -120,6 +121,7 @@ class SubscriptionTerms(Value):
     default_markup_percent: Decimal
     parent_id: UUID | None = None
     vendor_subscription_id: str | None = None
+    billing_dates: BillingDates | None = None  # an add-on's: its base's billing calendar
 
 
 def subscription_terms_from_offer(
@@ -269,6 +271,8 @@ class Subscription(CspAggregate):
             kind = "purchase"
         if end <= at:
             raise InvalidInput("ends_at", "the term must end after it starts")
+        if terms.billing_dates is not None:
+            terms.billing_dates.check_start(at, end)
         tranche = Tranche(
             number=1,
             quantity=terms.quantity,
@@ -430,6 +434,8 @@ class Subscription(CspAggregate):
     def change_billing_cycle(self, billing_cycle: BillingCycle, actor: Actor, at: datetime) -> None:
         """Schedule a billing-cycle change for the next billing period (never mid-period)."""
         self._require_changeable("change its billing cycle")
+        if self.is_addon:
+            raise InvalidInput("billing_cycle", "an add-on is billed on its base's cycle; change the base's instead")
         if billing_cycle not in self.billing_cycles_allowed:
             raise InvalidInput("billing_cycle", f"{self.offer_name} allows: {', '.join(self.billing_cycles_allowed)}")
         check_cycle_allowed(self.renewal_term or self.term, billing_cycle)
@@ -441,6 +447,27 @@ class Subscription(CspAggregate):
             return
         effective_at = next_billing_boundary(self.starts_at, self.ends_at, self.billing_cycle, self.term, at)
         self._schedule_billing_cycle(billing_cycle=billing_cycle, effective_at=effective_at, actor=actor, at=at)
+
+    def follow_billing_cycle(self, base: Subscription, actor: Actor, at: datetime) -> bool:
+        """An add-on takes its base's scheduled billing-cycle change, for the same date (where
+        its offer allows that cycle), or withdraws its own with the base's; True if it changed."""
+        if self.parent_id != base.id or self.status not in ("active", "suspended"):
+            return False
+        cycle = base.pending_billing_cycle
+        if cycle is None or cycle == self.billing_cycle:
+            if self.pending_billing_cycle is None:
+                return False
+            self._schedule_billing_cycle(billing_cycle=None, effective_at=None, actor=actor, at=at)
+            return True
+        term = self.renewal_term or self.term
+        if cycle not in self.billing_cycles_allowed or (term == "monthly" and cycle == "yearly"):
+            return False
+        if (cycle, base.pending_billing_cycle_at) == (self.pending_billing_cycle, self.pending_billing_cycle_at):
+            return False
+        self._schedule_billing_cycle(
+            billing_cycle=cycle, effective_at=base.pending_billing_cycle_at, actor=actor, at=at
+        )
+        return True
 
     @event(BillingCycleChangeScheduled)
     def _schedule_billing_cycle(
