@@ -851,6 +851,31 @@ class Subscription(CspAggregate):
     def _detach_addon(self, addon_id: UUID, actor: Actor, at: datetime) -> None:
         self.addon_ids = tuple(a for a in self.addon_ids if a != addon_id)
 
+    class AddonRefused(CspAggregate.Event):
+        """The vendor refused to create one of this base's add-ons (the reseller is told here)."""
+
+        addon_id: UUID
+        offer_name: str
+        reason: str
+        detached: bool  # the add-on ended with the refusal, and left this base
+
+    def record_addon_refusal(self, addon: Subscription, reason: str, actor: Actor, at: datetime) -> None:
+        """Say on the base why its add-on is not there; detach the add-on if it has ended."""
+        if addon.parent_id != self.id:
+            raise InvalidInput("addon_id", "the add-on does not belong to this subscription")
+        detached = addon.id in self.addon_ids and addon.status in TERMINAL
+        self._refuse_addon(
+            addon_id=addon.id, offer_name=addon.offer_name, reason=reason, detached=detached, actor=actor, at=at
+        )
+
+    @event(AddonRefused)
+    def _refuse_addon(
+        self, addon_id: UUID, offer_name: str, reason: str, detached: bool, actor: Actor, at: datetime
+    ) -> None:
+        if detached:
+            self.addon_ids = tuple(a for a in self.addon_ids if a != addon_id)
+        self.last_vendor_refusal = f"{offer_name} was not added: {reason}"
+
     # --- facts from the vendor and the clock --------------------------------
 
     class AssignedLicencesSynced(CspAggregate.Event):
