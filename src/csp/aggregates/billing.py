@@ -378,37 +378,14 @@ class SubscriptionLedger:
         period = self._current_period(at) or (at, at)
         if e.change_type == "Provisioned":
             # The vendor never created it (an add-on): all it was charged is given back.
-            for bought in self.tranches.values():
-                if bought.net_charged != 0:
-                    out += self._emit(
-                        bought.number,
-                        "reversal",
-                        ("reversal", e.originator_version, bought.number),
-                        label,
-                        Decimal(-bought.quantity),
-                        bought.unit_price,
-                        0,
-                        -bought.net_charged,
-                        at,
-                        period,
-                    )
+            for bought in list(self.tranches.values()):
+                out += self._reverse(bought, e.originator_version, label, at, period)
             self.never_created = True
             return out
         if e.change_type == "SeatsAdded" and e.change_version in self.increases:
             tranche = self.tranches.get(self.increases.pop(e.change_version))
-            if tranche is not None and tranche.net_charged != 0:
-                out += self._emit(
-                    tranche.number,
-                    "reversal",
-                    ("reversal", e.originator_version, tranche.number),
-                    label,
-                    Decimal(-tranche.quantity),
-                    tranche.unit_price,
-                    0,
-                    -tranche.net_charged,
-                    at,
-                    period,
-                )
+            if tranche is not None:
+                out += self._reverse(tranche, e.originator_version, label, at, period)
         elif e.change_type in ("SeatsRemoved", "Cancelled"):
             for r in self.removals.pop(e.change_version, []):
                 tranche = self.tranches.get(r.tranche)
@@ -455,6 +432,25 @@ class SubscriptionLedger:
         self.pending_cycle = e.pending_billing_cycle
         self.pending_at = e.pending_billing_cycle_at
         return out + self.advance(at)
+
+    def _reverse(
+        self, tranche: _Tranche, version: int, label: str, at: datetime, period: tuple[datetime, datetime]
+    ) -> list[Charge]:
+        """Give back all a tranche was charged (net of its refunds)."""
+        if tranche.net_charged == 0:
+            return []
+        return self._emit(
+            tranche.number,
+            "reversal",
+            ("reversal", version, tranche.number),
+            label,
+            Decimal(-tranche.quantity),
+            tranche.unit_price,
+            0,
+            -tranche.net_charged,
+            at,
+            period,
+        )
 
     # --- periods and charges -------------------------------------------------------
 
