@@ -4,6 +4,7 @@ system on SQLite: CSRF, errors next to fields, who sees which prices, roles, iso
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
@@ -551,3 +552,74 @@ def test_a_customer_edits_its_cart_line_at_its_own_price_without_price_options(
     assert customer.submit(
         "/subscriptions/00000000-0000-0000-0000-000000000000/order", {"add_quantity": "1"}, status=403
     )
+
+
+# --- two tabs: a form rendered from an older state is refused, never applied over the new one ---
+
+
+def form_version(html: str, action: str) -> str:
+    found = re.search(
+        rf'<form method="post" action="{re.escape(action)}"[^>]*>\s*<input[^>]*>\s*<input type="hidden" name="version" value="(\d+)">',
+        html,
+    )
+    assert found, f"the form to {action} carries the version it was rendered from"
+    return found.group(1)
+
+
+def test_a_stale_edit_subscription_form_is_refused_with_the_current_values_shown(boss: Browser, account: Account):
+    # given an active subscription, its edit page open in one tab
+    org, tenant = ready_customer(account)
+    sub_id = active_subscription(account, org, tenant, 3)
+    page = f"/subscriptions/{sub_id}"
+    tab1 = boss.page(page)
+    version = form_version(tab1, page)
+    # when another tab suspends it
+    suspended = account.boss.ok("POST", f"{page}/suspend", json={})
+    assert suspended["status"] == "suspended"
+    # and the first tab saves only a billing cycle change (its Status still says Enabled)
+    form = {"status": "enabled", "quantity": "3", "billing_cycle": "yearly", "auto_renew": "on"}
+    html = boss.submit(page, {**form, "auto_renew_shown": "1", "version": version}, status=409).text
+    # then nothing is saved: the subscription stays suspended, monthly, with no new event
+    after = account.boss.ok("GET", page)
+    assert (after["status"], after["billing_cycle"], after["pending_billing_cycle"]) == ("suspended", "monthly", None)
+    events = account.boss.ok("GET", f"{page}/history")["events"]
+    assert [e["type"] for e in events if e["version"] > suspended["version"]] == []
+    # and the page says why and shows the current values (Suspended checked, monthly chosen)
+    assert "changed by someone else (or in another tab) after you opened this form" in html
+    assert re.search(r'value="suspended" checked', html)
+    assert re.search(r'<option value="monthly" selected>', html)
+    assert form_version(html, page) == str(after["version"])
+    # a save from the refreshed form goes through (here: reactivate and change the cycle)
+    boss.submit(page, {**form, "auto_renew_shown": "1", "version": str(after["version"])})
+    saved = account.boss.ok("GET", page)
+    assert (saved["status"], saved["pending_billing_cycle"]) == ("active", "yearly")
+
+
+def test_every_form_of_the_edit_screen_refuses_a_stale_version(boss: Browser, account: Account):
+    org, tenant = ready_customer(account)
+    sub_id = active_subscription(account, org, tenant, 3)
+    page = f"/subscriptions/{sub_id}"
+    html = boss.page(page)
+    stale = form_version(html, f"{page}/price")
+    assert stale == form_version(html, page)
+    account.boss.ok("PUT", f"{page}/price", json={"unit_customer_price": "20.00"})
+    before = account.boss.ok("GET", page)
+    for path, data in [
+        (f"{page}/price", {"unit_price": "25.00"}),
+        (f"{page}/cancel", {}),
+    ]:
+        refused = boss.submit(path, {**data, "version": stale}, status=409).text
+        assert "after you opened this form" in refused, path
+    after = account.boss.ok("GET", page)
+    assert (after["version"], after["status"], after["unit_cost"]) == (before["version"], "active", before["unit_cost"])
+
+
+def test_stale_settings_and_segment_forms_are_refused(boss: Browser, account: Account):
+    html = boss.page("/settings")
+    version = form_version(html, "/settings")
+    set_settings(account.system, account.reseller_id, default_markup_percent=Decimal("7"))
+    form = {"method_local": "on", "default_markup_percent": "9", "terms_text": "", "version": version}
+    refused = boss.submit("/settings", form, status=409).text
+    assert "after you opened this form" in refused
+    assert re.search(r'id="default_markup_percent" name="default_markup_percent" value="7(\.00)?"', refused)
+    assert Decimal(account.boss.ok("GET", "/settings")["default_markup_percent"]) == 7

@@ -100,7 +100,7 @@ def edit_organization(organization_id: UUID, page: PageDep) -> Response:
     app, system = page.app, page.system
     org = access.organization(app, caller, organization_id)
     profile = profile_from_form(page)
-    version = page.integer("version", None, minimum=1, maximum=10**9)
+    version = page.version()
     if page.errors:
         return _edit_form(page, org, 422)
     fields = {f: getattr(profile, f) for f in OrganizationProfile.__dataclass_fields__}

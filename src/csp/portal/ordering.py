@@ -392,7 +392,7 @@ def edit_line(order_id: UUID, line_no: int, page: PageDep) -> Response:
     app, system = page.app, page.system
     found, line = _draft_line(page, caller, order_id, line_no)
     # the version the form was shown at: a cart changed since (another tab) is refused
-    version = page.integer("version", found.version, minimum=1, maximum=10**9)
+    version = page.version() or found.version
     try:
         if isinstance(line, ChangeLine):
             delta = page.integer("quantity_delta", None, minimum=-100000)

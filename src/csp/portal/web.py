@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from csp.aggregates.errors import CspError, InvalidInput
+from csp.aggregates.errors import ConcurrentModification, CspError, InvalidInput
 from csp.api.auth import Auth, Caller
 from csp.api.deps import Authorize
 from csp.api.errors import NotAllowed
@@ -209,6 +209,11 @@ class Page:
             return default
         return n
 
+    def version(self) -> int | None:
+        """The version of the aggregate the form was rendered from (its hidden ``version``
+        field): the command is refused when the aggregate has moved on since."""
+        return self.integer("version", None, minimum=1, maximum=10**9)
+
     def paging(self, per_page: int = PER_PAGE) -> Paging:
         """The list page asked for by ``?page=`` (from 1; anything else is the first)."""
         raw = self.request.query_params.get("page", "1")
@@ -244,6 +249,15 @@ class Page:
     def fail(self, error: CspError, fields: Mapping[str, str] | None = None) -> None:
         """A domain error shown next to its field (``fields`` maps the domain's field names
         to the form's), or at the top of the form."""
+        if isinstance(error, ConcurrentModification) and error.details.get("expected_version") is not None:
+            # A stale form (another tab or user saved first): nothing is saved, and the
+            # page shows the current values, not the ones typed over an old state.
+            self.form = None
+            self.errors["_form"] = (
+                "This was changed by someone else (or in another tab) after you opened this form, "
+                "so nothing is saved. The current values are shown: check them and make your change again."
+            )
+            return
         name = str(error.details.get("field") or "")
         name = (fields or {}).get(name, name)
         message = error.message
