@@ -7,7 +7,7 @@ import re
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from fastapi import FastAPI
@@ -493,7 +493,7 @@ def test_a_cart_line_is_edited_quantity_cycle_and_markup_priced_again_or_refused
         ({"markup_percent": "five"}, "markup_percent", 422),
         ({"quantity": "zero"}, "quantity", 422),
         ({"target_price": "16"}, "target_price", 422),  # a markup and a target price
-        ({"quantity": "100000"}, "quantity", 409),  # more than the offer allows
+        ({"quantity": "100000"}, "quantity", 422),  # more than the offer allows: said by the form, with its limits
         ({"billing_cycle": "weekly"}, "billing_cycle", 422),
     ):
         html = boss.submit(f"{cart_path}/lines/1", {**good, **data}, status=status).text
@@ -623,3 +623,44 @@ def test_stale_settings_and_segment_forms_are_refused(boss: Browser, account: Ac
     assert "after you opened this form" in refused
     assert re.search(r'id="default_markup_percent" name="default_markup_percent" value="7(\.00)?"', refused)
     assert Decimal(account.boss.ok("GET", "/settings")["default_markup_percent"]) == 7
+
+
+def test_a_quantity_above_the_offers_limit_is_refused_at_step_1_with_its_limits_and_no_draft(
+    boss: Browser, account: Account
+):
+    # given a customer with a tenant, and Business Premium sold by 1 to 300 licences
+    org, tenant = ready_customer(account)
+    offer = account.system.app.catalog().offer(BUSINESS_PREMIUM)
+    assert (offer.min_quantity, offer.max_quantity) == (1, 300)
+    path = f"/o/{org}/buy/{BUSINESS_PREMIUM}"
+    boss.page(path)
+    line = {"tenant_id": tenant, "quantity": "301", "billing_cycle": "monthly", "term": "annual"}
+    # when 301 licences go to the next step, or straight into the cart
+    for action in ("next", "skip", "cart"):
+        html = boss.submit(path, {**line, "action": action}, status=422).text
+        # then the form stays at step 1 and says the offer's own limits
+        assert re.search(r'id="quantity-error">Must be between 1 and 300\b', html, re.I), action
+        assert "Confirm" not in html
+    # and nothing was recorded: no draft order, no cart
+    assert drafts(account, org) == 0
+    assert "csp_cart" not in boss.cookies
+
+
+def test_a_line_the_domain_refuses_leaves_no_empty_draft(boss: Browser, account: Account):
+    # a tenant still being created passes the form's checks, but the domain refuses the line
+    org, tenant = ready_customer(account)
+    pending = account.boss.ok(
+        "POST", f"/organizations/{org}/tenants", 202, json={"domain": f"p{uuid4().hex[:12]}", "mode": "create"}
+    )
+    path = f"/o/{org}/buy/{BUSINESS_PREMIUM}"
+    boss.page(path)
+    line = {"tenant_id": pending["id"], "quantity": "2", "billing_cycle": "monthly", "term": "annual", "action": "skip"}
+    html = boss.submit(path, line, status=409).text
+    assert 'id="tenant_id-error"' in html or "error-summary" in html
+    # then nothing was recorded: no draft, no cart
+    assert drafts(account, org) == 0
+    assert "csp_cart" not in boss.cookies
+    # the same line on the created tenant makes the cart with its one line
+    r = boss.submit(path, {**line, "tenant_id": tenant})
+    assert drafts(account, org) == 1
+    assert len(account.boss.ok("GET", r.headers["location"])["lines"]) == 1
