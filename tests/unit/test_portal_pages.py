@@ -664,3 +664,28 @@ def test_a_line_the_domain_refuses_leaves_no_empty_draft(boss: Browser, account:
     r = boss.submit(path, {**line, "tenant_id": tenant})
     assert drafts(account, org) == 1
     assert len(account.boss.ok("GET", r.headers["location"])["lines"]) == 1
+
+
+def test_enter_in_a_field_of_the_order_page_updates_the_price_not_create_new_tenant(boss: Browser, account: Account):
+    # HTML's implicit submission (Enter in a text field) uses the form's first submit button
+    org, _ = ready_customer(account)
+    html = boss.page(f"/o/{org}/buy/{BUSINESS_PREMIUM}")
+    form = html[html.index('id="order-form"') :]
+    first = re.search(r"<button[^>]*type=\"submit\"[^>]*>", form)
+    assert first, "the order form has a submit button"
+    assert 'value="preview"' in first.group(0), first.group(0)
+    assert "Create new" in form, "Create new is still there, as a later button"
+
+
+def test_a_form_is_not_stale_when_only_the_vendors_figures_moved_on(boss: Browser, account: Account):
+    # given the edit page open, then an assigned-licence sync from the vendor (a new event)
+    org, tenant = ready_customer(account)
+    sub_id = active_subscription(account, org, tenant, 3)
+    page = f"/subscriptions/{sub_id}"
+    version = form_version(boss.page(page), page)
+    account.system.app.sync_assigned_licences(UUID(sub_id), 2, "system:vendor-sync")
+    assert account.boss.ok("GET", page)["version"] > int(version)
+    # when the form is saved, the change goes through: nothing it shows had changed
+    form = {"status": "suspended", "quantity": "3", "billing_cycle": "monthly", "auto_renew": "on"}
+    boss.submit(page, {**form, "auto_renew_shown": "1", "version": version})
+    assert account.boss.ok("GET", page)["status"] == "suspended"

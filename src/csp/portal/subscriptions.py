@@ -73,6 +73,26 @@ def subscriptions(organization_id: UUID, page: PageDep) -> Response:
 # --- the edit screen ---------------------------------------------------------------------------
 
 
+def edited(sub: Subscription) -> tuple[object, ...]:
+    """What the edit screen shows and its forms change: a form rendered before any of these
+    changed is stale (the vendor's confirmations and licence syncs change none of them)."""
+    return (
+        sub.status,
+        sub.offer_id,
+        sub.quantity,
+        sub.renewal_quantity,
+        sub.term,
+        sub.renewal_term,
+        sub.billing_cycle,
+        sub.pending_billing_cycle,
+        sub.auto_renew,
+        sub.unit_customer_price,
+        sub.markup_percent,
+        sub.addon_ids,
+        sub.ends_at,
+    )
+
+
 def _edit(page: Page, sub: Subscription, status_code: int = 200) -> Response:
     caller = page.user()
     app = page.app
@@ -127,7 +147,7 @@ def save_changes(subscription_id: UUID, page: PageDep) -> Response:
     quantity = page.integer("quantity", sub.quantity, minimum=1)
     cycle = page.value("billing_cycle", sub.pending_billing_cycle or sub.billing_cycle)
     auto_renew = page.checked("auto_renew")
-    version = page.version()
+    version = page.version_of(sub, edited)
     if page.errors:
         return _edit(page, sub, 422)
     paid = sub.status != "trial"
@@ -181,7 +201,7 @@ def _subscription_command(
     version the form was rendered from (a stale form is refused, the current state shown)."""
     caller = page.allow("subscriptions.write")
     sub = access.subscription(page.app, caller, subscription_id)
-    version = page.version()
+    version = page.version_of(sub, edited)
     if page.errors:
         return _edit(page, sub, 422)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -213,6 +213,18 @@ class Page:
         """The version of the aggregate the form was rendered from (its hidden ``version``
         field): the command is refused when the aggregate has moved on since."""
         return self.integer("version", None, minimum=1, maximum=10**9)
+
+    def version_of(self, current: Any, shown: Callable[[Any], object]) -> int | None:
+        """The version a form's command is checked against. The form carries the version it
+        was rendered from; when the aggregate has moved on since only in what the form does
+        not show (the vendor's confirmation of the change just saved, an assigned-licence
+        sync), the form is not stale and the current version is taken. When what it shows
+        has changed, the form's own version is kept: the command is refused as stale."""
+        version = self.version()
+        if version is None or version >= current.version:
+            return version
+        then = self.app.load(type(current), current.id, "resource", version=version)
+        return current.version if shown(then) == shown(current) else version
 
     def paging(self, per_page: int = PER_PAGE) -> Paging:
         """The list page asked for by ``?page=`` (from 1; anything else is the first)."""
