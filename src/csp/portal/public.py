@@ -21,6 +21,14 @@ from csp.application.accounts import NewLogin
 from csp.portal.web import CART_COOKIE, FORM_COOKIE, ORG_COOKIE, Page, page_for, safe_next
 
 router = APIRouter()
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for ``/favicon.ico`` on their own: the portal's icon."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
 PageDep = Annotated[Page, Depends(page_for)]
 MICROSOFT_METHODS = ("microsoft_personal", "microsoft_work")
 
