@@ -34,13 +34,8 @@ MICROSOFT_METHODS = ("microsoft_personal", "microsoft_work")
 
 
 def home_of(page: Page) -> str:
-    caller = page.caller
-    if caller is None:
-        return "/catalog"
-    if caller.is_customer:
-        return f"/o/{caller.organization_id}/catalog"
-    org = page.current_org()
-    return f"/o/{org}/catalog" if org else "/organizations"
+    """Where a visitor starts (the public catalog) and a signed-in user (its home page)."""
+    return "/catalog" if page.caller is None else "/home"
 
 
 @router.get("/")
