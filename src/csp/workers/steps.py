@@ -409,6 +409,18 @@ class SagaSteps:
     def _reseller_email(self, reseller_id: UUID) -> str:
         return self.app.load(Organization, reseller_id, "organization").profile.contact_email
 
+    def _person(self, actor: str) -> str:
+        """``user:<id>`` as the person's name and email; any other actor as it is."""
+        kind, _, ident = actor.partition(":")
+        if kind != "user":
+            return actor
+        try:
+            user = self.app.user(UUID(ident))
+        except (ValueError, CspError):
+            return actor
+        name = f"{user.first_name} {user.last_name}".strip()
+        return f"{name} ({user.email})" if name else user.email
+
     def _message(self, kind: str, agg_id: UUID, version: int) -> Message | None:
         app = self.app
         if kind == "tenant_created":
@@ -435,11 +447,15 @@ class SagaSteps:
             )
         order = app.load(Order, agg_id, "order", version=version)
         org = app.load(Organization, order.organization_id, "organization")
-        lines = [(x.offer_name, x.requested_change) for x in order.lines]
+        lines: list[tuple[str, str]] = []
+        for x in order.lines:
+            lines.append((x.offer_name, x.requested_change))
+            lines.extend((f"+ {a.offer_name} (add-on)", f"+{a.quantity} Users") for a in getattr(x, "addons", ()))
         to = self._reseller_email(order.reseller_id)
         if kind == "order_placed":
+            placed_by = self._person(order.terms_accepted_by or order.created_by)
             return order_placed_message(
-                to, order.number, org.name, order.created_by, lines, f"{order.total} EUR", order.placed_at or app.now()
+                to, order.number, org.name, placed_by, lines, f"{order.total} EUR", order.placed_at or app.now()
             )
         if kind == "licences_provisioned":
             return licences_provisioned_message(
