@@ -27,7 +27,15 @@ class Settings(BaseSettings):
     )
     session_ttl_hours: float = Field(default=12.0, gt=0, description="how long a sign-in lasts")
     redis_prefix: str = Field(default="csp:", description="prefix of every Redis key of this deployment")
-    log_format: str = Field(default="json", description="json (structured, one object a line) or text")
+    log_format: str = Field(
+        default="auto",
+        description="json (structured, one object a line), text, or auto: text on a terminal, json otherwise",
+    )
+    log_requests: bool = Field(
+        default=False,
+        description="one log line per HTTP request and per vendor call at INFO (off: at DEBUG, shown with "
+        "CSP_LOG_LEVEL=DEBUG)",
+    )
     projections_in_process: bool | None = Field(
         default=None,
         description="run the read models' projections inside csp serve (default: yes unless CSP_BROKER_URL is set, "

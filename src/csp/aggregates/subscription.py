@@ -43,6 +43,7 @@ from csp.aggregates.terms import (
     TRIAL_DAYS,
     TRIAL_QUANTITY,
     BillingCycle,
+    BillingDates,
     Term,
     billing_boundaries,
     check_cycle_allowed,
@@ -131,6 +132,7 @@ class SubscriptionTerms(Value):
     parent_id: UUID | None = None
     vendor_subscription_id: str | None = None
     price_basis: PriceBasis = "explicit"  # terms stored before it was recorded: as given
+    billing_dates: BillingDates | None = None  # an add-on's: its base's billing calendar
 
 
 def subscription_terms_from_offer(
@@ -282,6 +284,8 @@ class Subscription(CspAggregate):
             kind = "purchase"
         if end <= at:
             raise InvalidInput("ends_at", "the term must end after it starts")
+        if terms.billing_dates is not None:
+            terms.billing_dates.check_start(at, end)
         tranche = Tranche(
             number=1,
             quantity=terms.quantity,
@@ -499,6 +503,8 @@ class Subscription(CspAggregate):
     def change_billing_cycle(self, billing_cycle: BillingCycle, actor: Actor, at: datetime) -> None:
         """Schedule a billing-cycle change for the next billing period (never mid-period)."""
         self._require_changeable("change its billing cycle")
+        if self.is_addon:
+            raise InvalidInput("billing_cycle", "an add-on is billed on its base's cycle; change the base's instead")
         if billing_cycle not in self.billing_cycles_allowed:
             raise InvalidInput("billing_cycle", f"{self.offer_name} allows: {', '.join(self.billing_cycles_allowed)}")
         check_cycle_allowed(self.renewal_term or self.term, billing_cycle)
@@ -514,6 +520,27 @@ class Subscription(CspAggregate):
             # a change inside the term is an immediate change; one that falls at the
             # renewal is itself a next-term change and leaves the others be
             self._clear_next_term("billing_cycle_changed", actor, at, keep_billing_cycle=True)
+
+    def follow_billing_cycle(self, base: Subscription, actor: Actor, at: datetime) -> bool:
+        """An add-on takes its base's scheduled billing-cycle change, for the same date (where
+        its offer allows that cycle), or withdraws its own with the base's; True if it changed."""
+        if self.parent_id != base.id or self.status not in ("active", "suspended"):
+            return False
+        cycle = base.pending_billing_cycle
+        if cycle is None or cycle == self.billing_cycle:
+            if self.pending_billing_cycle is None:
+                return False
+            self._schedule_billing_cycle(billing_cycle=None, effective_at=None, actor=actor, at=at)
+            return True
+        term = self.renewal_term or self.term
+        if cycle not in self.billing_cycles_allowed or (term == "monthly" and cycle == "yearly"):
+            return False
+        if (cycle, base.pending_billing_cycle_at) == (self.pending_billing_cycle, self.pending_billing_cycle_at):
+            return False
+        self._schedule_billing_cycle(
+            billing_cycle=cycle, effective_at=base.pending_billing_cycle_at, actor=actor, at=at
+        )
+        return True
 
     @event(BillingCycleChangeScheduled)
     def _schedule_billing_cycle(
@@ -926,6 +953,31 @@ class Subscription(CspAggregate):
     @event(AddonDetached)
     def _detach_addon(self, addon_id: UUID, actor: Actor, at: datetime) -> None:
         self.addon_ids = tuple(a for a in self.addon_ids if a != addon_id)
+
+    class AddonRefused(CspAggregate.Event):
+        """The vendor refused to create one of this base's add-ons (the reseller is told here)."""
+
+        addon_id: UUID
+        offer_name: str
+        reason: str
+        detached: bool  # the add-on ended with the refusal, and left this base
+
+    def record_addon_refusal(self, addon: Subscription, reason: str, actor: Actor, at: datetime) -> None:
+        """Say on the base why its add-on is not there; detach the add-on if it has ended."""
+        if addon.parent_id != self.id:
+            raise InvalidInput("addon_id", "the add-on does not belong to this subscription")
+        detached = addon.id in self.addon_ids and addon.status in TERMINAL
+        self._refuse_addon(
+            addon_id=addon.id, offer_name=addon.offer_name, reason=reason, detached=detached, actor=actor, at=at
+        )
+
+    @event(AddonRefused)
+    def _refuse_addon(
+        self, addon_id: UUID, offer_name: str, reason: str, detached: bool, actor: Actor, at: datetime
+    ) -> None:
+        if detached:
+            self.addon_ids = tuple(a for a in self.addon_ids if a != addon_id)
+        self.last_vendor_refusal = f"{offer_name} was not added: {reason}"
 
     # --- facts from the vendor and the clock --------------------------------
 

@@ -206,6 +206,7 @@ def line_public(order: Order, line: OrderLine, caller: Caller) -> s.OrderLinePub
                     erp_price=a.erp_price,
                     unit_customer_price=a.unit_customer_price,
                     total=a.total,
+                    margin=None if hide else a.unit_customer_price - a.unit_partner_price,
                 )
                 for a in line.addons
             ],
@@ -323,6 +324,7 @@ def subscription_public(
         yearly_cost=yearly(unit),
         monthly_reseller_price=monthly(partner),
         yearly_reseller_price=yearly(partner),
+        unit_partner_price=partner,
         markup_percent=None if trial or caller.is_customer else sub.markup_percent,
         order_id=sub.order_id,
         last_vendor_refusal=sub.last_vendor_refusal,

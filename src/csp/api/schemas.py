@@ -455,6 +455,7 @@ class AddonChoicePublic(BaseModel):
     erp_price: Decimal | None
     unit_customer_price: Decimal
     total: Decimal
+    margin: Decimal | None = None  # per licence per month; hidden from customer users
 
 
 class OrderLinePublic(BaseModel):
@@ -557,6 +558,7 @@ class SubscriptionPublic(BaseModel):
     yearly_cost: Decimal | None
     monthly_reseller_price: Decimal | None
     yearly_reseller_price: Decimal | None
+    unit_partner_price: Decimal | None = None  # per licence per month; null for customer users and trials
     markup_percent: Decimal | None
     order_id: UUID | None
     last_vendor_refusal: str | None

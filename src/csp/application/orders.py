@@ -85,6 +85,21 @@ class OrderCommands(CatalogCommands):
 
         return self.retrying(attempt)
 
+    def create_order_with_line(self, organization_id: UUID, req: NewLineRequest, actor: Actor) -> Order:
+        """A new cart holding its first line, saved as one: a line the domain refuses (a
+        quantity above the offer's limit, say) records nothing, and leaves no empty draft."""
+        org = self.load(Organization, organization_id, "organization")
+        new_id = uuid4()
+
+        def attempt() -> Order:
+            number, counter = self.next_order_number(actor)
+            order = Order.draft(new_id, org.id, org.owner_reseller_id, number, actor=actor, at=self.now())
+            order.add_line(self._build_new_line(order, order.next_line_no, req), actor=actor, at=self.now())
+            self.save(order, counter)
+            return order
+
+        return self.retrying(attempt)
+
     def _build_new_line(self, order: Order, line_no: int, req: NewLineRequest) -> NewSubscriptionLine:
         catalog = self.catalog()
         buyer = self.load(Organization, order.organization_id, "organization")

@@ -2,7 +2,8 @@
 
 Changes are decided here at once by the ``Subscription`` aggregate and then pushed
 to the vendor by a saga. Add-ons follow their base: suspended, reactivated, cancelled,
-renewed or ended with it, always to the base's term end (coterminous).
+renewed or ended with it, always to the base's term end (coterminous), billed on the
+base's billing dates and cycle (a cycle change of the base is the add-ons' too).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from decimal import Decimal
 from uuid import UUID, uuid4
 
 from csp.aggregates.base import SYSTEM_SCHEDULER, Actor
+from csp.aggregates.billing import addon_billing_dates
 from csp.aggregates.errors import AlreadyExists, CspError, InvalidInput, NotATrial
 from csp.aggregates.organization import Organization
 from csp.aggregates.pricing import PriceQuote
 from csp.aggregates.subscription import TERMINAL, Subscription, SubscriptionStatus, subscription_terms_from_offer
-from csp.aggregates.terms import parse_billing_cycle, parse_term
+from csp.aggregates.terms import BillingCycle, parse_billing_cycle, parse_term
 from csp.application.catalog import CatalogCommands
 
 
@@ -88,9 +90,17 @@ class SubscriptionCommands(CatalogCommands):
         self, subscription_id: UUID, billing_cycle: str, actor: Actor, expected_version: int | None = None
     ) -> Subscription:
         sub = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
-        sub.change_billing_cycle(parse_billing_cycle(billing_cycle), actor=actor, at=self.now())
-        self.save(sub)
+        addons = self._decide_billing_cycle(sub, parse_billing_cycle(billing_cycle), actor, self.now())
+        self.save(sub, *addons)
         return sub
+
+    def _decide_billing_cycle(
+        self, sub: Subscription, cycle: BillingCycle, actor: Actor, now: datetime
+    ) -> list[Subscription]:
+        """Schedules the change on ``sub`` and on its live add-ons, for the same date (they
+        are billed on the base's dates); returns the add-ons it changed."""
+        sub.change_billing_cycle(cycle, actor=actor, at=now)
+        return [a for a in self._addons(sub) if a.follow_billing_cycle(sub, actor=actor, at=now)]
 
     def schedule_subscription_term(
         self, subscription_id: UUID, term: str, actor: Actor, expected_version: int | None = None
@@ -179,7 +189,7 @@ class SubscriptionCommands(CatalogCommands):
             step(
                 "billing_cycle",
                 f"billing cycle {cycle} from the next period",
-                lambda: sub.change_billing_cycle(cycle, actor=actor, at=now),
+                lambda: self._decide_billing_cycle(sub, cycle, actor, now),
             )
         if edit.at_renewal:
             # scheduled after the immediate changes of the same save, which would clear it
@@ -316,7 +326,11 @@ class SubscriptionCommands(CatalogCommands):
             price=price,
             parent_id=base.id,
         )
+        # billed on the base's dates: its first charge runs to the base's next billing date
+        dates = addon_billing_dates(base.id, list(self.events.get(base.id)), cycle, now)
+        terms = terms.replace(billing_dates=dates)
         addon = Subscription.provision(uuid4(), terms, actor=actor, at=now, ends_at=base.ends_at)
+        addon.follow_billing_cycle(base, actor=actor, at=now)  # a change the base has scheduled
         base.attach_addon(addon, actor=actor, at=now)
         self.save(base, addon)
         return addon

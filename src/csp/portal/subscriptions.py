@@ -73,6 +73,26 @@ def subscriptions(organization_id: UUID, page: PageDep) -> Response:
 # --- the edit screen ---------------------------------------------------------------------------
 
 
+def edited(sub: Subscription) -> tuple[object, ...]:
+    """What the edit screen shows and its forms change: a form rendered before any of these
+    changed is stale (the vendor's confirmations and licence syncs change none of them)."""
+    return (
+        sub.status,
+        sub.offer_id,
+        sub.quantity,
+        sub.renewal_quantity,
+        sub.term,
+        sub.renewal_term,
+        sub.billing_cycle,
+        sub.pending_billing_cycle,
+        sub.auto_renew,
+        sub.unit_customer_price,
+        sub.markup_percent,
+        sub.addon_ids,
+        sub.ends_at,
+    )
+
+
 def _edit(page: Page, sub: Subscription, status_code: int = 200) -> Response:
     caller = page.user()
     app = page.app
@@ -127,6 +147,7 @@ def save_changes(subscription_id: UUID, page: PageDep) -> Response:
     quantity = page.integer("quantity", sub.quantity, minimum=1)
     cycle = page.value("billing_cycle", sub.pending_billing_cycle or sub.billing_cycle)
     auto_renew = page.checked("auto_renew")
+    version = page.version_of(sub, edited)
     if page.errors:
         return _edit(page, sub, 422)
     paid = sub.status != "trial"
@@ -139,7 +160,7 @@ def save_changes(subscription_id: UUID, page: PageDep) -> Response:
         suspend=status == "suspended",
     )
     try:
-        _, done = command(system, lambda: app.edit_subscription(subscription_id, edit, caller.actor))
+        _, done = command(system, lambda: app.edit_subscription(subscription_id, edit, caller.actor, version))
     except CspError as e:
         page.fail(e, {"quantity": "quantity", "billing_cycle": "billing_cycle", "status": "status"})
         return _edit(page, app.load(Subscription, subscription_id, "subscription"), 409)
@@ -173,11 +194,18 @@ def order_more(subscription_id: UUID, page: PageDep) -> Response:
     return page.redirect(f"/orders/{order.id}", f"+{delta} {sub.unit} for {sub.offer_name} is in your cart.")
 
 
-def _subscription_command(page: Page, subscription_id: UUID, fn: Callable[[UUID, str], Any], ok: str) -> Response:
+def _subscription_command(
+    page: Page, subscription_id: UUID, fn: Callable[[UUID, str, int | None], Any], ok: str
+) -> Response:
+    """One of the edit screen's forms: ``fn(subscription_id, actor, version)`` with the
+    version the form was rendered from (a stale form is refused, the current state shown)."""
     caller = page.allow("subscriptions.write")
     sub = access.subscription(page.app, caller, subscription_id)
+    version = page.version_of(sub, edited)
+    if page.errors:
+        return _edit(page, sub, 422)
     try:
-        command(page.system, lambda: fn(sub.id, caller.actor))
+        command(page.system, lambda: fn(sub.id, caller.actor, version))
     except CspError as e:
         page.fail(e)
         return _edit(page, page.app.load(Subscription, subscription_id, "subscription"), 409)
@@ -196,9 +224,9 @@ def edit_price(subscription_id: UUID, page: PageDep) -> Response:
         return _edit(page, access.subscription(page.app, caller, subscription_id), 422)
     app = page.app
 
-    def change(sid: UUID, actor: str) -> Subscription:
+    def change(sid: UUID, actor: str, version: int | None) -> Subscription:
         try:
-            return app.change_subscription_price(sid, actor, unit, markup)
+            return app.change_subscription_price(sid, actor, unit, markup, expected_version=version)
         except InvalidInput as e:
             field = {"unit_customer_price": "unit_price", "markup_percent": "price_markup_percent"}
             raise InvalidInput(
@@ -219,7 +247,9 @@ def convert_trial(subscription_id: UUID, page: PageDep) -> Response:
     return _subscription_command(
         page,
         subscription_id,
-        lambda sid, actor: app.convert_trial(sid, actor, quantity=quantity, billing_cycle=cycle),
+        lambda sid, actor, version: app.convert_trial(
+            sid, actor, quantity=quantity, billing_cycle=cycle, expected_version=version
+        ),
         "The trial is now a paid subscription.",
     )
 
@@ -227,7 +257,12 @@ def convert_trial(subscription_id: UUID, page: PageDep) -> Response:
 @router.post("/subscriptions/{subscription_id}/cancel")
 def cancel(subscription_id: UUID, page: PageDep) -> Response:
     app = page.app
-    return _subscription_command(page, subscription_id, app.cancel_subscription, "The subscription is cancelled.")
+    return _subscription_command(
+        page,
+        subscription_id,
+        lambda sid, actor, version: app.cancel_subscription(sid, actor, expected_version=version),
+        "The subscription is cancelled.",
+    )
 
 
 @router.post("/subscriptions/{subscription_id}/addons")
@@ -241,7 +276,7 @@ def add_addon(subscription_id: UUID, page: PageDep) -> Response:
     return _subscription_command(
         page,
         subscription_id,
-        lambda sid, actor: app.add_subscription_addon(sid, offer_id, quantity, actor),
+        lambda sid, actor, version: app.add_subscription_addon(sid, offer_id, quantity, actor, version),
         "The add-on is added; it ends with this subscription.",
     )
 
@@ -252,7 +287,7 @@ def remove_addon(subscription_id: UUID, addon_id: UUID, page: PageDep) -> Respon
     return _subscription_command(
         page,
         subscription_id,
-        lambda sid, actor: app.remove_subscription_addon(sid, addon_id, actor),
+        lambda sid, actor, version: app.remove_subscription_addon(sid, addon_id, actor, version),
         "The add-on is removed.",
     )
 

@@ -228,6 +228,12 @@ class SubscriptionsList(ReadModel):
         if row is not None:
             self._update(e, rows, addon_ids=[a for a in row["addon_ids"] if a != str(e.addon_id)])
 
+    @handles(Subscription.AddonRefused)
+    def addon_refused(self, e: Subscription.AddonRefused, rows: Rows) -> None:
+        row = rows.get(SUBSCRIPTIONS, (e.originator_id,))
+        if row is not None and e.detached:
+            self._update(e, rows, addon_ids=[a for a in row["addon_ids"] if a != str(e.addon_id)])
+
     @handles(Subscription.VendorSubscriptionLinked)
     def vendor_linked(self, e: Subscription.VendorSubscriptionLinked, rows: Rows) -> None:
         self._update(e, rows, vendor_subscription_id=e.vendor_subscription_id)
