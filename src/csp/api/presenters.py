@@ -14,7 +14,7 @@ from csp.aggregates.order import NewSubscriptionLine, Order, OrderLine
 from csp.aggregates.organization import Organization
 from csp.aggregates.pricing import money
 from csp.aggregates.quote import Quote
-from csp.aggregates.subscription import Subscription
+from csp.aggregates.subscription import Subscription, is_billed
 from csp.aggregates.tenant import Tenant
 from csp.aggregates.user import User
 from csp.api import schemas as s
@@ -276,16 +276,17 @@ def subscription_public(
     unit = None if trial else sub.unit_customer_price
     partner = None if trial or caller.is_customer else sub.unit_partner_price
     q = sub.quantity
+    billed = q if is_billed(sub.status) else 0  # an ended one costs nothing any more
 
     def monthly(price: Decimal | None) -> Decimal | None:
         if price is None:
             return None
-        return money(price * q) if sub.billing_cycle == "monthly" else money(0)
+        return money(price * billed) if sub.billing_cycle == "monthly" else money(0)
 
     def yearly(price: Decimal | None) -> Decimal | None:
         if price is None:
             return None
-        return money(price * q * 12) if sub.billing_cycle == "yearly" else money(0)
+        return money(price * billed * 12) if sub.billing_cycle == "yearly" else money(0)
 
     return s.SubscriptionPublic(
         id=sub.id,

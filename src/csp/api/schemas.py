@@ -742,6 +742,7 @@ class SubscriptionRow(Row):
     tenant_domain: str
     status: SubscriptionStatus
     purchased: int
+    renewal_quantity: int | None = None  # a quantity scheduled for the renewal
     unit_cost: Decimal | None
     monthly_cost: Decimal | None
     yearly_cost: Decimal | None
