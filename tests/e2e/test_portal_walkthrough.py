@@ -169,6 +169,8 @@ def test_the_manuals_walkthrough_in_chromium(portal: Served, browser_page: Any):
 
     # its history, and its state before the change
     page.get_by_role("link", name="History").click()
+    expect(page.locator("ol.story")).to_contain_text("suspended the subscription")
+    page.get_by_role("link", name="Raw events (for auditors)").click()
     expect(page.locator("table.events")).to_contain_text("Suspended")
     screenshot(page, "16-history")
 
