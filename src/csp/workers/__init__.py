@@ -48,7 +48,15 @@ class Sagas:
         self._gateway: VendorGateway | None = None
         self._gateway_lock = threading.Lock()
         self._sim_server: BackgroundServer | None = None
-        self.steps = SagaSteps(self.app, self.store, self.gateway, self.mailer, self.send, poll_ms=s.saga_poll_ms)
+        self.steps = SagaSteps(
+            self.app,
+            self.store,
+            self.gateway,
+            self.mailer,
+            self.send,
+            poll_ms=s.saga_poll_ms,
+            reconcile_ms=s.saga_max_backoff_ms,
+        )
         self.actors = register_actors(self.broker, self.steps, s, self.store, system.clock)
         self.relay = Relay(self.app, self.store, lambda actor, args: self.send(actor, *args))
         jobs: list[Job] = [
