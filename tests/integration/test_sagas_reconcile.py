@@ -4,16 +4,19 @@ what became of the line (by its idempotency key) before anything is failed."""
 from __future__ import annotations
 
 import threading
+import time
+from collections import Counter
 from typing import Any
 
 import httpx
 
 from csp.aggregates.order import Order
 from csp.aggregates.subscription import Subscription
+from csp.aggregates.tenant import Tenant
 from csp.application import NewLineRequest
 from csp.vendor import LineItem, VendorOrder, VendorUnavailable
 from tests.fixtures.sagas import world_through_sagas
-from tests.support import ACTOR, BUSINESS_PREMIUM, BUSINESS_PREMIUM_TRIAL
+from tests.support import ACTOR, BUSINESS_PREMIUM, BUSINESS_PREMIUM_TRIAL, profile
 
 
 class FlakyVendor:
@@ -112,3 +115,51 @@ def test_what_the_vendor_holds_and_the_platform_cannot_accept_is_cancelled_at_th
     kept = app.load(Subscription, first.subscription_ids[0], "subscription").vendor_subscription_id
     assert sorted((v["id"] == kept, v["status"]) for v in vendor) == [(False, "cancelled"), (True, "active")]
 
+
+class CountingVendor:
+    """The real gateway, counting the tenant saga's vendor calls; ``accept_agreement`` fails
+    (transiently) while ``agreement_outage`` is set, after doing nothing."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.calls: Counter[str] = Counter()
+        self.agreement_outage = True
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.real, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            if name == "accept_agreement" and self.agreement_outage:
+                raise VendorUnavailable("POST agreements: the vendor answered 503")
+            return attr(*args, **kwargs)
+
+        return call
+
+
+def test_the_tenant_saga_resumes_after_the_last_vendor_call_done_and_is_not_rejected_for_an_outage(
+    saga_system_factory,
+):
+    system = saga_system_factory(saga_max_retries=2, saga_min_backoff_ms=20, saga_max_backoff_ms=100)
+    app = system.app
+    vendor = CountingVendor(system.sagas.gateway())
+    system.sagas._gateway = vendor
+    reseller = app.register_reseller(profile(), actor=ACTOR)
+    customer = app.register_customer(reseller.id, profile("Contoso SRL", "retail"), actor=ACTOR)
+    tenant = app.request_tenant(customer.id, "resumes", "create", actor=ACTOR)
+    # when accepting the agreement fails until the retries run out, and then some
+    deadline = time.monotonic() + 30
+    while vendor.calls["accept_agreement"] < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # then the tenant is still being verified (the vendor never refused), the customer made once
+    assert app.load(Tenant, tenant.id, "tenant").status == "verifying"
+    assert system.sagas.store.failed()  # retries ran out at least once
+    vendor.agreement_outage = False
+    assert system.sagas.drain(30)
+    tenant = app.load(Tenant, tenant.id, "tenant")
+    assert tenant.status == "created", tenant.rejection_reason
+    assert (vendor.calls["domain_exists"], vendor.calls["create_customer"]) == (1, 1)
+    events = [type(e).__name__ for e in app.repository.event_store.get(tenant.id)]
+    assert events[-3:] == ["VendorCustomerCreated", "VendorAgreementAccepted", "CreatedAtVendor"]

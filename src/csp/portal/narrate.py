@@ -57,6 +57,8 @@ VERBS: dict[str, str] = {
     # tenants
     "Requested": "requested the tenant",
     "VerificationStarted": "started verifying the domain at the vendor",
+    "VendorCustomerCreated": "recorded the customer created at the vendor (tenant being set up)",
+    "VendorAgreementAccepted": "recorded the customer agreement accepted at the vendor",
     "CreatedAtVendor": "recorded the tenant created at the vendor",
     "Linked": "linked an existing tenant",
     "Rejected": "recorded the vendor's rejection of the tenant",
@@ -76,6 +78,8 @@ VENDOR = {
     "ProvisionFinished",
     "ProvisionFailed",
     "VerificationStarted",
+    "VendorCustomerCreated",
+    "VendorAgreementAccepted",
     "CreatedAtVendor",
     "Rejected",
 }

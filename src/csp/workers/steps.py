@@ -253,47 +253,60 @@ class SagaSteps:
             self.store.complete("tenant", tid)
             return
         key = f"tenant:{tid}"
-        # The domain check. A taken domain may be our own earlier attempt whose answer was
-        # lost: creating with the same key then returns our customer, else the vendor
-        # refuses with DomainAlreadyExists.
-        taken = self.vendor.domain_exists(tenant.domain)
         profile = org.profile
+        if tenant.vendor_customer_id is None:
+            # The domain check. A taken domain may be our own earlier attempt whose answer was
+            # lost: creating with the same key then returns our customer, else the vendor
+            # refuses with DomainAlreadyExists.
+            taken = self.vendor.domain_exists(tenant.domain)
+            try:
+                customer = self.vendor.create_customer(
+                    tenant.domain,
+                    CompanyProfile(
+                        company_name=profile.name,
+                        email=profile.contact_email,
+                        country=profile.country,
+                        city=profile.address.city,
+                        address_line1=profile.address.line1,
+                        postal_code=profile.address.postal_code,
+                        phone=profile.contact_phone,
+                    ),
+                    key,
+                )
+            except VendorRefused as e:
+                if e.code == "DomainAlreadyExists" or taken:
+                    self.app.reject_tenant(tid, f"the domain {tenant.domain} is already taken", code="domain_taken")
+                else:
+                    self.app.reject_tenant(tid, f"{e.message} [{e.code}]", code="vendor_refused")
+                self.store.complete("tenant", tid)
+                return
+            tenant = self.app.record_tenant_vendor_customer(tid, customer.id, customer.admin_username)
+        assert tenant.vendor_customer_id is not None
         try:
-            customer = self.vendor.create_customer(
-                tenant.domain,
-                CompanyProfile(
-                    company_name=profile.name,
-                    email=profile.contact_email,
-                    country=profile.country,
-                    city=profile.address.city,
-                    address_line1=profile.address.line1,
-                    postal_code=profile.address.postal_code,
-                    phone=profile.contact_phone,
-                ),
-                key,
-            )
-        except VendorRefused as e:
-            if e.code == "DomainAlreadyExists" or taken:
-                self.app.reject_tenant(tid, f"the domain {tenant.domain} is already taken", code="domain_taken")
-            else:
-                self.app.reject_tenant(tid, f"{e.message} [{e.code}]", code="vendor_refused")
-            self.store.complete("tenant", tid)
-            return
-        if not customer.is_active:
-            customer = self.vendor.get_customer(customer.id)
+            customer = self.vendor.get_customer(tenant.vendor_customer_id)
             if not customer.is_active:
                 self.send("create_tenant", tenant_id, delay_ms=self.poll_ms)
                 return
-        self.vendor.accept_agreement(customer.id, profile.contact_email, f"{key}:agreement")
+            if not tenant.agreement_accepted:
+                self.vendor.accept_agreement(customer.id, profile.contact_email, f"{key}:agreement")
+                self.app.record_tenant_agreement_accepted(tid)
+        except VendorRefused as e:  # the vendor's own refusal, never a transient failure
+            self.app.reject_tenant(tid, f"{e.message} [{e.code}]", code="vendor_refused")
+            self.store.complete("tenant", tid)
+            return
         self.app.record_tenant_created(tid, customer.id, customer.admin_username)
         self.store.complete("tenant", tid)
 
     def tenant_gave_up(self, tenant_id: str, error: str) -> None:
+        """Retries exhausted on transient failures: the vendor never refused, so the tenant
+        is not rejected; the step resumes later, from the last vendor call recorded."""
         tid = UUID(tenant_id)
         tenant = self.app.load(Tenant, tid, "tenant")
-        if tenant.status in ("requested", "verifying"):
-            self.app.reject_tenant(tid, f"the vendor did not answer after repeated attempts: {error}")
-        self.store.complete("tenant", tid)
+        if tenant.status not in ("requested", "verifying"):
+            self.store.complete("tenant", tid)
+            return
+        log.warning("tenant %s: the vendor did not answer (%s); resuming later", tenant.domain, error)
+        self.send("create_tenant", tenant_id, delay_ms=self.reconcile_ms)
 
     # --- subscription changes pushed to the vendor ----------------------------------
 
