@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     vendor_sync_interval_seconds: float = Field(
         default=3600.0, description="how often assigned licences and usage are synced from the vendor"
     )
+    vendor_reconcile_interval_seconds: float = Field(
+        default=86400.0,
+        description="how often every customer's subscriptions at the vendor are compared with the platform's "
+        "(differences are logged; csp vendor reconcile --fix resolves them)",
+    )
 
     # --- the vendor (csp.vendor) ---
     vendor_timeout_seconds: float = Field(default=10.0, description="timeout of one call to the vendor's API")
