@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     )
     session_ttl_hours: float = Field(default=12.0, gt=0, description="how long a sign-in lasts")
     redis_prefix: str = Field(default="csp:", description="prefix of every Redis key of this deployment")
+    max_body_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="a request body above this many bytes is answered 413 (default 1 MiB)"
+    )
     log_format: str = Field(default="json", description="json (structured, one object a line) or text")
     projections_in_process: bool | None = Field(
         default=None,

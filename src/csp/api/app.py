@@ -7,6 +7,7 @@ from fastapi import APIRouter, FastAPI
 from csp.api.auth import Auth, build_session_store
 from csp.api.commands import remember_saves
 from csp.api.errors import install_error_handlers
+from csp.api.limits import BodyLimit
 from csp.api.observability import Metrics, RequestContext
 from csp.api.oidc import install_oidc
 from csp.api.oidc import router as oidc_router
@@ -34,6 +35,7 @@ ERRORS = {
         403: "signed in, not allowed",
         404: "not found, or not yours",
         409: "state or version conflict",
+        413: "the request body is larger than CSP_MAX_BODY_BYTES",
         422: "invalid input: which field, why",
         503: "a dependency (database, read side) is unavailable",
     }.items()
@@ -79,7 +81,8 @@ def create_app(system: System, auth: Auth | None = None) -> FastAPI:
         api.include_router(operations.test_router)
     app.include_router(api)
     install_portal(app)  # the server-rendered pages (csp.portal)
-    app.add_middleware(RequestContext, metrics=app.state.metrics)
+    app.add_middleware(BodyLimit, max_bytes=system.settings.max_body_bytes)  # before any parsing
+    app.add_middleware(RequestContext, metrics=app.state.metrics)  # outermost: logs and counts the 413s too
     return app
 
 
