@@ -108,3 +108,15 @@ def test_a_window_ends_and_the_next_attempt_starts_a_new_one(store: SessionStore
     assert throttle.reserve([("k", 2)]) == 0
     store.clear_attempts("k")
     assert store.count_attempt(["k"], 60)["k"][0] == 1
+
+
+def test_ending_a_users_other_sessions_keeps_the_one_asked_for(store: SessionStore):
+    user = uuid4()
+    a, kept = store.create(user, "local", 60)
+    b, _ = store.create(user, "local", 60)
+    c, _ = store.create(user, "local", 60)
+    assert store.delete_for_user(user, keep=kept.id_hash) == 2
+    assert store.get(a) is not None
+    assert (store.get(b), store.get(c)) == (None, None)
+    assert store.delete_for_user(user) == 1
+    assert store.get(a) is None

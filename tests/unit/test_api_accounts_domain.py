@@ -121,7 +121,7 @@ def test_api_tokens_are_stored_hashed_and_find_their_user():
     assert token not in repr(user.tokens)
     assert app.user_by_token(token).id == boss.id
     assert app.user_by_token(token + "x") is None
-    app.revoke_api_token(boss.id, user.tokens[0].id)
+    app.revoke_api_token(boss.id, boss.id, user.tokens[0].id)
     assert app.user_by_token(token) is None
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from csp.api.auth import Auth, build_session_store
+from csp.api.background import Background
 from csp.api.commands import remember_saves
 from csp.api.errors import install_error_handlers
 from csp.api.limits import BodyLimit
 from csp.api.observability import Metrics, RequestContext
 from csp.api.oidc import install_oidc
 from csp.api.oidc import router as oidc_router
+from csp.api.passwords import PasswordFlows
 from csp.api.routes import (
     accounts,
     billing,
@@ -58,6 +60,9 @@ def create_app(system: System, auth: Auth | None = None) -> FastAPI:
     if auth is None:
         system.closers.append(app.state.auth.store.close)
         install_oidc(system, app.state.auth)  # Microsoft sign-in, where configured
+    app.state.background = Background()
+    system.closers.append(app.state.background.close)  # closed before the store and the app
+    app.state.passwords = PasswordFlows(system, app.state.auth, app.state.background)
     app.state.metrics.add_gauges(
         "csp_projection_lag_events",
         "Events a read model is behind the event log",

@@ -142,9 +142,10 @@ class Auth:
             self.store.delete(sid)
         response.delete_cookie(SESSION_COOKIE, path="/")
 
-    def end_user_sessions(self, user_id: UUID) -> int:
-        """Disabling a user ends every session it has, at once."""
-        return self.store.delete_for_user(user_id)
+    def end_user_sessions(self, user_id: UUID, keep: str | None = None) -> int:
+        """End every session of the user (disabled, a new password), but ``keep`` (the id
+        hash of the session that changed the password); how many ended."""
+        return self.store.delete_for_user(user_id, keep=keep)
 
     # --- who is calling -----------------------------------------------------------
 

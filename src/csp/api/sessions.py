@@ -43,7 +43,9 @@ class SessionStore(Protocol):
 
     def delete(self, session_id: str) -> None: ...
 
-    def delete_for_user(self, user_id: UUID) -> int: ...
+    def delete_for_user(self, user_id: UUID, keep: str | None = None) -> int:
+        """End every session of the user (but the one whose id hash is ``keep``); how many."""
+        ...
 
     def count_attempt(self, keys: Sequence[str], window_seconds: float) -> dict[str, tuple[int, float]]:
         """Count one attempt on each key, atomically (all keys in one step): per key, the
@@ -119,9 +121,11 @@ class SQLSessionStore(SQLTableStore):
         with self._tx() as c:
             c.execute(self._sql("DELETE FROM {p}sessions WHERE id_hash = ?"), (secret_hash(session_id),))
 
-    def delete_for_user(self, user_id: UUID) -> int:
+    def delete_for_user(self, user_id: UUID, keep: str | None = None) -> int:
         with self._tx() as c:
-            cur = c.execute(self._sql("DELETE FROM {p}sessions WHERE user_id = ?"), (str(user_id),))
+            cur = c.execute(
+                self._sql("DELETE FROM {p}sessions WHERE user_id = ? AND id_hash <> ?"), (str(user_id), keep or "")
+            )
             return int(cur.rowcount or 0)
 
     def count_attempt(self, keys: Sequence[str], window_seconds: float) -> dict[str, tuple[int, float]]:
@@ -206,13 +210,13 @@ class RedisSessionStore:
         if data:
             self._r.srem(f"{self._p}user-sessions:{data.decode()}", h)  # type: ignore[union-attr]
 
-    def delete_for_user(self, user_id: UUID) -> int:
+    def delete_for_user(self, user_id: UUID, keep: str | None = None) -> int:
         user_key = f"{self._p}user-sessions:{user_id}"
-        hashes = self._r.smembers(user_key)
+        hashes = [h.decode() for h in self._r.smembers(user_key) if h.decode() != keep]  # type: ignore[union-attr]
         n = 0
         if hashes:
-            n = int(self._r.delete(*(f"{self._p}session:{h.decode()}" for h in hashes)))  # type: ignore[union-attr]
-        self._r.delete(user_key)
+            n = int(self._r.delete(*(f"{self._p}session:{h}" for h in hashes)))
+            self._r.srem(user_key, *hashes)
         return n
 
     # Every key: count one more attempt, start its window with the first one; answer
@@ -298,6 +302,10 @@ class LoginThrottle:
     def succeeded(self, email: str, address: str) -> None:
         self.throttle.store.clear_attempts(_account(email))
         self.throttle.store.release_attempt(f"address:{address}")
+
+    def clear(self, email: str) -> None:
+        """The account may try again at once (its owner proved who it is another way)."""
+        self.throttle.store.clear_attempts(_account(email))
 
 
 def _account(email: str) -> str:

@@ -1,10 +1,12 @@
 """Account commands: reseller sign-up, customer self-registration, users, invitations,
-API tokens. Every change is an event of the ``User`` (or ``Organization``) aggregate."""
+passwords (change, forgotten-password reset), API tokens. Every change is an event of
+the ``User`` (or ``Organization``) aggregate."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID, uuid4
 
 from slugify import slugify
@@ -28,7 +30,7 @@ from csp.aggregates.organization import (
     check_email,
     parse_sign_in_method,
 )
-from csp.aggregates.user import Role, User, check_password_policy, parse_role
+from csp.aggregates.user import ApiToken, Role, User, check_password_policy, parse_role
 from csp.application.organizations import SLUG_KEYS, OrganizationCommands
 from csp.application.passwords import Passwords, new_secret, secret_hash
 
@@ -36,6 +38,8 @@ EMAIL_KEYS = "user-email"
 INVITATION_KEYS = "invitation"
 TOKEN_KEYS = "api-token"
 IDENTITY_KEYS = "external-identity"  # an outside identity (Microsoft) → its user
+PASSWORD_RESET_KEYS = "password-reset"
+SYSTEM_PASSWORD_RESET: Actor = "system:password-reset"  # who asks for a link: anyone, not signed in
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,15 @@ class NewLogin:
 class Invitation:
     user: User
     token: str  # the one-time secret of the link, shown once (in the email)
+
+
+@dataclass(frozen=True)
+class PasswordResetRequest:
+    """What asking for a reset link for an email found: the user (if any) and the link's
+    one-time secret (only when a link was made: an active user with a local password)."""
+
+    user: User | None
+    token: str | None
 
 
 class AccountCommands(OrganizationCommands):
@@ -85,7 +98,7 @@ class AccountCommands(OrganizationCommands):
         if owner is None:
             return None
         user = self.user(owner)
-        return user if user.is_active and user.has_live_token(token_hash) else None
+        return user if user.is_active and user.has_live_token(token_hash, self.now()) else None
 
     def user_by_invitation(self, token: str) -> User:
         owner = self._owner_of(INVITATION_KEYS, secret_hash(token))
@@ -107,8 +120,8 @@ class AccountCommands(OrganizationCommands):
             return None
         return user
 
-    def _checked_password(self, password: str, email: str) -> str:
-        check_password_policy(password, email)
+    def _checked_password(self, password: str, email: str, field: str = "password") -> str:
+        check_password_policy(password, email, field)
         return self.passwords.hash(password)
 
     def _email_key(self, email: str, owner_id: UUID, actor: Actor) -> UniqueKey:
@@ -312,10 +325,55 @@ class AccountCommands(OrganizationCommands):
         return self.load(UniqueKey, key_id, "identity") if self.exists(key_id) else None
 
     def change_password(self, user_id: UUID, current: str, new: str) -> User:
+        """The user's new password, the current one required (``current_password``)."""
         user = self.user(user_id)
         if not self.passwords.verify(user.password_hash, current):
             raise InvalidInput("current_password", "is not your current password")
-        user.change_password(self._checked_password(new, user.email), actor=user_actor(user.id), at=self.now())
+        if new == current:
+            raise InvalidInput("new_password", "must differ from your current password")
+        user.change_password(
+            self._checked_password(new, user.email, "new_password"), actor=user_actor(user.id), at=self.now()
+        )
+        self.save(user)
+        return user
+
+    # --- forgotten passwords -----------------------------------------------------------
+
+    def request_password_reset(self, email: str) -> PasswordResetRequest:
+        """A one-time link for the user with this email, if it is active and signs in with
+        a local password (a newer link replaces an older one). Whoever asks learns
+        nothing from the answer: the caller tells the address's owner, never the asker."""
+        user = self.user_by_email(check_email(email, "email"))
+        if user is None or not user.may_reset_password:
+            return PasswordResetRequest(user, None)
+        token = new_secret("pwr")
+        token_hash = secret_hash(token)
+        now = self.now()
+        user.request_password_reset(token_hash, actor=SYSTEM_PASSWORD_RESET, at=now)
+        key = UniqueKey(
+            namespace=PASSWORD_RESET_KEYS, key=token_hash, owner_id=user.id, actor=SYSTEM_PASSWORD_RESET, at=now
+        )
+        self.save(user, key)
+        return PasswordResetRequest(user, token)
+
+    def user_by_password_reset(self, token: str) -> User:
+        """The user a reset link was sent to, whether or not the link still works."""
+        owner = self._owner_of(PASSWORD_RESET_KEYS, secret_hash(token))
+        if owner is None:
+            raise NotFound("password reset link", "token")
+        return self.user(owner)
+
+    def check_password_reset(self, token: str) -> User:
+        """The user whose password this link may set now (else why not: used, expired)."""
+        user = self.user_by_password_reset(token)
+        user.check_password_reset(secret_hash(token), self.now())
+        return user
+
+    def reset_password(self, token: str, new_password: str) -> User:
+        """Set a new password through a reset link, which can be used once."""
+        user = self.check_password_reset(token)
+        password_hash = self._checked_password(new_password, user.email)
+        user.reset_password(secret_hash(token), password_hash, actor=user_actor(user.id), at=self.now())
         self.save(user)
         return user
 
@@ -327,23 +385,38 @@ class AccountCommands(OrganizationCommands):
 
     # --- API tokens -------------------------------------------------------------------
 
-    def issue_api_token(self, user_id: UUID, name: str) -> tuple[User, str]:
-        """A new API token for the user; the token itself is returned once, never stored."""
+    def issue_api_token(self, user_id: UUID, name: str, expires_at: datetime | None = None) -> tuple[User, str]:
+        """A new API token for the user, lasting until ``expires_at`` (or until revoked);
+        the token itself is returned once, never stored."""
         user = self.user(user_id)
         token = new_secret("csp")
         token_hash = secret_hash(token)
         actor = user_actor(user.id)
         now = self.now()
-        user.issue_token(uuid4(), name, token_hash, actor=actor, at=now)
+        user.issue_token(uuid4(), name, token_hash, actor=actor, at=now, expires_at=expires_at)
         key = UniqueKey(namespace=TOKEN_KEYS, key=token_hash, owner_id=user.id, actor=actor, at=now)
         self.save(user, key)
         return user, token
 
-    def revoke_api_token(self, user_id: UUID, token_id: UUID) -> User:
-        user = self.user(user_id)
-        user.revoke_token(token_id, actor=user_actor(user.id), at=self.now())
-        self.save(user)
-        return user
+    def _token_owner(self, viewer_id: UUID, owner_id: UUID) -> User:
+        """The user whose tokens ``viewer_id`` asks about (another account's: not found)."""
+        viewer = self.user(viewer_id)
+        owner = viewer if owner_id == viewer_id else self.user(owner_id)
+        if owner.reseller_id != viewer.reseller_id:
+            raise NotFound("user", owner_id)
+        viewer.check_may_manage_tokens_of(owner)
+        return owner
+
+    def api_tokens(self, viewer_id: UUID, owner_id: UUID) -> tuple[ApiToken, ...]:
+        """A user's API tokens, oldest first, revoked and expired ones too."""
+        return self._token_owner(viewer_id, owner_id).tokens
+
+    def revoke_api_token(self, actor_id: UUID, owner_id: UUID, token_id: UUID) -> User:
+        """Revoke one of a user's tokens: the user itself, or whoever manages it."""
+        owner = self._token_owner(actor_id, owner_id)
+        owner.revoke_token(token_id, actor=user_actor(actor_id), at=self.now())
+        self.save(owner)
+        return owner
 
 
 def identity_key_name(key: str) -> str:

@@ -1,5 +1,6 @@
 """The platform's emails (DOMAIN.md, Notifications): invitation, tenant created, order
-placed, licences provisioned, provisioning failed, and a change the vendor refused."""
+placed, licences provisioned, provisioning failed, a change the vendor refused; and the
+account's own: a password reset link (or why there is none), and a password changed."""
 
 from __future__ import annotations
 
@@ -57,6 +58,59 @@ def invitation_message(to: str, inviter: str, organization_name: str, link: str,
             "",
             f"The link can be used once and expires on {_when(expires_at)}.",
             "If you did not expect this invitation, ignore this email.",
+        ),
+    )
+
+
+def password_reset_message(to: str, link: str, expires_at: datetime) -> Message:
+    """The one-time link that sets a new password (asked for on the sign-in page)."""
+    return Message(
+        to=to,
+        kind="password_reset",
+        subject="Reset your CSP platform password",
+        text=_lines(
+            "Hello,",
+            "",
+            "Someone (we hope you) asked to reset the password of your CSP platform account.",
+            "Choose a new password here:",
+            link,
+            "",
+            f"The link can be used once and expires on {_when(expires_at)}.",
+            "If you did not ask for it, ignore this email: your password stays as it is.",
+        ),
+    )
+
+
+def password_reset_unavailable_message(to: str, reason: str) -> Message:
+    """Asked for a reset link for an account that has no password here to reset."""
+    return Message(
+        to=to,
+        kind="password_reset_unavailable",
+        subject="About your CSP platform password",
+        text=_lines(
+            "Hello,",
+            "",
+            "Someone (we hope you) asked to reset the password of the CSP platform account of this address.",
+            reason,
+            "",
+            "If you did not ask for it, ignore this email.",
+        ),
+    )
+
+
+def password_changed_message(to: str, at: datetime, how: str) -> Message:
+    """Tells the owner that the password changed (so that a change they did not make is noticed)."""
+    return Message(
+        to=to,
+        kind="password_changed",
+        subject="Your CSP platform password was changed",
+        text=_lines(
+            "Hello,",
+            "",
+            f"The password of your CSP platform account was changed on {_when(at)} ({how}).",
+            "Every other sign-in of your account has been ended.",
+            "",
+            "If you did not do this, reset your password from the sign-in page at once and tell your account manager.",
         ),
     )
 
