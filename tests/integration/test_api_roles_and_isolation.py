@@ -53,6 +53,7 @@ ENDPOINTS: list[Endpoint] = [
     ep("POST", "/auth/password", SIGNED_IN, {"current_password": "not-the-password", "new_password": "x"}, ids=False),
     ep("POST", "/auth/password-reset", PUBLIC, {"email": "nobody-{n}@example.com"}, ids=False),
     ep("POST", "/auth/password-reset/{token}", PUBLIC, {"password": "x"}, ids=False),
+    ep("POST", "/auth/confirm-email/{token}", PUBLIC, None, ids=False),
     ep("GET", "/auth/session", SIGNED_IN, ids=False),
     ep("GET", "/auth/oidc/{method}/start?next=/", PUBLIC, ids=False),
     ep("GET", "/auth/oidc/{method}/callback?code=c&state=s", PUBLIC, ids=False),

@@ -113,3 +113,27 @@ def test_a_forgotten_password_is_reset_from_the_log_in_page(api_app: FastAPI, ac
     assert used.status_code == 409
     assert "used already" in used.text
     assert v.get("/password-reset/pwr_made-up").status_code == 404
+
+
+def test_signing_up_in_the_portal_shows_the_same_page_for_a_taken_address(api_app: FastAPI, account: Account):
+    def sign_up_as(email: str) -> str:
+        b = Browser(api_app)
+        b.page("/signup")
+        form = {"company_name": "Northwind", "country": "ro", "first_name": "N", "last_name": "W"}
+        html = b.submit("/signup", {**form, "email": email, "password": PASSWORD}, status=200).text
+        assert not b.cookies.get("csp_session")  # nobody is signed in before confirming
+        return html
+
+    def said(html: str) -> str:
+        found = re.search(r"data-check-email>([^<]+)<", html)
+        assert found
+        return found.group(1)
+
+    taken, free = sign_up_as(account.email), sign_up_as("north@wind.example")
+    assert said(taken).replace(account.email, "X") == said(free).replace("north@wind.example", "X")
+    link = re.search(r'href="(/confirm-email/[^"]+)" data-confirm-link', free)
+    assert link
+    b = Browser(api_app)
+    b.page(link.group(1))
+    b.submit(link.group(1), {})
+    log_in(api_app, "north@wind.example")

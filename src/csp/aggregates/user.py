@@ -162,8 +162,10 @@ class ApiToken(Value):
 
 class User(CspAggregate):
     class Added(CspAggregate.Created):
-        """A user joined an account: the primary contact (active at once, with a local
-        password) or an invited person (``invitation_hash`` set, until accepted)."""
+        """A user joined an account: the primary contact or a self-registered customer
+        admin (with a local password; active at once, or, signing up in public, once its
+        email is confirmed: ``invitation_hash`` is then the hash of the confirming link),
+        or an invited person (``invitation_hash`` set, until accepted)."""
 
         email: str
         role: Role
@@ -228,7 +230,10 @@ class User(CspAggregate):
         password_hash: str,
         actor: Actor,
         at: datetime,
+        confirmation_hash: str | None = None,
     ) -> User:
+        """The first user of a reseller account; with ``confirmation_hash`` it waits until
+        its email is confirmed (a public sign-up)."""
         return cls._create(
             cls.Added,
             id=id,
@@ -241,8 +246,8 @@ class User(CspAggregate):
             last_name=check_name(last_name, "primary_contact.last_name"),
             password_hash=password_hash,
             primary_contact=True,
-            invitation_hash=None,
-            expires_at=None,
+            invitation_hash=confirmation_hash,
+            expires_at=at + INVITATION_TTL if confirmation_hash else None,
             actor=actor,
             at=at,
         )
@@ -259,8 +264,10 @@ class User(CspAggregate):
         password_hash: str,
         actor: Actor,
         at: datetime,
+        confirmation_hash: str | None = None,
     ) -> User:
-        """The first user of a self-registered customer organization."""
+        """The first user of a self-registered customer organization (with
+        ``confirmation_hash``: once its email is confirmed)."""
         return cls._create(
             cls.Added,
             id=id,
@@ -273,8 +280,8 @@ class User(CspAggregate):
             last_name=check_name(last_name, "admin.last_name"),
             password_hash=password_hash,
             primary_contact=False,
-            invitation_hash=None,
-            expires_at=None,
+            invitation_hash=confirmation_hash,
+            expires_at=at + INVITATION_TTL if confirmation_hash else None,
             actor=actor,
             at=at,
         )
@@ -326,6 +333,12 @@ class User(CspAggregate):
 
     def live_tokens(self, at: datetime) -> tuple[ApiToken, ...]:
         return tuple(t for t in self.tokens if t.is_live(at))
+
+    @property
+    def awaits_email_confirmation(self) -> bool:
+        """Signed up in public (its password chosen), its email not confirmed yet; an
+        invited person has no password before it accepts."""
+        return self.status == "invited" and self.password_hash is not None
 
     def invitation_open(self, at: datetime) -> bool:
         return self.status == "invited" and self.invitation_expires_at is not None and at < self.invitation_expires_at
@@ -439,7 +452,7 @@ class User(CspAggregate):
         actor: Actor,
         at: datetime,
     ) -> None:
-        if self.status != "invited" or self.invitation_hash != invitation_hash:
+        if self.status != "invited" or self.invitation_hash != invitation_hash or self.awaits_email_confirmation:
             raise InvitationInvalid("this invitation is no longer valid")
         if not self.invitation_open(at):
             raise InvitationExpired("this invitation has expired; ask for a new one")
@@ -475,6 +488,23 @@ class User(CspAggregate):
         self.activated_at = at
         if terms_accepted:
             self.terms_accepted_at = at
+
+    class EmailConfirmed(CspAggregate.Event):
+        """The owner of the address followed the link sent at sign-up: the user is active."""
+
+    def confirm_email(self, confirmation_hash: str, actor: Actor, at: datetime) -> None:
+        if not self.awaits_email_confirmation or self.invitation_hash != confirmation_hash:
+            raise InvitationInvalid("this link was used already; log in", user_id=self.id)
+        if not self.invitation_open(at):
+            raise InvitationExpired("this link has expired; sign up again", user_id=self.id)
+        self._confirm_email(actor=actor, at=at)
+
+    @event(EmailConfirmed)
+    def _confirm_email(self, actor: Actor, at: datetime) -> None:
+        self.status = "active"
+        self.invitation_hash = None
+        self.invitation_expires_at = None
+        self.activated_at = at
 
     class TermsAccepted(CspAggregate.Event):
         pass

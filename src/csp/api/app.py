@@ -25,6 +25,7 @@ from csp.api.routes import (
     subscriptions,
 )
 from csp.api.schemas import ErrorPublic
+from csp.api.signups import SignUps
 from csp.bootstrap import System
 from csp.portal import install as install_portal
 
@@ -63,6 +64,7 @@ def create_app(system: System, auth: Auth | None = None) -> FastAPI:
     app.state.background = Background()
     system.closers.append(app.state.background.close)  # closed before the store and the app
     app.state.passwords = PasswordFlows(system, app.state.auth, app.state.background)
+    app.state.signups = SignUps(system, app.state.auth, app.state.background)
     app.state.metrics.add_gauges(
         "csp_projection_lag_events",
         "Events a read model is behind the event log",

@@ -12,6 +12,7 @@ from csp.api.auth import Auth, Caller
 from csp.api.errors import Malformed, NotAllowed, Unauthorized
 from csp.api.passwords import PasswordFlows
 from csp.api.permissions import Action, Grant, grant_for
+from csp.api.signups import SignUps
 from csp.application import CspApplication
 from csp.bootstrap import System
 
@@ -32,6 +33,10 @@ def get_passwords(request: Request) -> PasswordFlows:
     return request.app.state.passwords  # type: ignore[no-any-return]
 
 
+def get_signups(request: Request) -> SignUps:
+    return request.app.state.signups  # type: ignore[no-any-return]
+
+
 def client_address(request: Request) -> str:
     """The caller's address, as throttles count it."""
     return request.client.host if request.client else "unknown"
@@ -39,6 +44,7 @@ def client_address(request: Request) -> str:
 
 SystemDep = Annotated[System, Depends(get_system)]
 PasswordsDep = Annotated[PasswordFlows, Depends(get_passwords)]
+SignUpsDep = Annotated[SignUps, Depends(get_signups)]
 ClientAddress = Annotated[str, Depends(client_address)]
 AppDep = Annotated[CspApplication, Depends(get_app)]
 AuthDep = Annotated[Auth, Depends(get_auth)]

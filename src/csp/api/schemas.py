@@ -148,8 +148,13 @@ class ResellerPublic(BaseModel):
     name: str
     country: str
     portal_url: str
-    primary_contact: UserPublic
+    primary_contact: UserPublic = Field(
+        description="status `invited` until the link emailed to the address confirms it; then it signs in"
+    )
     version: int
+    confirm_token: str | None = Field(
+        default=None, description="test mode only (tests have no mailbox): the confirming link's token"
+    )
 
 
 class LoginRequest(In):
@@ -324,7 +329,10 @@ class CustomerRegistration(OrganizationCreate):
 
 class CustomerRegistrationPublic(BaseModel):
     organization: OrganizationPublic
-    user: UserPublic
+    user: UserPublic = Field(description="status `invited` until the link emailed to the address confirms it")
+    confirm_token: str | None = Field(
+        default=None, description="test mode only (tests have no mailbox): the confirming link's token"
+    )
 
 
 class TenantCreate(In):

@@ -39,6 +39,8 @@ INVITATION_KEYS = "invitation"
 TOKEN_KEYS = "api-token"
 IDENTITY_KEYS = "external-identity"  # an outside identity (Microsoft) → its user
 PASSWORD_RESET_KEYS = "password-reset"
+CONFIRMATION_KEYS = "email-confirmation"  # a sign-up's confirming link → its user
+INVITED_KEYS = "invited-email"  # "<reseller id>:<email>" → the user that account invited
 SYSTEM_PASSWORD_RESET: Actor = "system:password-reset"  # who asks for a link: anyone, not signed in
 
 
@@ -56,6 +58,18 @@ class NewLogin:
 class Invitation:
     user: User
     token: str  # the one-time secret of the link, shown once (in the email)
+    taken_by: User | None = None  # the address belongs to this user of another account: tell it, send no link
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A sign-up in public (or a self-registration): the new organization and its first
+    user, who signs in once the link sent to its email confirmed the address."""
+
+    organization: Organization
+    user: User
+    token: str  # the confirming link's one-time secret
+    taken_by: User | None  # the address belongs to this user already: tell it, send no link
 
 
 @dataclass(frozen=True)
@@ -147,7 +161,43 @@ class AccountCommands(OrganizationCommands):
         industry: str = "it_services",
         slug: str | None = None,
     ) -> tuple[Organization, User]:
-        """A new reseller account and its primary contact (a local account), atomically."""
+        """A new reseller account and its primary contact, active at once (a local
+        account), atomically: for operators, the demo and tests. A sign-up in public goes
+        through ``start_reseller_sign_up``."""
+        org, user, _ = self._new_reseller(company_name, country, contact, address, contact_phone, industry, slug)
+        return org, user
+
+    def start_reseller_sign_up(
+        self,
+        company_name: str,
+        country: str,
+        contact: NewLogin,
+        address: Address | None = None,
+        contact_phone: str = "",
+        industry: str = "it_services",
+        slug: str | None = None,
+    ) -> Registration:
+        """A sign-up in public: the reseller account and its primary contact, who signs in
+        once the link sent to its email confirmed the address. The same whether or not
+        the address has an account already (``taken_by``: its owner, to be told by email;
+        the link then never works)."""
+        org, user, token = self._new_reseller(
+            company_name, country, contact, address, contact_phone, industry, slug, confirm=True
+        )
+        assert token is not None
+        return Registration(org, user, token, self._active_owner(user.email))
+
+    def _new_reseller(
+        self,
+        company_name: str,
+        country: str,
+        contact: NewLogin,
+        address: Address | None,
+        contact_phone: str,
+        industry: str,
+        slug: str | None,
+        confirm: bool = False,
+    ) -> tuple[Organization, User, str | None]:
         email = check_email(contact.email, "primary_contact.email")
         password_hash = self._checked_password(contact.password, email)
         profile = OrganizationProfile(
@@ -161,6 +211,7 @@ class AccountCommands(OrganizationCommands):
         )
         org_id, user_id = uuid4(), uuid4()
         actor = user_actor(user_id)
+        token = new_secret("cfm") if confirm else None
         base = slugify(slug or company_name, max_length=48) or "reseller"
         for n in range(1, 1000):
             candidate = base if n == 1 else f"{base}-{n}"
@@ -171,23 +222,34 @@ class AccountCommands(OrganizationCommands):
             now = self.now()
             org = Organization.register_reseller(org_id, candidate, profile, actor=actor, at=now)
             user = User.register_primary_contact(
-                user_id, email, org_id, contact.first_name, contact.last_name, password_hash, actor=actor, at=now
+                user_id,
+                email,
+                org_id,
+                contact.first_name,
+                contact.last_name,
+                password_hash,
+                actor=actor,
+                at=now,
+                confirmation_hash=secret_hash(token) if token else None,
             )
             slug_key = UniqueKey(namespace=SLUG_KEYS, key=candidate, owner_id=org_id, actor=actor, at=now)
-            email_key = self._email_key(email, user_id, actor)
+            # Confirming claims the address later; an account made at once claims it now.
+            claim = self._confirmation_key(token, user_id, actor) if token else self._email_key(email, user_id, actor)
             try:
-                self.save(org, user, slug_key, email_key)
+                self.save(org, user, slug_key, claim)
             except ConcurrentModification:
-                if self._owner_of(EMAIL_KEYS, email) not in (None, user_id):
+                if not token and self._owner_of(EMAIL_KEYS, email) not in (None, user_id):
                     raise EmailTaken("a user with this email exists already", field="email") from None
                 continue  # someone took that slug a moment ago
-            return org, user
+            return org, user, token
         raise AlreadyExists("no free portal address for this name", field="slug")
 
     def self_register_customer(
         self, reseller_slug: str, profile: OrganizationProfile, admin: NewLogin, accept_terms: bool
-    ) -> tuple[Organization, User]:
-        """A customer registers itself on its reseller's portal, when the reseller allows it."""
+    ) -> Registration:
+        """A customer registers itself on its reseller's portal, when the reseller allows it;
+        its admin signs in once the link sent to its email confirmed the address (the
+        same whether or not the address has an account: see ``start_reseller_sign_up``)."""
         reseller = self.reseller_by_slug(reseller_slug)
         reseller.check_self_registration_allowed()
         settings = reseller.reseller_settings()
@@ -198,14 +260,46 @@ class AccountCommands(OrganizationCommands):
         org_id, user_id = uuid4(), uuid4()
         actor = user_actor(user_id)
         now = self.now()
+        token = new_secret("cfm")
         org = Organization.register_customer(org_id, reseller, profile, actor=actor, at=now, self_registered=True)
         user = User.register_customer_admin(
-            user_id, email, org_id, reseller.id, admin.first_name, admin.last_name, password_hash, actor=actor, at=now
+            user_id,
+            email,
+            org_id,
+            reseller.id,
+            admin.first_name,
+            admin.last_name,
+            password_hash,
+            actor=actor,
+            at=now,
+            confirmation_hash=secret_hash(token),
         )
         if accept_terms:
             user.accept_terms(actor=actor, at=now)
-        self.save(org, user, self._email_key(email, user_id, actor))
-        return org, user
+        self.save(org, user, self._confirmation_key(token, user_id, actor))
+        return Registration(org, user, token, self._active_owner(email))
+
+    def _confirmation_key(self, token: str, user_id: UUID, actor: Actor) -> UniqueKey:
+        return UniqueKey(
+            namespace=CONFIRMATION_KEYS, key=secret_hash(token), owner_id=user_id, actor=actor, at=self.now()
+        )
+
+    def _active_owner(self, email: str) -> User | None:
+        """The user who holds this address, unless disabled (then nobody is told)."""
+        owner = self.user_by_email(email)
+        return owner if owner is not None and owner.status != "disabled" else None
+
+    def confirm_email(self, token: str) -> User:
+        """The link sent at sign-up (or self-registration) was followed: the user is active
+        and claims its address (409 ``email_taken`` if someone holds it)."""
+        owner = self._owner_of(CONFIRMATION_KEYS, secret_hash(token))
+        if owner is None:
+            raise NotFound("confirmation link", "token")
+        user = self.user(owner)
+        actor = user_actor(user.id)
+        user.confirm_email(secret_hash(token), actor=actor, at=self.now())
+        self.save(user, self._email_key(user.email, user.id, actor))
+        return user
 
     # --- invitations -------------------------------------------------------------
 
@@ -220,6 +314,10 @@ class AccountCommands(OrganizationCommands):
         """Invite someone by email, with a role in one organization of the inviter's account.
 
         Inviting again someone who has not accepted yet sends a new link (the old one dies).
+        An address that belongs to a user of another account is invited like any other
+        (the answer does not tell), but can never accept: ``taken_by`` is its owner, told
+        by email instead of the link. A user of the inviter's own account is no secret to
+        it: 409 ``email_taken``.
         """
         inviter = self.user(inviter_id)
         r: Role = parse_role(role)
@@ -235,21 +333,40 @@ class AccountCommands(OrganizationCommands):
         token_hash = secret_hash(token)
         actor = user_actor(inviter.id)
         now = self.now()
-        existing = self.user_by_email(email)
-        if existing is not None and existing.reseller_id == inviter.reseller_id and existing.status == "invited":
-            user = existing
+        owner = self.user_by_email(email)
+        invited_key_name = f"{inviter.reseller_id}:{email}"
+        invited_id = self._owner_of(INVITED_KEYS, invited_key_name)
+        invited = self.user(invited_id) if invited_id is not None else None
+        if invited is None and owner is not None and owner.reseller_id == inviter.reseller_id:
+            invited = owner  # invited before invitations had their own key
+        keys: list[UniqueKey] = []
+        if invited is not None and invited.status == "invited" and not invited.awaits_email_confirmation:
+            user = invited
             user.reissue_invitation(r, org.id, org.kind, method, allowed, token_hash, actor=actor, at=now)
-            email_key = None
-        elif existing is not None:
-            raise EmailTaken("a user with this email exists already", field="email")
+        elif owner is not None and owner.reseller_id == inviter.reseller_id:
+            raise EmailTaken("a user of this account has this email already", field="email")
         else:
             user = User.invite(
                 uuid4(), email, r, org.id, org.kind, org.owner_reseller_id, method, allowed, token_hash, actor, now
             )
-            email_key = self._email_key(email, user.id, actor)
-        invitation_key = UniqueKey(namespace=INVITATION_KEYS, key=token_hash, owner_id=user.id, actor=actor, at=now)
-        self.save(*(a for a in (user, email_key, invitation_key) if a is not None))
-        return Invitation(user=user, token=token)
+            if owner is None:
+                keys.append(self._email_key(email, user.id, actor))
+            keys.append(self._invited_key(invited_key_name, user.id, actor))
+        keys.append(UniqueKey(namespace=INVITATION_KEYS, key=token_hash, owner_id=user.id, actor=actor, at=now))
+        self.save(user, *keys)
+        taken_by = owner if owner is not None and owner.id != user.id and owner.status != "disabled" else None
+        return Invitation(user=user, token=token, taken_by=taken_by)
+
+    def _invited_key(self, name: str, user_id: UUID, actor: Actor) -> UniqueKey:
+        """This account's invitation of an address → the invited user (one per account)."""
+        key_id = UniqueKey.id_for(INVITED_KEYS, name)
+        if self.exists(key_id):
+            key = self.load(UniqueKey, key_id, "invited")
+            if key.owner_id != user_id:  # a new user invited in place of an older one
+                key.release(actor=actor, at=self.now())
+                key.reclaim(user_id, actor=actor, at=self.now())
+            return key
+        return UniqueKey(namespace=INVITED_KEYS, key=name, owner_id=user_id, actor=actor, at=self.now())
 
     def accept_invitation(
         self,
@@ -266,6 +383,7 @@ class AccountCommands(OrganizationCommands):
             if not password:
                 raise InvalidInput("password", "is required for a local account")
             password_hash = self._checked_password(password, user.email)
+        actor = user_actor(user.id)
         user.accept_invitation(
             secret_hash(token),
             first_name,
@@ -273,10 +391,11 @@ class AccountCommands(OrganizationCommands):
             password_hash,
             accept_terms,
             reseller.reseller_settings().require_terms_acceptance,
-            actor=user_actor(user.id),
+            actor=actor,
             at=self.now(),
         )
-        self.save(user)
+        # The address is this user's from now on (409 when another account's user has it).
+        self.save(user, self._email_key(user.email, user.id, actor))
         return user
 
     # --- managing users ------------------------------------------------------------

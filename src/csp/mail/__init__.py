@@ -3,7 +3,10 @@
 from csp.mail.mailer import Mailer, OutboxMailer, SmtpMailer, build_mailer
 from csp.mail.messages import (
     Message,
+    address_taken_message,
+    email_confirmation_message,
     invitation_message,
+    invitation_to_taken_address_message,
     licences_provisioned_message,
     order_placed_message,
     password_changed_message,
@@ -19,8 +22,11 @@ __all__ = [
     "Message",
     "OutboxMailer",
     "SmtpMailer",
+    "address_taken_message",
     "build_mailer",
+    "email_confirmation_message",
     "invitation_message",
+    "invitation_to_taken_address_message",
     "licences_provisioned_message",
     "order_placed_message",
     "password_changed_message",

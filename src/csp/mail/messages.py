@@ -1,6 +1,8 @@
 """The platform's emails (DOMAIN.md, Notifications): invitation, tenant created, order
 placed, licences provisioned, provisioning failed, a change the vendor refused; and the
-account's own: a password reset link (or why there is none), and a password changed."""
+account's own: a password reset link (or why there is none), a password changed, the link
+that confirms a sign-up's address, and a notice to an address that has an account already
+(someone signed up or was invited with it: the asker is never told)."""
 
 from __future__ import annotations
 
@@ -58,6 +60,65 @@ def invitation_message(to: str, inviter: str, organization_name: str, link: str,
             "",
             f"The link can be used once and expires on {_when(expires_at)}.",
             "If you did not expect this invitation, ignore this email.",
+        ),
+    )
+
+
+def email_confirmation_message(to: str, what: str, link: str, expires_at: datetime) -> Message:
+    """The link that confirms the address of a sign-up (or self-registration)."""
+    return Message(
+        to=to,
+        kind="email_confirmation",
+        subject="Confirm your email for the CSP platform",
+        text=_lines(
+            "Hello,",
+            "",
+            f"Thank you for signing up: {what}.",
+            "Confirm that this address is yours, then log in:",
+            link,
+            "",
+            f"The link can be used once and expires on {_when(expires_at)}.",
+            "If you did not sign up, ignore this email: nothing happens without the confirmation.",
+        ),
+    )
+
+
+def address_taken_message(to: str, what: str, login_link: str, reset_link: str) -> Message:
+    """Someone signed up with an address that has an account already: its owner is told
+    (the one who signed up is answered as anyone else)."""
+    return Message(
+        to=to,
+        kind="address_taken",
+        subject="Someone signed up with your email on the CSP platform",
+        text=_lines(
+            "Hello,",
+            "",
+            f"Someone used this address to sign up on the CSP platform ({what}),",
+            "but the address has an account here already, so no new account can use it.",
+            "",
+            f"If it was you: log in at {login_link}",
+            f"or, if you forgot your password, choose a new one at {reset_link}",
+            "If it was not you, ignore this email: your account is unchanged.",
+        ),
+    )
+
+
+def invitation_to_taken_address_message(to: str, inviter: str, organization_name: str) -> Message:
+    """An invitation to an address that belongs to a user of another account: no link
+    (one address, one user), the owner is told instead (the inviter is not)."""
+    return Message(
+        to=to,
+        kind="invitation_address_taken",
+        subject=f"{inviter} invited you to {organization_name} on the CSP platform",
+        text=_lines(
+            "Hello,",
+            "",
+            f"{inviter} invited this address to join {organization_name} on the CSP platform.",
+            "The address has an account on the platform already (with another account), and an",
+            "address can belong to one account only, so the invitation cannot be accepted.",
+            "",
+            f"If you want to join {organization_name}, ask {inviter} to invite another address of yours.",
+            "Your account is unchanged.",
         ),
     )
 

@@ -26,6 +26,7 @@ from csp.api.deps import (
     PasswordsDep,
     SettingsReader,
     SettingsWriter,
+    SignUpsDep,
     SystemDep,
     UsersInviter,
     UsersManager,
@@ -60,21 +61,33 @@ def _login(c: s.ContactCreate) -> NewLogin:
     return NewLogin(email=c.email, password=c.password, first_name=c.first_name, last_name=c.last_name)
 
 
-@router.post("/resellers", status_code=status.HTTP_201_CREATED, response_model=s.ResellerPublic)
-def sign_up(body: s.ResellerCreate, system: SystemDep) -> s.ResellerPublic:
-    """A new reseller account with its primary contact (who signs in with a local account)."""
-    org, user = command(
-        system,
-        lambda: system.app.sign_up_reseller(
+SIGN_UP_THROTTLED = {429: {"model": s.ErrorPublic, "description": "too many sign-ups: wait Retry-After seconds"}}
+
+
+@router.post(
+    "/resellers", status_code=status.HTTP_201_CREATED, response_model=s.ResellerPublic, responses=SIGN_UP_THROTTLED
+)
+def sign_up(body: s.ResellerCreate, system: SystemDep, signups: SignUpsDep, address: ClientAddress) -> s.ResellerPublic:
+    """A new reseller account with its primary contact (who signs in with a local account,
+    once the link emailed to its address confirmed it). The answer is the same whether or
+    not the address has an account already; its owner is then told by email instead."""
+    contact = body.primary_contact
+    registration = signups.register(
+        "signup",
+        contact.email,
+        address,
+        f"the reseller account {body.company_name}",
+        lambda: system.app.start_reseller_sign_up(
             body.company_name,
             body.country,
-            _login(body.primary_contact),
+            _login(contact),
             address=_address(body.address) if body.address else None,
             contact_phone=body.contact_phone,
             industry=body.industry,
             slug=body.slug,
         ),
     )
+    org, user = registration.organization, registration.user
     return s.ResellerPublic(
         id=org.id,
         slug=org.slug or "",
@@ -83,19 +96,42 @@ def sign_up(body: s.ResellerCreate, system: SystemDep) -> s.ResellerPublic:
         portal_url=f"{system.settings.public_url.rstrip('/')}/portal/{org.slug}",
         primary_contact=user_public(user),
         version=org.version,
+        confirm_token=registration.token if system.settings.test_mode else None,
     )
 
 
 @router.post(
-    "/resellers/{slug}/customers", status_code=status.HTTP_201_CREATED, response_model=s.CustomerRegistrationPublic
+    "/resellers/{slug}/customers",
+    status_code=status.HTTP_201_CREATED,
+    response_model=s.CustomerRegistrationPublic,
+    responses=SIGN_UP_THROTTLED,
 )
-def self_register(slug: str, body: s.CustomerRegistration, system: SystemDep) -> s.CustomerRegistrationPublic:
-    """A customer registers on its reseller's portal (403 unless the reseller allows it)."""
-    org, user = command(
-        system,
+def self_register(
+    slug: str, body: s.CustomerRegistration, system: SystemDep, signups: SignUpsDep, address: ClientAddress
+) -> s.CustomerRegistrationPublic:
+    """A customer registers on its reseller's portal (403 unless the reseller allows it);
+    its admin signs in once the link emailed to its address confirmed it (the same answer
+    whether or not the address has an account)."""
+    registration = signups.register(
+        "register",
+        body.admin.email,
+        address,
+        f"the organization {body.name}, a customer of the reseller at /portal/{slug}",
         lambda: system.app.self_register_customer(slug, profile_of(body), _login(body.admin), body.accept_terms),
     )
-    return s.CustomerRegistrationPublic(organization=organization_public(org), user=user_public(user))
+    return s.CustomerRegistrationPublic(
+        organization=organization_public(registration.organization),
+        user=user_public(registration.user),
+        confirm_token=registration.token if system.settings.test_mode else None,
+    )
+
+
+@router.post("/auth/confirm-email/{token}", response_model=s.UserPublic)
+def confirm_email(token: str, signups: SignUpsDep) -> s.UserPublic:
+    """The link emailed at sign-up (or self-registration): the user is active and may sign
+    in (404 unknown link, 409 `invitation_invalid` used, `invitation_expired` after 7 days,
+    `email_taken` when the address has an account)."""
+    return user_public(signups.confirm(token))
 
 
 @router.post(
