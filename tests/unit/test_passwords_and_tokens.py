@@ -6,7 +6,14 @@ from datetime import timedelta
 
 import pytest
 
-from csp.aggregates.errors import Forbidden, InvalidInput, NotFound, PasswordResetExpired, PasswordResetInvalid
+from csp.aggregates.errors import (
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PasswordResetExpired,
+    PasswordResetInvalid,
+    UserError,
+)
 from csp.application import CspApplication
 from csp.application.accounts import NewLogin
 from csp.clock import SettableClock
@@ -115,3 +122,15 @@ def test_api_tokens_expire_and_are_listed_and_revoked_by_their_owner_or_an_accou
     _, stranger = app.sign_up_reseller("Other", "RO", NewLogin("bob@example.com", GOOD, "Bob", "Ro"))
     with pytest.raises(NotFound):
         app.api_tokens(stranger.id, om.id)
+
+
+def test_a_microsoft_user_is_told_where_its_password_is_changed(app: CspApplication):
+    org, boss = app.sign_up_reseller("Acme", "RO", NewLogin("ana@example.com", GOOD, "Ana", "Pop"))
+    from csp.aggregates.organization import ResellerSettings
+
+    app.change_settings(org.id, ResellerSettings(sign_in_methods=("local", "microsoft_work")), actor="system:test")
+    inv = app.invite_user(boss.id, "ms@example.com", "billing", org.id, "microsoft_work")
+    user = app.accept_invitation(inv.token, "Ms", "User", None, accept_terms=True)
+    with pytest.raises(UserError) as e:
+        app.change_password(user.id, "anything-at-all", NEW)
+    assert "Microsoft" in e.value.message

@@ -21,6 +21,7 @@ from csp.aggregates.errors import (
     InvitationInvalid,
     NotFound,
     TermsNotAccepted,
+    UserError,
 )
 from csp.aggregates.index import UniqueKey
 from csp.aggregates.organization import (
@@ -446,6 +447,10 @@ class AccountCommands(OrganizationCommands):
     def change_password(self, user_id: UUID, current: str, new: str) -> User:
         """The user's new password, the current one required (``current_password``)."""
         user = self.user(user_id)
+        if user.sign_in_method != "local":
+            raise UserError(
+                "you sign in with a Microsoft account: its password is changed at Microsoft", user_id=user.id
+            )
         if not self.passwords.verify(user.password_hash, current):
             raise InvalidInput("current_password", "is not your current password")
         if new == current:
