@@ -33,7 +33,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1024 * 1024, gt=0, description="a request body above this many bytes is answered 413 (default 1 MiB)"
     )
-    log_format: str = Field(default="json", description="json (structured, one object a line) or text")
+    log_format: str = Field(
+        default="auto",
+        description="json (structured, one object a line), text, or auto: text on a terminal, json otherwise",
+    )
+    log_requests: bool = Field(
+        default=False,
+        description="one log line per HTTP request and per vendor call at INFO (off: at DEBUG, shown with "
+        "CSP_LOG_LEVEL=DEBUG)",
+    )
     projections_in_process: bool | None = Field(
         default=None,
         description="run the read models' projections inside csp serve (default: yes unless CSP_BROKER_URL is set, "

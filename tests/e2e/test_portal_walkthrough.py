@@ -126,6 +126,10 @@ def test_the_manuals_walkthrough_in_chromium(portal: Served, browser_page: Any):
         "link", name="Buy now"
     ).click()
     page.get_by_label("Number of licences").fill("2")
+    # Enter in the field updates the price (the page again), it does not go to Create new tenant
+    page.get_by_label("Number of licences").press("Enter")
+    expect(page.get_by_label("Number of licences")).to_have_value("2")
+    expect(page.get_by_label("Domain", exact=True)).to_have_count(0)
     page.get_by_role("button", name="Add to cart").click()
     expect(page.locator("table.lines tbody tr:not(.addon)")).to_have_count(2)
     screenshot(page, "09-cart")
@@ -173,6 +177,8 @@ def test_the_manuals_walkthrough_in_chromium(portal: Served, browser_page: Any):
 
     # its history, and its state before the change
     page.get_by_role("link", name="History").click()
+    expect(page.locator("ol.story")).to_contain_text("suspended the subscription")
+    page.get_by_role("link", name="Raw events (for auditors)").click()
     expect(page.locator("table.events")).to_contain_text("Suspended")
     screenshot(page, "16-history")
 

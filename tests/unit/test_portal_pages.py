@@ -4,9 +4,10 @@ system on SQLite: CSRF, errors next to fields, who sees which prices, roles, iso
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from fastapi import FastAPI
@@ -342,10 +343,10 @@ def test_inviting_from_the_users_page_and_accepting_the_invitation(boss: Browser
 
 def test_history_shows_the_state_as_of_a_chosen_time(boss: Browser, account: Account):
     _, tenant = ready_customer(account)
-    html = boss.page(f"/history/tenant/{tenant}")
+    html = boss.page(f"/history/tenant/{tenant}?raw=1")  # the raw events, for auditors
     assert "CreatedAtVendor" in html
     # "State then" of the first event: only that event, the tenant as it was requested
-    first = re.search(r'href="(/history/tenant/[^"]+\?as_of=[^"]+)">State then', html)
+    first = re.search(r'href="(/history/tenant/[^"]+\?raw=1&amp;as_of=[^"]+)">State then', html)
     assert first
     then = boss.page(first.group(1).replace("&amp;", "&"))
     assert "CreatedAtVendor" not in then
@@ -497,7 +498,7 @@ def test_a_cart_line_is_edited_quantity_cycle_and_markup_priced_again_or_refused
         ({"markup_percent": "five"}, "markup_percent", 422),
         ({"quantity": "zero"}, "quantity", 422),
         ({"target_price": "16"}, "target_price", 422),  # a markup and a target price
-        ({"quantity": "100000"}, "quantity", 409),  # more than the offer allows
+        ({"quantity": "100000"}, "quantity", 422),  # more than the offer allows: said by the form, with its limits
         ({"billing_cycle": "weekly"}, "billing_cycle", 422),
     ):
         html = boss.submit(f"{cart_path}/lines/1", {**good, **data}, status=status).text
@@ -556,3 +557,140 @@ def test_a_customer_edits_its_cart_line_at_its_own_price_without_price_options(
     assert customer.submit(
         "/subscriptions/00000000-0000-0000-0000-000000000000/order", {"add_quantity": "1"}, status=403
     )
+
+
+# --- two tabs: a form rendered from an older state is refused, never applied over the new one ---
+
+
+def form_version(html: str, action: str) -> str:
+    found = re.search(
+        rf'<form method="post" action="{re.escape(action)}"[^>]*>\s*<input[^>]*>\s*<input type="hidden" name="version" value="(\d+)">',
+        html,
+    )
+    assert found, f"the form to {action} carries the version it was rendered from"
+    return found.group(1)
+
+
+def test_a_stale_edit_subscription_form_is_refused_with_the_current_values_shown(boss: Browser, account: Account):
+    # given an active subscription, its edit page open in one tab
+    org, tenant = ready_customer(account)
+    sub_id = active_subscription(account, org, tenant, 3)
+    page = f"/subscriptions/{sub_id}"
+    tab1 = boss.page(page)
+    version = form_version(tab1, page)
+    # when another tab suspends it
+    suspended = account.boss.ok("POST", f"{page}/suspend", json={})
+    assert suspended["status"] == "suspended"
+    # and the first tab saves only a billing cycle change (its Status still says Enabled)
+    form = {"status": "enabled", "quantity": "3", "billing_cycle": "yearly", "auto_renew": "on"}
+    html = boss.submit(page, {**form, "auto_renew_shown": "1", "version": version}, status=409).text
+    # then nothing is saved: the subscription stays suspended, monthly, with no new event
+    after = account.boss.ok("GET", page)
+    assert (after["status"], after["billing_cycle"], after["pending_billing_cycle"]) == ("suspended", "monthly", None)
+    events = account.boss.ok("GET", f"{page}/history")["events"]
+    assert [e["type"] for e in events if e["version"] > suspended["version"]] == []
+    # and the page says why and shows the current values (Suspended checked, monthly chosen)
+    assert "changed by someone else (or in another tab) after you opened this form" in html
+    assert re.search(r'value="suspended" checked', html)
+    assert re.search(r'<option value="monthly" selected>', html)
+    assert form_version(html, page) == str(after["version"])
+    # a save from the refreshed form goes through (here: reactivate and change the cycle)
+    boss.submit(page, {**form, "auto_renew_shown": "1", "version": str(after["version"])})
+    saved = account.boss.ok("GET", page)
+    assert (saved["status"], saved["pending_billing_cycle"]) == ("active", "yearly")
+
+
+def test_every_form_of_the_edit_screen_refuses_a_stale_version(boss: Browser, account: Account):
+    org, tenant = ready_customer(account)
+    sub_id = active_subscription(account, org, tenant, 3)
+    page = f"/subscriptions/{sub_id}"
+    html = boss.page(page)
+    stale = form_version(html, f"{page}/price")
+    assert stale == form_version(html, page)
+    account.boss.ok("PUT", f"{page}/price", json={"unit_customer_price": "20.00"})
+    before = account.boss.ok("GET", page)
+    for path, data in [
+        (f"{page}/price", {"unit_price": "25.00"}),
+        (f"{page}/cancel", {}),
+    ]:
+        refused = boss.submit(path, {**data, "version": stale}, status=409).text
+        assert "after you opened this form" in refused, path
+    after = account.boss.ok("GET", page)
+    assert (after["version"], after["status"], after["unit_cost"]) == (before["version"], "active", before["unit_cost"])
+
+
+def test_stale_settings_and_segment_forms_are_refused(boss: Browser, account: Account):
+    html = boss.page("/settings")
+    version = form_version(html, "/settings")
+    set_settings(account.system, account.reseller_id, default_markup_percent=Decimal("7"))
+    form = {"method_local": "on", "default_markup_percent": "9", "terms_text": "", "version": version}
+    refused = boss.submit("/settings", form, status=409).text
+    assert "after you opened this form" in refused
+    assert re.search(r'id="default_markup_percent" name="default_markup_percent" value="7(\.00)?"', refused)
+    assert Decimal(account.boss.ok("GET", "/settings")["default_markup_percent"]) == 7
+
+
+def test_a_quantity_above_the_offers_limit_is_refused_at_step_1_with_its_limits_and_no_draft(
+    boss: Browser, account: Account
+):
+    # given a customer with a tenant, and Business Premium sold by 1 to 300 licences
+    org, tenant = ready_customer(account)
+    offer = account.system.app.catalog().offer(BUSINESS_PREMIUM)
+    assert (offer.min_quantity, offer.max_quantity) == (1, 300)
+    path = f"/o/{org}/buy/{BUSINESS_PREMIUM}"
+    boss.page(path)
+    line = {"tenant_id": tenant, "quantity": "301", "billing_cycle": "monthly", "term": "annual"}
+    # when 301 licences go to the next step, or straight into the cart
+    for action in ("next", "skip", "cart"):
+        html = boss.submit(path, {**line, "action": action}, status=422).text
+        # then the form stays at step 1 and says the offer's own limits
+        assert re.search(r'id="quantity-error">Must be between 1 and 300\b', html, re.I), action
+        assert "Confirm" not in html
+    # and nothing was recorded: no draft order, no cart
+    assert drafts(account, org) == 0
+    assert "csp_cart" not in boss.cookies
+
+
+def test_a_line_the_domain_refuses_leaves_no_empty_draft(boss: Browser, account: Account):
+    # a tenant still being created passes the form's checks, but the domain refuses the line
+    org, tenant = ready_customer(account)
+    pending = account.boss.ok(
+        "POST", f"/organizations/{org}/tenants", 202, json={"domain": f"p{uuid4().hex[:12]}", "mode": "create"}
+    )
+    path = f"/o/{org}/buy/{BUSINESS_PREMIUM}"
+    boss.page(path)
+    line = {"tenant_id": pending["id"], "quantity": "2", "billing_cycle": "monthly", "term": "annual", "action": "skip"}
+    html = boss.submit(path, line, status=409).text
+    assert 'id="tenant_id-error"' in html or "error-summary" in html
+    # then nothing was recorded: no draft, no cart
+    assert drafts(account, org) == 0
+    assert "csp_cart" not in boss.cookies
+    # the same line on the created tenant makes the cart with its one line
+    r = boss.submit(path, {**line, "tenant_id": tenant})
+    assert drafts(account, org) == 1
+    assert len(account.boss.ok("GET", r.headers["location"])["lines"]) == 1
+
+
+def test_enter_in_a_field_of_the_order_page_updates_the_price_not_create_new_tenant(boss: Browser, account: Account):
+    # HTML's implicit submission (Enter in a text field) uses the form's first submit button
+    org, _ = ready_customer(account)
+    html = boss.page(f"/o/{org}/buy/{BUSINESS_PREMIUM}")
+    form = html[html.index('id="order-form"') :]
+    first = re.search(r"<button[^>]*type=\"submit\"[^>]*>", form)
+    assert first, "the order form has a submit button"
+    assert 'value="preview"' in first.group(0), first.group(0)
+    assert "Create new" in form, "Create new is still there, as a later button"
+
+
+def test_a_form_is_not_stale_when_only_the_vendors_figures_moved_on(boss: Browser, account: Account):
+    # given the edit page open, then an assigned-licence sync from the vendor (a new event)
+    org, tenant = ready_customer(account)
+    sub_id = active_subscription(account, org, tenant, 3)
+    page = f"/subscriptions/{sub_id}"
+    version = form_version(boss.page(page), page)
+    account.system.app.sync_assigned_licences(UUID(sub_id), 2, "system:vendor-sync")
+    assert account.boss.ok("GET", page)["version"] > int(version)
+    # when the form is saved, the change goes through: nothing it shows had changed
+    form = {"status": "suspended", "quantity": "3", "billing_cycle": "monthly", "auto_renew": "on"}
+    boss.submit(page, {**form, "auto_renew_shown": "1", "version": version})
+    assert account.boss.ok("GET", page)["status"] == "suspended"

@@ -356,12 +356,21 @@ class User(CspAggregate):
             f"a {self.role} cannot give the {role} role in this organization", role=role, kind=organization_kind
         )
 
-    def check_may_manage(self, other: User) -> None:
-        """Change another user's role or status."""
+    def check_may_manage(self, other: User, field: str | None = None) -> None:
+        """Change another user's role, sign-in method or status; ``field`` is the first one
+        asked for, which a refusal names (what the primary contact keeps is refused by
+        each change, naming its field)."""
         if other.id == self.id:
-            raise UserError("you cannot change your own role or status", user_id=self.id)
-        if other.primary_contact:
-            raise UserError("the primary contact's role and status cannot be changed", user_id=other.id)
+            if other.primary_contact and field == "sign_in_method":
+                raise UserError(
+                    "the primary contact always signs in with a local account", user_id=self.id, field=field
+                )
+            what = {"role": "role", "sign_in_method": "sign-in method", "disabled": "status"}.get(field or "")
+            raise UserError(
+                f"you cannot change your own {what or 'role or status'}",
+                user_id=self.id,
+                **({"field": field} if field else {}),
+            )
         if self.role == "account_manager" and other.reseller_id == self.reseller_id:
             return
         if self.role == "customer_admin" and other.organization_id == self.organization_id:
@@ -523,6 +532,8 @@ class User(CspAggregate):
         role: Role
 
     def change_role(self, role: Role, organization_kind: str, actor: Actor, at: datetime) -> None:
+        if self.primary_contact:
+            raise UserError("the primary contact's role cannot be changed", user_id=self.id, field="role")
         check_role_fits(role, organization_kind)
         if role != self.role:
             self._change_role(role=role, actor=actor, at=at)
@@ -538,6 +549,8 @@ class User(CspAggregate):
         pass
 
     def disable(self, actor: Actor, at: datetime) -> None:
+        if self.primary_contact:
+            raise UserError("the primary contact cannot be disabled", user_id=self.id, field="disabled")
         if self.status != "disabled":
             self._disable(actor=actor, at=at)
 
@@ -697,7 +710,9 @@ class User(CspAggregate):
     ) -> ExternalIdentity | None:
         """Switch the user to another method; answers the identity released (if any)."""
         if self.primary_contact:
-            raise UserError("the primary contact always signs in with a local account", user_id=self.id)
+            raise UserError(
+                "the primary contact always signs in with a local account", user_id=self.id, field="sign_in_method"
+            )
         _check_method_allowed(method, allowed_methods)
         if method == self.sign_in_method:
             return None

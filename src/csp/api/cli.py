@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-console = Console()
+# soft_wrap: lines (a URL, the demo's credentials) are never cut at 80 columns, even when
+# the output is a file or a pipe
+console = Console(soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -28,8 +30,9 @@ def register(app: typer.Typer) -> None:
         from csp.settings import get_settings
 
         settings = get_settings()
-        configure_logging(settings.log_level, settings.log_format)
+        configure_logging(settings.log_level, settings.log_format, settings.log_requests)
         system = bootstrap(settings)
+        console.print(serving_banner(host, port, system.database.describe(), settings.test_mode))
         try:
             # Projections, relay, workers, scheduler, simulator: in this process unless a broker is
             # set (then csp project, relay, worker, scheduler run them); each start() knows.
@@ -38,10 +41,6 @@ def register(app: typer.Typer) -> None:
             if system.sagas is not None:
                 system.sagas.start()
             api = create_app(system)
-            mode = "test mode (test clock on)" if settings.test_mode else "live"
-            console.print(
-                f"csp: serving http://{host}:{port}/api/v1 (docs at /docs) on {system.database.describe()}, {mode}"
-            )
             uvicorn.run(api, host=host, port=port, log_config=None, proxy_headers=True, server_header=False)
         finally:
             system.close()
@@ -59,3 +58,16 @@ def register(app: typer.Typer) -> None:
             run_demo(system, console)
         finally:
             system.close()
+
+
+def serving_banner(host: str, port: int, database: str, test_mode: bool) -> str:
+    """What ``csp serve`` says first: the portal's address to open, then the API's."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    mode = "test mode (test clock on)" if test_mode else "live"
+    everywhere = f" (listening on every address, {host})" if shown != host else ""
+    return (
+        f"csp: the portal is at {base}{everywhere}\n"
+        f"     the JSON API at {base}/api/v1 and its docs at {base}/docs\n"
+        f"     on {database}, {mode}; Ctrl+C stops it"
+    )

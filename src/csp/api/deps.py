@@ -78,7 +78,10 @@ class Authorize:
         grant = grant_for(caller.role, self.action)
         if grant is None:
             raise NotAllowed(
-                f"the {caller.role} role may not do this", code="forbidden", action=self.action, role=caller.role
+                f"the {caller.role.replace('_', ' ')} role may not do this",
+                code="forbidden",
+                action=self.action,
+                role=caller.role,
             )
         if grant is Grant.SELF_SERVICE:
             app.load(Organization, caller.reseller_id, "organization").check_self_service_allowed()

@@ -50,9 +50,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+def resolve_log_format(fmt: str, stream: object = None) -> str:
+    """``auto``: plain text for a person at a terminal, JSON for a log collector."""
+    if fmt in ("json", "text"):
+        return fmt
+    isatty = getattr(stream if stream is not None else sys.stderr, "isatty", None)
+    return "text" if callable(isatty) and isatty() else "json"
+
+
+def configure_logging(level: str = "INFO", fmt: str = "auto", requests: bool = False) -> None:
+    """The process's logging: one handler on stderr, JSON or text (``auto`` by the
+    terminal). The access log and the vendor calls' HTTP lines show at INFO only when
+    ``requests`` asks for them; otherwise at DEBUG, so a terminal stays readable."""
+    global _ACCESS_LEVEL
+    _ACCESS_LEVEL = logging.INFO if requests else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
+    if resolve_log_format(fmt, sys.stderr) == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
@@ -64,6 +77,12 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         lg.handlers[:] = []
         lg.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # our access log replaces it
+    # httpx logs each request (the vendor calls) at INFO: shown when asked for, or when debugging
+    debugging = root.getEffectiveLevel() <= logging.DEBUG
+    logging.getLogger("httpx").setLevel(logging.INFO if requests or debugging else logging.WARNING)
+
+
+_ACCESS_LEVEL = logging.DEBUG
 
 
 class Metrics:
@@ -140,7 +159,8 @@ class RequestContext:
             method = scope.get("method", "")
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(elapsed)
-            log.info(
+            log.log(
+                _ACCESS_LEVEL,
                 f"{method} {scope.get('path', '')} {status}",
                 extra={
                     "method": method,

@@ -14,7 +14,7 @@ from csp.aggregates.order import NewSubscriptionLine, Order, OrderLine
 from csp.aggregates.organization import Organization
 from csp.aggregates.pricing import money
 from csp.aggregates.quote import Quote
-from csp.aggregates.subscription import Subscription
+from csp.aggregates.subscription import Subscription, is_billed
 from csp.aggregates.tenant import Tenant
 from csp.aggregates.user import ApiToken, User
 from csp.api import schemas as s
@@ -221,6 +221,7 @@ def line_public(order: Order, line: OrderLine, caller: Caller) -> s.OrderLinePub
                     erp_price=a.erp_price,
                     unit_customer_price=a.unit_customer_price,
                     total=a.total,
+                    margin=None if hide else a.unit_customer_price - a.unit_partner_price,
                 )
                 for a in line.addons
             ],
@@ -290,16 +291,17 @@ def subscription_public(
     unit = None if trial else sub.unit_customer_price
     partner = None if trial or caller.is_customer else sub.unit_partner_price
     q = sub.quantity
+    billed = q if is_billed(sub.status) else 0  # an ended one costs nothing any more
 
     def monthly(price: Decimal | None) -> Decimal | None:
         if price is None:
             return None
-        return money(price * q) if sub.billing_cycle == "monthly" else money(0)
+        return money(price * billed) if sub.billing_cycle == "monthly" else money(0)
 
     def yearly(price: Decimal | None) -> Decimal | None:
         if price is None:
             return None
-        return money(price * q * 12) if sub.billing_cycle == "yearly" else money(0)
+        return money(price * billed * 12) if sub.billing_cycle == "yearly" else money(0)
 
     return s.SubscriptionPublic(
         id=sub.id,
@@ -337,6 +339,7 @@ def subscription_public(
         yearly_cost=yearly(unit),
         monthly_reseller_price=monthly(partner),
         yearly_reseller_price=yearly(partner),
+        unit_partner_price=partner,
         markup_percent=None if trial or caller.is_customer else sub.markup_percent,
         order_id=sub.order_id,
         last_vendor_refusal=sub.last_vendor_refusal,

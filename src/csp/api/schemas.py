@@ -507,6 +507,7 @@ class AddonChoicePublic(BaseModel):
     erp_price: Decimal | None
     unit_customer_price: Decimal
     total: Decimal
+    margin: Decimal | None = None  # per licence per month; hidden from customer users
 
 
 class OrderLinePublic(BaseModel):
@@ -609,6 +610,7 @@ class SubscriptionPublic(BaseModel):
     yearly_cost: Decimal | None
     monthly_reseller_price: Decimal | None
     yearly_reseller_price: Decimal | None
+    unit_partner_price: Decimal | None = None  # per licence per month; null for customer users and trials
     markup_percent: Decimal | None
     order_id: UUID | None
     last_vendor_refusal: str | None
@@ -792,6 +794,7 @@ class SubscriptionRow(Row):
     tenant_domain: str
     status: SubscriptionStatus
     purchased: int
+    renewal_quantity: int | None = None  # a quantity scheduled for the renewal
     unit_cost: Decimal | None
     monthly_cost: Decimal | None
     yearly_cost: Decimal | None

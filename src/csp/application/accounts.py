@@ -414,7 +414,10 @@ class AccountCommands(OrganizationCommands):
         user = self.load_for_update(User, user_id, "user", expected_version)
         if user.reseller_id != manager.reseller_id:
             raise NotFound("user", user_id)
-        manager.check_may_manage(user)
+        asked = [
+            f for f, v in (("role", role), ("sign_in_method", sign_in_method), ("disabled", disabled)) if v is not None
+        ]
+        manager.check_may_manage(user, asked[0] if asked else None)
         actor = user_actor(manager.id)
         now = self.now()
         if role is not None:

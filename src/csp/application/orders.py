@@ -19,7 +19,6 @@ from csp.aggregates.order import (
     price_new_line,
 )
 from csp.aggregates.organization import Organization
-from csp.aggregates.pricing import PriceQuote, margin
 from csp.aggregates.subscription import Subscription, subscription_terms_from_offer
 from csp.aggregates.tenant import Tenant
 from csp.aggregates.terms import parse_billing_cycle, parse_term
@@ -86,6 +85,21 @@ class OrderCommands(CatalogCommands):
 
         return self.retrying(attempt)
 
+    def create_order_with_line(self, organization_id: UUID, req: NewLineRequest, actor: Actor) -> Order:
+        """A new cart holding its first line, saved as one: a line the domain refuses (a
+        quantity above the offer's limit, say) records nothing, and leaves no empty draft."""
+        org = self.load(Organization, organization_id, "organization")
+        new_id = uuid4()
+
+        def attempt() -> Order:
+            number, counter = self.next_order_number(actor)
+            order = Order.draft(new_id, org.id, org.owner_reseller_id, number, actor=actor, at=self.now())
+            order.add_line(self._build_new_line(order, order.next_line_no, req), actor=actor, at=self.now())
+            self.save(order, counter)
+            return order
+
+        return self.retrying(attempt)
+
     def _build_new_line(self, order: Order, line_no: int, req: NewLineRequest) -> NewSubscriptionLine:
         catalog = self.catalog()
         buyer = self.load(Organization, order.organization_id, "organization")
@@ -117,9 +131,8 @@ class OrderCommands(CatalogCommands):
             term=parse_term(req.term),
             markup_percent=req.markup_percent,
             target_price=req.target_price,
-            default_markup_percent=self.default_markup_for(buyer),
+            price=self.pricing.pricer(buyer, self.now()),
             addons=addons,
-            at=self.now(),
             parent_subscription=parent_sub,
             parent_line=parent_line,
             parent_offer=parent_offer,
@@ -310,15 +323,7 @@ class OrderCommands(CatalogCommands):
             others.append(parent)
         for choice in line.addons:
             addon_offer = catalog.offer(choice.offer_id)
-            addon_quote = PriceQuote(
-                partner_price=choice.unit_partner_price,
-                erp_price=choice.erp_price,
-                customer_price=choice.unit_customer_price,
-                margin=margin(choice.unit_customer_price, choice.unit_partner_price),
-                markup_percent=line.markup_percent,
-                default_markup_percent=line.default_markup_percent,
-                quantity=choice.quantity,
-            )
+            addon_quote = choice.price_quote(line)
             addon_terms = subscription_terms_from_offer(
                 addon_offer,
                 organization_id=order.organization_id,

@@ -25,10 +25,10 @@ API_PATHS = ("/api/", "/docs")
 
 def install(app: FastAPI) -> None:
     """Mount the portal on the API's app (``csp.api.create_app`` calls this)."""
-    from csp.portal import account, billing, customers, ordering, passwords, public, subscriptions
+    from csp.portal import account, billing, customers, home, ordering, passwords, public, subscriptions
     from csp.portal.web import HERE
 
-    for module in (public, customers, ordering, subscriptions, billing, account, passwords):
+    for module in (public, home, customers, ordering, subscriptions, billing, account, passwords):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     _html_errors(app)
@@ -88,9 +88,22 @@ def error_page(request: Request, exc: Exception) -> Response:
         log.exception("portal page failed", extra={"path": request.url.path}, exc_info=exc)
     from csp.portal.format import sentence
 
+    context: dict[str, Any] = {"title": title, "message": sentence(message), "status": status}
+    page = _signed_in_page(request) if status != 500 else None
+    if page is not None:  # the header as on every other page: who is signed in, the sections
+        return page.render("error.html", status_code=status, **context)
     return templates.TemplateResponse(
-        request,
-        "error.html",
-        {"title": title, "message": sentence(message), "status": status, "nav": None, "caller": None},
-        status_code=status,
+        request, "error.html", {**context, "nav": None, "caller": None}, status_code=status
     )
+
+
+def _signed_in_page(request: Request) -> Any:
+    """The error's request as a page of its caller (``None`` for a visitor, or when the
+    caller cannot be told: an error page never fails on its own)."""
+    from csp.portal.web import Page
+
+    try:
+        caller = request.app.state.auth.caller(request)
+        return Page(request, request.app.state.system, caller) if caller is not None else None
+    except Exception:
+        return None

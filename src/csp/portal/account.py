@@ -148,6 +148,7 @@ def save_settings(page: PageDep) -> Response:
     methods = [m for m in page.auth.offered_methods() if page.checked(f"method_{m}")]
     if not methods:
         page.errors["sign_in_methods"] = "allow at least one sign-in method"
+    version = page.version()
     if page.errors:
         return _settings(page, 422)
     try:
@@ -159,7 +160,7 @@ def save_settings(page: PageDep) -> Response:
             terms_text=page.value("terms_text"),
             default_markup_percent=markup,
         )
-        change_settings(page.system, caller, body, None, page.auth.offered_methods())
+        change_settings(page.system, caller, body, version, page.auth.offered_methods())
     except pydantic.ValidationError as e:
         _validation(page, e)
         return _settings(page, 422)
@@ -228,6 +229,7 @@ def save_segment(page: PageDep) -> Response:
     offer_ids = tuple(UUID(x) for x in page.values("offer_ids"))
     org_ids = tuple(UUID(x) for x in page.values("organization_ids"))
     segment_id = page.uuid("segment_id")
+    version = page.version()
     if page.errors:
         return _catalog_admin(page, "segments.html", 422, title="Catalog · Customer Segments")
     system = page.system
@@ -238,7 +240,10 @@ def save_segment(page: PageDep) -> Response:
             )
         else:
             access.segment(system.app, caller, segment_id)
-            command(system, lambda: system.app.change_segment(segment_id, name, offer_ids, org_ids, caller.actor))
+            command(
+                system,
+                lambda: system.app.change_segment(segment_id, name, offer_ids, org_ids, caller.actor, version),
+            )
     except CspError as e:
         page.fail(e, {"offer_ids": "offer_ids", "organization_ids": "organization_ids"})
         return _catalog_admin(page, "segments.html", 409, title="Catalog · Customer Segments")

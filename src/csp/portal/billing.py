@@ -153,6 +153,7 @@ def charts(name: str, rows: list[dict[str, Any]]) -> list[str]:
                     ("Partner cost", [r["monthly_partner_cost"] for r in rows]),
                 ],
                 ident="chart-customers",
+                money=True,
             )
         ]
     if name == "licenses":
@@ -181,6 +182,7 @@ def charts(name: str, rows: list[dict[str, Any]]) -> list[str]:
                     ("Partner cost", [by_group[k][1] for k in labels]),
                 ],
                 ident="chart-subscriptions",
+                money=True,
             )
         ]
     if name == "evolution":
@@ -203,6 +205,7 @@ def charts(name: str, rows: list[dict[str, Any]]) -> list[str]:
                 labels,
                 [("Customer price", [months[k][1] for k in labels]), ("Partner cost", [months[k][2] for k in labels])],
                 ident="chart-evolution-money",
+                money=True,
             ),
         ]
     by_month: dict[str, Decimal] = defaultdict(Decimal)
@@ -215,6 +218,7 @@ def charts(name: str, rows: list[dict[str, Any]]) -> list[str]:
             labels,
             [("Amount", [by_month[k] for k in labels])],
             ident="chart-consumption",
+            money=True,
         )
     ]
 

@@ -24,7 +24,10 @@ def _num(v: object) -> Decimal:
         return Decimal(0)
 
 
-def _fmt(v: Decimal) -> str:
+def _fmt(v: Decimal, money: bool = False) -> str:
+    """A value as the tables print it: money always with its cents (156.00), counts whole."""
+    if money:
+        return f"{v:.2f}"
     return f"{v:.2f}" if v != v.to_integral_value() else f"{v:.0f}"
 
 
@@ -35,6 +38,7 @@ def bar_chart(
     *,
     unit: str = "",
     ident: str = "chart",
+    money: bool = False,
 ) -> str:
     """Horizontal bars: a row per label, a bar per series (e.g. purchased vs assigned)."""
     values = [[_num(v) for v in vs] for _, vs in series]
@@ -44,7 +48,7 @@ def bar_chart(
     height = legend_h + per_row * max(1, len(labels)) + 10
     width = LABEL_WIDTH + BAR_WIDTH + VALUE_WIDTH
     desc = "; ".join(
-        f"{label}: " + ", ".join(f"{name} {_fmt(values[s][i])}{unit}" for s, (name, _) in enumerate(series))
+        f"{label}: " + ", ".join(f"{name} {_fmt(values[s][i], money)}{unit}" for s, (name, _) in enumerate(series))
         for i, label in enumerate(labels)
     )
     out = [
@@ -74,7 +78,7 @@ def bar_chart(
                 f'<rect x="{LABEL_WIDTH}" y="{y}" width="{max(w, 1):.1f}" height="{ROW - 6}" fill="{COLORS[s % len(COLORS)]}"/>'
             )
             out.append(
-                f'<text x="{LABEL_WIDTH + w + 6:.1f}" y="{y + ROW / 2 + 1:.0f}" font-size="12">{_fmt(v)}{escape(unit)}</text>'
+                f'<text x="{LABEL_WIDTH + w + 6:.1f}" y="{y + ROW / 2 + 1:.0f}" font-size="12">{_fmt(v, money)}{escape(unit)}</text>'
             )
     out.append("</svg>")
     return "\n".join(out)
@@ -107,6 +111,7 @@ def month_chart(
     *,
     unit: str = "",
     ident: str = "chart",
+    money: bool = False,
 ) -> str:
     """Vertical bars grouped per month (left to right in time), a bar per series, on a
     value axis with gridlines; each bar's value above it."""
@@ -122,7 +127,7 @@ def month_chart(
         return PLOT_TOP + float((top - v) / span) * plot_h
 
     desc = "; ".join(
-        f"{m}: " + ", ".join(f"{name} {_fmt(values[s][i])}{unit}" for s, (name, _) in enumerate(series))
+        f"{m}: " + ", ".join(f"{name} {_fmt(values[s][i], money)}{unit}" for s, (name, _) in enumerate(series))
         for i, m in enumerate(months)
     )
     out = [
@@ -158,12 +163,12 @@ def month_chart(
             h = max(y_zero - y_top, 1.0)
             out.append(
                 f'<rect x="{x0 + s * bar:.1f}" y="{y_top:.1f}" width="{bar - 2:.1f}" height="{h:.1f}" '
-                f'fill="{COLORS[s % len(COLORS)]}"><title>{escape(m)} · {escape(series[s][0])}: {_fmt(v)}{escape(unit)}</title></rect>'
+                f'fill="{COLORS[s % len(COLORS)]}"><title>{escape(m)} · {escape(series[s][0])}: {_fmt(v, money)}{escape(unit)}</title></rect>'
             )
             if len(series) == 1 or bar >= 40:
                 out.append(
                     f'<text x="{x0 + s * bar + (bar - 2) / 2:.1f}" y="{y_top - 4:.1f}" font-size="10" '
-                    f'text-anchor="middle">{_fmt(v)}</text>'
+                    f'text-anchor="middle">{_fmt(v, money)}</text>'
                 )
         out.append(
             f'<text x="{PLOT_LEFT + i * slot + slot / 2:.1f}" y="{MONTH_HEIGHT - PLOT_BOTTOM + 16}" font-size="11" '

@@ -43,6 +43,21 @@ def organizations(page: PageDep) -> Response:
     )
 
 
+@router.get("/orders")
+@router.get("/subscriptions")
+@router.get("/quotes")
+@router.get("/tenants")
+def section(page: PageDep) -> Response:
+    """A section's short address (``/orders``…): the selected organization's, or the list to
+    choose one from; a visitor is asked to log in first, as on every other page."""
+    page.user()
+    org = page.current_org()
+    name = page.request.url.path.strip("/")
+    if name == "tenants":
+        return page.redirect(f"/o/{org}" if org else "/organizations")
+    return page.redirect(f"/o/{org}/{name}" if org else "/organizations")
+
+
 def _new_form(page: Page, status_code: int = 200) -> Response:
     return page.render(
         "organization_new.html", status_code=status_code, title="New organization", industries=INDUSTRIES
@@ -100,7 +115,7 @@ def edit_organization(organization_id: UUID, page: PageDep) -> Response:
     app, system = page.app, page.system
     org = access.organization(app, caller, organization_id)
     profile = profile_from_form(page)
-    version = page.integer("version", None, minimum=1, maximum=10**9)
+    version = page.version()
     if page.errors:
         return _edit_form(page, org, 422)
     fields = {f: getattr(profile, f) for f in OrganizationProfile.__dataclass_fields__}

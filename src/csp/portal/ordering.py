@@ -80,7 +80,8 @@ class LineForm:
 
 
 def _read_line(page: Page, offer: Offer, addon_offers: list[Offer]) -> LineForm:
-    quantity = page.integer("quantity", 1, minimum=1) or 1
+    # the offer's own limits, said as they are (before anything is recorded)
+    quantity = page.integer("quantity", 1, minimum=offer.min_quantity, maximum=offer.max_quantity) or 1
     cycle = page.value("billing_cycle") or offer.billing_cycles[0]
     if cycle not in offer.billing_cycles:
         page.errors["billing_cycle"] = "choose one of the offer's billing periods"
@@ -96,7 +97,7 @@ def _read_line(page: Page, offer: Offer, addon_offers: list[Offer]) -> LineForm:
     addons = []
     for a in addon_offers:
         if page.checked(f"addon_{a.id}"):
-            n = page.integer(f"addon_qty_{a.id}", quantity, minimum=1)
+            n = page.integer(f"addon_qty_{a.id}", quantity, minimum=a.min_quantity, maximum=a.max_quantity)
             addons.append((a.id, n or quantity))
     return LineForm(page.uuid("tenant_id"), quantity, cycle, term, markup, target, addons)
 
@@ -219,8 +220,8 @@ def buy(organization_id: UUID, offer_id: UUID, page: PageDep) -> Response:
     return _add_to_cart(page, caller, org, offer, line)
 
 
-def _cart(page: Page, caller: Caller, org: Organization) -> Order:
-    """The browser's cart for this organization: its draft, or a new one."""
+def _open_cart(page: Page, caller: Caller, org: Organization) -> Order | None:
+    """The browser's cart for this organization, if it has one (a draft)."""
     raw = page.request.cookies.get(CART_COOKIE)
     if raw:
         try:
@@ -229,6 +230,14 @@ def _cart(page: Page, caller: Caller, org: Organization) -> Order:
                 return order
         except (ValueError, CspError):
             pass
+    return None
+
+
+def _cart(page: Page, caller: Caller, org: Organization) -> Order:
+    """The browser's cart for this organization: its draft, or a new one."""
+    found = _open_cart(page, caller, org)
+    if found is not None:
+        return found
     system = page.system
     order = command(system, lambda: system.app.create_order(org.id, caller.actor))
     page.cookies[CART_COOKIE] = str(order.id)
@@ -251,8 +260,12 @@ def _add_to_cart(page: Page, caller: Caller, org: Organization, offer: Offer, li
             addons=[s.AddonIn(offer_id=a, quantity=n) for a, n in line.addons],
         )
         req = new_line_request(app, caller, body)
-        order = _cart(page, caller, org)
-        command(page.system, lambda: app.add_new_subscription_line(order.id, req, caller.actor))
+        cart = _open_cart(page, caller, org)
+        if cart is not None:
+            order = command(page.system, lambda: app.add_new_subscription_line(cart.id, req, caller.actor))
+        else:  # a new cart and its line in one save: a refused line leaves no empty draft
+            order = command(page.system, lambda: app.create_order_with_line(org.id, req, caller.actor))
+            page.cookies[CART_COOKIE] = str(order.id)
     except pydantic.ValidationError as e:
         for err in e.errors():
             page.errors[str(err["loc"][0]) if err["loc"] else "_form"] = str(err["msg"]).removeprefix("Value error, ")
@@ -392,7 +405,7 @@ def edit_line(order_id: UUID, line_no: int, page: PageDep) -> Response:
     app, system = page.app, page.system
     found, line = _draft_line(page, caller, order_id, line_no)
     # the version the form was shown at: a cart changed since (another tab) is refused
-    version = page.integer("version", found.version, minimum=1, maximum=10**9)
+    version = page.version() or found.version
     try:
         if isinstance(line, ChangeLine):
             delta = page.integer("quantity_delta", None, minimum=-100000)
@@ -418,7 +431,8 @@ def edit_line(order_id: UUID, line_no: int, page: PageDep) -> Response:
 def _line_request(page: Page, caller: Caller, line: NewSubscriptionLine) -> NewLineRequest | None:
     """The edit form as the API's PATCH body, checked by the same schema; ``None`` with
     ``page.errors`` set when a field is refused before the domain sees it."""
-    quantity = page.integer("quantity", None, minimum=1)
+    offer = page.app.catalog().offer(line.offer_id)
+    quantity = page.integer("quantity", None, minimum=offer.min_quantity, maximum=offer.max_quantity)
     if quantity is None and "quantity" not in page.errors:
         page.errors["quantity"] = "enter the number of licences"
     cycle = page.value("billing_cycle") or line.billing_cycle

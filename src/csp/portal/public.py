@@ -22,18 +22,21 @@ from csp.application.accounts import NewLogin
 from csp.portal.web import CART_COOKIE, FORM_COOKIE, ORG_COOKIE, Page, page_for, safe_next
 
 router = APIRouter()
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for ``/favicon.ico`` on their own: the portal's icon."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
 PageDep = Annotated[Page, Depends(page_for)]
 MICROSOFT_METHODS = ("microsoft_personal", "microsoft_work")
 
 
 def home_of(page: Page) -> str:
-    caller = page.caller
-    if caller is None:
-        return "/catalog"
-    if caller.is_customer:
-        return f"/o/{caller.organization_id}/catalog"
-    org = page.current_org()
-    return f"/o/{org}/catalog" if org else "/organizations"
+    """Where a visitor starts (the public catalog) and a signed-in user (its home page)."""
+    return "/catalog" if page.caller is None else "/home"
 
 
 @router.get("/")

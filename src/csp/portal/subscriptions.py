@@ -24,6 +24,7 @@ from csp.api.presenters import subscription_public
 from csp.api.queries import subscription_rows
 from csp.application.subscriptions import SubscriptionEdit
 from csp.audit import history
+from csp.portal import narrate
 from csp.portal.ordering import actor_names, add_change_to_cart, cart_change_line
 from csp.portal.web import ORG_COOKIE, Page, page_for, parse_as_of
 
@@ -71,6 +72,26 @@ def subscriptions(organization_id: UUID, page: PageDep) -> Response:
 
 
 # --- the edit screen ---------------------------------------------------------------------------
+
+
+def edited(sub: Subscription) -> tuple[object, ...]:
+    """What the edit screen shows and its forms change: a form rendered before any of these
+    changed is stale (the vendor's confirmations and licence syncs change none of them)."""
+    return (
+        sub.status,
+        sub.offer_id,
+        sub.quantity,
+        sub.renewal_quantity,
+        sub.term,
+        sub.renewal_term,
+        sub.billing_cycle,
+        sub.pending_billing_cycle,
+        sub.auto_renew,
+        sub.unit_customer_price,
+        sub.markup_percent,
+        sub.addon_ids,
+        sub.ends_at,
+    )
 
 
 def _edit(page: Page, sub: Subscription, status_code: int = 200) -> Response:
@@ -127,6 +148,7 @@ def save_changes(subscription_id: UUID, page: PageDep) -> Response:
     quantity = page.integer("quantity", sub.quantity, minimum=1)
     cycle = page.value("billing_cycle", sub.pending_billing_cycle or sub.billing_cycle)
     auto_renew = page.checked("auto_renew")
+    version = page.version_of(sub, edited)
     if page.errors:
         return _edit(page, sub, 422)
     paid = sub.status != "trial"
@@ -139,7 +161,7 @@ def save_changes(subscription_id: UUID, page: PageDep) -> Response:
         suspend=status == "suspended",
     )
     try:
-        _, done = command(system, lambda: app.edit_subscription(subscription_id, edit, caller.actor))
+        _, done = command(system, lambda: app.edit_subscription(subscription_id, edit, caller.actor, version))
     except CspError as e:
         page.fail(e, {"quantity": "quantity", "billing_cycle": "billing_cycle", "status": "status"})
         return _edit(page, app.load(Subscription, subscription_id, "subscription"), 409)
@@ -173,11 +195,18 @@ def order_more(subscription_id: UUID, page: PageDep) -> Response:
     return page.redirect(f"/orders/{order.id}", f"+{delta} {sub.unit} for {sub.offer_name} is in your cart.")
 
 
-def _subscription_command(page: Page, subscription_id: UUID, fn: Callable[[UUID, str], Any], ok: str) -> Response:
+def _subscription_command(
+    page: Page, subscription_id: UUID, fn: Callable[[UUID, str, int | None], Any], ok: str
+) -> Response:
+    """One of the edit screen's forms: ``fn(subscription_id, actor, version)`` with the
+    version the form was rendered from (a stale form is refused, the current state shown)."""
     caller = page.allow("subscriptions.write")
     sub = access.subscription(page.app, caller, subscription_id)
+    version = page.version_of(sub, edited)
+    if page.errors:
+        return _edit(page, sub, 422)
     try:
-        command(page.system, lambda: fn(sub.id, caller.actor))
+        command(page.system, lambda: fn(sub.id, caller.actor, version))
     except CspError as e:
         page.fail(e)
         return _edit(page, page.app.load(Subscription, subscription_id, "subscription"), 409)
@@ -196,9 +225,9 @@ def edit_price(subscription_id: UUID, page: PageDep) -> Response:
         return _edit(page, access.subscription(page.app, caller, subscription_id), 422)
     app = page.app
 
-    def change(sid: UUID, actor: str) -> Subscription:
+    def change(sid: UUID, actor: str, version: int | None) -> Subscription:
         try:
-            return app.change_subscription_price(sid, actor, unit, markup)
+            return app.change_subscription_price(sid, actor, unit, markup, expected_version=version)
         except InvalidInput as e:
             field = {"unit_customer_price": "unit_price", "markup_percent": "price_markup_percent"}
             raise InvalidInput(
@@ -219,7 +248,9 @@ def convert_trial(subscription_id: UUID, page: PageDep) -> Response:
     return _subscription_command(
         page,
         subscription_id,
-        lambda sid, actor: app.convert_trial(sid, actor, quantity=quantity, billing_cycle=cycle),
+        lambda sid, actor, version: app.convert_trial(
+            sid, actor, quantity=quantity, billing_cycle=cycle, expected_version=version
+        ),
         "The trial is now a paid subscription.",
     )
 
@@ -227,7 +258,12 @@ def convert_trial(subscription_id: UUID, page: PageDep) -> Response:
 @router.post("/subscriptions/{subscription_id}/cancel")
 def cancel(subscription_id: UUID, page: PageDep) -> Response:
     app = page.app
-    return _subscription_command(page, subscription_id, app.cancel_subscription, "The subscription is cancelled.")
+    return _subscription_command(
+        page,
+        subscription_id,
+        lambda sid, actor, version: app.cancel_subscription(sid, actor, expected_version=version),
+        "The subscription is cancelled.",
+    )
 
 
 @router.post("/subscriptions/{subscription_id}/addons")
@@ -241,7 +277,7 @@ def add_addon(subscription_id: UUID, page: PageDep) -> Response:
     return _subscription_command(
         page,
         subscription_id,
-        lambda sid, actor: app.add_subscription_addon(sid, offer_id, quantity, actor),
+        lambda sid, actor, version: app.add_subscription_addon(sid, offer_id, quantity, actor, version),
         "The add-on is added; it ends with this subscription.",
     )
 
@@ -252,7 +288,7 @@ def remove_addon(subscription_id: UUID, addon_id: UUID, page: PageDep) -> Respon
     return _subscription_command(
         page,
         subscription_id,
-        lambda sid, actor: app.remove_subscription_addon(sid, addon_id, actor),
+        lambda sid, actor, version: app.remove_subscription_addon(sid, addon_id, actor, version),
         "The add-on is removed.",
     )
 
@@ -268,7 +304,9 @@ KINDS: dict[str, tuple[type[Any], Callable[..., Any]]] = {
 
 @router.get("/history/{kind}/{aggregate_id}")
 def history_page(kind: str, aggregate_id: UUID, page: PageDep) -> Response:
-    """Every event, and the state as of a chosen time (the auditor's page)."""
+    """The history for people: each event as a sentence (who, what, when, what it changed,
+    its money effect), filtered by kind; the state as of a chosen time, or compared between
+    two instants; the raw events one click away (``?raw=1``)."""
     caller = page.allow("history.read")
     if kind not in KINDS:
         from csp.aggregates.errors import NotFound
@@ -276,13 +314,25 @@ def history_page(kind: str, aggregate_id: UUID, page: PageDep) -> Response:
         raise NotFound("history", kind)
     cls, check = KINDS[kind]
     found = check(page.app, caller, aggregate_id)
-    raw = page.request.query_params.get("as_of", "")
-    try:
-        as_of = parse_as_of(raw)
-    except InvalidInput as e:
-        page.fail(e)
-        as_of = None
+    params = page.request.query_params
+    as_of = _instant(page, "as_of")
+    since = _instant(page, "from")
+    until = _instant(page, "to")
+    show = params.get("show", "all")
+    if show not in narrate.KINDS:
+        show = "all"
+    raw = params.get("raw") == "1"
     h = history(page.app, aggregate_id, as_of, kind=cls)
+    events, states = _replayed(page, aggregate_id, as_of)
+    names = actor_names(page)
+    money_at = _money_at(page, caller, found, kind)
+    stories = [t for t in narrate.told(events, states, names, money_at) if show in ("all", t.kind)]
+    stories.reverse()  # the latest first
+    compared = None
+    if since is not None or until is not None:
+        then = history(page.app, aggregate_id, since, kind=cls)["state"] if since else None
+        now = history(page.app, aggregate_id, until, kind=cls)["state"] if until else h["state"]
+        compared = narrate.compare(then, now)
     for e in h["events"]:
         e["data_json"] = json.dumps(e["data"], indent=1, ensure_ascii=False)
     back = {
@@ -292,13 +342,81 @@ def history_page(kind: str, aggregate_id: UUID, page: PageDep) -> Response:
     }[kind]
     return page.render(
         "history.html",
-        title=f"History of {kind} {aggregate_id}",
+        title=f"History of the {kind}",
         kind=kind,
         aggregate_id=aggregate_id,
+        subject=_subject(found, kind),
         history=h,
+        stories=stories,
+        show=show,
+        show_options=list(narrate.KINDS.items()),
+        raw=raw,
         as_of=as_of,
-        as_of_value=(as_of.strftime("%Y-%m-%dT%H:%M:%S") if as_of else ""),
+        as_of_value=_local(as_of),
+        from_value=_local(since),
+        to_value=_local(until),
+        since=since,
+        until=until,
+        compared=compared,
         state_json=json.dumps(h["state"], indent=1, ensure_ascii=False) if h["state"] is not None else None,
         back=back,
-        names=actor_names(page),
+        names=names,
     )
+
+
+def _instant(page: Page, name: str) -> Any:
+    raw = page.request.query_params.get(name, "")
+    try:
+        return parse_as_of(raw)
+    except InvalidInput as e:
+        page.errors[name] = fmt_sentence(str(e.details.get("reason") or e.message))
+        return None
+
+
+def fmt_sentence(text: str) -> str:
+    from csp.portal.format import sentence
+
+    return sentence(text)
+
+
+def _local(t: Any) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S") if t else ""
+
+
+def _replayed(page: Page, aggregate_id: UUID, as_of: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any] | None]]:
+    """The events (up to ``as_of``) and the state after each, replayed."""
+    from csp.audit import event_record, state_record
+
+    events, states = [], []
+    aggregate: Any = None
+    for e in page.app.events.get(aggregate_id):
+        if as_of is not None and (getattr(e, "at", None) or e.timestamp) > as_of:
+            break
+        aggregate = e.mutate(aggregate)
+        events.append(event_record(e))
+        states.append(state_record(aggregate) if aggregate is not None else None)
+    return events, states
+
+
+def _money_at(page: Page, caller: Any, found: Any, kind: str) -> dict[str, Any]:
+    """The ledger's charges (and credits) of a subscription, summed per instant: the money
+    effect of the event at that instant. Partner prices: not for customer users."""
+    if kind != "subscription" or caller.is_customer or page.system.read is None:
+        return {}
+    from collections import defaultdict
+    from decimal import Decimal
+
+    from csp.audit import jsonable
+
+    out: dict[str, Decimal] = defaultdict(Decimal)
+    for c in page.system.read.charges(found.reseller_id, subscription_id=found.id, include_scheduled=False).items:
+        out[str(jsonable(c["charged_at"]))] += c["amount"]
+    return dict(out)
+
+
+def _subject(found: Any, kind: str) -> str:
+    if kind == "subscription":
+        return f"{found.offer_name} on {found.tenant_domain}"
+    if kind == "order":
+        return f"Order {found.number}"
+    return str(getattr(found, "domain", ""))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from csp.aggregates.errors import CspError, InvalidInput
+from csp.aggregates.errors import ConcurrentModification, CspError, InvalidInput
 from csp.api.auth import Auth, Caller
 from csp.api.deps import Authorize
 from csp.api.errors import NotAllowed
@@ -209,6 +209,23 @@ class Page:
             return default
         return n
 
+    def version(self) -> int | None:
+        """The version of the aggregate the form was rendered from (its hidden ``version``
+        field): the command is refused when the aggregate has moved on since."""
+        return self.integer("version", None, minimum=1, maximum=10**9)
+
+    def version_of(self, current: Any, shown: Callable[[Any], object]) -> int | None:
+        """The version a form's command is checked against. The form carries the version it
+        was rendered from; when the aggregate has moved on since only in what the form does
+        not show (the vendor's confirmation of the change just saved, an assigned-licence
+        sync), the form is not stale and the current version is taken. When what it shows
+        has changed, the form's own version is kept: the command is refused as stale."""
+        version = self.version()
+        if version is None or version >= current.version:
+            return version
+        then = self.app.load(type(current), current.id, "resource", version=version)
+        return current.version if shown(then) == shown(current) else version
+
     def paging(self, per_page: int = PER_PAGE) -> Paging:
         """The list page asked for by ``?page=`` (from 1; anything else is the first)."""
         raw = self.request.query_params.get("page", "1")
@@ -244,6 +261,15 @@ class Page:
     def fail(self, error: CspError, fields: Mapping[str, str] | None = None) -> None:
         """A domain error shown next to its field (``fields`` maps the domain's field names
         to the form's), or at the top of the form."""
+        if isinstance(error, ConcurrentModification) and error.details.get("expected_version") is not None:
+            # A stale form (another tab or user saved first): nothing is saved, and the
+            # page shows the current values, not the ones typed over an old state.
+            self.form = None
+            self.errors["_form"] = (
+                "This was changed by someone else (or in another tab) after you opened this form, "
+                "so nothing is saved. The current values are shown: check them and make your change again."
+            )
+            return
         name = str(error.details.get("field") or "")
         name = (fields or {}).get(name, name)
         message = error.message
@@ -300,6 +326,7 @@ class Page:
         items: list[tuple[str, str, str]] = []  # name, address, the paths where it is the current section
         if self.caller is not None:
             base = f"/o/{org}" if org else None
+            items.append(("HOME", "/home", "/home"))
             items.append(("CATALOG", f"{base}/catalog" if base else "/catalog", "/catalog"))
             if self.may("orders.read"):
                 items.append(("ORDERS", f"{base}/orders" if base else "/organizations", "/orders"))

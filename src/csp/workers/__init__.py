@@ -83,7 +83,8 @@ class Sagas:
         from csp.vendor.server import BackgroundServer
         from csp.vendor.simulator import create_app
 
-        self._sim_server = BackgroundServer(create_app(self.settings))
+        # the vendor follows the platform's clock (the test clock, in test mode)
+        self._sim_server = BackgroundServer(create_app(self.settings, clock=self.system.clock))
         url = self._sim_server.start()
         log.info("vendor simulator serving at %s (state in %s)", url, self.settings.resolved_vendor_sim_db())
         return url

@@ -116,13 +116,17 @@ def register(app: typer.Typer) -> None:
         """Serve the vendor simulator (Partner Center-shaped API; state in CSP_VENDOR_SIM_DB)."""
         import uvicorn
 
+        from csp.bootstrap import build_clock
+        from csp.persistence import parse_database_url
         from csp.settings import get_settings
         from csp.vendor.simulator import create_app
 
         settings = get_settings()
         _logging(settings.log_level)
+        # the platform's clock: with CSP_TEST_MODE, the test clock's offset in its database
+        clock = build_clock(settings, parse_database_url(settings.resolved_database_url()))
         console.print(f"vendor simulator on http://{host}:{port} (state in {settings.resolved_vendor_sim_db()})")
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(settings, clock=clock), host=host, port=port, log_level="warning")
 
     @sagas_app.command("status")
     @clean_errors

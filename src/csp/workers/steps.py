@@ -67,6 +67,13 @@ class NotReady(Exception):
     """The vendor is still working on it: ask again later (a delayed message)."""
 
 
+class PlatformNotReady(Exception):
+    """The platform's own state does not allow the step (a subscription not linked to its
+    vendor subscription, a change of a kind never pushed): a fault of ours, never shown as
+    the vendor's refusal. Retried like a transient error; when the retries run out it is
+    listed as failed for the operator (``csp sagas failed``), its lane waiting behind it."""
+
+
 class SagaSteps:
     def __init__(
         self,
@@ -250,19 +257,25 @@ class SagaSteps:
     # --- subscription changes pushed to the vendor ----------------------------------
 
     def push_change(self, subscription_id: str, version: int) -> None:
+        """One change to the vendor, in its family's lane: the vendor sees a base's and its
+        add-ons' changes in the order they were decided, whatever order the broker delivers
+        (or redelivers) the steps in: a step waits, delayed, for every earlier one."""
         sid = UUID(subscription_id)
         if self.app.vendor_answer_recorded(sid, version):
             self.store.complete("push", sid, version)
             return
-        if self.store.earlier_pending("push", sid, version):
-            # the vendor sees a subscription's changes in the order they were made
+        if not self.store.is_pending("push", sid, version) or self.store.earlier_in_lane(sid, version):
+            # not recorded by the relay yet (it enqueues, then records), or behind another
             self.send("push_change", subscription_id, version, delay_ms=self.poll_ms)
             return
         sub = self.app.load(Subscription, sid, "subscription")
         change = self.app.subscription_event(sid, version)
         key = f"{sid}:{version}"
+        tenant = self.app.load(Tenant, sub.tenant_id, "tenant")
+        if tenant.vendor_customer_id is None:
+            raise PlatformNotReady(f"tenant {tenant.domain} has no vendor customer")
+        customer_id = tenant.vendor_customer_id
         try:
-            customer_id = self._customer_id(sub.tenant_id)
             if isinstance(change, Subscription.Provisioned):
                 done = self._create_addon(sub, customer_id, key)
                 if not done:
@@ -270,7 +283,7 @@ class SagaSteps:
                     return
             else:
                 if sub.vendor_subscription_id is None:
-                    raise VendorRefused("SubscriptionNotFound", "the subscription is not known at the vendor")
+                    raise PlatformNotReady(f"subscription {sid} is not linked to a vendor subscription")
                 self._push(sub, change, customer_id, sub.vendor_subscription_id, key)
         except VendorRefused as e:
             self.app.record_vendor_refusal(sid, version, f"{e.message} [{e.code}]")
@@ -311,15 +324,15 @@ class SagaSteps:
                 key,
             )
         else:
-            raise VendorRefused("UnsupportedChange", f"{type(change).__name__} is not pushed to the vendor")
+            raise PlatformNotReady(f"{type(change).__name__} is not pushed to the vendor")
 
     def _create_addon(self, addon: Subscription, customer_id: str, key: str) -> bool:
         """An add-on a user attached to a live base: one vendor order, then link its id."""
         if addon.parent_id is None:
-            raise VendorRefused("UnsupportedChange", "only add-ons are created outside an order")
+            raise PlatformNotReady("only add-ons are created outside an order")
         base = self.app.load(Subscription, addon.parent_id, "subscription")
         if base.vendor_subscription_id is None:
-            raise VendorRefused("SubscriptionNotFound", "the base subscription is not known at the vendor")
+            raise PlatformNotReady(f"the base subscription {base.id} is not linked to a vendor subscription")
         offer = self.app.catalog().offer(addon.offer_id)
         item = LineItem(
             1,
@@ -396,6 +409,18 @@ class SagaSteps:
     def _reseller_email(self, reseller_id: UUID) -> str:
         return self.app.load(Organization, reseller_id, "organization").profile.contact_email
 
+    def _person(self, actor: str) -> str:
+        """``user:<id>`` as the person's name and email; any other actor as it is."""
+        kind, _, ident = actor.partition(":")
+        if kind != "user":
+            return actor
+        try:
+            user = self.app.user(UUID(ident))
+        except (ValueError, CspError):
+            return actor
+        name = f"{user.first_name} {user.last_name}".strip()
+        return f"{name} ({user.email})" if name else user.email
+
     def _message(self, kind: str, agg_id: UUID, version: int) -> Message | None:
         app = self.app
         if kind == "tenant_created":
@@ -422,11 +447,15 @@ class SagaSteps:
             )
         order = app.load(Order, agg_id, "order", version=version)
         org = app.load(Organization, order.organization_id, "organization")
-        lines = [(x.offer_name, x.requested_change) for x in order.lines]
+        lines: list[tuple[str, str]] = []
+        for x in order.lines:
+            lines.append((x.offer_name, x.requested_change))
+            lines.extend((f"+ {a.offer_name} (add-on)", f"+{a.quantity} Users") for a in getattr(x, "addons", ()))
         to = self._reseller_email(order.reseller_id)
         if kind == "order_placed":
+            placed_by = self._person(order.terms_accepted_by or order.created_by)
             return order_placed_message(
-                to, order.number, org.name, order.created_by, lines, f"{order.total} EUR", order.placed_at or app.now()
+                to, order.number, org.name, placed_by, lines, f"{order.total} EUR", order.placed_at or app.now()
             )
         if kind == "licences_provisioned":
             return licences_provisioned_message(

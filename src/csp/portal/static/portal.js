@@ -59,13 +59,20 @@
         ];
         rows.forEach((r, i) => {
           const k = i + 1;
-          if (cell(`qty-${k}`)) cell(`qty-${k}`).textContent = r[0];
+          if (cell(`qty-${k}`)) cell(`qty-${k}`).textContent = `${r[0]} ${Number(r[0]) === 1 ? "licence" : "licences"}`;
           if (cell(`partner-${k}`)) cell(`partner-${k}`).textContent = money(r[1]);
           if (cell(`erp-${k}`)) cell(`erp-${k}`).textContent = money(r[2]);
           if (cell(`customer-${k}`)) cell(`customer-${k}`).textContent = money(r[3]);
           if (cell(`margin-${k}`)) cell(`margin-${k}`).textContent = money(r[4]);
         });
         if (cell("total")) cell("total").textContent = money(p.total);
+        // at 1 licence the total row would repeat the per-licence row
+        const totalRow = form.querySelector('[data-row="total"]');
+        if (totalRow) totalRow.hidden = Number(n) === 1;
+        if (cell("markup")) {
+          cell("markup").textContent = `Markup: ${money(p.markup_percent)}% on top of the default ` +
+            `${money(p.default_markup_percent)}%${target ? ", from the target price" : ""}.`;
+        }
         if (status) status.textContent = "";
       } catch (e) {
         if (mine === seq && status) status.textContent = e.message;
