@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     )
     session_ttl_hours: float = Field(default=12.0, gt=0, description="how long a sign-in lasts")
     redis_prefix: str = Field(default="csp:", description="prefix of every Redis key of this deployment")
+    signup_limit_per_hour: int = Field(
+        default=10, gt=0, description="sign-ups (and self-registrations) one client address may start in an hour"
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="a request body above this many bytes is answered 413 (default 1 MiB)"
+    )
     log_format: str = Field(
         default="auto",
         description="json (structured, one object a line), text, or auto: text on a terminal, json otherwise",
