@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.test_api_walkthrough import Served, serve
 from tests.fixtures.api import PASSWORD
-from tests.fixtures.portal import check_page
+from tests.fixtures.portal import VIEWPORTS, check_page
 
 pytestmark = pytest.mark.browser
 SLOW = 40_000  # ms: the simulated vendor and the sagas
@@ -254,3 +254,30 @@ def test_the_manuals_walkthrough_in_chromium(portal: Served, browser_page: Any):
     assert page.js_errors == []
     assert page.problems == [], "\n".join(page.problems)
     portal.check_alive()
+
+
+def test_without_javascript_the_top_bar_opens_by_keyboard_on_a_phone_and_is_open_on_a_laptop(
+    portal: Served, browser_page_without_javascript: Any
+):
+    page, base = browser_page_without_javascript, portal.url
+    page.goto(f"{base}/signup")
+    page.get_by_label("Company name").fill("No Script SRL")
+    page.get_by_label("Country (two letters, e.g. RO)").fill("RO")
+    page.get_by_label("First name").fill("No")
+    page.get_by_label("Last name").fill("Script")
+    page.get_by_label("Email").fill(f"noscript-{uuid.uuid4().hex[:8]}@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Register").click()
+    expect(page.locator("header [data-menu]")).to_have_count(1)
+    # a phone: the Menu button, Enter / Space, Tab to a link, Enter follows it
+    follow_by_keyboard(page, "INVOICES")
+    expect(page.get_by_role("heading", name="Invoices")).to_be_visible()
+    check_page(page, "nojs-invoices")
+    # a laptop: no button, the sections in the bar (CSS alone shows them: the menu stays closed)
+    page.set_viewport_size(VIEWPORTS["desktop"])
+    page.viewport_name = "desktop"
+    expect(page.locator("header [data-menu]")).not_to_have_attribute("open", re.compile(".*"))
+    follow_by_keyboard(page, "REPORTS")
+    expect(page.get_by_role("heading", name="Reports")).to_be_visible()
+    check_page(page, "nojs-reports")
+    assert page.problems == [], "\n".join(page.problems)
