@@ -140,6 +140,9 @@ def test_the_manuals_walkthrough_in_chromium(portal: Served, browser_page: Any):
         "link", name="Buy now"
     ).click()
     expect(page.get_by_label("Tenant Domain")).to_have_value(re.compile(".+"))
+    bought = re.search(r"(/o/[^/]+)/buy/([^/?]+)", page.url)
+    assert bought, page.url
+    org, offer_id = bought.groups()
     page.get_by_text("Price Options").click()
     page.get_by_label("Markup %").fill("5")
     expect(page.locator('[data-cell="customer-1"]')).to_have_text("15.58")
@@ -250,6 +253,23 @@ def test_the_manuals_walkthrough_in_chromium(portal: Served, browser_page: Any):
     expect(chart.locator("title")).to_have_text(re.compile("Licences purchased and assigned"))
     expect(chart.locator("desc")).to_contain_text("Microsoft 365 Business Premium: Purchased 2")
     check_page(page, "19-reports")
+
+    # the other screens, at the narrowest width the portal is made for on a phone
+    if page.viewport_name == "phone":
+        page.set_viewport_size({"width": 360, "height": 740})
+    for path, name in (
+        ("/users", "20-users"),
+        ("/settings", "21-settings"),
+        ("/catalog/customize", "22-customize"),
+        ("/catalog/segments", "23-segments"),
+        ("/catalog/prices", "24-prices"),
+        (f"{org}/quotes", "25-quotes"),
+        (f"{org}/tenants/new?next={org}", "26-tenant-new"),
+        (f"{org}/edit", "27-organization-edit"),
+        (f"{org}/catalog/offers/{offer_id}", "28-offer"),
+    ):
+        page.goto(f"{base}{path}")
+        check_page(page, name)
 
     assert page.js_errors == []
     assert page.problems == [], "\n".join(page.problems)
