@@ -49,7 +49,8 @@ def portal_link(page: Any, name: str) -> Any:
 def follow_by_keyboard(page: Any, name: str) -> None:
     """Keyboard only: from the skip link, Tab to the top bar's link ``name`` and follow it
     with Enter. On a phone the links are behind the menu button: Tab reaches it, Enter
-    opens it, Space closes and opens it again."""
+    opens it, Space closes and opens it again (and with portal.js, Escape in the menu
+    closes it)."""
     toggle = page.locator("header [data-menu] > summary")
     link = page.get_by_role("navigation", name="Portal").get_by_role("link", name=name)
     focused = lambda loc: loc.evaluate("el => el === document.activeElement")  # noqa: E731
@@ -68,6 +69,13 @@ def follow_by_keyboard(page: Any, name: str) -> None:
         expect(link).to_be_hidden()
         page.keyboard.press(" ")
         expect(link).to_be_visible()
+        if page.has_script:  # Escape closes it, the focus back on the button
+            page.keyboard.press("Tab")
+            page.keyboard.press("Escape")
+            expect(link).to_be_hidden()
+            expect(toggle).to_be_focused()
+            page.keyboard.press("Enter")
+            expect(link).to_be_visible()
     else:
         expect(toggle).to_be_hidden()
         expect(link).to_be_visible()
