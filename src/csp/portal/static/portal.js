@@ -1,7 +1,7 @@
 // The portal's own script: it only improves pages that work without it.
 // - the order page's summary follows the fields (GET /api/v1/pricing/preview);
 // - an order's status, the Orders list and pending tenants follow provisioning;
-// - the top bar's menu is open on a wide screen, and Escape closes it on a narrow one;
+// - the top bar's menu is open on a wide screen; on a narrow one Escape or a tap outside closes it;
 // - a table's box that does not scroll leaves the Tab order.
 "use strict";
 (function () {
@@ -154,6 +154,10 @@
       if (ev.key !== "Escape" || wide.matches || !menu.open) return;
       menu.open = false;
       menu.querySelector("summary").focus();
+    });
+    // a tap outside the open menu closes it
+    document.addEventListener("click", (ev) => {
+      if (!wide.matches && menu.open && !menu.contains(ev.target)) menu.open = false;
     });
   }
 
