@@ -29,8 +29,10 @@ from csp.aggregates.errors import CspError
 from csp.aggregates.index import Counter, UniqueKey
 from csp.aggregates.order import Order, format_order_number, price_new_line
 from csp.aggregates.organization import Address, Organization, OrganizationProfile
+from csp.aggregates.pricing import PriceQuote, SeatPricer, customer_quote
 from csp.aggregates.subscription import Subscription, subscription_terms_from_offer
 from csp.aggregates.tenant import Tenant
+from csp.aggregates.terms import Term
 from csp.application import CspApplication
 from csp.application.accounts import NewLogin
 from csp.application.catalog import offer_id_for
@@ -67,6 +69,25 @@ def _profile(name: str, rng: random.Random) -> OrganizationProfile:
         industry=rng.choice(INDUSTRIES),  # type: ignore[arg-type]
         eligibility=Eligibility(),
     )
+
+
+def _pricer(at: datetime) -> SeatPricer:
+    """The generated customers are in no segment: the line's markup on the default 5 %."""
+
+    def price(
+        offer: Offer,
+        term: Term,
+        quantity: int,
+        *,
+        markup_percent: Decimal | None = None,
+        target_price: Decimal | None = None,
+    ) -> PriceQuote:
+        p = offer.price_at(at, term)
+        return customer_quote(
+            p.partner_price, p.erp_price, quantity, markup_percent=markup_percent, target_price=target_price
+        )
+
+    return price
 
 
 class Generator:
@@ -165,9 +186,8 @@ class Generator:
             term=term,  # type: ignore[arg-type]
             markup_percent=Decimal(self.rng.choice((0, 5, 10))),
             target_price=None,
-            default_markup_percent=Decimal(5),
+            price=_pricer(at),
             addons=[],
-            at=at,
         )
         order.add_line(line, ACTOR, at)
         order.place(True, ACTOR, at)

@@ -97,7 +97,9 @@ def bootstrap(settings: Settings, clock: Clock | None = None, *, load_catalog: b
     """
     from csp.projections import build_read_side
 
-    db = parse_database_url(settings.resolved_database_url())
+    db = parse_database_url(
+        settings.resolved_database_url(), settings.postgres_pool_size, settings.postgres_max_overflow
+    )
     check_database(db)
     with schema_lock(db):
         clock = clock or build_clock(settings, db)

@@ -115,6 +115,14 @@ def test_the_manuals_walkthrough_in_chromium(portal: Served, browser_page: Any):
     check_page(page, "03-sign-up-error")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Register").click()
+    # the address is confirmed by the emailed link (test mode shows it: tests have no mailbox)
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    page.get_by_role("link", name="confirmation link").click()
+    page.get_by_role("button", name="Confirm my email").click()
+    expect(page.get_by_role("status")).to_contain_text("Your email is confirmed")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Organizations")).to_be_visible()
     expect(page.get_by_role("cell", name="CSP Platform Test", exact=True)).to_be_visible()
 
@@ -232,6 +240,8 @@ def test_the_manuals_walkthrough_in_chromium(portal: Served, browser_page: Any):
 
     # its history, and its state before the change
     page.get_by_role("link", name="History").click()
+    expect(page.locator("ol.story")).to_contain_text("suspended the subscription")
+    page.get_by_role("link", name="Raw events (for auditors)").click()
     expect(page.locator("table.events")).to_contain_text("Suspended")
     check_page(page, "16-history")
 

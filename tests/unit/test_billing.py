@@ -9,12 +9,22 @@ from decimal import Decimal
 
 import pytest
 
-from csp.aggregates.billing import SubscriptionLedger, charges_until, months_between
+from csp.aggregates.billing import SubscriptionLedger, calendar_period, charges_until
 from csp.aggregates.errors import InvalidInput
 from csp.aggregates.invoice import Invoice, parse_period, periods_ended_between
 from csp.application.billing import PeriodNotEnded
 from csp.clock import SettableClock
-from tests.support import ACTOR, AZURE_PLAN, BUSINESS_PREMIUM_TRIAL, World, make_world, memory_app
+from tests.support import (
+    ACTOR,
+    AZURE_PLAN,
+    BUSINESS_BASIC,
+    BUSINESS_PREMIUM,
+    BUSINESS_PREMIUM_TRIAL,
+    TEAMS_PHONE,
+    World,
+    make_world,
+    memory_app,
+)
 
 JAN_5 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -204,10 +214,13 @@ def test_the_scheduler_bills_every_month_ended_since_its_last_run(world: World):
     assert periods_ended_between(datetime(2026, 2, 1, tzinfo=UTC), at(2, 27)) == []
 
 
-def test_months_between_follow_the_anchor_day():
-    assert months_between(at(1, 31), at(2, 28), 31) == 1
-    assert months_between(at(2, 28), at(3, 31), 31) == 1
-    assert months_between(at(3, 10), at(1, 5, year=2027), 10) == Decimal(9) + Decimal(26) / Decimal(31)
+def test_a_period_is_whole_months_on_its_calendar():
+    # the 31st's calendar: 31 January, 28 February, 31 March — each a whole month
+    assert calendar_period(at(1, 31), at(1, 31), at(2, 28)) == (1, at(2, 28))
+    assert calendar_period(at(1, 31), at(2, 28), at(3, 31)) == (1, at(3, 31))
+    assert calendar_period(at(3, 10), at(4, 10), at(3, 10, year=2027)) == (11, at(3, 10, year=2027))
+    # a period ending off the calendar is part of the calendar period it falls in
+    assert calendar_period(at(3, 10), at(3, 10), at(1, 5, year=2027)) == (10, at(1, 10, year=2027))
 
 
 def test_periods_are_months():
@@ -222,3 +235,152 @@ def test_the_ledger_state_survives_a_round_trip(world: World):
     world.app.change_subscription_quantity(sub.id, 4, actor=ACTOR)
     ledger, _ = SubscriptionLedger.fold(sub.id, list(world.app.events.get(sub.id)))
     assert SubscriptionLedger.from_state(ledger.to_state()) == ledger
+
+
+# --- add-ons: billed on their base's dates and cycle (issue 20) ----------------------------
+# Business Basic 4.70 and Business Premium 14.16 (annual term), Microsoft Teams Phone
+# Standard 6.30 a licence a month; the bases bought on 6 March 2028 at 10:00 UTC.
+
+MAR_6_2028 = datetime(2028, 3, 6, 10, 0, tzinfo=UTC)
+
+
+def at28(month: int, day: int, hour: int = 10, year: int = 2028) -> datetime:
+    return datetime(year, month, day, hour, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def world28() -> World:
+    clock = SettableClock(MAR_6_2028)
+    return make_world(memory_app(clock), clock)
+
+
+def test_an_addon_added_mid_period_is_charged_to_its_bases_next_billing_date_then_on_the_bases_dates(
+    world28: World,
+):
+    w = world28
+    base = w.buy(2, offer_id=BUSINESS_BASIC)  # annual term, billed monthly: 2 × 4.70 = 9.40
+    w.clock.set(at28(3, 21))
+    addon = w.app.add_subscription_addon(base.id, TEAMS_PHONE, 2, actor=ACTOR)
+    # 2 × 6.30 × 16/31 = 6.5032 → 6.50: the 16 days from 21 March to the base's billing date
+    # 6 April, of the base's period 6 March – 6 April (31 days); then the base's months
+    assert charges(w, addon.id, at28(5, 31)) == [
+        ("period", "03-21", 2, Decimal("6.30"), 16, Decimal("6.50")),
+        ("period", "04-06", 2, Decimal("6.30"), 30, Decimal("12.60")),
+        ("period", "05-06", 2, Decimal("6.30"), 31, Decimal("12.60")),
+    ]
+    # one billing date for the base and its add-on, and the term's last period is whole
+    whole_term = charges(w, addon.id, base.ends_at)
+    assert len(whole_term) == 12
+    assert whole_term[-1] == ("period", "02-06", 2, Decimal("6.30"), 28, Decimal("12.60"))
+    assert {c[1] for c in charges(w, base.id, base.ends_at)} == {c[1] for c in whole_term[1:]} | {"03-06"}
+    # March's invoice: the base's month and the add-on's 16 days
+    w.clock.set(at28(4, 1, 0))
+    (march,) = w.app.run_billing("2028-03")
+    lines = {line.subscription_id: line for line in march.lines}
+    assert [(lines[s].days, lines[s].amount) for s in (base.id, addon.id)] == [
+        (31, Decimal("9.40")),
+        (16, Decimal("6.50")),
+    ]
+    assert "21.03.2028–06.04.2028, 16/31 days" in lines[addon.id].description
+
+
+def test_an_addon_on_a_yearly_base_is_charged_pro_rata_by_day_of_the_bases_year(world28: World):
+    w = world28
+    base = w.buy(1, offer_id=BUSINESS_PREMIUM, billing_cycle="yearly")  # 14.16 × 12 = 169.92
+    w.clock.set(at28(3, 21))
+    addon = w.app.add_subscription_addon(base.id, TEAMS_PHONE, 1, actor=ACTOR)
+    # 6.30 × 12 = 75.60 for the base's year 6 March 2028 – 6 March 2029 (365 days);
+    # 75.60 × 350/365 = 72.4931 → 72.49 (not 11 months + 13/28 of one = 72.225)
+    assert charges(w, addon.id, base.ends_at) == [("period", "03-21", 1, Decimal("6.30"), 350, Decimal("72.49"))]
+    assert charges(w, base.id, base.ends_at) == [("period", "03-06", 1, Decimal("14.16"), 365, Decimal("169.92"))]
+    # an increase of the add-on: the same rule, 75.60 × 335/365 = 69.3863 → 69.39
+    w.clock.set(at28(4, 5))
+    w.app.change_subscription_quantity(base.id, 2, actor=ACTOR)
+    w.app.change_subscription_quantity(addon.id, 2, actor=ACTOR)
+    assert charges(w, addon.id, base.ends_at)[-1] == ("increase", "04-05", 1, Decimal("6.30"), 335, Decimal("69.39"))
+
+
+def test_an_addon_follows_its_bases_billing_cycle_change_from_the_same_date(world28: World):
+    w = world28
+    base = w.buy(2, offer_id=BUSINESS_BASIC)
+    w.clock.set(at28(3, 21))
+    addon = w.app.add_subscription_addon(base.id, TEAMS_PHONE, 2, actor=ACTOR)
+    # an add-on has no billing cycle of its own to change
+    with pytest.raises(InvalidInput) as refused:
+        w.app.change_subscription_billing_cycle(addon.id, "yearly", actor=ACTOR)
+    assert refused.value.field == "billing_cycle"
+    # when the base goes yearly (from its next billing date, 6 April)
+    w.clock.set(at28(3, 25))
+    w.app.change_subscription_billing_cycle(base.id, "yearly", actor=ACTOR)
+    assert (w.sub(addon.id).pending_billing_cycle, w.sub(addon.id).pending_billing_cycle_at) == (
+        "yearly",
+        w.sub(base.id).pending_billing_cycle_at,
+    )
+    w.clock.set(at28(4, 6, 11))
+    w.app.run_due_work(base.id)
+    assert (w.sub(base.id).billing_cycle, w.sub(addon.id).billing_cycle) == ("yearly", "yearly")
+    # then both bill the rest of the term at once from 6 April: 11 months (334 days)
+    assert charges(w, base.id, base.ends_at)[-1] == ("period", "04-06", 2, Decimal("4.70"), 334, Decimal("103.40"))
+    assert charges(w, addon.id, base.ends_at) == [
+        ("period", "03-21", 2, Decimal("6.30"), 16, Decimal("6.50")),
+        ("period", "04-06", 2, Decimal("6.30"), 334, Decimal("138.60")),
+    ]
+
+
+def test_an_addon_bought_while_its_base_waits_for_a_cycle_change_takes_that_change_too(world28: World):
+    w = world28
+    base = w.buy(2, offer_id=BUSINESS_BASIC)
+    w.clock.set(at28(3, 10))
+    w.app.change_subscription_billing_cycle(base.id, "yearly", actor=ACTOR)
+    w.clock.set(at28(3, 21))
+    addon = w.app.add_subscription_addon(base.id, TEAMS_PHONE, 2, actor=ACTOR)
+    assert (w.sub(addon.id).billing_cycle, w.sub(addon.id).pending_billing_cycle) == ("monthly", "yearly")
+    # and withdrawing the base's change withdraws the add-on's
+    w.app.change_subscription_billing_cycle(base.id, "monthly", actor=ACTOR)
+    assert w.sub(addon.id).pending_billing_cycle is None
+
+
+def test_an_addon_renews_with_its_base_on_the_bases_dates(world28: World):
+    w = world28
+    base = w.buy(2, offer_id=BUSINESS_BASIC)
+    w.clock.set(at28(9, 20))
+    addon = w.app.add_subscription_addon(base.id, TEAMS_PHONE, 1, actor=ACTOR)
+    w.clock.set(at28(3, 6, 11, year=2029))
+    w.app.run_due_work(base.id)
+    renewed = w.sub(addon.id)
+    assert (renewed.renewal_count, renewed.starts_at, renewed.ends_at) == (1, base.ends_at, w.sub(base.id).ends_at)
+    # 6.30 × 16/30 (20 September to 6 October, of 6 September – 6 October) = 3.36; then
+    # the base's months, into the new term
+    got = charges(w, addon.id, at28(5, 1, year=2029))
+    assert got[0] == ("period", "09-20", 1, Decimal("6.30"), 16, Decimal("3.36"))
+    assert [c[1] for c in got[1:]] == ["10-06", "11-06", "12-06", "01-06", "02-06", "03-06", "04-06"]
+    assert {c[5] for c in got[1:]} == {Decimal("6.30")}
+
+
+def test_an_addon_is_refunded_with_its_base_cancelled_inside_its_window(world28: World):
+    w = world28
+    base = w.buy(2, offer_id=BUSINESS_BASIC)
+    w.clock.set(at28(3, 8))
+    addon = w.app.add_subscription_addon(base.id, TEAMS_PHONE, 2, actor=ACTOR)
+    w.clock.set(at28(3, 10))
+    w.app.cancel_subscription(base.id, actor=ACTOR)
+    # 2 × 6.30 × 29/31 = 11.79 charged; 2 × 6.30 × 27/31 = 10.97 back; nothing after
+    assert charges(w, addon.id, base.ends_at) == [
+        ("period", "03-08", 2, Decimal("6.30"), 29, Decimal("11.79")),
+        ("refund", "03-10", -2, Decimal("6.30"), 27, Decimal("-10.97")),
+    ]
+    assert charges(w, base.id, base.ends_at)[-1] == ("refund", "03-10", -2, Decimal("4.70"), 27, Decimal("-8.19"))
+
+
+def test_an_addon_the_vendor_refused_to_create_is_given_back_whole(world28: World):
+    w = world28
+    base = w.buy(2, offer_id=BUSINESS_BASIC)
+    w.clock.set(at28(3, 21))
+    addon = w.app.add_subscription_addon(base.id, TEAMS_PHONE, 2, actor=ACTOR)
+    w.clock.set(at28(3, 22))
+    w.app.record_vendor_refusal(addon.id, 1, "the base subscription is not active [ParentSubscriptionNotActive]")
+    assert w.sub(addon.id).status == "cancelled"
+    assert charges(w, addon.id, base.ends_at) == [
+        ("period", "03-21", 2, Decimal("6.30"), 16, Decimal("6.50")),
+        ("reversal", "03-22", -2, Decimal("6.30"), 0, Decimal("-6.50")),
+    ]

@@ -171,3 +171,46 @@ def test_state_is_durable_across_restarts(tmp_path: Path):
         finally:
             g.close()
             server.stop()
+
+
+def test_an_immediate_change_deletes_what_was_scheduled_for_the_next_term(sim):
+    g, clock, url = sim
+    cid = _ready_customer(g, clock)
+    order = g.place_order(cid, [LineItem(1, PREMIUM, 4, "monthly", "P1Y")], "next-term")
+    clock.now += 61
+    sid = g.get_order(cid, order.id).line_items[0].subscription_id or ""
+    clock.now += 8 * 86400  # the first seats' window has closed
+
+    def scheduled() -> dict[str, object]:
+        body = httpx.get(f"{url}/v1/customers/{cid}/subscriptions/{sid}").json()
+        return {k: body.get(k) for k in ("renewalQuantity", "renewalTermDuration", "scheduledBillingCycle")}
+
+    # given a reduction scheduled for the renewal
+    g.update_subscription(cid, sid, {"renewalQuantity": 3}, "n1")
+    assert scheduled()["renewalQuantity"] == 3
+    # when the quantity changes now
+    assert g.update_subscription(cid, sid, {"quantity": 6}, "n2").quantity == 6
+    # then the scheduled change is gone: the vendor renews 6
+    assert scheduled()["renewalQuantity"] is None
+    # a billing-cycle change inside the term deletes it too; one due at the renewal does not
+    g.update_subscription(cid, sid, {"renewalQuantity": 5}, "n3")
+    g.update_subscription(cid, sid, {"billingCycle": "yearly"}, "n4")
+    assert scheduled() == {"renewalQuantity": None, "renewalTermDuration": None, "scheduledBillingCycle": "yearly"}
+
+
+def test_orders_and_subscriptions_are_listed_per_customer_and_an_order_is_found_by_its_key(sim):
+    g, clock, _ = sim
+    cid = _ready_customer(g, clock)
+    other = _ready_customer(g, clock, "fabrikam.onmicrosoft.com")
+    first = g.place_order(cid, [LineItem(1, PREMIUM, 3, "monthly", "P1Y")], "order-1:1")
+    g.place_order(cid, [LineItem(1, PREMIUM, 4, "monthly", "P1Y")], "order-2:1")
+    g.place_order(other, [LineItem(1, PREMIUM, 5, "monthly", "P1Y")], "order-3:1")
+    clock.now += 61
+    found = g.find_order(cid, "order-1:1")
+    assert found is not None
+    assert (found.id, found.idempotency_key, found.is_completed) == (first.id, "order-1:1", True)
+    assert g.find_order(cid, "order-3:1") is None  # another customer's order
+    assert g.find_order(cid, "never-sent") is None
+    assert [o.idempotency_key for o in g.list_orders(cid)] == ["order-1:1", "order-2:1"]
+    assert sorted(s.quantity for s in g.list_subscriptions(cid)) == [3, 4]
+    assert {c.domain for c in g.list_customers()} == {"contoso.onmicrosoft.com", "fabrikam.onmicrosoft.com"}

@@ -4,14 +4,23 @@ The reseller buys at the partner price, per licence per month (DOMAIN.md, "Invoi
 
 - seats are charged per tranche, at the tranche's locked partner price;
 - a billing period is charged at its start: a monthly cycle one month at a time, a yearly
-  cycle the rest of the term at once (12 months for a fresh annual term);
+  cycle the rest of the term at once (12 months for a fresh annual term). A period runs
+  between billing dates on the calendar of its anchor (the term start: the same day of
+  every month), so its price is always whole months: unit price × months;
+- an add-on is billed on its base's calendar (``BillingDates``, recorded when it was
+  added): its first charge covers the days from its start to the base's next billing
+  date, then it is charged each period as the base is;
+- every part of a period (an increase, an add-on's first days, a refund) is charged by
+  the one rule ``prorate``: period price × seats × days / days in the period, rounded
+  half-up once, per line — never whole months plus a fraction of one;
 - a mid-term increase is charged pro rata by day to the end of the current period;
 - seats removed inside their cancellation window are refunded pro rata by day from the
   removal to the end of the period they were charged for;
 - a suspended subscription is still charged; trials are free; an expired, disabled or
   cancelled one is not charged for later periods;
 - a usage-based (Azure) subscription is charged what the vendor rated, on the day of use;
-- a change the vendor refused is reversed: what it charged or refunded is given back.
+- a change the vendor refused is reversed: what it charged or refunded is given back (an
+  add-on the vendor refused to create: all it was charged, and nothing after).
 
 Periodic charges depend on time as well as on events: ``advance(until)`` emits the period
 starts that ``until`` has passed, and ``schedule()`` the ones still ahead of the term if
@@ -32,7 +41,7 @@ from uuid import UUID
 from csp.aggregates.base import deterministic_id
 from csp.aggregates.pricing import days_between, money, prorate
 from csp.aggregates.subscription import Subscription, Tranche
-from csp.aggregates.terms import add_months
+from csp.aggregates.terms import BillingCycle, BillingDates, add_months
 
 ChargeKind = Literal["period", "increase", "refund", "reversal", "usage"]
 BILLABLE = ("active", "suspended")
@@ -98,19 +107,31 @@ class _Removal:
     at: datetime
 
 
-def months_between(start: datetime, end: datetime, anchor_day: int) -> Decimal:
-    """Billing months from ``start`` to ``end``: whole months on the anchor day, plus the
-    remaining days as a fraction of the month they fall in."""
-    if end <= start:
-        return Decimal(0)
-    k = 0
-    while add_months(start, k + 1, anchor_day) <= end:
+def billing_date(anchor: datetime, k: int) -> datetime:
+    """The ``k``-th monthly billing date of a calendar anchored at ``anchor`` (its day of
+    the month, clamped to the month's last day)."""
+    return add_months(anchor, k, anchor.day)
+
+
+def month_index(anchor: datetime, at: datetime) -> int:
+    """``k`` of the last monthly billing date at or before ``at``."""
+    k = (at.year - anchor.year) * 12 + at.month - anchor.month
+    while billing_date(anchor, k) > at:
+        k -= 1
+    while billing_date(anchor, k + 1) <= at:
         k += 1
-    last = add_months(start, k, anchor_day)
-    if last >= end:
-        return Decimal(k)
-    following = add_months(start, k + 1, anchor_day)
-    return Decimal(k) + Decimal(days_between(last, end)) / Decimal(days_between(last, following))
+    return k
+
+
+def calendar_period(anchor: datetime, start: datetime, end: datetime) -> tuple[int, datetime]:
+    """The whole months and the end of the calendar period that ``[start, end)`` is: ``end``
+    itself when it is a billing date (always, but for add-ons recorded before they followed
+    their base, whose term ends off their own calendar: their last period is then part of
+    the calendar period it falls in)."""
+    k_end = month_index(anchor, end)
+    if billing_date(anchor, k_end) != end:
+        k_end += 1
+    return k_end - month_index(anchor, start), billing_date(anchor, k_end)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -146,8 +167,10 @@ class SubscriptionLedger:
     term_starts_at: datetime | None = None
     term_ends_at: datetime | None = None
     cycle: str = "monthly"
+    anchor: datetime | None = None  # where the monthly billing dates count from
     pending_cycle: str | None = None
     pending_at: datetime | None = None
+    never_created: bool = False  # the vendor refused to create it: nothing is charged
     tranches: dict[int, _Tranche] = field(default_factory=dict)
     periods: list[tuple[datetime, datetime]] = field(default_factory=list)
     increases: dict[int, int] = field(default_factory=dict)
@@ -245,12 +268,16 @@ class SubscriptionLedger:
         self.status = e.status
         if e.status == "trial":
             return []
-        return self._new_term(e.starts_at, e.ends_at, t.billing_cycle, e.tranche)
+        return self._new_term(e.starts_at, e.ends_at, t.billing_cycle, e.tranche, t.billing_dates)
 
-    def _new_term(self, starts_at: datetime, ends_at: datetime, cycle: str, tranche: Tranche) -> list[Charge]:
+    def _new_term(
+        self, starts_at: datetime, ends_at: datetime, cycle: str, tranche: Tranche, dates: BillingDates | None = None
+    ) -> list[Charge]:
+        """A term starts: on its own calendar, or (an add-on) inside its base's period."""
         self.term_starts_at = starts_at
         self.term_ends_at = ends_at
         self.cycle = cycle
+        self.anchor = dates.anchor if dates is not None else starts_at
         self.pending_cycle = None
         self.pending_at = None
         self.tranches = {
@@ -258,9 +285,12 @@ class SubscriptionLedger:
         }
         self.increases = {}
         self.removals = {}
-        period = (starts_at, self._period_end(starts_at))
+        if dates is not None:
+            period = (dates.period_starts_at, dates.period_ends_at)
+        else:
+            period = (starts_at, self._period_end(starts_at))
         self.periods = [period]
-        return self._charge_period(*period)
+        return self._charge_period(*period, since=starts_at)
 
     def _seats_added(self, e: Subscription.SeatsAdded) -> list[Charge]:
         t = e.tranche
@@ -270,8 +300,9 @@ class SubscriptionLedger:
         if period is None:
             return []
         a, b = period
-        days, period_days = days_between(e.at, b), days_between(a, b)
-        amount = prorate(t.quantity * t.unit_partner_price * self._months(a, b), days, period_days)
+        months, period_days = self._price_and_days(a, b)
+        days = days_between(e.at, b)
+        amount = prorate(t.quantity * t.unit_partner_price * months, days, period_days)
         return self._emit(
             t.number,
             "increase",
@@ -297,8 +328,9 @@ class SubscriptionLedger:
             if period is None:
                 continue
             a, b = period
-            days, period_days = days_between(e.at, b), days_between(a, b)
-            amount = -prorate(r.quantity * tranche.unit_price * self._months(a, b), days, period_days)
+            months, period_days = self._price_and_days(a, b)
+            days = days_between(e.at, b)
+            amount = -prorate(r.quantity * tranche.unit_price * months, days, period_days)
             done.append(_Removal(tranche.number, r.quantity, amount, e.at))
             out += self._emit(
                 tranche.number,
@@ -344,21 +376,16 @@ class SubscriptionLedger:
         out: list[Charge] = []
         label = f"vendor refused {e.change_type}, reversed"
         period = self._current_period(at) or (at, at)
+        if e.change_type == "Provisioned":
+            # The vendor never created it (an add-on): all it was charged is given back.
+            for bought in list(self.tranches.values()):
+                out += self._reverse(bought, e.originator_version, label, at, period)
+            self.never_created = True
+            return out
         if e.change_type == "SeatsAdded" and e.change_version in self.increases:
             tranche = self.tranches.get(self.increases.pop(e.change_version))
-            if tranche is not None and tranche.net_charged != 0:
-                out += self._emit(
-                    tranche.number,
-                    "reversal",
-                    ("reversal", e.originator_version, tranche.number),
-                    label,
-                    Decimal(-tranche.quantity),
-                    tranche.unit_price,
-                    0,
-                    -tranche.net_charged,
-                    at,
-                    period,
-                )
+            if tranche is not None:
+                out += self._reverse(tranche, e.originator_version, label, at, period)
         elif e.change_type in ("SeatsRemoved", "Cancelled"):
             for r in self.removals.pop(e.change_version, []):
                 tranche = self.tranches.get(r.tranche)
@@ -379,7 +406,8 @@ class SubscriptionLedger:
                 # The restored seats missed the period starts charged while they were gone.
                 for ps, pe in self.periods:
                     if r.at < ps <= at:
-                        amount = money(r.quantity * tranche.unit_price * self._months(ps, pe))
+                        months, period_days = self._price_and_days(ps, pe)
+                        amount = prorate(r.quantity * tranche.unit_price * months, days_between(ps, pe), period_days)
                         out += self._emit(
                             tranche.number,
                             "period",
@@ -405,31 +433,70 @@ class SubscriptionLedger:
         self.pending_at = e.pending_billing_cycle_at
         return out + self.advance(at)
 
+    def _reverse(
+        self, tranche: _Tranche, version: int, label: str, at: datetime, period: tuple[datetime, datetime]
+    ) -> list[Charge]:
+        """Give back all a tranche was charged (net of its refunds)."""
+        if tranche.net_charged == 0:
+            return []
+        return self._emit(
+            tranche.number,
+            "reversal",
+            ("reversal", version, tranche.number),
+            label,
+            Decimal(-tranche.quantity),
+            tranche.unit_price,
+            0,
+            -tranche.net_charged,
+            at,
+            period,
+        )
+
     # --- periods and charges -------------------------------------------------------
 
     def _billable(self) -> bool:
-        return self.status in BILLABLE and not self.usage and bool(self.periods)
+        return self.status in BILLABLE and not self.usage and not self.never_created and bool(self.periods)
 
-    def _anchor(self) -> int:
-        assert self.term_starts_at is not None
-        return self.term_starts_at.day
+    def _calendar_anchor(self) -> datetime:
+        anchor = self.anchor or self.term_starts_at
+        assert anchor is not None
+        return anchor
 
-    def _months(self, start: datetime, end: datetime) -> Decimal:
-        return months_between(start, end, self._anchor())
+    def _price_and_days(self, start: datetime, end: datetime) -> tuple[int, int]:
+        """The period's price in whole months, and its days (the ``prorate`` denominator)."""
+        anchor = self._calendar_anchor()
+        months, calendar_end = calendar_period(anchor, start, end)
+        return months, days_between(start, calendar_end)
+
+    def _month_end(self, start: datetime) -> datetime:
+        """The next monthly billing date after ``start`` (never past the term end)."""
+        assert self.term_ends_at is not None
+        anchor = self._calendar_anchor()
+        return min(billing_date(anchor, month_index(anchor, start) + 1), self.term_ends_at)
 
     def _period_end(self, start: datetime) -> datetime:
         """The end of the billing period starting at ``start`` (never past the term end)."""
-        assert self.term_starts_at is not None
         assert self.term_ends_at is not None
         if self.cycle == "yearly":
             return self.term_ends_at
-        ts = self.term_starts_at
-        k = max(1, (start.year - ts.year) * 12 + start.month - ts.month)
-        while add_months(ts, k, ts.day) <= start:
-            k += 1
-        while k > 1 and add_months(ts, k - 1, ts.day) > start:
-            k -= 1
-        return min(add_months(ts, k, ts.day), self.term_ends_at)
+        return self._month_end(start)
+
+    def billing_dates_at(self, cycle: BillingCycle, at: datetime) -> BillingDates | None:
+        """The billing calendar an add-on on ``cycle`` starting at ``at`` is billed on, this
+        subscription being its base: the base's period ``at`` falls in (its month, for a
+        monthly add-on; its yearly period, or else its term, for a yearly one). None when
+        ``at`` is outside the base's term."""
+        ts, te = self.term_starts_at, self.term_ends_at
+        if ts is None or te is None or not ts <= at < te:
+            return None
+        anchor = self._calendar_anchor()
+        if cycle == "monthly":
+            start = max(billing_date(anchor, month_index(anchor, at)), ts)
+            return BillingDates(anchor=anchor, period_starts_at=start, period_ends_at=self._month_end(at))
+        a, b = self.periods[-1] if self.periods else (ts, te)
+        if self.cycle != "yearly" or not a <= at < b:
+            a, b = ts, te
+        return BillingDates(anchor=anchor, period_starts_at=a, period_ends_at=b)
 
     def _current_period(self, at: datetime) -> tuple[datetime, datetime] | None:
         """The charged period that ``at`` falls in, if the subscription is being billed."""
@@ -440,25 +507,29 @@ class SubscriptionLedger:
             return None
         return a, b
 
-    def _charge_period(self, start: datetime, end: datetime) -> list[Charge]:
+    def _charge_period(self, start: datetime, end: datetime, since: datetime | None = None) -> list[Charge]:
+        """Charge the period ``[start, end)`` at its start, or (an add-on's first) from ``since``."""
         out: list[Charge] = []
-        if self.usage or self.status not in BILLABLE:
+        if self.usage or self.never_created or self.status not in BILLABLE:
             return out
-        months = self._months(start, end)
+        since = max(since or start, start)
+        months, period_days = self._price_and_days(start, end)
+        days = days_between(since, end)
+        what = f"{_d(since)}–{_d(end)}" if days == period_days else f"{_d(since)}–{_d(end)}, {days}/{period_days} days"
         for t in self.tranches.values():
             if t.quantity <= 0:
                 continue
             out += self._emit(
                 t.number,
                 "period",
-                ("period", t.number, start.isoformat()),
-                f"{_d(start)}–{_d(end)}",
+                ("period", t.number, since.isoformat()),
+                what,
                 Decimal(t.quantity),
                 t.unit_price,
-                days_between(start, end),
-                money(t.quantity * t.unit_price * months),
-                start,
-                (start, end),
+                days,
+                prorate(t.quantity * t.unit_price * months, days, period_days),
+                since,
+                (since, end),
             )
         return out
 
@@ -515,8 +586,10 @@ class SubscriptionLedger:
             "term_starts_at": _iso(self.term_starts_at),
             "term_ends_at": _iso(self.term_ends_at),
             "cycle": self.cycle,
+            "anchor": _iso(self.anchor),
             "pending_cycle": self.pending_cycle,
             "pending_at": _iso(self.pending_at),
+            "never_created": self.never_created,
             "tranches": [
                 [t.number, t.quantity, str(t.unit_price), t.purchased_at.isoformat(), str(t.net_charged)]
                 for t in self.tranches.values()
@@ -542,8 +615,10 @@ class SubscriptionLedger:
             term_starts_at=_dt(s["term_starts_at"]),
             term_ends_at=_dt(s["term_ends_at"]),
             cycle=s["cycle"],
+            anchor=_dt(s.get("anchor")) or _dt(s["term_starts_at"]),
             pending_cycle=s["pending_cycle"],
             pending_at=_dt(s["pending_at"]),
+            never_created=s.get("never_created", False),
             tranches={
                 n: _Tranche(n, q, Decimal(p), datetime.fromisoformat(at), Decimal(net))
                 for n, q, p, at, net in s["tranches"]
@@ -562,3 +637,13 @@ def charges_until(subscription_id: UUID, events: list[Any], until: datetime) -> 
     ledger, charges = SubscriptionLedger.fold(subscription_id, events)
     charges += ledger.advance(until)
     return [c for c in charges if c.charged_at < until]
+
+
+def addon_billing_dates(
+    base_id: UUID, base_events: list[Any], cycle: BillingCycle, at: datetime
+) -> BillingDates | None:
+    """The base's billing calendar for an add-on on ``cycle`` starting at ``at``, from the
+    base's events: the periods the base itself is billed on."""
+    ledger, _ = SubscriptionLedger.fold(base_id, base_events)
+    ledger.advance(at)
+    return ledger.billing_dates_at(cycle, at)

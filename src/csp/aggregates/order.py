@@ -28,7 +28,7 @@ from csp.aggregates.errors import (
     TermsNotAccepted,
     TrialQuantityFixed,
 )
-from csp.aggregates.pricing import DEFAULT_MARKUP_PERCENT, PriceQuote, money, quote
+from csp.aggregates.pricing import PriceBasis, PriceQuote, SeatPricer, margin, money, quote
 from csp.aggregates.terms import TRIAL_QUANTITY, BillingCycle, Term
 
 if TYPE_CHECKING:
@@ -60,10 +60,29 @@ class AddonChoice(Value):
     unit_partner_price: Decimal
     erp_price: Decimal | None
     unit_customer_price: Decimal
+    # How it was priced (None in choices stored before: the line's markups, as given).
+    markup_percent: Decimal | None = None
+    default_markup_percent: Decimal | None = None
+    price_basis: PriceBasis = "explicit"
 
     @property
     def total(self) -> Decimal:
         return money(self.unit_customer_price * self.quantity)
+
+    def price_quote(self, line: NewSubscriptionLine) -> PriceQuote:
+        """The price the add-on was chosen at, as the subscription it provisions records it."""
+        return PriceQuote(
+            partner_price=self.unit_partner_price,
+            erp_price=self.erp_price,
+            customer_price=self.unit_customer_price,
+            margin=margin(self.unit_customer_price, self.unit_partner_price),
+            markup_percent=self.markup_percent if self.markup_percent is not None else line.markup_percent,
+            default_markup_percent=self.default_markup_percent
+            if self.default_markup_percent is not None
+            else line.default_markup_percent,
+            quantity=self.quantity,
+            basis=self.price_basis,
+        )
 
 
 @dataclass(frozen=True)
@@ -87,6 +106,7 @@ class NewSubscriptionLine(Value):
     parent_subscription_id: UUID | None = None  # an add-on line for an existing base
     parent_line_no: int | None = None  # an add-on line for a base in this cart
     unit: str = "Users"
+    price_basis: PriceBasis = "explicit"  # lines stored before it was recorded: as given
 
     @property
     def requested_change(self) -> str:
@@ -103,6 +123,7 @@ class NewSubscriptionLine(Value):
             markup_percent=self.markup_percent,
             default_markup_percent=self.default_markup_percent,
             quantity=self.quantity,
+            basis=self.price_basis,
         )
 
     @property
@@ -159,14 +180,15 @@ def price_new_line(
     term: Term,
     markup_percent: Decimal | None,
     target_price: Decimal | None,
-    default_markup_percent: Decimal,
+    price: SeatPricer,
     addons: list[tuple[Offer, int]],
-    at: datetime,
     parent_subscription: Subscription | None = None,
     parent_line: NewSubscriptionLine | None = None,
     parent_offer: Offer | None = None,
 ) -> NewSubscriptionLine:
-    """Check every rule for a new-subscription line and price it (pure)."""
+    """Check every rule for a new-subscription line and price it with ``price`` (the
+    customer's one pricing decision). Add-ons take the line's markup when the line's
+    price was given explicitly, else their own price for this customer."""
     if tenant.organization_id != buyer.id:
         raise InvalidInput("tenant_id", "the tenant belongs to another organization")
     tenant.require_usable()
@@ -187,18 +209,10 @@ def price_new_line(
         _check_addon_base(offer, tenant, quantity, parent_subscription, parent_line, parent_offer)
     elif parent_subscription is not None or parent_line is not None:
         raise InvalidInput("parent_subscription_id", f"{offer.name} is not an add-on")
-    price = offer.price_at(at, term)
     if offer.is_trial:
         q = quote(Decimal(0), None, quantity, markup_percent=Decimal(0), default_markup_percent=Decimal(0))
     else:
-        q = quote(
-            price.partner_price,
-            price.erp_price,
-            quantity,
-            markup_percent=markup_percent,
-            target_price=target_price,
-            default_markup_percent=default_markup_percent,
-        )
+        q = price(offer, term, quantity, markup_percent=markup_percent, target_price=target_price)
     choices: list[AddonChoice] = []
     seen: set[UUID] = set()
     for addon, addon_qty in addons:
@@ -211,13 +225,11 @@ def price_new_line(
         addon.check_quantity(addon_qty, "addons.quantity")
         if addon_qty > quantity:
             raise InvalidInput("addons.quantity", f"{addon.name}: at most one add-on licence per base licence")
-        a_price = addon.price_at(at, term if term in addon.terms else addon.terms[0])
-        aq = quote(
-            a_price.partner_price,
-            a_price.erp_price,
+        aq = price(
+            addon,
+            term if term in addon.terms else addon.terms[0],
             addon_qty,
-            markup_percent=q.markup_percent,
-            default_markup_percent=default_markup_percent,
+            markup_percent=q.markup_percent if q.basis == "explicit" else None,
         )
         choices.append(
             AddonChoice(
@@ -227,6 +239,9 @@ def price_new_line(
                 unit_partner_price=aq.partner_price,
                 erp_price=aq.erp_price,
                 unit_customer_price=aq.customer_price,
+                markup_percent=aq.markup_percent,
+                default_markup_percent=aq.default_markup_percent,
+                price_basis=aq.basis,
             )
         )
     return NewSubscriptionLine(
@@ -249,6 +264,7 @@ def price_new_line(
         parent_subscription_id=parent_subscription.id if parent_subscription is not None else None,
         parent_line_no=parent_line.line_no if parent_line is not None else None,
         unit=offer.unit,
+        price_basis=q.basis,
     )
 
 
@@ -572,7 +588,6 @@ class Order(CspAggregate):
 
 
 __all__ = [
-    "DEFAULT_MARKUP_PERCENT",
     "AddonChoice",
     "ChangeLine",
     "Eligibility",

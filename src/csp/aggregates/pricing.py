@@ -10,8 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from csp.aggregates.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from csp.aggregates.catalog import Offer
+    from csp.aggregates.terms import Term
 
 CENT = Decimal("0.01")
 PERCENT_QUANTUM = Decimal("0.0001")
@@ -75,6 +80,13 @@ def margin(customer: Decimal, partner: Decimal) -> Decimal:
     return money(customer - partner)
 
 
+PriceBasis = Literal["explicit", "segment", "default"]
+"""Where a customer price came from: a markup or price given for this line or
+subscription (``explicit``), the customer segment's price for the offer, or the
+reseller's default markup alone. A renewal keeps an explicit price's markup and
+decides the others again, as a new order line would."""
+
+
 @dataclass(frozen=True)
 class PriceQuote:
     """A unit price worked out for one offer and quantity (per licence per month)."""
@@ -86,6 +98,7 @@ class PriceQuote:
     markup_percent: Decimal  # the extra markup, on top of the default
     default_markup_percent: Decimal
     quantity: int
+    basis: PriceBasis = "explicit"
 
     @property
     def total(self) -> Decimal:
@@ -108,6 +121,7 @@ def quote(
     markup_percent: Decimal | None = None,
     target_price: Decimal | None = None,
     default_markup_percent: Decimal = DEFAULT_MARKUP_PERCENT,
+    basis: PriceBasis = "explicit",
 ) -> PriceQuote:
     """Price one offer: either an extra markup or a target customer price, not both."""
     if markup_percent is not None and target_price is not None:
@@ -129,7 +143,54 @@ def quote(
         markup_percent=extra,
         default_markup_percent=default_markup_percent,
         quantity=quantity,
+        basis=basis,
     )
+
+
+def customer_quote(
+    partner_price: Decimal,
+    erp_price: Decimal | None,
+    quantity: int = 1,
+    *,
+    markup_percent: Decimal | None = None,
+    target_price: Decimal | None = None,
+    segment_markup_percent: Decimal | None = None,
+    segment_customer_price: Decimal | None = None,
+    default_markup_percent: Decimal = DEFAULT_MARKUP_PERCENT,
+) -> PriceQuote:
+    """The one pricing decision for a customer's seat: a markup or target price given
+    for it wins; else the customer segment's price for the offer (an extra markup or a
+    fixed customer price); else the reseller's default markup alone."""
+    if markup_percent is not None or target_price is not None:
+        basis: PriceBasis = "explicit"
+    elif segment_markup_percent is not None or segment_customer_price is not None:
+        markup_percent, target_price, basis = segment_markup_percent, segment_customer_price, "segment"
+    else:
+        basis = "default"
+    return quote(
+        partner_price,
+        erp_price,
+        quantity,
+        markup_percent=markup_percent,
+        target_price=target_price,
+        default_markup_percent=default_markup_percent,
+        basis=basis,
+    )
+
+
+class SeatPricer(Protocol):
+    """Prices a customer's seats of an offer (the application's one pricing decision,
+    handed to the pure rules that check and build order and quote lines)."""
+
+    def __call__(
+        self,
+        offer: Offer,
+        term: Term,
+        quantity: int,
+        *,
+        markup_percent: Decimal | None = None,
+        target_price: Decimal | None = None,
+    ) -> PriceQuote: ...
 
 
 def days_between(start: datetime, end: datetime) -> int:

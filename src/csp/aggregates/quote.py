@@ -17,7 +17,7 @@ from eventsourcing.domain import event
 from csp.aggregates.base import Actor, CspAggregate, Value
 from csp.aggregates.catalog import Eligibility, Offer, check_eligible
 from csp.aggregates.errors import InvalidInput, QuoteExpired, QuoteNotOpen
-from csp.aggregates.pricing import money, quote
+from csp.aggregates.pricing import SeatPricer, money
 from csp.aggregates.terms import BillingCycle, Term
 
 QuoteStatus = Literal["open", "accepted", "expired"]
@@ -58,10 +58,10 @@ def price_quote_line(
     tenant_id: UUID | None,
     markup_percent: Decimal | None,
     target_price: Decimal | None,
-    default_markup_percent: Decimal,
-    at: datetime,
+    price: SeatPricer,
 ) -> QuoteLine:
-    """Check and price one proposed line (the same rules as an order line's offer)."""
+    """Check and price one proposed line (the same rules and the same pricing decision,
+    ``price``, as an order line's offer)."""
     check_eligible(offer, eligibility)
     offer.check_term_and_cycle(term, billing_cycle)
     if offer.is_trial:
@@ -69,15 +69,7 @@ def price_quote_line(
     if offer.is_addon:
         raise InvalidInput("offer_id", "quote the base offer; add-ons are chosen when ordering")
     offer.check_quantity(quantity)
-    p = offer.price_at(at, term)
-    q = quote(
-        p.partner_price,
-        p.erp_price,
-        quantity,
-        markup_percent=markup_percent,
-        target_price=target_price,
-        default_markup_percent=default_markup_percent,
-    )
+    q = price(offer, term, quantity, markup_percent=markup_percent, target_price=target_price)
     return QuoteLine(
         line_no=line_no,
         offer_id=offer.id,

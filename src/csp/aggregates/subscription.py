@@ -15,7 +15,7 @@ is still open (newest first); the reduction is refunded pro rata by the billing 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -24,7 +24,7 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from csp.aggregates.base import Actor, CspAggregate, Value
-from csp.aggregates.catalog import LicenceType, Offer, PricePoint
+from csp.aggregates.catalog import LicenceType, Offer
 from csp.aggregates.errors import (
     AddonRequiresBase,
     InvalidInput,
@@ -37,12 +37,13 @@ from csp.aggregates.errors import (
     TermCannotShrink,
     TrialQuantityFixed,
 )
-from csp.aggregates.pricing import PriceQuote, customer_price, markup_for_target, money
+from csp.aggregates.pricing import PriceBasis, PriceQuote, customer_price, markup_for_target, money
 from csp.aggregates.terms import (
     CANCELLATION_WINDOW,
     TRIAL_DAYS,
     TRIAL_QUANTITY,
     BillingCycle,
+    BillingDates,
     Term,
     billing_boundaries,
     check_cycle_allowed,
@@ -62,6 +63,16 @@ SUBSCRIPTION_STATUSES: tuple[SubscriptionStatus, ...] = (
 )
 TrancheKind = Literal["purchase", "increase", "renewal", "conversion", "trial"]
 TERMINAL: tuple[SubscriptionStatus, ...] = ("expired", "disabled", "cancelled")
+
+
+def is_billed(status: SubscriptionStatus) -> bool:
+    """Whether the seats cost money now: an active or suspended subscription (suspending
+    does not stop billing); a trial is free and an ended one no longer billed, so their
+    monthly and yearly costs are nothing."""
+    return status in ("active", "suspended")
+
+
+NextTermClearReason = Literal["quantity_changed", "billing_cycle_changed", "offer_changed"]
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,8 @@ class SubscriptionTerms(Value):
     default_markup_percent: Decimal
     parent_id: UUID | None = None
     vendor_subscription_id: str | None = None
+    price_basis: PriceBasis = "explicit"  # terms stored before it was recorded: as given
+    billing_dates: BillingDates | None = None  # an add-on's: its base's billing calendar
 
 
 def subscription_terms_from_offer(
@@ -168,6 +181,7 @@ def subscription_terms_from_offer(
         default_markup_percent=price.default_markup_percent,
         parent_id=parent_id,
         vendor_subscription_id=vendor_subscription_id,
+        price_basis=price.basis,
     )
 
 
@@ -216,6 +230,8 @@ class Subscription(CspAggregate):
         self.closed_window_numbers: tuple[int, ...] = ()
         self.unacknowledged_versions: tuple[int, ...] = ()
         self.last_vendor_refusal: str | None = None
+        self.adopted = False
+        self.last_reconciliation: str | None = None
 
     def _assign_offer_terms(
         self, t: SubscriptionTerms, starts_at: datetime, ends_at: datetime, tranche: Tranche
@@ -240,6 +256,7 @@ class Subscription(CspAggregate):
         self.unit_customer_price = t.unit_customer_price
         self.markup_percent = t.markup_percent
         self.default_markup_percent = t.default_markup_percent
+        self.price_basis: PriceBasis = t.price_basis
         self.starts_at = starts_at
         self.ends_at = ends_at
         self.tranches: tuple[Tranche, ...] = (tranche,)
@@ -269,6 +286,8 @@ class Subscription(CspAggregate):
             kind = "purchase"
         if end <= at:
             raise InvalidInput("ends_at", "the term must end after it starts")
+        if terms.billing_dates is not None:
+            terms.billing_dates.check_start(at, end)
         tranche = Tranche(
             number=1,
             quantity=terms.quantity,
@@ -377,6 +396,9 @@ class Subscription(CspAggregate):
             self._remove_seats(
                 removals=self._take_refundable(self.quantity - quantity, at), quantity=quantity, actor=actor, at=at
             )
+        else:
+            return
+        self._clear_next_term("quantity_changed", actor, at)
 
     def _next_tranche_number(self) -> int:
         return max((t.number for t in self.tranches), default=0) + 1
@@ -417,6 +439,59 @@ class Subscription(CspAggregate):
     def _schedule_renewal_quantity(self, quantity: int | None, actor: Actor, at: datetime) -> None:
         self.renewal_quantity = quantity
 
+    class NextTermCleared(CspAggregate.Event):
+        """An immediate change deleted every change scheduled for the next term, as the
+        vendor does; it names the change and what was scheduled."""
+
+        reason: NextTermClearReason
+        renewal_quantity: int | None
+        renewal_term: Term | None
+        billing_cycle: BillingCycle | None  # a billing-cycle change due only at the renewal
+
+    @property
+    def has_next_term_changes(self) -> bool:
+        return self.renewal_quantity is not None or self.renewal_term is not None or self._cycle_at_renewal is not None
+
+    @property
+    def _cycle_at_renewal(self) -> BillingCycle | None:
+        """A scheduled billing-cycle change that falls at the renewal, not inside the term."""
+        if self.pending_billing_cycle is not None and self.billing_cycle_change_due is None:
+            return self.pending_billing_cycle
+        return None
+
+    def _clear_next_term(
+        self, reason: NextTermClearReason, actor: Actor, at: datetime, keep_billing_cycle: bool = False
+    ) -> None:
+        """After an immediate change (quantity, offer, billing cycle): nothing scheduled
+        for the next term survives it (Partner Center deletes it too)."""
+        cycle = None if keep_billing_cycle else self._cycle_at_renewal
+        if self.renewal_quantity is None and self.renewal_term is None and cycle is None:
+            return
+        self._next_term_cleared(
+            reason=reason,
+            renewal_quantity=self.renewal_quantity,
+            renewal_term=self.renewal_term,
+            billing_cycle=cycle,
+            actor=actor,
+            at=at,
+        )
+
+    @event(NextTermCleared)
+    def _next_term_cleared(
+        self,
+        reason: NextTermClearReason,
+        renewal_quantity: int | None,
+        renewal_term: Term | None,
+        billing_cycle: BillingCycle | None,
+        actor: Actor,
+        at: datetime,
+    ) -> None:
+        self.renewal_quantity = None
+        self.renewal_term = None
+        if billing_cycle is not None:
+            self.pending_billing_cycle = None
+            self.pending_billing_cycle_at = None
+
     # --- billing cycle and term -------------------------------------------
 
     class BillingCycleChangeScheduled(CspAggregate.Event):
@@ -430,6 +505,8 @@ class Subscription(CspAggregate):
     def change_billing_cycle(self, billing_cycle: BillingCycle, actor: Actor, at: datetime) -> None:
         """Schedule a billing-cycle change for the next billing period (never mid-period)."""
         self._require_changeable("change its billing cycle")
+        if self.is_addon:
+            raise InvalidInput("billing_cycle", "an add-on is billed on its base's cycle; change the base's instead")
         if billing_cycle not in self.billing_cycles_allowed:
             raise InvalidInput("billing_cycle", f"{self.offer_name} allows: {', '.join(self.billing_cycles_allowed)}")
         check_cycle_allowed(self.renewal_term or self.term, billing_cycle)
@@ -441,6 +518,31 @@ class Subscription(CspAggregate):
             return
         effective_at = next_billing_boundary(self.starts_at, self.ends_at, self.billing_cycle, self.term, at)
         self._schedule_billing_cycle(billing_cycle=billing_cycle, effective_at=effective_at, actor=actor, at=at)
+        if self.billing_cycle_change_due is not None:
+            # a change inside the term is an immediate change; one that falls at the
+            # renewal is itself a next-term change and leaves the others be
+            self._clear_next_term("billing_cycle_changed", actor, at, keep_billing_cycle=True)
+
+    def follow_billing_cycle(self, base: Subscription, actor: Actor, at: datetime) -> bool:
+        """An add-on takes its base's scheduled billing-cycle change, for the same date (where
+        its offer allows that cycle), or withdraws its own with the base's; True if it changed."""
+        if self.parent_id != base.id or self.status not in ("active", "suspended"):
+            return False
+        cycle = base.pending_billing_cycle
+        if cycle is None or cycle == self.billing_cycle:
+            if self.pending_billing_cycle is None:
+                return False
+            self._schedule_billing_cycle(billing_cycle=None, effective_at=None, actor=actor, at=at)
+            return True
+        term = self.renewal_term or self.term
+        if cycle not in self.billing_cycles_allowed or (term == "monthly" and cycle == "yearly"):
+            return False
+        if (cycle, base.pending_billing_cycle_at) == (self.pending_billing_cycle, self.pending_billing_cycle_at):
+            return False
+        self._schedule_billing_cycle(
+            billing_cycle=cycle, effective_at=base.pending_billing_cycle_at, actor=actor, at=at
+        )
+        return True
 
     @event(BillingCycleChangeScheduled)
     def _schedule_billing_cycle(
@@ -596,6 +698,7 @@ class Subscription(CspAggregate):
     ) -> None:
         self.unit_customer_price = unit_customer_price
         self.markup_percent = markup_percent
+        self.price_basis = "explicit"
 
     class AutoRenewChanged(CspAggregate.Event):
         auto_renew: bool
@@ -623,6 +726,18 @@ class Subscription(CspAggregate):
         unit_partner_price: Decimal
         erp_price: Decimal | None
         unit_customer_price: Decimal
+        # Since version 2 the renewal records the markups and the basis it was priced on
+        # (None in a version-1 event: the subscription kept its own).
+        markup_percent: Decimal | None
+        default_markup_percent: Decimal | None
+        price_basis: PriceBasis | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["markup_percent"] = None
+            state["default_markup_percent"] = None
+            state["price_basis"] = None
 
     class Expired(CspAggregate.Event):
         pass
@@ -638,13 +753,15 @@ class Subscription(CspAggregate):
         self,
         actor: Actor,
         at: datetime,
-        price: PricePoint | None = None,
+        price: PriceQuote | None = None,
         base_ends_at: datetime | None = None,
         allow_renewal: bool = True,
     ) -> SubscriptionStatus:
         """What happens at term end: renew (auto-renew on), expire, or disable (suspended).
 
-        ``price`` is the catalog price in force at renewal (the lock ends with the term);
+        ``price`` is the customer's price for the new term, decided as a new order line's
+        is, on the catalog price in force at renewal (the lock ends with the term); without
+        it the subscription renews at its own prices;
         ``base_ends_at`` is the base's new term end for an add-on (coterminous), and
         ``allow_renewal`` is False for an add-on whose base did not renew.
         """
@@ -662,7 +779,7 @@ class Subscription(CspAggregate):
             self._renew_now(actor, at, price, base_ends_at)
         return self.status
 
-    def _renew_now(self, actor: Actor, at: datetime, price: PricePoint | None, base_ends_at: datetime | None) -> None:
+    def _renew_now(self, actor: Actor, at: datetime, price: PriceQuote | None, base_ends_at: datetime | None) -> None:
         term = self.renewal_term or self.term
         cycle = self.pending_billing_cycle or self.billing_cycle
         if term == "monthly" and cycle == "yearly":
@@ -672,9 +789,13 @@ class Subscription(CspAggregate):
         ends = base_ends_at if base_ends_at is not None else term_end(starts, term)
         if ends <= starts:
             raise InvalidInput("base_ends_at", "an add-on renews to its base's new term end")
-        partner = price.partner_price if price is not None else self.unit_partner_price
-        erp = price.erp_price if price is not None else self.erp_price
-        customer = customer_price(partner, self.markup_percent, self.default_markup_percent)
+        if price is not None:
+            partner, erp, customer = price.partner_price, price.erp_price, price.customer_price
+            markup, default, basis = price.markup_percent, price.default_markup_percent, price.basis
+        else:
+            partner, erp, basis = self.unit_partner_price, self.erp_price, self.price_basis
+            markup, default = self.markup_percent, self.default_markup_percent
+            customer = customer_price(partner, markup, default)
         tranche = Tranche(
             number=self._next_tranche_number(),
             quantity=quantity,
@@ -692,6 +813,9 @@ class Subscription(CspAggregate):
             unit_partner_price=partner,
             erp_price=erp,
             unit_customer_price=customer,
+            markup_percent=markup,
+            default_markup_percent=default,
+            price_basis=basis,
             actor=actor,
             at=at,
         )
@@ -707,6 +831,9 @@ class Subscription(CspAggregate):
         unit_partner_price: Decimal,
         erp_price: Decimal | None,
         unit_customer_price: Decimal,
+        markup_percent: Decimal | None,
+        default_markup_percent: Decimal | None,
+        price_basis: PriceBasis | None,
         actor: Actor,
         at: datetime,
     ) -> None:
@@ -719,6 +846,10 @@ class Subscription(CspAggregate):
         self.unit_partner_price = unit_partner_price
         self.erp_price = erp_price
         self.unit_customer_price = unit_customer_price
+        if markup_percent is not None and default_markup_percent is not None and price_basis is not None:
+            self.markup_percent = markup_percent
+            self.default_markup_percent = default_markup_percent
+            self.price_basis = price_basis
         self.pending_billing_cycle = None
         self.pending_billing_cycle_at = None
         self.renewal_quantity = None
@@ -770,6 +901,7 @@ class Subscription(CspAggregate):
         self._convert_trial(
             terms=terms, starts_at=at, ends_at=term_end(at, terms.term), tranche=tranche, actor=actor, at=at
         )
+        self._clear_next_term("offer_changed", actor, at)
 
     @event(TrialConverted)
     def _convert_trial(
@@ -823,6 +955,31 @@ class Subscription(CspAggregate):
     @event(AddonDetached)
     def _detach_addon(self, addon_id: UUID, actor: Actor, at: datetime) -> None:
         self.addon_ids = tuple(a for a in self.addon_ids if a != addon_id)
+
+    class AddonRefused(CspAggregate.Event):
+        """The vendor refused to create one of this base's add-ons (the reseller is told here)."""
+
+        addon_id: UUID
+        offer_name: str
+        reason: str
+        detached: bool  # the add-on ended with the refusal, and left this base
+
+    def record_addon_refusal(self, addon: Subscription, reason: str, actor: Actor, at: datetime) -> None:
+        """Say on the base why its add-on is not there; detach the add-on if it has ended."""
+        if addon.parent_id != self.id:
+            raise InvalidInput("addon_id", "the add-on does not belong to this subscription")
+        detached = addon.id in self.addon_ids and addon.status in TERMINAL
+        self._refuse_addon(
+            addon_id=addon.id, offer_name=addon.offer_name, reason=reason, detached=detached, actor=actor, at=at
+        )
+
+    @event(AddonRefused)
+    def _refuse_addon(
+        self, addon_id: UUID, offer_name: str, reason: str, detached: bool, actor: Actor, at: datetime
+    ) -> None:
+        if detached:
+            self.addon_ids = tuple(a for a in self.addon_ids if a != addon_id)
+        self.last_vendor_refusal = f"{offer_name} was not added: {reason}"
 
     # --- facts from the vendor and the clock --------------------------------
 
@@ -894,6 +1051,85 @@ class Subscription(CspAggregate):
     @event(VendorSubscriptionLinked)
     def _link_vendor(self, vendor_subscription_id: str, actor: Actor, at: datetime) -> None:
         self.vendor_subscription_id = vendor_subscription_id
+
+    # --- reconciliation with the vendor (the vendor is the truth for what it bills) ---
+
+    class AdoptedFromVendor(CspAggregate.Event):
+        """A subscription found at the vendor and unknown here (an orphan), taken on."""
+
+        vendor_subscription_id: str
+        reason: str
+
+    def record_adoption(self, reason: str, actor: Actor, at: datetime) -> None:
+        if self.vendor_subscription_id is None:
+            raise InvalidInput("vendor_subscription_id", "an adopted subscription is linked to the vendor's")
+        self._adopt(vendor_subscription_id=self.vendor_subscription_id, reason=reason, actor=actor, at=at)
+
+    @event(AdoptedFromVendor)
+    def _adopt(self, vendor_subscription_id: str, reason: str, actor: Actor, at: datetime) -> None:
+        self.adopted = True
+        self.last_reconciliation = reason
+
+    class CorrectedFromVendor(CspAggregate.Event):
+        """The platform's record set to what the vendor holds (quantity, status, term)."""
+
+        quantity: int
+        status: SubscriptionStatus
+        term: Term
+        tranches: tuple[Tranche, ...]
+        reason: str
+
+    def correct_from_vendor(
+        self, quantity: int, status: SubscriptionStatus, term: Term, reason: str, actor: Actor, at: datetime
+    ) -> None:
+        """Seats the vendor has and we lack are a tranche bought now (its window closed: the
+        vendor's seats are not ours to refund); seats we have and it lacks go, newest first."""
+        if (quantity, status, term) == (self.quantity, self.status, self.term):
+            return
+        if quantity < 0:
+            raise InvalidInput("quantity", "must not be negative")
+        tranches = self.tranches
+        if quantity > self.quantity:
+            tranches = (
+                *tranches,
+                Tranche(
+                    number=self._next_tranche_number(),
+                    quantity=quantity - self.quantity,
+                    kind="increase",
+                    purchased_at=at,
+                    window_ends_at=at,
+                    unit_partner_price=self.unit_partner_price,
+                ),
+            )
+        elif quantity < self.quantity:
+            extra = self.quantity - quantity
+            kept: list[Tranche] = []
+            for t in reversed(tranches):
+                take = min(extra, t.quantity)
+                extra -= take
+                if t.quantity - take > 0:
+                    kept.append(replace(t, quantity=t.quantity - take))
+            tranches = tuple(reversed(kept))
+        self._correct(quantity=quantity, status=status, term=term, tranches=tranches, reason=reason, actor=actor, at=at)
+
+    @event(CorrectedFromVendor)
+    def _correct(
+        self,
+        quantity: int,
+        status: SubscriptionStatus,
+        term: Term,
+        tranches: tuple[Tranche, ...],
+        reason: str,
+        actor: Actor,
+        at: datetime,
+    ) -> None:
+        self.quantity = quantity
+        self.status = status
+        self.term = term
+        self.tranches = tranches
+        self.last_reconciliation = reason
+        if status in TERMINAL and self.ended_at is None:
+            self.ended_at = at
 
     class VendorChangeAcknowledged(CspAggregate.Event):
         change_version: int

@@ -3,16 +3,19 @@
 Term P1M (``monthly``) or P1Y (``annual``); billing cycle ``monthly`` or ``yearly``.
 A monthly billing period runs from a monthly anniversary of the term start to the next;
 a yearly one runs to the term end. Anniversaries keep the start's day of month, clamped
-to the month's last day (31 Jan → 28/29 Feb → 31 Mar).
+to the month's last day (31 Jan → 28/29 Feb → 31 Mar). An add-on has no calendar of its
+own: it is billed on its base's (``BillingDates``).
 """
 
 from __future__ import annotations
 
 import calendar
 import functools
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, get_args
 
+from csp.aggregates.base import Value
 from csp.aggregates.errors import InvalidInput
 
 Term = Literal["monthly", "annual"]
@@ -90,6 +93,28 @@ def next_billing_boundary(
         if b > now:
             return b
     return ends_at
+
+
+@dataclass(frozen=True)
+class BillingDates(Value):
+    """The base's billing calendar an add-on is billed on, as it was when the add-on started.
+
+    ``anchor`` is where the base's monthly billing dates count from (its term start: the
+    same day of every month); ``period_starts_at``–``period_ends_at`` is the base's billing
+    period the add-on starts in, whose first charge covers the days from its start to
+    ``period_ends_at``, pro rata by day of that period.
+    """
+
+    anchor: datetime
+    period_starts_at: datetime
+    period_ends_at: datetime
+
+    def check_start(self, at: datetime, ends_at: datetime) -> None:
+        """Raise unless an add-on starting at ``at`` and ending at ``ends_at`` fits these dates."""
+        if not self.anchor <= self.period_starts_at <= at < self.period_ends_at <= ends_at:
+            raise InvalidInput(
+                "billing_dates", "the add-on must start inside the base's billing period, within the term"
+            )
 
 
 def check_cycle_allowed(term: Term, cycle: BillingCycle, field: str = "billing_cycle") -> None:

@@ -16,6 +16,7 @@ from csp.aggregates.catalog import Eligibility
 from csp.aggregates.order import Order
 from csp.aggregates.organization import Address, OrganizationProfile
 from csp.aggregates.tenant import Tenant
+from csp.api.commands import send_invitation
 from csp.application import AddonRequest, CspApplication, NewLineRequest, QuoteLineRequest
 from csp.application.accounts import NewLogin
 from csp.application.catalog import offer_id_for
@@ -121,8 +122,11 @@ class Demo:
         for email, role in (("orders@csp.example", "order_manager"), ("billing@csp.example", "billing")):
             inv = app.invite_user(boss.id, email.replace("@", f"+{self.suffix}@"), role, reseller.id)
             app.accept_invitation(inv.token, role.split("_")[0].title(), "Demo", DEMO_PASSWORD, accept_terms=True)
-        app.invite_user(boss.id, f"newcomer+{self.suffix}@csp.example", "read_only", reseller.id)
-        self.step("users: an order manager, a billing user, and an invitation waiting")
+        waiting = app.invite_user(boss.id, f"newcomer+{self.suffix}@csp.example", "read_only", reseller.id)
+        # as an invitation from the Users screen: its one-time link exists only in this email
+        sent = send_invitation(self.system, waiting, boss, reseller.name)
+        where = f" (its link emailed to {waiting.user.email})" if sent else " (its email could not be sent)"
+        self.step(f"users: an order manager, a billing user, and an invitation waiting{where}")
 
         contoso = app.register_customer(
             reseller.id, _profile("Contoso SRL", "retail", "it@contoso.example"), self.actor

@@ -14,9 +14,9 @@ from csp.aggregates.order import NewSubscriptionLine, Order, OrderLine
 from csp.aggregates.organization import Organization
 from csp.aggregates.pricing import money
 from csp.aggregates.quote import Quote
-from csp.aggregates.subscription import Subscription
+from csp.aggregates.subscription import Subscription, is_billed
 from csp.aggregates.tenant import Tenant
-from csp.aggregates.user import User
+from csp.aggregates.user import ApiToken, User
 from csp.api import schemas as s
 from csp.api.auth import Caller
 
@@ -52,6 +52,21 @@ def user_public(u: User) -> s.UserPublic:
         invitation_expires_at=u.invitation_expires_at,
         version=u.version,
     )
+
+
+def tokens_public(tokens: Sequence[ApiToken], now: datetime, limit: int, offset: int) -> s.TokensPublic:
+    rows = [
+        s.TokenRow(
+            id=t.id,
+            name=t.name,
+            created_at=t.created_at,
+            expires_at=t.expires_at,
+            revoked_at=t.revoked_at,
+            status=t.status(now),
+        )
+        for t in tokens
+    ]
+    return s.TokensPublic(items=rows[offset : offset + limit], total=len(rows))
 
 
 def settings_public(org: Organization, available: Sequence[str] = ("local",)) -> s.SettingsPublic:
@@ -276,16 +291,17 @@ def subscription_public(
     unit = None if trial else sub.unit_customer_price
     partner = None if trial or caller.is_customer else sub.unit_partner_price
     q = sub.quantity
+    billed = q if is_billed(sub.status) else 0  # an ended one costs nothing any more
 
     def monthly(price: Decimal | None) -> Decimal | None:
         if price is None:
             return None
-        return money(price * q) if sub.billing_cycle == "monthly" else money(0)
+        return money(price * billed) if sub.billing_cycle == "monthly" else money(0)
 
     def yearly(price: Decimal | None) -> Decimal | None:
         if price is None:
             return None
-        return money(price * q * 12) if sub.billing_cycle == "yearly" else money(0)
+        return money(price * billed * 12) if sub.billing_cycle == "yearly" else money(0)
 
     return s.SubscriptionPublic(
         id=sub.id,

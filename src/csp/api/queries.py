@@ -60,8 +60,6 @@ def catalog_offers(
     offers = list(catalog.offers.values())
     buyer: Organization | None = None
     hidden: tuple[UUID, ...] = ()
-    segment = None
-    default_markup = None
     if reseller_slug and (caller is None or not caller.is_customer):
         # a reseller's public portal: what it shows its customers (a visitor, or a
         # reseller user looking at it)
@@ -77,8 +75,6 @@ def catalog_offers(
         hidden = c.hidden_offer_ids if c is not None else ()
         if buyer is not None:
             offers = [o for o in offers if app.offer_available_to(buyer, o)]
-            segment = app.segment_of(buyer.id) if buyer.kind == "customer" else None
-            default_markup = app.default_markup_for(buyer)
     out = []
     for o in offers:
         category = catalog.category_of(o)
@@ -86,8 +82,8 @@ def catalog_offers(
         if not flt.matches(o, category.slug, group.slug):
             continue
         customer_price = None
-        if view is PriceView.CUSTOMER and default_markup is not None:
-            customer_price = app.customer_unit_price(o, default_markup, segment)
+        if view is PriceView.CUSTOMER and buyer is not None:
+            customer_price = app.customer_unit_price(buyer, o)
         out.append(offer_public(o, catalog, now, view, customer_price, visible=o.id not in hidden))
     return out
 

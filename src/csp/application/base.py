@@ -16,6 +16,7 @@ from csp.aggregates.base import CspAggregate, utc
 from csp.aggregates.catalog import CATALOG_ID, Catalog
 from csp.aggregates.errors import ConcurrentModification, NotFound
 from csp.aggregates.index import Counter
+from csp.application.pricing import CustomerPricing
 from csp.clock import Clock, SystemClock
 from csp.persistence import TupleJSONTranscoder, register_value_transcodings
 
@@ -40,6 +41,8 @@ class CspApplicationBase(Application[UUID]):
         self._catalog_lock = threading.Lock()
         self._local = threading.local()
         self._save_listeners: list[SaveListener] = []
+        # The one pricing decision every command that prices a customer's seats asks.
+        self.pricing = CustomerPricing(self.load, self.exists)
         super().__init__(env)
 
     def construct_transcoder(self) -> Transcoder:

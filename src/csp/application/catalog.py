@@ -157,12 +157,7 @@ class CatalogCommands(CspApplicationBase):
 
     def default_markup_for(self, organization: Organization) -> Decimal:
         """The reseller's default markup (5 % unless its settings say otherwise)."""
-        reseller = (
-            organization
-            if organization.kind == "reseller"
-            else self.load(Organization, organization.owner_reseller_id, "organization")
-        )
-        return reseller.settings.default_markup_percent if reseller.settings else DEFAULT_MARKUP_PERCENT
+        return self.pricing.default_markup(organization)
 
     def price_preview(
         self,
@@ -174,12 +169,19 @@ class CatalogCommands(CspApplicationBase):
         reseller_id: UUID | None = None,
         organization_id: UUID | None = None,
     ) -> PriceQuote:
-        """What an order line would cost: partner, ERP, customer price, margin, total
-        (``organization_id``, the buyer, counts where segments are known: see the
-        customisation commands)."""
+        """What an order line would cost: partner, ERP, customer price, margin, total.
+        For a buyer (``organization_id``) the order line's own pricing decision (its
+        segment's price when neither a markup nor a target price is given); else for
+        the reseller, at its default markup."""
         offer = self.catalog().offer(offer_id)
         t: Term = parse_term(term) if term else offer.terms[0]
-        p = offer.price_at(self.now(), t)
+        now = self.now()
+        if organization_id is not None:
+            buyer = self.load(Organization, organization_id, "organization")
+            return self.pricing.price(
+                buyer, offer, t, quantity, now, markup_percent=markup_percent, target_price=target_price
+            )
+        p = offer.price_at(now, t)
         default = DEFAULT_MARKUP_PERCENT
         if reseller_id is not None:
             default = self.default_markup_for(self.load(Organization, reseller_id, "organization"))

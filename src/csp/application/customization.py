@@ -3,7 +3,6 @@ and the rules they add to ordering (what a customer may buy, at what default pri
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import Decimal
 from uuid import UUID, uuid4
 
@@ -20,11 +19,9 @@ from csp.aggregates.errors import ConcurrentModification, InvalidInput, NotFound
 from csp.aggregates.index import UniqueKey
 from csp.aggregates.order import NewSubscriptionLine, Order
 from csp.aggregates.organization import Organization
-from csp.aggregates.pricing import PriceQuote, customer_price
 from csp.aggregates.terms import Term
 from csp.application.orders import NewLineRequest, OrderCommands
-
-SEGMENT_MEMBER_KEYS = "segment-member"
+from csp.application.pricing import SEGMENT_MEMBER_KEYS
 
 
 class CustomizationCommands(OrderCommands):
@@ -42,11 +39,7 @@ class CustomizationCommands(OrderCommands):
         return [self.segment(s) for s in c.segment_ids] if c is not None else []
 
     def segment_of(self, organization_id: UUID) -> CustomerSegment | None:
-        key_id = UniqueKey.id_for(SEGMENT_MEMBER_KEYS, str(organization_id))
-        if not self.exists(key_id):
-            return None
-        owner = self.load(UniqueKey, key_id, "segment membership").owner_id
-        return self.segment(owner) if owner is not None else None
+        return self.pricing.segment_of(organization_id)
 
     def offer_available_to(self, buyer: Organization, offer: Offer) -> bool:
         if buyer.kind == "reseller":
@@ -63,23 +56,11 @@ class CustomizationCommands(OrderCommands):
                 offer, buyer.eligibility, self.customization(buyer.owner_reseller_id), self.segment_of(buyer.id)
             )
 
-    def customer_unit_price(
-        self,
-        offer: Offer,
-        default_markup_percent: Decimal,
-        segment: CustomerSegment | None,
-        term: Term | None = None,
-    ) -> Decimal | None:
+    def customer_unit_price(self, buyer: Organization, offer: Offer, term: Term | None = None) -> Decimal | None:
         """The price per unit per month a customer sees (None for an offer without price: a trial)."""
-        if offer.is_trial:
-            return None
-        p = offer.price_at(self.now(), term)
-        sp = segment.price_for(offer.id) if segment is not None else None
-        if sp is not None:
-            return sp.unit_price(p.partner_price, default_markup_percent)
-        return customer_price(p.partner_price, Decimal(0), default_markup_percent)
+        return self.pricing.unit_price(buyer, offer, self.now(), term)
 
-    # --- ordering: availability and the segment's default price ----------------
+    # --- ordering: what a customer may buy -------------------------------------
 
     def _build_new_line(self, order: Order, line_no: int, req: NewLineRequest) -> NewSubscriptionLine:
         buyer = self.load(Organization, order.organization_id, "organization")
@@ -87,34 +68,7 @@ class CustomizationCommands(OrderCommands):
         self.check_offer_available(buyer, offer)
         for a in req.addons:
             self.check_offer_available(buyer, self.catalog().offer(a.offer_id))
-        if req.markup_percent is None and req.target_price is None:
-            markup, target = self.segment_default_price(buyer, offer.id)
-            req = dataclasses.replace(req, markup_percent=markup, target_price=target)
         return super()._build_new_line(order, line_no, req)
-
-    def segment_default_price(self, buyer: Organization, offer_id: UUID) -> tuple[Decimal | None, Decimal | None]:
-        """The markup or customer price a line of this offer takes for this buyer when
-        the order gives neither: its segment's price for the offer, if it has one."""
-        segment = self.segment_of(buyer.id) if buyer.kind == "customer" else None
-        sp = segment.price_for(offer_id) if segment is not None else None
-        return (sp.markup_percent, sp.customer_price) if sp is not None else (None, None)
-
-    def price_preview(
-        self,
-        offer_id: UUID,
-        quantity: int = 1,
-        markup_percent: Decimal | None = None,
-        target_price: Decimal | None = None,
-        term: str | None = None,
-        reseller_id: UUID | None = None,
-        organization_id: UUID | None = None,
-    ) -> PriceQuote:
-        """As the catalog's preview; for a customer ``organization_id`` without a markup
-        or a target price, at its segment's price, as an order line would be."""
-        if organization_id is not None and markup_percent is None and target_price is None:
-            buyer = self.load(Organization, organization_id, "organization")
-            markup_percent, target_price = self.segment_default_price(buyer, offer_id)
-        return super().price_preview(offer_id, quantity, markup_percent, target_price, term, reseller_id)
 
     # --- commands ----------------------------------------------------------------
 

@@ -19,7 +19,6 @@ from csp.aggregates.order import (
     price_new_line,
 )
 from csp.aggregates.organization import Organization
-from csp.aggregates.pricing import PriceQuote, margin
 from csp.aggregates.subscription import Subscription, subscription_terms_from_offer
 from csp.aggregates.tenant import Tenant
 from csp.aggregates.terms import parse_billing_cycle, parse_term
@@ -132,9 +131,8 @@ class OrderCommands(CatalogCommands):
             term=parse_term(req.term),
             markup_percent=req.markup_percent,
             target_price=req.target_price,
-            default_markup_percent=self.default_markup_for(buyer),
+            price=self.pricing.pricer(buyer, self.now()),
             addons=addons,
-            at=self.now(),
             parent_subscription=parent_sub,
             parent_line=parent_line,
             parent_offer=parent_offer,
@@ -325,15 +323,7 @@ class OrderCommands(CatalogCommands):
             others.append(parent)
         for choice in line.addons:
             addon_offer = catalog.offer(choice.offer_id)
-            addon_quote = PriceQuote(
-                partner_price=choice.unit_partner_price,
-                erp_price=choice.erp_price,
-                customer_price=choice.unit_customer_price,
-                margin=margin(choice.unit_customer_price, choice.unit_partner_price),
-                markup_percent=line.markup_percent,
-                default_markup_percent=line.default_markup_percent,
-                quantity=choice.quantity,
-            )
+            addon_quote = choice.price_quote(line)
             addon_terms = subscription_terms_from_offer(
                 addon_offer,
                 organization_id=order.organization_id,

@@ -39,17 +39,12 @@ class QuoteCommands(CustomizationCommands):
     ) -> Quote:
         org = self.load(Organization, organization_id, "organization")
         catalog = self.catalog()
-        default = self.default_markup_for(org)
-        segment = self.segment_of(org.id) if org.kind == "customer" else None
         now = self.now()
+        price = self.pricing.pricer(org, now)
         priced: list[QuoteLine] = []
         for n, req in enumerate(lines, start=1):
             offer = catalog.offer(req.offer_id)
             self.check_offer_available(org, offer)
-            markup, target = req.markup_percent, req.target_price
-            sp = segment.price_for(offer.id) if segment is not None else None
-            if markup is None and target is None and sp is not None:
-                markup, target = sp.markup_percent, sp.customer_price
             if req.tenant_id is not None:
                 self._check_tenant_of(org, req.tenant_id)
             priced.append(
@@ -61,10 +56,9 @@ class QuoteCommands(CustomizationCommands):
                     billing_cycle=parse_billing_cycle(req.billing_cycle),
                     term=parse_term(req.term),
                     tenant_id=req.tenant_id,
-                    markup_percent=markup,
-                    target_price=target,
-                    default_markup_percent=default,
-                    at=now,
+                    markup_percent=req.markup_percent,
+                    target_price=req.target_price,
+                    price=price,
                 )
             )
         quote = Quote.create(

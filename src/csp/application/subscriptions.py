@@ -2,7 +2,8 @@
 
 Changes are decided here at once by the ``Subscription`` aggregate and then pushed
 to the vendor by a saga. Add-ons follow their base: suspended, reactivated, cancelled,
-renewed or ended with it, always to the base's term end (coterminous).
+renewed or ended with it, always to the base's term end (coterminous), billed on the
+base's billing dates and cycle (a cycle change of the base is the add-ons' too).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from decimal import Decimal
 from uuid import UUID, uuid4
 
 from csp.aggregates.base import SYSTEM_SCHEDULER, Actor
-from csp.aggregates.catalog import PricePoint
+from csp.aggregates.billing import addon_billing_dates
 from csp.aggregates.errors import AlreadyExists, CspError, InvalidInput, NotATrial
 from csp.aggregates.organization import Organization
-from csp.aggregates.pricing import quote
+from csp.aggregates.pricing import PriceQuote
 from csp.aggregates.subscription import TERMINAL, Subscription, SubscriptionStatus, subscription_terms_from_offer
-from csp.aggregates.terms import parse_billing_cycle, parse_term
+from csp.aggregates.terms import BillingCycle, parse_billing_cycle, parse_term
 from csp.application.catalog import CatalogCommands
 
 
@@ -89,9 +90,17 @@ class SubscriptionCommands(CatalogCommands):
         self, subscription_id: UUID, billing_cycle: str, actor: Actor, expected_version: int | None = None
     ) -> Subscription:
         sub = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
-        sub.change_billing_cycle(parse_billing_cycle(billing_cycle), actor=actor, at=self.now())
-        self.save(sub)
+        addons = self._decide_billing_cycle(sub, parse_billing_cycle(billing_cycle), actor, self.now())
+        self.save(sub, *addons)
         return sub
+
+    def _decide_billing_cycle(
+        self, sub: Subscription, cycle: BillingCycle, actor: Actor, now: datetime
+    ) -> list[Subscription]:
+        """Schedules the change on ``sub`` and on its live add-ons, for the same date (they
+        are billed on the base's dates); returns the add-ons it changed."""
+        sub.change_billing_cycle(cycle, actor=actor, at=now)
+        return [a for a in self._addons(sub) if a.follow_billing_cycle(sub, actor=actor, at=now)]
 
     def schedule_subscription_term(
         self, subscription_id: UUID, term: str, actor: Actor, expected_version: int | None = None
@@ -162,21 +171,29 @@ class SubscriptionCommands(CatalogCommands):
 
         if edit.reactivate and sub.status == "suspended":
             step("status", "reactivated", lambda: self._decide_reactivate(sub, actor, now))
-        if edit.quantity is not None and edit.quantity != sub.quantity:
-            q = edit.quantity
-            when = "scheduled for the renewal" if edit.at_renewal else "changed"
-            step(
-                "quantity",
-                f"quantity {when} to {q}",
-                lambda: self._decide_quantity(sub, q, edit.at_renewal, actor, now),
-            )
+
+        def quantity() -> None:
+            if edit.quantity is not None and edit.quantity != sub.quantity:
+                q = edit.quantity
+                when = "scheduled for the renewal" if edit.at_renewal else "changed"
+                step(
+                    "quantity",
+                    f"quantity {when} to {q}",
+                    lambda: self._decide_quantity(sub, q, edit.at_renewal, actor, now),
+                )
+
+        if not edit.at_renewal:
+            quantity()
         if edit.billing_cycle is not None and edit.billing_cycle != (sub.pending_billing_cycle or sub.billing_cycle):
             cycle = parse_billing_cycle(edit.billing_cycle)
             step(
                 "billing_cycle",
                 f"billing cycle {cycle} from the next period",
-                lambda: sub.change_billing_cycle(cycle, actor=actor, at=now),
+                lambda: self._decide_billing_cycle(sub, cycle, actor, now),
             )
+        if edit.at_renewal:
+            # scheduled after the immediate changes of the same save, which would clear it
+            quantity()
         if edit.auto_renew is not None and edit.auto_renew != sub.auto_renew:
             on = edit.auto_renew
             step(
@@ -195,6 +212,8 @@ class SubscriptionCommands(CatalogCommands):
         """Cancel now, with its add-ons: every seat must be inside its window (all or nothing)."""
         sub = self.load_for_update(Subscription, subscription_id, "subscription", expected_version)
         now = self.now()
+        # the base's own seats first: a refusal names what blocks it, not one of its add-ons
+        sub.check_cancellable(now)
         addons = [a for a in self._addons(sub) if a.status not in TERMINAL]
         for a in addons:
             a.cancel(actor=actor, at=now)
@@ -256,14 +275,7 @@ class SubscriptionCommands(CatalogCommands):
         offer.check_quantity(qty)
         now = self.now()
         org = self.load(Organization, sub.organization_id, "organization")
-        p = offer.price_at(now, t)
-        price = quote(
-            p.partner_price,
-            p.erp_price,
-            qty,
-            markup_percent=markup_percent,
-            default_markup_percent=self.default_markup_for(org),
-        )
+        price = self.pricing.price(org, offer, t, qty, now, markup_percent=markup_percent)
         terms = subscription_terms_from_offer(
             offer,
             organization_id=sub.organization_id,
@@ -298,14 +310,8 @@ class SubscriptionCommands(CatalogCommands):
         now = self.now()
         term = base.term if base.term in offer.terms else offer.terms[0]
         cycle = base.billing_cycle if base.billing_cycle in offer.billing_cycles else offer.billing_cycles[0]
-        p = offer.price_at(now, term)
-        price = quote(
-            p.partner_price,
-            p.erp_price,
-            quantity,
-            markup_percent=base.markup_percent,
-            default_markup_percent=base.default_markup_percent,
-        )
+        org = self.load(Organization, base.organization_id, "organization")
+        price = self.pricing.price(org, offer, term, quantity, now)
         terms = subscription_terms_from_offer(
             offer,
             organization_id=base.organization_id,
@@ -320,7 +326,11 @@ class SubscriptionCommands(CatalogCommands):
             price=price,
             parent_id=base.id,
         )
+        # billed on the base's dates: its first charge runs to the base's next billing date
+        dates = addon_billing_dates(base.id, list(self.events.get(base.id)), cycle, now)
+        terms = terms.replace(billing_dates=dates)
         addon = Subscription.provision(uuid4(), terms, actor=actor, at=now, ends_at=base.ends_at)
+        addon.follow_billing_cycle(base, actor=actor, at=now)  # a change the base has scheduled
         base.attach_addon(addon, actor=actor, at=now)
         self.save(base, addon)
         return addon
@@ -399,8 +409,11 @@ class SubscriptionCommands(CatalogCommands):
             self.save(*changed)
         return report
 
-    def _renewal_price(self, sub: Subscription) -> PricePoint | None:
-        """The catalog price in force at the renewal (the term's price lock ends)."""
+    def _renewal_price(self, sub: Subscription) -> PriceQuote | None:
+        """The customer's price for the new term, on the catalog price in force at the
+        renewal (the term's price lock ends), decided as a new order line's is: a price
+        set explicitly keeps its markup, any other is the segment's or the default's
+        of the day. None when the catalog no longer sells it: it renews at its own."""
         catalog = self.catalog()
         offer = catalog.offers.get(sub.offer_id)
         if offer is None:
@@ -408,4 +421,7 @@ class SubscriptionCommands(CatalogCommands):
         term = sub.renewal_term or sub.term
         if term not in offer.terms:
             return None
-        return offer.price_at(sub.ends_at, term)
+        org = self.load(Organization, sub.organization_id, "organization")
+        markup = sub.markup_percent if sub.price_basis == "explicit" else None
+        quantity = sub.renewal_quantity or sub.quantity
+        return self.pricing.price(org, offer, term, max(quantity, 1), sub.ends_at, markup_percent=markup)

@@ -47,7 +47,7 @@ class VendorSyncCommands(CspApplicationBase):
         self, subscription_id: UUID, change_version: int, reason: str, actor: Actor = SYSTEM_PROVISIONING
     ) -> Subscription:
         """The vendor refused a change: compensate it. An add-on the vendor refused to
-        create is ended here too, and detached from its base."""
+        create is ended here too, and its base says so (and detaches it)."""
 
         def attempt() -> Subscription:
             sub = self.load(Subscription, subscription_id, "subscription")
@@ -62,9 +62,8 @@ class VendorSyncCommands(CspApplicationBase):
                     with contextlib.suppress(Conflict):  # outside its window: it stays, refusal recorded
                         sub.cancel(actor=actor, at=now)
                 base = self.load(Subscription, sub.parent_id, "subscription")
-                if sub.status in TERMINAL and sub.id in base.addon_ids:
-                    base.detach_addon(sub.id, actor=actor, at=now)
-                    changed.append(base)
+                base.record_addon_refusal(sub, reason, actor=actor, at=now)
+                changed.append(base)
             self.save(*changed)
             return sub
 

@@ -24,6 +24,7 @@ from csp.api.presenters import subscription_public
 from csp.api.queries import subscription_rows
 from csp.application.subscriptions import SubscriptionEdit
 from csp.audit import history
+from csp.portal import narrate
 from csp.portal.ordering import actor_names, add_change_to_cart, cart_change_line
 from csp.portal.web import ORG_COOKIE, Page, page_for, parse_as_of
 
@@ -303,7 +304,9 @@ KINDS: dict[str, tuple[type[Any], Callable[..., Any]]] = {
 
 @router.get("/history/{kind}/{aggregate_id}")
 def history_page(kind: str, aggregate_id: UUID, page: PageDep) -> Response:
-    """Every event, and the state as of a chosen time (the auditor's page)."""
+    """The history for people: each event as a sentence (who, what, when, what it changed,
+    its money effect), filtered by kind; the state as of a chosen time, or compared between
+    two instants; the raw events one click away (``?raw=1``)."""
     caller = page.allow("history.read")
     if kind not in KINDS:
         from csp.aggregates.errors import NotFound
@@ -311,13 +314,25 @@ def history_page(kind: str, aggregate_id: UUID, page: PageDep) -> Response:
         raise NotFound("history", kind)
     cls, check = KINDS[kind]
     found = check(page.app, caller, aggregate_id)
-    raw = page.request.query_params.get("as_of", "")
-    try:
-        as_of = parse_as_of(raw)
-    except InvalidInput as e:
-        page.fail(e)
-        as_of = None
+    params = page.request.query_params
+    as_of = _instant(page, "as_of")
+    since = _instant(page, "from")
+    until = _instant(page, "to")
+    show = params.get("show", "all")
+    if show not in narrate.KINDS:
+        show = "all"
+    raw = params.get("raw") == "1"
     h = history(page.app, aggregate_id, as_of, kind=cls)
+    events, states = _replayed(page, aggregate_id, as_of)
+    names = actor_names(page)
+    money_at = _money_at(page, caller, found, kind)
+    stories = [t for t in narrate.told(events, states, names, money_at) if show in ("all", t.kind)]
+    stories.reverse()  # the latest first
+    compared = None
+    if since is not None or until is not None:
+        then = history(page.app, aggregate_id, since, kind=cls)["state"] if since else None
+        now = history(page.app, aggregate_id, until, kind=cls)["state"] if until else h["state"]
+        compared = narrate.compare(then, now)
     for e in h["events"]:
         e["data_json"] = json.dumps(e["data"], indent=1, ensure_ascii=False)
     back = {
@@ -327,13 +342,81 @@ def history_page(kind: str, aggregate_id: UUID, page: PageDep) -> Response:
     }[kind]
     return page.render(
         "history.html",
-        title=f"History of {kind} {aggregate_id}",
+        title=f"History of the {kind}",
         kind=kind,
         aggregate_id=aggregate_id,
+        subject=_subject(found, kind),
         history=h,
+        stories=stories,
+        show=show,
+        show_options=list(narrate.KINDS.items()),
+        raw=raw,
         as_of=as_of,
-        as_of_value=(as_of.strftime("%Y-%m-%dT%H:%M:%S") if as_of else ""),
+        as_of_value=_local(as_of),
+        from_value=_local(since),
+        to_value=_local(until),
+        since=since,
+        until=until,
+        compared=compared,
         state_json=json.dumps(h["state"], indent=1, ensure_ascii=False) if h["state"] is not None else None,
         back=back,
-        names=actor_names(page),
+        names=names,
     )
+
+
+def _instant(page: Page, name: str) -> Any:
+    raw = page.request.query_params.get(name, "")
+    try:
+        return parse_as_of(raw)
+    except InvalidInput as e:
+        page.errors[name] = fmt_sentence(str(e.details.get("reason") or e.message))
+        return None
+
+
+def fmt_sentence(text: str) -> str:
+    from csp.portal.format import sentence
+
+    return sentence(text)
+
+
+def _local(t: Any) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S") if t else ""
+
+
+def _replayed(page: Page, aggregate_id: UUID, as_of: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any] | None]]:
+    """The events (up to ``as_of``) and the state after each, replayed."""
+    from csp.audit import event_record, state_record
+
+    events, states = [], []
+    aggregate: Any = None
+    for e in page.app.events.get(aggregate_id):
+        if as_of is not None and (getattr(e, "at", None) or e.timestamp) > as_of:
+            break
+        aggregate = e.mutate(aggregate)
+        events.append(event_record(e))
+        states.append(state_record(aggregate) if aggregate is not None else None)
+    return events, states
+
+
+def _money_at(page: Page, caller: Any, found: Any, kind: str) -> dict[str, Any]:
+    """The ledger's charges (and credits) of a subscription, summed per instant: the money
+    effect of the event at that instant. Partner prices: not for customer users."""
+    if kind != "subscription" or caller.is_customer or page.system.read is None:
+        return {}
+    from collections import defaultdict
+    from decimal import Decimal
+
+    from csp.audit import jsonable
+
+    out: dict[str, Decimal] = defaultdict(Decimal)
+    for c in page.system.read.charges(found.reseller_id, subscription_id=found.id, include_scheduled=False).items:
+        out[str(jsonable(c["charged_at"]))] += c["amount"]
+    return dict(out)
+
+
+def _subject(found: Any, kind: str) -> str:
+    if kind == "subscription":
+        return f"{found.offer_name} on {found.tenant_domain}"
+    if kind == "order":
+        return f"Order {found.number}"
+    return str(getattr(found, "domain", ""))

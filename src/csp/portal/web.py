@@ -326,6 +326,7 @@ class Page:
         items: list[tuple[str, str, str]] = []  # name, address, the paths where it is the current section
         if self.caller is not None:
             base = f"/o/{org}" if org else None
+            items.append(("HOME", "/home", "/home"))
             items.append(("CATALOG", f"{base}/catalog" if base else "/catalog", "/catalog"))
             if self.may("orders.read"):
                 items.append(("ORDERS", f"{base}/orders" if base else "/organizations", "/orders"))

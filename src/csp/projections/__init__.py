@@ -380,6 +380,50 @@ class ReadSide:
             self.view, self.app.now(), reseller_id, date_from, date_to, subscription_id, include_scheduled
         )
 
+    def attention(self, reseller_id: UUID, organization_id: UUID | None = None) -> dict[str, Any]:
+        """What needs attention now (the home page): orders being provisioned or failed in the
+        last 30 days, tenants being verified, seats whose 7-day cancellation window closes in
+        the next 48 hours, renewals in the next 30 days, trials ending in the next 30 days; of
+        a reseller's organizations, or of one of them."""
+        from datetime import timedelta
+
+        from csp.aggregates.subscription import Subscription
+        from csp.projections import attention as q
+
+        now = self.app.now()
+        orders, orders_total = q.orders_needing_attention(self.view, reseller_id, now, organization_id)
+        tenants, tenants_total = q.tenants_being_verified(self.view, reseller_id, organization_id)
+        soon = now + timedelta(days=30)
+        renewals, renewals_total = q.subscriptions_ending(
+            self.view, reseller_id, ("active", "suspended"), now, soon, organization_id, auto_renew=True
+        )
+        trials, trials_total = q.subscriptions_ending(self.view, reseller_id, ("trial",), now, soon, organization_id)
+        # a window is 7 days long: only a subscription changed in the last 7 days can have one
+        # open; the aggregate says which of its windows close in the next 48 hours
+        windows: list[dict[str, Any]] = []
+        within = now + timedelta(hours=48)
+        for sid in q.recently_changed_subscriptions(self.view, reseller_id, now - timedelta(days=7), organization_id):
+            sub = self.app.repository.get(sid)
+            if not isinstance(sub, Subscription):
+                continue
+            for t in sub.open_windows(now):
+                if t.window_ends_at <= within:
+                    row = self.subscription(sid) or {}
+                    windows.append({**row, "seats": t.quantity, "window_ends_at": t.window_ends_at})
+        windows.sort(key=lambda w: (w["window_ends_at"], w.get("offer_name", "")))
+        return {
+            "now": now,
+            "orders": orders,
+            "orders_total": orders_total,
+            "tenants": tenants,
+            "tenants_total": tenants_total,
+            "windows": windows,
+            "renewals": renewals,
+            "renewals_total": renewals_total,
+            "trials": trials,
+            "trials_total": trials_total,
+        }
+
     def report(
         self,
         name: str,

@@ -60,6 +60,7 @@ def charge_row(c: Charge) -> Row:
 
 class ChargesLedger(ReadModel):
     name = "charges_ledger"
+    version = 2  # 2: add-ons on their base's billing dates, every part period pro rata by day
     tables = (BILLING_STATE, CHARGES)
 
     @handles(*BILLING_EVENTS)

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from csp.aggregates.pricing import money
+from csp.aggregates.subscription import is_billed
 from csp.projections.organizations_list import organization_names
 from csp.projections.sql import Row, as_utc
 from csp.projections.store import ReadView
@@ -62,6 +63,7 @@ def report(
         if not in_range(s, date_from, date_to):
             continue
         trial = s["is_trial"]
+        seats = s["purchased"] if is_billed(s["status"]) else 0  # an ended one costs nothing
         out.append(
             {
                 "organization_id": s["organization_id"],
@@ -82,8 +84,8 @@ def report(
                 "assigned": s["assigned"],
                 "unit_partner_price": None if trial else s["unit_partner_price"],
                 "unit_customer_price": None if trial else s["unit_customer_price"],
-                "monthly_partner_cost": None if trial else money(s["unit_partner_price"] * s["purchased"]),
-                "monthly_customer_price": None if trial else money(s["unit_customer_price"] * s["purchased"]),
+                "monthly_partner_cost": None if trial else money(s["unit_partner_price"] * seats),
+                "monthly_customer_price": None if trial else money(s["unit_customer_price"] * seats),
             }
         )
     out.sort(key=lambda r: (r["organization_name"], r["product_group"], r["tenant_domain"], r["offer_name"]))

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from csp.aggregates.catalog import Catalog
 from csp.aggregates.pricing import money
-from csp.aggregates.subscription import SUBSCRIPTION_STATUSES, Subscription
+from csp.aggregates.subscription import SUBSCRIPTION_STATUSES, Subscription, is_billed
 from csp.projections.model import ReadModel, handles
 from csp.projections.query import Page, check_choice, check_paging, db_params, in_list
 from csp.projections.rows import Rows
@@ -154,6 +154,7 @@ class SubscriptionsList(ReadModel):
             pending_billing_cycle=None,
             pending_billing_cycle_at=None,
             renewal_quantity=None,
+            **({"markup_percent": e.markup_percent} if e.markup_percent is not None else {}),
         )
 
     @handles(Subscription.TrialConverted)
@@ -196,6 +197,13 @@ class SubscriptionsList(ReadModel):
     def renewal_quantity(self, e: Subscription.RenewalQuantityScheduled, rows: Rows) -> None:
         self._update(e, rows, renewal_quantity=e.quantity)
 
+    @handles(Subscription.NextTermCleared)
+    def next_term_cleared(self, e: Subscription.NextTermCleared, rows: Rows) -> None:
+        changes: dict[str, Any] = {"renewal_quantity": None}
+        if e.billing_cycle is not None:
+            changes.update(pending_billing_cycle=None, pending_billing_cycle_at=None)
+        self._update(e, rows, **changes)
+
     @handles(Subscription.CustomerPriceChanged)
     def price(self, e: Subscription.CustomerPriceChanged, rows: Rows) -> None:
         self._update(e, rows, unit_customer_price=e.unit_customer_price, markup_percent=e.markup_percent)
@@ -220,6 +228,12 @@ class SubscriptionsList(ReadModel):
         if row is not None:
             self._update(e, rows, addon_ids=[a for a in row["addon_ids"] if a != str(e.addon_id)])
 
+    @handles(Subscription.AddonRefused)
+    def addon_refused(self, e: Subscription.AddonRefused, rows: Rows) -> None:
+        row = rows.get(SUBSCRIPTIONS, (e.originator_id,))
+        if row is not None and e.detached:
+            self._update(e, rows, addon_ids=[a for a in row["addon_ids"] if a != str(e.addon_id)])
+
     @handles(Subscription.VendorSubscriptionLinked)
     def vendor_linked(self, e: Subscription.VendorSubscriptionLinked, rows: Rows) -> None:
         self._update(e, rows, vendor_subscription_id=e.vendor_subscription_id)
@@ -240,6 +254,15 @@ class SubscriptionsList(ReadModel):
             changes["suspended_at"] = None
         self._update(e, rows, **changes)
 
+    @handles(Subscription.CorrectedFromVendor)
+    def corrected(self, e: Subscription.CorrectedFromVendor, rows: Rows) -> None:
+        changes: dict[str, Any] = {"status": e.status, "purchased": e.quantity, "term": e.term}
+        if e.status in ("cancelled", "expired", "disabled"):
+            changes["ended_at"] = e.at
+        if e.status == "suspended":
+            changes["suspended_at"] = e.at
+        self._update(e, rows, **changes)
+
 
 # --- queries ------------------------------------------------------------------------
 
@@ -257,7 +280,8 @@ def _costs(row: Row) -> dict[str, Decimal | None]:
                 "yearly_reseller_price",
             )
         )
-    n = row["purchased"]
+    # an ended subscription keeps its unit prices but costs nothing any more
+    n = row["purchased"] if is_billed(row["status"]) else 0
     monthly = row["billing_cycle"] == "monthly"
     customer, partner = row["unit_customer_price"], row["unit_partner_price"]
     zero = Decimal("0.00")
@@ -290,6 +314,7 @@ def item(row: Row, addons: list[dict[str, Any]]) -> dict[str, Any]:
         "term": row["term"],
         "assigned": row["assigned"],
         "purchased": row["purchased"],
+        "renewal_quantity": row["renewal_quantity"],
         "addons": addons,
         "vendor": row["vendor"],
         "type": row["type"],

@@ -11,6 +11,9 @@ with the vendor's error shape ``{"code", "errorName", "description", "data"}``.
 
 Faults are injected by settings on ``/v1`` calls: latency, a rate of 5xx answers and of
 timeouts (neither processed), and a rate of answers lost after the work was done.
+Its dates, assigned-licence growth and rated usage follow the platform's clock (in test
+mode the stored-offset test clock), its own delays real time.
+
 ``/sim/...`` is the simulator's own control API (seed an existing tenant, set assigned
 licences, read counters); it never fails on purpose.
 """
@@ -38,6 +41,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from csp.clock import Clock
 from csp.settings import Settings
 
 WINDOW_SECONDS = 168 * 3600
@@ -140,7 +144,13 @@ class SimState:
         domain_seconds: float = 1.0,
         order_seconds: float = 0.5,
         clock: Callable[[], float] = time.time,
+        delay_clock: Callable[[], float] | None = None,
     ) -> None:
+        """``clock`` gives the vendor's dates (creation and term dates, seat windows,
+        assigned-licence growth, rated usage): the platform's clock. ``delay_clock``
+        times the vendor's own work (a tenant being created, an order pending): real
+        time, so a test clock that jumps or stands still neither skips nor stalls it
+        (default: ``clock``)."""
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -148,6 +158,7 @@ class SimState:
         self.domain_seconds = domain_seconds
         self.order_seconds = order_seconds
         self.clock = clock
+        self.delay_clock = delay_clock or clock
         self._lock = threading.Lock()
         with self._connect() as c:
             c.execute("PRAGMA journal_mode=WAL")
@@ -194,7 +205,7 @@ class SimState:
     # --- customers ----------------------------------------------------------
 
     def customer_json(self, row: sqlite3.Row) -> dict[str, Any]:
-        now = self.clock()
+        now = self.delay_clock()
         company = json.loads(row["company"])
         return {
             "id": row["id"],
@@ -234,6 +245,7 @@ class SimState:
         if c.execute("SELECT 1 FROM customers WHERE domain = ?", (domain,)).fetchone():
             raise Refusal(409, "DomainAlreadyExists", f"the domain {domain} is already in use", domain=domain)
         now = self.clock()
+        ready_from = self.delay_clock()
         cid = str(uuid.uuid4())
         c.execute(
             "INSERT INTO customers (id, domain, company, created_at, ready_at, delegated, agreement, ours) "
@@ -243,7 +255,7 @@ class SimState:
                 domain,
                 json.dumps(company),
                 now,
-                now if ready else now + self.domain_seconds,
+                ready_from if ready else ready_from + self.domain_seconds,
                 int(delegated),
                 int(agreement),
                 int(ours),
@@ -254,7 +266,7 @@ class SimState:
     # --- orders ---------------------------------------------------------------
 
     def order_json(self, c: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
-        completed = self.clock() >= row["complete_at"]
+        completed = self.delay_clock() >= row["complete_at"]
         items = json.loads(row["line_items"])
         if not completed:
             items = [{k: v for k, v in i.items() if k != "subscriptionId"} for i in items]
@@ -263,6 +275,7 @@ class SimState:
             "customerId": row["customer_id"],
             "status": "completed" if completed else "pending",
             "creationDate": _iso(row["created_at"]),
+            "idempotencyKey": row["idempotency_key"],
             "lineItems": items,
         }
 
@@ -271,7 +284,7 @@ class SimState:
     ) -> dict[str, Any]:
         customer = self.customer_row(c, customer_id)
         now = self.clock()
-        if now < customer["ready_at"]:
+        if self.delay_clock() < customer["ready_at"]:
             raise Refusal(409, "CustomerNotReady", "the customer's tenant is still being created")
         if not customer["delegated"]:
             raise Refusal(403, "NoDelegatedAccess", "the customer has not granted this partner delegated access")
@@ -281,7 +294,7 @@ class SimState:
         if not isinstance(items, list) or not items:
             raise Refusal(400, "InvalidOrder", "an order has at least one line item")
         order_id = str(uuid.uuid4())
-        complete_at = now + self.order_seconds
+        complete_at = self.delay_clock() + self.order_seconds
         out = []
         for li in items:
             offer = self.offers.get(str(li.get("offerId")))
@@ -382,7 +395,7 @@ class SimState:
 
     def effective_status(self, c: sqlite3.Connection, row: sqlite3.Row) -> str:
         order = c.execute("SELECT complete_at FROM orders WHERE id = ?", (row["order_id"],)).fetchone()
-        if order is not None and self.clock() < order["complete_at"]:
+        if order is not None and self.delay_clock() < order["complete_at"]:
             return "pending"
         if row["status"] in ("active", "suspended") and self.clock() >= row["ends_at"] and row["is_trial"]:
             return "expired"
@@ -476,6 +489,7 @@ class SimState:
                 else:
                     tranches = _remove_seats(tranches, quantity - target_q, now)
                 quantity = target_q
+                _clear_next_term(scheduled, row, now)
         if "billingCycle" in body:
             cycle = body["billingCycle"]
             if cycle not in offer.billing_cycles or (row["term"] == "P1M" and cycle == "yearly"):
@@ -483,6 +497,8 @@ class SimState:
             if cycle == row["billing_cycle"]:
                 scheduled.pop("scheduledBillingCycle", None)
             else:
+                if not _changes_at_renewal(row, now):
+                    _clear_next_term(scheduled, row, now)
                 scheduled["scheduledBillingCycle"] = cycle
         if "autoRenewEnabled" in body:
             if row["is_trial"]:
@@ -559,6 +575,21 @@ class SimState:
         return out
 
 
+def _changes_at_renewal(row: sqlite3.Row, now: float) -> bool:
+    """Whether a billing-cycle change made now falls at the renewal: the next period of a
+    yearly-billed subscription, or of one in its last month, is the next term."""
+    return row["billing_cycle"] == "yearly" or now + 31 * 86400 >= row["ends_at"]
+
+
+def _clear_next_term(scheduled: dict[str, Any], row: sqlite3.Row, now: float) -> None:
+    """An immediate change deletes what was scheduled for the next term (as Partner
+    Center does): the renewal quantity and term, and a billing cycle due at renewal."""
+    scheduled.pop("renewalQuantity", None)
+    scheduled.pop("renewalTermDuration", None)
+    if _changes_at_renewal(row, now):
+        scheduled.pop("scheduledBillingCycle", None)
+
+
 def _remove_seats(tranches: list[list[float]], count: int, now: float) -> list[list[float]]:
     """Newest seats first, only from tranches still inside their window (else refused)."""
     refundable = sum(q for q, at in tranches if now < at + WINDOW_SECONDS)
@@ -584,13 +615,22 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-def create_app(settings: Settings, *, state: SimState | None = None, seed: int | None = None) -> FastAPI:
-    """The simulator's FastAPI app, from settings (``CSP_VENDOR_SIM_*``)."""
+def create_app(
+    settings: Settings, *, state: SimState | None = None, seed: int | None = None, clock: Clock | None = None
+) -> FastAPI:
+    """The simulator's FastAPI app, from settings (``CSP_VENDOR_SIM_*``).
+
+    ``clock`` is the platform's (in test mode the stored-offset test clock every process
+    reads): the vendor's dates, pending orders and tenants, assigned-licence growth and
+    rated usage follow it, so moving the test clock moves the vendor too. Without it, wall
+    time."""
     state = state or SimState(
         settings.resolved_vendor_sim_db(),
         load_offers(),
         domain_seconds=settings.vendor_sim_domain_check_seconds,
         order_seconds=settings.vendor_sim_order_seconds,
+        clock=(lambda: clock.now().timestamp()) if clock is not None else time.time,
+        delay_clock=time.time,
     )
     faults = Faults(
         latency_ms=settings.vendor_sim_latency_ms,
@@ -732,8 +772,15 @@ def create_app(settings: Settings, *, state: SimState | None = None, seed: int |
 
     @app.get("/v1/customers")
     def find_customers(request: Request, domain: str = "") -> Response:
+        """By domain: any tenant of that name (to link it); without: this partner's customers."""
+
         def work(c: sqlite3.Connection) -> tuple[int, Any]:
-            rows = c.execute("SELECT * FROM customers WHERE domain = ?", (domain.lower(),)).fetchall()
+            if domain:
+                rows = c.execute("SELECT * FROM customers WHERE domain = ?", (domain.lower(),)).fetchall()
+            else:
+                rows = c.execute(
+                    "SELECT * FROM customers WHERE ours = 1 OR delegated = 1 ORDER BY created_at"
+                ).fetchall()
             items = [state.customer_json(r) for r in rows]
             return 200, {"totalCount": len(items), "items": items}
 
@@ -766,6 +813,21 @@ def create_app(settings: Settings, *, state: SimState | None = None, seed: int |
         return await _in_thread(
             lambda: serve(request, lambda c: (201, state.place_order(c, customer_id, body, key)), True)
         )
+
+    @app.get("/v1/customers/{customer_id}/orders")
+    def list_orders(customer_id: str, request: Request, idempotencyKey: str = "") -> Response:
+        """The customer's orders, oldest first; ``idempotencyKey`` finds the one a request made."""
+
+        def work(c: sqlite3.Connection) -> tuple[int, Any]:
+            state.customer_row(c, customer_id)
+            sql, args = "SELECT * FROM orders WHERE customer_id = ?", [customer_id]
+            if idempotencyKey:
+                sql, args = sql + " AND idempotency_key = ?", [*args, idempotencyKey]
+            rows = c.execute(sql + " ORDER BY created_at", args).fetchall()
+            items = [state.order_json(c, r) for r in rows]
+            return 200, {"totalCount": len(items), "items": items}
+
+        return serve(request, work, mutating=False)
 
     @app.get("/v1/customers/{customer_id}/orders/{order_id}")
     def get_order(customer_id: str, order_id: str, request: Request) -> Response:

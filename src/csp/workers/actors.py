@@ -9,6 +9,7 @@ failure is recorded durably (``csp sagas failed``) and the saga's own give-up st
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ from dramatiq.middleware import Middleware, Retries
 
 from csp.clock import Clock
 from csp.settings import Settings
+from csp.vendor.gateway import VendorUnavailable
 from csp.workers.broker import queue_name
 from csp.workers.steps import SagaSteps
 from csp.workers.store import SagaStore
@@ -27,11 +29,37 @@ log = logging.getLogger("csp.workers")
 # actor name -> (queue, retries multiplier): mail and sync are less urgent than provisioning
 ACTORS: dict[str, str] = {
     "provision_order": "sagas",
+    "reconcile_order": "sagas",
     "create_tenant": "sagas",
     "push_change": "sagas",
     "send_mail": "mail",
     "sync_subscription": "sync",
 }
+
+
+class VendorRetry(dramatiq.Retry):
+    """A transient vendor failure, retried by the Retries middleware like any error but
+    logged as one warning line per retry (dramatiq logs a ``Retry`` without a traceback)."""
+
+    def __init__(self, cause: VendorUnavailable) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _transient_as_retry(fn: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            fn(*args, **kwargs)
+        except VendorUnavailable as e:
+            raise VendorRetry(e) from e
+
+    return run
+
+
+def _error(exception: BaseException) -> str:
+    cause = exception.cause if isinstance(exception, VendorRetry) else exception
+    return f"{type(cause).__name__}: {cause}"
 
 
 class FailureRecorder(Middleware):
@@ -46,10 +74,28 @@ class FailureRecorder(Middleware):
     def after_process_message(
         self, broker: dramatiq.Broker, message: Any, *, result: Any = None, exception: BaseException | None = None
     ) -> None:
-        if exception is None or not getattr(message, "failed", False):
+        if exception is None:
+            return
+        if not getattr(message, "failed", False):
+            if isinstance(exception, VendorRetry):
+                log.warning(
+                    "%s(%s): the vendor is unavailable (%s); retry %d of %s",
+                    message.actor_name,
+                    ", ".join(map(str, message.args)),
+                    exception.cause,
+                    int(message.options.get("retries", 0)),
+                    message.options.get("max_retries", broker.get_actor(message.actor_name).options.get("max_retries")),
+                )
             return
         self.failures += 1
-        error = f"{type(exception).__name__}: {exception}"
+        error = _error(exception)
+        log.error(
+            "%s(%s) gave up after %d retries: %s",
+            message.actor_name,
+            ", ".join(map(str, message.args)),
+            int(message.options.get("retries", 0)) - 1,
+            error,
+        )
         try:
             self.store.record_failure(
                 message.message_id,
@@ -79,6 +125,7 @@ def register_actors(
     }
     functions: dict[str, Callable[..., None]] = {
         "provision_order": steps.provision_order,
+        "reconcile_order": steps.reconcile_order,
         "create_tenant": steps.create_tenant,
         "push_change": steps.push_change,
         "send_mail": steps.send_mail,
@@ -87,7 +134,7 @@ def register_actors(
     actors = {}
     for name, fn in functions.items():
         actors[name] = dramatiq.Actor(
-            fn,
+            _transient_as_retry(fn),
             broker=broker,
             actor_name=name,
             queue_name=queue_name(settings, ACTORS[name]),

@@ -51,6 +51,21 @@ def register(app: typer.Typer) -> None:
 
     sagas_app = typer.Typer(help="Operate the sagas: pending work and failed messages.", no_args_is_help=True)
     app.add_typer(sagas_app, name="sagas")
+    vendor_app = typer.Typer(help="Compare with the vendor, the truth for what it bills.", no_args_is_help=True)
+    app.add_typer(vendor_app, name="vendor")
+
+    @vendor_app.command("reconcile")
+    @clean_errors
+    def reconcile(
+        fix: Annotated[bool, typer.Option("--fix", help="adopt orphans, correct the platform")] = False,
+    ) -> None:
+        """Every customer's subscriptions at the vendor against the platform's: orphans, ghosts, differences."""
+        from csp.workers.reconcile import run_reconciliation
+
+        def say(line: str) -> None:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+        raise typer.Exit(run_reconciliation(system(load_catalog=False), fix, say))
 
     @app.command()
     @clean_errors
@@ -116,13 +131,17 @@ def register(app: typer.Typer) -> None:
         """Serve the vendor simulator (Partner Center-shaped API; state in CSP_VENDOR_SIM_DB)."""
         import uvicorn
 
+        from csp.bootstrap import build_clock
+        from csp.persistence import parse_database_url
         from csp.settings import get_settings
         from csp.vendor.simulator import create_app
 
         settings = get_settings()
         _logging(settings.log_level)
+        # the platform's clock: with CSP_TEST_MODE, the test clock's offset in its database
+        clock = build_clock(settings, parse_database_url(settings.resolved_database_url()))
         console.print(f"vendor simulator on http://{host}:{port} (state in {settings.resolved_vendor_sim_db()})")
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(settings, clock=clock), host=host, port=port, log_level="warning")
 
     @sagas_app.command("status")
     @clean_errors

@@ -96,8 +96,10 @@ class Router:
         messages: list[Message] = []
         pending_add: list[tuple[str, UUID, int]] = []
         pending_done: list[tuple[str, UUID, int | None]] = []
+        lanes: tuple[tuple[UUID, UUID, int], ...] = ()
         if needs_push(event):
             pending_add.append(("push", sid, v))
+            lanes = ((base.id, sid, v),)  # one lane per family: the base and its add-ons
             messages.append(("push_change", (str(sid), v)))
         if isinstance(event, (Subscription.VendorChangeAcknowledged, Subscription.VendorChangeRefused)):
             pending_done.append(("push", sid, event.change_version))
@@ -105,7 +107,11 @@ class Router:
             pending_add.append(("mail:vendor_refused", sid, v))
             messages.append(("send_mail", ("vendor_refused", str(sid), v)))
         return RelayWrite(
-            write.schedule, write.subscriptions, pending_add=tuple(pending_add), pending_done=tuple(pending_done)
+            write.schedule,
+            write.subscriptions,
+            pending_add=tuple(pending_add),
+            pending_done=tuple(pending_done),
+            lanes=lanes,
         ), messages
 
 

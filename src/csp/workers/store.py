@@ -10,6 +10,9 @@ and reported usage here.
 - ``saga_subscriptions``: live subscriptions, for the vendor sync.
 - ``saga_pending``: outside work started and not yet answered (orders, tenants, pushed
   changes), re-derived against the aggregates' states when the relay starts.
+- ``saga_lanes``: each pushed change's lane (its subscription family: the base's id) and
+  its place in the log, while it is pending: a change goes to the vendor only when every
+  earlier change of its family has been answered.
 - ``saga_failed``: messages that exhausted their retries (``csp sagas failed`` / ``retry``).
 - ``saga_mail``: the emails sent, keyed by the event that caused them (once each).
 - ``saga_usage``: the days of usage already reported per subscription.
@@ -43,6 +46,9 @@ _TABLES = [
     "usage_based INTEGER NOT NULL, live INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {p}saga_pending (kind TEXT NOT NULL, aggregate_id TEXT NOT NULL, "
     "version INTEGER NOT NULL, PRIMARY KEY (kind, aggregate_id, version))",
+    "CREATE TABLE IF NOT EXISTS {p}saga_lanes (aggregate_id TEXT NOT NULL, version INTEGER NOT NULL, "
+    "lane TEXT NOT NULL, position INTEGER NOT NULL, PRIMARY KEY (aggregate_id, version))",
+    "CREATE INDEX IF NOT EXISTS saga_lanes_lane ON {p}saga_lanes (lane, position)",
     "CREATE TABLE IF NOT EXISTS {p}saga_failed (message_id TEXT PRIMARY KEY, actor TEXT NOT NULL, "
     "queue TEXT NOT NULL, args TEXT NOT NULL, message TEXT NOT NULL, error TEXT NOT NULL, "
     "retries INTEGER NOT NULL, failed_at TEXT NOT NULL, retried_at TEXT, retry_requested_at TEXT)",
@@ -102,6 +108,7 @@ class RelayWrite:
     subscriptions: dict[UUID, tuple[UUID, bool, bool]]  # id -> (base id, usage based, live)
     pending_add: tuple[tuple[str, UUID, int], ...] = ()
     pending_done: tuple[tuple[str, UUID, int | None], ...] = ()
+    lanes: tuple[tuple[UUID, UUID, int], ...] = ()  # (lane, aggregate, version) of a pushed change
 
 
 class SagaStore:
@@ -159,10 +166,10 @@ class SagaStore:
         """Record what an event changed and the relay's new position, in one transaction."""
         with self._tx() as c:
             if write is not None:
-                self._apply(c, write)
+                self._apply(c, write, tracking.notification_id)
             self.recorder._insert_tracking(c, tracking)  # type: ignore[attr-defined]
 
-    def _apply(self, c: Any, w: RelayWrite) -> None:
+    def _apply(self, c: Any, w: RelayWrite, position: int) -> None:
         for sid, due in w.schedule.items():
             c.execute(
                 self._sql(
@@ -188,6 +195,14 @@ class SagaStore:
                 ),
                 (kind, str(agg), version),
             )
+        for lane, agg, version in w.lanes:
+            c.execute(
+                self._sql(
+                    "INSERT INTO {p}saga_lanes (aggregate_id, version, lane, position) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (aggregate_id, version) DO NOTHING"
+                ),
+                (str(agg), version, str(lane), position),
+            )
         for kind, agg, maybe_version in w.pending_done:
             self._delete_pending(c, kind, agg, maybe_version)
 
@@ -199,6 +214,10 @@ class SagaStore:
                 self._sql("DELETE FROM {p}saga_pending WHERE kind = ? AND aggregate_id = ? AND version = ?"),
                 (kind, str(agg), version),
             )
+        if kind == "push":  # answered: it no longer holds its lane
+            where = "aggregate_id = ?" if version is None else "aggregate_id = ? AND version = ?"
+            params = (str(agg),) if version is None else (str(agg), version)
+            c.execute(self._sql(f"DELETE FROM {{p}}saga_lanes WHERE {where}"), params)
 
     # --- pending work ------------------------------------------------------------
 
@@ -212,10 +231,21 @@ class SagaStore:
         with self._tx() as c:
             self._delete_pending(c, kind, aggregate_id, version)
 
-    def earlier_pending(self, kind: str, aggregate_id: UUID, version: int) -> bool:
+    def is_pending(self, kind: str, aggregate_id: UUID, version: int) -> bool:
         rows = self._rows(
-            "SELECT 1 FROM {p}saga_pending WHERE kind = ? AND aggregate_id = ? AND version < ?",
+            "SELECT 1 FROM {p}saga_pending WHERE kind = ? AND aggregate_id = ? AND version = ?",
             (kind, str(aggregate_id), version),
+        )
+        return bool(rows)
+
+    def earlier_in_lane(self, aggregate_id: UUID, version: int) -> bool:
+        """Whether a change pushed before this one, of the same subscription or of another
+        of its family, is still waiting for the vendor's answer."""
+        rows = self._rows(
+            "SELECT 1 FROM {p}saga_pending WHERE kind = 'push' AND aggregate_id = ? AND version < ? "
+            "UNION ALL SELECT 1 FROM {p}saga_lanes other JOIN {p}saga_lanes me ON other.lane = me.lane "
+            "WHERE me.aggregate_id = ? AND me.version = ? AND other.position < me.position",
+            (str(aggregate_id), version, str(aggregate_id), version),
         )
         return bool(rows)
 
@@ -232,6 +262,11 @@ class SagaStore:
     def next_due(self, subscription_id: UUID) -> datetime | None:
         rows = self._rows("SELECT due_at FROM {p}saga_schedule WHERE subscription_id = ?", (str(subscription_id),))
         return unstamp(rows[0]["due_at"]) if rows and rows[0]["due_at"] else None
+
+    def subscription_ids(self) -> list[UUID]:
+        """Every subscription the relay has seen, live or ended."""
+        rows = self._rows("SELECT subscription_id FROM {p}saga_subscriptions ORDER BY subscription_id")
+        return [UUID(r["subscription_id"]) for r in rows]
 
     def live_subscriptions(self) -> list[tuple[UUID, bool]]:
         rows = self._rows(

@@ -1,0 +1,73 @@
+"""End to end in test mode, on SQLite and PostgreSQL: the vendor simulator follows the
+platform's test clock, so moving the clock fills the consumption report and grows the
+assigned licences, and the vendor's dates are the platform's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import httpx
+
+from csp.aggregates.subscription import Subscription
+from csp.aggregates.tenant import Tenant
+from csp.api import create_app
+from csp.bootstrap import System
+from tests.fixtures.api import sign_up
+from tests.support import AZURE_PLAN, BUSINESS_PREMIUM
+
+
+def _sim_url(system: System) -> str:
+    server = system.sagas._sim_server  # type: ignore[union-attr]
+    assert server is not None
+    return server.url
+
+
+def test_moving_the_test_clock_fills_the_consumption_report(saga_system_factory: Callable[..., System], store_url: str):
+    system = saga_system_factory(test_mode=True, database_url=store_url, public_url="http://testserver")
+    assert system.read is not None
+    system.read.start()
+    acc = sign_up(create_app(system), system)
+    b = acc.boss
+    customer = acc.customer()
+    tenant = b.ok(
+        "POST", f"/organizations/{customer['id']}/tenants", 202, json={"domain": "fabrikam", "mode": "create"}
+    )
+    assert system.sagas is not None
+    assert system.sagas.drain(30)
+    assert b.ok("GET", f"/tenants/{tenant['id']}")["status"] == "created"
+    # the platform's time is ten days ahead of the wall clock
+    start = datetime.fromisoformat(b.ok("GET", "/test/clock")["now"]) + timedelta(days=10)
+    b.ok("POST", "/test/clock", json={"now": start.isoformat()})
+    ids = []
+    for offer, term, quantity in ((AZURE_PLAN, "monthly", 1), (BUSINESS_PREMIUM, "annual", 10)):
+        order = b.ok("POST", f"/organizations/{customer['id']}/orders", 201, json={})
+        line = {"offer_id": str(offer), "tenant_id": tenant["id"], "quantity": quantity}
+        b.ok("POST", f"/orders/{order['id']}/lines", 201, json={**line, "billing_cycle": "monthly", "term": term})
+        b.ok("POST", f"/orders/{order['id']}/place", 202, json={"accept_terms": True})
+        assert system.sagas.drain(30)
+        done = b.ok("GET", f"/orders/{order['id']}")
+        assert done["status"] == "provision_finished", done
+        ids.append(done["subscription_ids"][0])
+    azure, premium = ids
+    assert b.ok("GET", "/reports/consumption")["items"] == []
+
+    # the vendor's dates are the platform's
+    vendor_customer = system.app.load(Tenant, UUID(tenant["id"]), "tenant").vendor_customer_id
+    vendor_sub = system.app.load(Subscription, UUID(premium), "subscription").vendor_subscription_id
+    at_vendor = httpx.get(f"{_sim_url(system)}/v1/customers/{vendor_customer}/subscriptions/{vendor_sub}").json()
+    assert abs(datetime.fromisoformat(at_vendor["creationDate"]) - start) < timedelta(minutes=5)
+    ends = datetime.fromisoformat(b.ok("GET", f"/subscriptions/{premium}")["ends_at"])
+    assert abs(datetime.fromisoformat(at_vendor["commitmentEndDate"]) - ends) < timedelta(days=2)
+
+    # when the test clock moves three days on
+    b.ok("POST", "/test/clock", json={"now": (start + timedelta(days=3, hours=1)).isoformat()})
+
+    # then the vendor has rated the whole days since the purchase, and they are reported
+    rows = b.ok("GET", "/reports/consumption")["items"]
+    assert rows, "the consumption report is still empty"
+    assert {r["subscription_id"] for r in rows} == {azure}
+    assert sum(r["days"] for r in rows if r["meter"] == rows[0]["meter"]) in (2, 3)
+    # the vendor's users got licences over those days (a tenth of the seats a day)
+    assert b.ok("GET", f"/subscriptions/{premium}")["assigned"] == 3
