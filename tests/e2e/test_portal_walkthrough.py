@@ -123,6 +123,11 @@ def test_the_manuals_walkthrough_in_chromium(portal: Served, browser_page: Any):
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
+    # signed in: the home page, what needs attention (nothing yet) and the shortcuts
+    expect(page.get_by_role("heading", name="Home", exact=True)).to_be_visible()
+    expect(page.get_by_text("Nothing needs your attention now.")).to_be_visible()
+    check_page(page, "03b-home")
+    page.get_by_role("navigation", name="Shortcuts").get_by_role("link", name="Organizations").click()
     expect(page.get_by_role("heading", name="Organizations")).to_be_visible()
     expect(page.get_by_role("cell", name="CSP Platform Test", exact=True)).to_be_visible()
 
@@ -308,9 +313,15 @@ def test_without_javascript_the_top_bar_opens_by_keyboard_on_a_phone_and_is_open
     page.get_by_label("Country (two letters, e.g. RO)").fill("RO")
     page.get_by_label("First name").fill("No")
     page.get_by_label("Last name").fill("Script")
-    page.get_by_label("Email").fill(f"noscript-{uuid.uuid4().hex[:8]}@example.com")
+    email = f"noscript-{uuid.uuid4().hex[:8]}@example.com"
+    page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Register").click()
+    page.get_by_role("link", name="confirmation link").click()
+    page.get_by_role("button", name="Confirm my email").click()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
     expect(page.locator("header [data-menu]")).to_have_count(1)
     # a phone: the Menu button, Enter / Space, Tab to a link, Enter follows it
     follow_by_keyboard(page, "INVOICES")
