@@ -31,7 +31,16 @@ Role = Literal["account_manager", "order_manager", "billing", "read_only", "cust
 SignInMethod = Literal["local", "microsoft_personal", "microsoft_work"]
 BillingCycle = Literal["monthly", "yearly"]
 Term = Literal["monthly", "annual"]
-OrderStatus = Literal["draft", "placed", "provision_started", "provision_finished", "provision_failed", "discarded"]
+OrderStatus = Literal[
+    "draft",
+    "placed",
+    "provision_started",
+    "provision_finished",
+    "partially_provisioned",
+    "provision_failed",
+    "discarded",
+]
+LineOutcome = Literal["pending", "provisioned", "failed", "discarded"]
 SubscriptionStatus = Literal["trial", "active", "suspended", "expired", "disabled", "cancelled"]
 Industry = Literal[
     "agriculture",
@@ -534,6 +543,8 @@ class OrderLinePublic(BaseModel):
     parent_subscription_id: UUID | None
     parent_line_no: int | None
     provisioned: bool
+    outcome: LineOutcome = "pending"
+    failure_reason: str | None = None  # a failed line: the vendor's reason
 
 
 class OrderLineCreated(OrderLinePublic):
@@ -560,6 +571,8 @@ class OrderPublic(BaseModel):
     failure_reason: str | None
     subscription_ids: list[UUID]
     version: int
+    outcome: str | None = None  # "2 of 3 lines provisioned · 1 failed: reason" once provisioning began
+    attempt: int = 1  # provisioning attempt: each retry of the failed lines is the next one
 
 
 class OrderPlace(In):
@@ -769,6 +782,9 @@ class TenantsPublic(Page[TenantRow]):
 class OrderRowLine(Row):
     offer_name: str
     requested_change: str
+    line_no: int | None = None
+    outcome: LineOutcome = "pending"
+    failure_reason: str | None = None
 
 
 class OrderRow(Row):
@@ -779,6 +795,9 @@ class OrderRow(Row):
     created_by: str
     created_at: datetime
     status: OrderStatus
+    provisioned_count: int = 0
+    failed_count: int = 0
+    outcome: str | None = None  # "2 of 3 lines provisioned · 1 failed: reason"
 
 
 class OrdersPublic(Page[OrderRow]):

@@ -7,7 +7,7 @@
 (function () {
   const LABELS = {
     draft: "Draft", placed: "Placed", provision_started: "Provision started",
-    provision_finished: "Provision finished", provision_failed: "Provision failed", discarded: "Discarded",
+    provision_finished: "Provision finished", partially_provisioned: "Partially provisioned", provision_failed: "Provision failed", discarded: "Discarded",
     requested: "Requested", verifying: "Verifying", created: "Created", rejected: "Rejected", linked: "Linked",
   };
   const PENDING_ORDER = ["placed", "provision_started"];
@@ -108,10 +108,15 @@
     if (cells().some((c) => PENDING_ORDER.includes(c.dataset.status))) {
       every(1000, async () => {
         const page = await getJSON(ordersTable.dataset.pollOrders);
-        const byId = new Map(page.items.map((o) => [o.id, o.status]));
+        const byId = new Map(page.items.map((o) => [o.id, o]));
         for (const c of cells()) {
-          const s = byId.get(c.dataset.orderRow);
-          if (s && s !== c.dataset.status) { c.dataset.status = s; c.textContent = label(s); }
+          const o = byId.get(c.dataset.orderRow);
+          if (o && o.status !== c.dataset.status) {
+            c.dataset.status = o.status;
+            c.textContent = label(o.status);
+            const outcome = ordersTable.querySelector(`[data-order-outcome="${o.id}"]`);
+            if (outcome && o.failed_count) { outcome.textContent = o.outcome; outcome.parentElement.hidden = false; }
+          }
         }
         return cells().some((c) => PENDING_ORDER.includes(c.dataset.status));
       });
