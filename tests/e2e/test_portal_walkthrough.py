@@ -171,6 +171,9 @@ def test_the_manuals_walkthrough_in_chromium(portal: Served, browser_page: Any):
     expect(page.locator('[data-cell="partner-1"]')).to_have_text("14.16")
     expect(page.locator('[data-cell="erp-1"]')).to_have_text("16.87")
     expect(page.locator('[data-cell="total"]')).to_have_text("15.58")
+    # the markup note follows the live update; at one licence the total row is not repeated
+    expect(page.locator('[data-cell="markup"]')).to_have_text("Markup: 5.00% on top of the default 5.00%.")
+    expect(page.locator('tr[data-row="total"]')).to_be_hidden()
     check_page(page, "07-order-page")
 
     # Next step: the add-ons (Skip / Confirm)
