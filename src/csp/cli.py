@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from csp.aggregates.errors import CspError
-from csp.bootstrap import System, bootstrap
+from csp.bootstrap import Role, System, bootstrap
 from csp.errors import StartupError
 from csp.settings import get_settings
 
@@ -45,15 +45,16 @@ def clean_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def system(load_catalog: bool = True) -> System:
-    return bootstrap(get_settings(), load_catalog=load_catalog)
+def system(load_catalog: bool = True, role: Role = "all") -> System:
+    """What a command needs, built by the composition root for its ``role``."""
+    return bootstrap(get_settings(), load_catalog=load_catalog, role=role)
 
 
 @app.command()
 @clean_errors
 def check() -> None:
     """Check the settings and that the database answers."""
-    s = system(load_catalog=False)
+    s = system(load_catalog=False, role="tool")
     try:
         console.print(f"database: {s.database.describe()} — ok")
         console.print(f"events: {s.app.recorder.max_notification_id() or 0}")
@@ -68,7 +69,7 @@ def catalog_import(
     path: Annotated[Path | None, typer.Argument(help="a catalog TOML file (default: the bundled one)")] = None,
 ) -> None:
     """Import a catalog file: the first import creates the catalog, later ones replace it."""
-    s = system(load_catalog=False)
+    s = system(load_catalog=False, role="tool")
     try:
         catalog = s.app.import_catalog(path)
         console.print(
@@ -82,7 +83,7 @@ def catalog_import(
 @clean_errors
 def catalog_list() -> None:
     """List the offers with their partner price and ERP in force now."""
-    s = system()
+    s = system(role="tool")
     try:
         catalog = s.app.catalog()
         now = s.app.now()

@@ -1,4 +1,5 @@
-"""The FastAPI application factory: ``create_app(system)``."""
+"""The FastAPI application factory: ``create_app(services)``, over the narrow collaborators
+the composition root (``csp.bootstrap.web_app``) hands it."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from csp.api.routes import (
     subscriptions,
 )
 from csp.api.schemas import ErrorPublic
-from csp.bootstrap import System
+from csp.api.services import Services
 from csp.portal import install as install_portal
 
 API_PREFIX = "/api/v1"
@@ -40,8 +41,8 @@ ERRORS = {
 }
 
 
-def create_app(system: System, auth: Auth | None = None) -> FastAPI:
-    """The HTTP API over a built system (``csp.bootstrap.bootstrap``)."""
+def create_app(system: Services, auth: Auth | None = None) -> FastAPI:
+    """The HTTP API and the portal over the web layer's collaborators (``Services``)."""
     app = FastAPI(
         title="csp",
         summary="Back office of a Microsoft CSP reseller platform",
@@ -54,7 +55,7 @@ def create_app(system: System, auth: Auth | None = None) -> FastAPI:
     app.state.auth = auth or Auth(system.app, system.settings, build_session_store(system.settings, system.database))
     app.state.metrics = Metrics()
     if auth is None:
-        system.closers.append(app.state.auth.store.close)
+        system.resources.callback(app.state.auth.store.close)
         install_oidc(system, app.state.auth)  # Microsoft sign-in, where configured
     app.state.metrics.add_gauges(
         "csp_projection_lag_events",
@@ -83,7 +84,7 @@ def create_app(system: System, auth: Auth | None = None) -> FastAPI:
     return app
 
 
-def _saga_outcomes(system: System) -> dict[str, float]:
+def _saga_outcomes(system: Services) -> dict[str, float]:
     """Saga messages by state, from the sagas' store (shared by every process)."""
     if system.sagas is None:
         return {}

@@ -11,11 +11,11 @@ from csp.aggregates.organization import Organization
 from csp.api.auth import Auth, Caller
 from csp.api.errors import Malformed, NotAllowed, Unauthorized
 from csp.api.permissions import Action, Grant, grant_for
+from csp.api.services import Services
 from csp.application import CspApplication
-from csp.bootstrap import System
 
 
-def get_system(request: Request) -> System:
+def get_system(request: Request) -> Services:
     return request.app.state.system  # type: ignore[no-any-return]
 
 
@@ -27,7 +27,7 @@ def get_auth(request: Request) -> Auth:
     return request.app.state.auth  # type: ignore[no-any-return]
 
 
-SystemDep = Annotated[System, Depends(get_system)]
+SystemDep = Annotated[Services, Depends(get_system)]
 AppDep = Annotated[CspApplication, Depends(get_app)]
 AuthDep = Annotated[Auth, Depends(get_auth)]
 

@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
     def relay() -> None:
         """Follow the event log and enqueue the outside work events call for (until stopped)."""
         _require_broker("relay")
-        s = system(load_catalog=False)
+        s = system(load_catalog=False, role="sagas")
         _logging(s.settings.log_level)
         assert s.sagas is not None
         s.sagas.start_relay()
@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
         if processes > 1:
             _supervise(processes, threads)
             return
-        s = system(load_catalog=False)
+        s = system(load_catalog=False, role="sagas")
         _logging(s.settings.log_level)
         assert s.sagas is not None
         n = threads or s.settings.worker_threads
@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
     def scheduler() -> None:
         """Run time-driven work (renewals, expiries, windows, vendor sync, billing) until stopped."""
         _require_broker("scheduler")
-        s = system(load_catalog=False)
+        s = system(load_catalog=False, role="sagas")
         _logging(s.settings.log_level)
         assert s.sagas is not None
         s.sagas.start_scheduler()
@@ -132,7 +132,7 @@ def register(app: typer.Typer) -> None:
     @clean_errors
     def status() -> None:
         """The relay's position, pending saga work and failed messages."""
-        s = system(load_catalog=False)
+        s = system(load_catalog=False, role="sagas")
         try:
             assert s.sagas is not None
             store = s.sagas.store
@@ -150,7 +150,7 @@ def register(app: typer.Typer) -> None:
     @clean_errors
     def failed(all_: Annotated[bool, typer.Option("--all", help="include those already retried")] = False) -> None:
         """List the messages that exhausted their retries."""
-        s = system(load_catalog=False)
+        s = system(load_catalog=False, role="sagas")
         try:
             assert s.sagas is not None
             rows = s.sagas.store.failed(include_retried=all_)
@@ -176,7 +176,7 @@ def register(app: typer.Typer) -> None:
         message_id: Annotated[str, typer.Argument(help="the id shown by csp sagas failed (a prefix will do)")],
     ) -> None:
         """Re-enqueue one failed message."""
-        s = system(load_catalog=False)
+        s = system(load_catalog=False, role="sagas")
         try:
             assert s.sagas is not None
             try:
