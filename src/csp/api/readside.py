@@ -1,4 +1,4 @@
-"""The read side as the API uses it (built by ``csp.projections.build_read_side``)."""
+"""The read side as the API uses it (built by ``csp.bootstrap``)."""
 
 from __future__ import annotations
 
