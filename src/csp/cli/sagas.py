@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from csp.cli.common import clean_errors, system
 from csp.errors import StartupError
 
 console = Console()
@@ -47,7 +48,6 @@ def _require_broker(role: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from csp.cli import clean_errors, system
 
     sagas_app = typer.Typer(help="Operate the sagas: pending work and failed messages.", no_args_is_help=True)
     app.add_typer(sagas_app, name="sagas")

@@ -19,6 +19,7 @@ from rich.table import Table
 from csp.aggregates.errors import InvalidInput
 from csp.aggregates.invoice import period_of
 from csp.aggregates.terms import add_months
+from csp.cli.common import clean_errors, console, err, system
 
 
 def _parse_uuid(value: str, field: str) -> UUID:
@@ -37,7 +38,6 @@ def _parse_time(value: str, field: str) -> datetime:
 
 
 def register(app: typer.Typer) -> None:
-    from csp.cli import clean_errors, console, err, system
 
     audit_app = typer.Typer(help="Auditing: the history of any aggregate; tamper evidence.", no_args_is_help=True)
     billing_app = typer.Typer(help="Billing: the monthly invoices, and their export.", no_args_is_help=True)

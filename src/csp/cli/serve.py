@@ -7,13 +7,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from csp.cli.common import clean_errors
+
 # soft_wrap: lines (a URL, the demo's credentials) are never cut at 80 columns, even when
 # the output is a file or a pipe
 console = Console(soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
-    from csp.cli import clean_errors
 
     @app.command()
     @clean_errors
