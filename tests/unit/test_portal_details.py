@@ -42,9 +42,10 @@ def test_the_summary_shows_one_labelled_row_at_one_licence_and_a_total_row_above
     assert summary_rows(three) == [("", "1 licence"), ("", "3 licences")]
 
 
-def test_an_add_on_row_in_the_cart_shows_its_margin(boss: Browser, account: Account):
+def cart_with_an_add_on(account: Account) -> dict[str, str]:
+    """A cart of 2 Business Premium licences with 2 Teams Phone Standard add-ons."""
     org, tenant = ready_customer(account)
-    order = account.boss.ok("POST", f"/organizations/{org}/orders", 201, json={})
+    order: dict[str, str] = account.boss.ok("POST", f"/organizations/{org}/orders", 201, json={})
     line = {
         "offer_id": str(BUSINESS_PREMIUM),
         "tenant_id": tenant,
@@ -53,6 +54,11 @@ def test_an_add_on_row_in_the_cart_shows_its_margin(boss: Browser, account: Acco
         "addons": [{"offer_id": str(TEAMS_PHONE), "quantity": 2}],
     }
     account.boss.ok("POST", f"/orders/{order['id']}/lines", 201, json=line)
+    return order
+
+
+def test_an_add_on_row_in_the_cart_shows_its_margin(boss: Browser, account: Account):
+    order = cart_with_an_add_on(account)
     addon = account.boss.ok("GET", f"/orders/{order['id']}")["lines"][0]["addons"][0]
     margin = Decimal(addon["unit_customer_price"]) - Decimal(addon["unit_partner_price"])
     assert Decimal(addon["margin"]) == margin > 0
@@ -102,16 +108,7 @@ def test_sections_short_addresses_ask_a_visitor_to_log_in_and_lead_a_user_to_its
 
 
 def test_the_order_placed_email_names_who_placed_it_and_lists_the_add_ons(account: Account):
-    org, tenant = ready_customer(account)
-    order = account.boss.ok("POST", f"/organizations/{org}/orders", 201, json={})
-    line = {
-        "offer_id": str(BUSINESS_PREMIUM),
-        "tenant_id": tenant,
-        "quantity": 2,
-        "billing_cycle": "monthly",
-        "addons": [{"offer_id": str(TEAMS_PHONE), "quantity": 2}],
-    }
-    account.boss.ok("POST", f"/orders/{order['id']}/lines", 201, json=line)
+    order = cart_with_an_add_on(account)
     account.boss.ok("POST", f"/orders/{order['id']}/place", 202, json={"accept_terms": True})
     placed = account.system.app.load(Order, UUID(order["id"]), "order")
     message = account.system.sagas.steps._message("order_placed", placed.id, placed.version)

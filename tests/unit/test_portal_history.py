@@ -44,6 +44,8 @@ def test_each_event_is_a_sentence_with_who_what_changed_and_the_money(boss: Brow
     assert not any("SeatsAdded" in t for t in told), "no class names in the people's view"
     first = told[-1]
     assert "provisioned the subscription" in first
+    assert "licences 3" in first
+    assert "customer price per licence 14.87 EUR" in first
     # the raw events stay one click away
     assert f'href="/history/subscription/{sub_id}?raw=1"' in html
     raw = boss.page(f"/history/subscription/{sub_id}?raw=1")

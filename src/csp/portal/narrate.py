@@ -133,6 +133,10 @@ SHOWN: dict[str, tuple[str, Callable[[Any], str]]] = {
 }
 
 
+# What a new subscription, order or tenant is said to begin with.
+FIRST = ("status", "quantity", "term", "billing_cycle", "unit_customer_price", "ends_at", "domain")
+
+
 @dataclass
 class Told:
     """One event as people read it."""
@@ -166,6 +170,11 @@ def told(
         who = fmt.actor(e["actor"], dict(names)) if e["actor"] else "CSP Platform"
         verb = VERBS.get(kind) or fmt.sentence(_words(kind)).lower()
         changes = []
+        if before is None and after is not None:  # what it began with
+            for key in FIRST:
+                if after.get(key) not in (None, "", []):
+                    label, show = SHOWN[key]
+                    changes.append(f"{label} {show(after[key])}")
         for key, (label, show) in SHOWN.items():
             then = (before or {}).get(key)
             now = (after or {}).get(key)
