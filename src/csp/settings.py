@@ -17,6 +17,12 @@ class Settings(BaseSettings):
         default="", description="sqlite:///path/csp.db (default: <data_dir>/csp.db) or postgresql://user@host/db"
     )
     broker_url: str = Field(default="", description="empty: in-process; redis://host:6379/0 or amqp://...")
+    postgres_pool_size: int = Field(
+        default=5, ge=1, description="PostgreSQL: connections kept per pool (each application object has one)"
+    )
+    postgres_max_overflow: int = Field(
+        default=10, ge=0, description="PostgreSQL: connections a pool may open beyond its size under load"
+    )
     vendor_url: str = Field(default="", description="empty: the vendor simulator, mounted in-process")
     smtp_url: str = Field(default="", description="empty: .eml files in <data_dir>/outbox; smtp://user:pass@host:587")
     test_mode: bool = Field(default=False, description="enables the test clock API")
@@ -27,6 +33,12 @@ class Settings(BaseSettings):
     )
     session_ttl_hours: float = Field(default=12.0, gt=0, description="how long a sign-in lasts")
     redis_prefix: str = Field(default="csp:", description="prefix of every Redis key of this deployment")
+    signup_limit_per_hour: int = Field(
+        default=10, gt=0, description="sign-ups (and self-registrations) one client address may start in an hour"
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="a request body above this many bytes is answered 413 (default 1 MiB)"
+    )
     log_format: str = Field(
         default="auto",
         description="json (structured, one object a line), text, or auto: text on a terminal, json otherwise",
@@ -63,6 +75,11 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = Field(default=30.0, description="how often the scheduler looks for due work")
     vendor_sync_interval_seconds: float = Field(
         default=3600.0, description="how often assigned licences and usage are synced from the vendor"
+    )
+    vendor_reconcile_interval_seconds: float = Field(
+        default=86400.0,
+        description="how often every customer's subscriptions at the vendor are compared with the platform's "
+        "(differences are logged; csp vendor reconcile --fix resolves them)",
     )
 
     # --- the vendor (csp.vendor) ---

@@ -1,15 +1,24 @@
-"""Sessions and failed-login records on each store: SQLite, PostgreSQL, Redis."""
+"""Sessions and the throttles' attempt counters on each store: SQLite, PostgreSQL, Redis."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from uuid import uuid4
 
 import pytest
 
-from csp.api.sessions import LoginThrottle, RedisSessionStore, SessionStore, SQLSessionStore, ThrottlePolicy
+from csp.api.sessions import (
+    LoginThrottle,
+    RedisSessionStore,
+    SessionStore,
+    SQLSessionStore,
+    Throttle,
+    ThrottlePolicy,
+)
 from csp.persistence import parse_database_url
 from tests.support import postgres_schema
 
@@ -62,15 +71,52 @@ def test_an_expired_session_is_not_found(store: SessionStore):
     assert store.get(sid) is None
 
 
-def test_the_throttle_counts_failures_per_account_and_per_address(store: SessionStore):
+def test_the_throttle_counts_attempts_per_account_and_per_address(store: SessionStore):
     throttle = LoginThrottle(store, ThrottlePolicy(per_account=3, per_address=5, window_seconds=60))
     for _ in range(3):
-        assert throttle.retry_after("ana@example.com", "10.0.0.1") == 0
-        throttle.failed("ana@example.com", "10.0.0.1")
-    assert 0 < throttle.retry_after("ANA@example.com", "10.0.0.9") <= 60
-    throttle.succeeded("ana@example.com")
-    assert throttle.retry_after("ana@example.com", "10.0.0.9") == 0
-    for i in range(2):
-        throttle.failed(f"u{i}@example.com", "10.0.0.1")
-    assert throttle.retry_after("new@example.com", "10.0.0.1") > 0
+        assert throttle.reserve("ana@example.com", "10.0.0.1") == 0
+    assert 0 < throttle.reserve("ANA@example.com", "10.0.0.9") <= 60
+    throttle.succeeded("ana@example.com", "10.0.0.9")  # a good password clears the account
+    assert throttle.reserve("ana@example.com", "10.0.0.9") == 0
+    # 10.0.0.1 has tried 3 times (each reserved), and a good password gave one back
+    throttle.succeeded("ana@example.com", "10.0.0.1")
+    for i in range(3):
+        assert throttle.reserve(f"u{i}@example.com", "10.0.0.1") == 0
+    assert throttle.reserve("new@example.com", "10.0.0.1") > 0
     store.ping()
+
+
+def test_concurrent_reservations_let_exactly_the_limit_through(store: SessionStore):
+    throttle = Throttle(store, window_seconds=60)
+    barrier = threading.Barrier(30)
+
+    def attempt(_: int) -> float:
+        barrier.wait()
+        return throttle.reserve([("account:bob@example.com", 5), (f"address:10.0.0.{_ % 3}", 100)])
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        waits = list(pool.map(attempt, range(30)))
+    assert waits.count(0.0) == 5
+    assert all(0 < w <= 60 for w in waits if w), waits
+
+
+def test_a_window_ends_and_the_next_attempt_starts_a_new_one(store: SessionStore):
+    throttle = Throttle(store, window_seconds=0.5)
+    assert [throttle.reserve([("k", 2)]) for _ in range(3)][:2] == [0, 0]
+    assert throttle.reserve([("k", 2)]) > 0
+    time.sleep(0.6)
+    assert throttle.reserve([("k", 2)]) == 0
+    store.clear_attempts("k")
+    assert store.count_attempt(["k"], 60)["k"][0] == 1
+
+
+def test_ending_a_users_other_sessions_keeps_the_one_asked_for(store: SessionStore):
+    user = uuid4()
+    a, kept = store.create(user, "local", 60)
+    b, _ = store.create(user, "local", 60)
+    c, _ = store.create(user, "local", 60)
+    assert store.delete_for_user(user, keep=kept.id_hash) == 2
+    assert store.get(a) is not None
+    assert (store.get(b), store.get(c)) == (None, None)
+    assert store.delete_for_user(user) == 1
+    assert store.get(a) is None

@@ -42,6 +42,8 @@ class Reseller:
         )
         assert r.status_code == 201, r.text
         self.id = r.json()["id"]
+        confirmed = self.boss.post(f"{API}/auth/confirm-email/{r.json()['confirm_token']}")
+        assert confirmed.status_code == 200, confirmed.text
         r = self.boss.post(f"{API}/auth/login", json={"email": self.email, "password": PASSWORD})
         assert r.status_code == 200, r.text
         self.boss.headers["X-CSRF-Token"] = r.json()["csrf_token"]

@@ -18,7 +18,7 @@ from csp.application import CspApplication
 from csp.clock import SettableClock
 from csp.persistence import eventsourcing_env, parse_database_url
 from csp.projections import ReadSide
-from tests.support import ACTOR, make_world
+from tests.support import ACTOR, FORMULA, catalog_with_formula_name, make_world
 
 
 @pytest.fixture
@@ -104,3 +104,19 @@ def test_csp_project_follows_the_log_until_stopped(store):
     assert proc.returncode == 0, err
     assert time.monotonic() - started < 15
     assert "following the log" in err
+
+
+def test_billing_export_writes_a_formula_in_a_line_as_text(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'csp.db'}"
+    clock = SettableClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    app = CspApplication(env=eventsourcing_env(parse_database_url(url)), clock=clock)
+    app.import_catalog(catalog_with_formula_name(tmp_path))
+    make_world(app, clock).buy(1)
+    app.close()
+    env = {"CSP_DATABASE_URL": url, "PATH": "", "HOME": str(tmp_path), "COLUMNS": "200"}
+    assert csp(env, "billing", "run", "--period", "2026-01").returncode == 0
+    r = csp(env, "billing", "export", "--period", "2026-01")
+    assert r.returncode == 0, r.stderr
+    (row,) = csv.DictReader(io.StringIO(r.stdout))
+    assert row["description"].startswith(f"'{FORMULA} · ")
+    assert row["amount"] == "14.16"

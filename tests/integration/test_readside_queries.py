@@ -12,7 +12,16 @@ import pytest
 from csp.aggregates.errors import InvalidInput, NotFound
 from csp.application import NewLineRequest
 from tests.fixtures.readside import ReadWorld, assert_matches_fold
-from tests.support import ACTOR, AZURE_PLAN, BUSINESS_PREMIUM, BUSINESS_PREMIUM_TRIAL, TEAMS_PHONE, profile
+from tests.support import (
+    ACTOR,
+    AZURE_PLAN,
+    BUSINESS_PREMIUM,
+    BUSINESS_PREMIUM_TRIAL,
+    FORMULA,
+    TEAMS_PHONE,
+    catalog_with_formula_name,
+    profile,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -189,3 +198,27 @@ def test_reports_filter_by_organization_and_dates_and_export_csv(read_world: Rea
     )
     assert BUSINESS_PREMIUM  # the offer the licences report counts
     assert_matches_fold(rw.read, rw.app)
+
+
+def test_every_csv_export_writes_a_formula_as_text(read_world: ReadWorld, tmp_path):
+    # given an offer whose name (from the vendor's catalog) and a customer whose name
+    # (typed by anyone who registers one) a spreadsheet would run as formulas
+    rw = read_world
+    rw.app.import_catalog(catalog_with_formula_name(tmp_path))
+    w = rw.world()
+    rw.app.register_customer(w.reseller.id, profile("@SUM(1+1)", "retail"), actor=ACTOR)
+    w.buy(2)
+    rw.clock.set(datetime(2026, 2, 1, tzinfo=UTC))
+    (issued,) = rw.app.run_billing("2026-01")
+    rw.sync()
+    # then every export writes them as text, and its numbers as numbers
+    (line,) = csv.DictReader(io.StringIO(rw.read.invoice_csv(issued.id)))
+    assert line["description"].startswith(f"'{FORMULA} · ")
+    assert line["amount"] == "28.32"
+    licences = list(csv.DictReader(io.StringIO(rw.read.report_csv("licenses", w.reseller.id))))
+    assert [x["offer_name"] for x in licences] == [f"'{FORMULA}"]
+    customers = list(csv.DictReader(io.StringIO(rw.read.report_csv("customers", w.reseller.id))))
+    assert sorted(c["name"] for c in customers) == ["'@SUM(1+1)", "Contoso SRL"]
+    (sub,) = csv.DictReader(io.StringIO(rw.read.report_csv("subscriptions", w.reseller.id)))
+    assert (sub["offer_name"], sub["purchased"]) == (f"'{FORMULA}", "2")
+    assert rw.read.invoices_csv(w.reseller.id).splitlines()[1].startswith('"INV-202601-0001","2026-01",')

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 from csp.aggregates.order import Order
 from csp.application import NewLineRequest
@@ -27,6 +28,12 @@ def test_when_retries_run_out_the_order_fails_with_the_reason_and_the_message_is
     faults = w.sagas._sim_server._server.config.app.state.faults
     faults.error_rate = 1.0  # the vendor is down
     order_id = _place(w)
+    deadline = time.monotonic() + 30
+    while not w.sagas.store.failed() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # the retries ran out, but the vendor cannot be asked what became of the line: no verdict yet
+    assert w.app.load(Order, order_id, "order").status == "provision_started"
+    faults.error_rate = 0.0  # the vendor is back: it is asked, and holds nothing for the line
     assert w.sagas.drain(30)
     order = w.app.load(Order, order_id, "order")
     assert order.status == "provision_failed"

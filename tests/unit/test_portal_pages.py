@@ -315,7 +315,12 @@ def test_self_registration_only_when_the_reseller_allows_it(api_app: FastAPI, ap
     # the contact phone is required data: its absence is said by its field
     refused = b.submit(f"/portal/{account.slug}/register", form, status=422).text
     assert 'id="contact_phone-error"' in refused
-    b.submit(f"/portal/{account.slug}/register", {**form, "contact_phone": "+40 264 555 010"})
+    html = b.submit(f"/portal/{account.slug}/register", {**form, "contact_phone": "+40 264 555 010"}, status=200).text
+    assert "Check your email" in html
+    link = re.search(r'href="(/confirm-email/[^"]+)" data-confirm-link', html)
+    assert link, "test mode shows the confirmation link"
+    b.page(link.group(1))
+    assert b.submit(link.group(1), {}).headers["location"].startswith(f"/login?portal={account.slug}&")
     assert log_in(api_app, "nora@northwind.example").cookies.get("csp_session")
 
 

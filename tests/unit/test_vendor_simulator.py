@@ -196,3 +196,21 @@ def test_an_immediate_change_deletes_what_was_scheduled_for_the_next_term(sim):
     g.update_subscription(cid, sid, {"renewalQuantity": 5}, "n3")
     g.update_subscription(cid, sid, {"billingCycle": "yearly"}, "n4")
     assert scheduled() == {"renewalQuantity": None, "renewalTermDuration": None, "scheduledBillingCycle": "yearly"}
+
+
+def test_orders_and_subscriptions_are_listed_per_customer_and_an_order_is_found_by_its_key(sim):
+    g, clock, _ = sim
+    cid = _ready_customer(g, clock)
+    other = _ready_customer(g, clock, "fabrikam.onmicrosoft.com")
+    first = g.place_order(cid, [LineItem(1, PREMIUM, 3, "monthly", "P1Y")], "order-1:1")
+    g.place_order(cid, [LineItem(1, PREMIUM, 4, "monthly", "P1Y")], "order-2:1")
+    g.place_order(other, [LineItem(1, PREMIUM, 5, "monthly", "P1Y")], "order-3:1")
+    clock.now += 61
+    found = g.find_order(cid, "order-1:1")
+    assert found is not None
+    assert (found.id, found.idempotency_key, found.is_completed) == (first.id, "order-1:1", True)
+    assert g.find_order(cid, "order-3:1") is None  # another customer's order
+    assert g.find_order(cid, "never-sent") is None
+    assert [o.idempotency_key for o in g.list_orders(cid)] == ["order-1:1", "order-2:1"]
+    assert sorted(s.quantity for s in g.list_subscriptions(cid)) == [3, 4]
+    assert {c.domain for c in g.list_customers()} == {"contoso.onmicrosoft.com", "fabrikam.onmicrosoft.com"}

@@ -185,6 +185,17 @@ class InvitationExpired(Conflict):
     code = "invitation_expired"
 
 
+class PasswordResetInvalid(Conflict):
+    """A reset link that was used, or replaced by a newer one, or whose user may no
+    longer reset a password."""
+
+    code = "reset_link_invalid"
+
+
+class PasswordResetExpired(Conflict):
+    code = "reset_link_expired"
+
+
 class RoleNotAssignable(Forbidden):
     code = "role_not_assignable"
 

@@ -15,7 +15,7 @@ is still open (newest first); the reduction is refunded pro rata by the billing 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -230,6 +230,8 @@ class Subscription(CspAggregate):
         self.closed_window_numbers: tuple[int, ...] = ()
         self.unacknowledged_versions: tuple[int, ...] = ()
         self.last_vendor_refusal: str | None = None
+        self.adopted = False
+        self.last_reconciliation: str | None = None
 
     def _assign_offer_terms(
         self, t: SubscriptionTerms, starts_at: datetime, ends_at: datetime, tranche: Tranche
@@ -1049,6 +1051,85 @@ class Subscription(CspAggregate):
     @event(VendorSubscriptionLinked)
     def _link_vendor(self, vendor_subscription_id: str, actor: Actor, at: datetime) -> None:
         self.vendor_subscription_id = vendor_subscription_id
+
+    # --- reconciliation with the vendor (the vendor is the truth for what it bills) ---
+
+    class AdoptedFromVendor(CspAggregate.Event):
+        """A subscription found at the vendor and unknown here (an orphan), taken on."""
+
+        vendor_subscription_id: str
+        reason: str
+
+    def record_adoption(self, reason: str, actor: Actor, at: datetime) -> None:
+        if self.vendor_subscription_id is None:
+            raise InvalidInput("vendor_subscription_id", "an adopted subscription is linked to the vendor's")
+        self._adopt(vendor_subscription_id=self.vendor_subscription_id, reason=reason, actor=actor, at=at)
+
+    @event(AdoptedFromVendor)
+    def _adopt(self, vendor_subscription_id: str, reason: str, actor: Actor, at: datetime) -> None:
+        self.adopted = True
+        self.last_reconciliation = reason
+
+    class CorrectedFromVendor(CspAggregate.Event):
+        """The platform's record set to what the vendor holds (quantity, status, term)."""
+
+        quantity: int
+        status: SubscriptionStatus
+        term: Term
+        tranches: tuple[Tranche, ...]
+        reason: str
+
+    def correct_from_vendor(
+        self, quantity: int, status: SubscriptionStatus, term: Term, reason: str, actor: Actor, at: datetime
+    ) -> None:
+        """Seats the vendor has and we lack are a tranche bought now (its window closed: the
+        vendor's seats are not ours to refund); seats we have and it lacks go, newest first."""
+        if (quantity, status, term) == (self.quantity, self.status, self.term):
+            return
+        if quantity < 0:
+            raise InvalidInput("quantity", "must not be negative")
+        tranches = self.tranches
+        if quantity > self.quantity:
+            tranches = (
+                *tranches,
+                Tranche(
+                    number=self._next_tranche_number(),
+                    quantity=quantity - self.quantity,
+                    kind="increase",
+                    purchased_at=at,
+                    window_ends_at=at,
+                    unit_partner_price=self.unit_partner_price,
+                ),
+            )
+        elif quantity < self.quantity:
+            extra = self.quantity - quantity
+            kept: list[Tranche] = []
+            for t in reversed(tranches):
+                take = min(extra, t.quantity)
+                extra -= take
+                if t.quantity - take > 0:
+                    kept.append(replace(t, quantity=t.quantity - take))
+            tranches = tuple(reversed(kept))
+        self._correct(quantity=quantity, status=status, term=term, tranches=tranches, reason=reason, actor=actor, at=at)
+
+    @event(CorrectedFromVendor)
+    def _correct(
+        self,
+        quantity: int,
+        status: SubscriptionStatus,
+        term: Term,
+        tranches: tuple[Tranche, ...],
+        reason: str,
+        actor: Actor,
+        at: datetime,
+    ) -> None:
+        self.quantity = quantity
+        self.status = status
+        self.term = term
+        self.tranches = tranches
+        self.last_reconciliation = reason
+        if status in TERMINAL and self.ended_at is None:
+            self.ended_at = at
 
     class VendorChangeAcknowledged(CspAggregate.Event):
         change_version: int

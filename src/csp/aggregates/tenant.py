@@ -2,6 +2,9 @@
 
 Lifecycle: requested → verifying → created | rejected (domain taken);
 a link request: requested → verifying → linked | rejected.
+
+While verifying, each vendor call the saga made is recorded once done (the customer
+created at the vendor, its agreement accepted), so a retried step resumes after it.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ class Tenant(CspAggregate):
         self.rejection_code: RejectionCode | None = None
         self.requested_at = at
         self.ready_at: datetime | None = None
+        self.agreement_accepted = False
 
     @classmethod
     def request(
@@ -121,6 +125,46 @@ class Tenant(CspAggregate):
     def _start_verification(self, actor: Actor, at: datetime) -> None:
         self.status = "verifying"
 
+    class VendorCustomerCreated(CspAggregate.Event):
+        """The vendor answered the creation of the customer (the tenant is being set up there)."""
+
+        vendor_customer_id: str
+        admin_username: str
+
+    def record_vendor_customer(self, vendor_customer_id: str, admin_username: str, actor: Actor, at: datetime) -> None:
+        if self.vendor_customer_id == vendor_customer_id:
+            return
+        if self.mode != "create":
+            raise InvalidTenantTransition("a linked tenant is not created", tenant_id=self.id)
+        self._require("verifying")
+        if self.vendor_customer_id is not None:
+            raise InvalidTenantTransition(
+                f"tenant {self.domain} is already vendor customer {self.vendor_customer_id}", tenant_id=self.id
+            )
+        self._record_vendor_customer(
+            vendor_customer_id=vendor_customer_id, admin_username=admin_username, actor=actor, at=at
+        )
+
+    @event(VendorCustomerCreated)
+    def _record_vendor_customer(self, vendor_customer_id: str, admin_username: str, actor: Actor, at: datetime) -> None:
+        self.vendor_customer_id = vendor_customer_id
+        self.admin_username = admin_username
+
+    class VendorAgreementAccepted(CspAggregate.Event):
+        """The customer's Microsoft Customer Agreement, accepted at the vendor."""
+
+    def record_agreement_accepted(self, actor: Actor, at: datetime) -> None:
+        if self.agreement_accepted:
+            return
+        self._require("verifying")
+        if self.vendor_customer_id is None:
+            raise InvalidTenantTransition("no vendor customer to accept the agreement for", tenant_id=self.id)
+        self._record_agreement_accepted(actor=actor, at=at)
+
+    @event(VendorAgreementAccepted)
+    def _record_agreement_accepted(self, actor: Actor, at: datetime) -> None:
+        self.agreement_accepted = True
+
     class CreatedAtVendor(CspAggregate.Event):
         vendor_customer_id: str
         admin_username: str
@@ -131,6 +175,10 @@ class Tenant(CspAggregate):
         if self.mode != "create":
             raise InvalidTenantTransition("a linked tenant is not created", tenant_id=self.id)
         self._require("verifying")
+        if self.vendor_customer_id not in (None, vendor_customer_id):
+            raise InvalidTenantTransition(
+                f"tenant {self.domain} is vendor customer {self.vendor_customer_id}", tenant_id=self.id
+            )
         self._record_created(vendor_customer_id=vendor_customer_id, admin_username=admin_username, actor=actor, at=at)
 
     @event(CreatedAtVendor)

@@ -21,7 +21,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from csp.aggregates.base import Actor, CspAggregate, Value
+from csp.aggregates.base import Actor, CspAggregate, Value, require_aware
 from csp.aggregates.errors import (
     Conflict,
     EmailTaken,
@@ -31,6 +31,9 @@ from csp.aggregates.errors import (
     InvitationInvalid,
     InvitationNotAccepted,
     NoLocalPassword,
+    NotFound,
+    PasswordResetExpired,
+    PasswordResetInvalid,
     RoleNotAssignable,
     SignInMethodNotAllowed,
     TermsNotAccepted,
@@ -48,6 +51,7 @@ CUSTOMER_ROLES: tuple[Role, ...] = ("customer_admin", "customer_user")
 UserStatus = Literal["invited", "active", "disabled"]
 
 INVITATION_TTL = timedelta(days=7)
+PASSWORD_RESET_TTL = timedelta(hours=1)
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
 _NAME_MAX = 100
@@ -80,22 +84,22 @@ def common_passwords() -> frozenset[str]:
     return frozenset(line.strip().lower() for line in text.splitlines() if line and not line.startswith("#"))
 
 
-def check_password_policy(password: str, email: str = "") -> None:
+def check_password_policy(password: str, email: str = "", field: str = "password") -> None:
     """At least 12 characters, not a common password (nor one dressed up with digits)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput("password", f"must be at least {MIN_PASSWORD_LENGTH} characters long")
+        raise InvalidInput(field, f"must be at least {MIN_PASSWORD_LENGTH} characters long")
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidInput("password", f"must be at most {MAX_PASSWORD_LENGTH} characters long")
+        raise InvalidInput(field, f"must be at most {MAX_PASSWORD_LENGTH} characters long")
     lowered = password.lower()
     core = _EDGES.sub("", lowered)
     common = common_passwords()
     if lowered in common or (len(core) >= 3 and core in common):
-        raise InvalidInput("password", "is too common; choose a less predictable password")
+        raise InvalidInput(field, "is too common; choose a less predictable password")
     if len(set(lowered)) <= 2 or any(lowered in s for s in _SEQUENCES):
-        raise InvalidInput("password", "is too predictable; choose a less predictable password")
+        raise InvalidInput(field, "is too predictable; choose a less predictable password")
     local = email.split("@", 1)[0].lower()
     if local and len(local) >= 4 and (lowered == local or core == local):
-        raise InvalidInput("password", "must not be your email address")
+        raise InvalidInput(field, "must not be your email address")
 
 
 def check_name(value: str, field: str) -> str:
@@ -130,21 +134,38 @@ class ExternalIdentity(Value):
         return f"{self.method}:{self.tenant_id}:{self.subject}"
 
 
+TokenStatus = Literal["active", "expired", "revoked"]
+
+
 @dataclass(frozen=True)
 class ApiToken(Value):
-    """An API token: only its SHA-256 is kept; the token itself is shown once."""
+    """An API token: only its SHA-256 is kept; the token itself is shown once. Without
+    ``expires_at`` it lasts until revoked."""
 
     id: UUID
     name: str
     token_hash: str
     created_at: datetime
     revoked_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    def status(self, at: datetime) -> TokenStatus:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and at >= self.expires_at:
+            return "expired"
+        return "active"
+
+    def is_live(self, at: datetime) -> bool:
+        return self.status(at) == "active"
 
 
 class User(CspAggregate):
     class Added(CspAggregate.Created):
-        """A user joined an account: the primary contact (active at once, with a local
-        password) or an invited person (``invitation_hash`` set, until accepted)."""
+        """A user joined an account: the primary contact or a self-registered customer
+        admin (with a local password; active at once, or, signing up in public, once its
+        email is confirmed: ``invitation_hash`` is then the hash of the confirming link),
+        or an invited person (``invitation_hash`` set, until accepted)."""
 
         email: str
         role: Role
@@ -195,6 +216,8 @@ class User(CspAggregate):
         self.tokens: tuple[ApiToken, ...] = ()
         self.disabled_at: datetime | None = None
         self.identity: ExternalIdentity | None = None
+        self.password_reset_hash: str | None = None
+        self.password_reset_expires_at: datetime | None = None
 
     @classmethod
     def register_primary_contact(
@@ -207,7 +230,10 @@ class User(CspAggregate):
         password_hash: str,
         actor: Actor,
         at: datetime,
+        confirmation_hash: str | None = None,
     ) -> User:
+        """The first user of a reseller account; with ``confirmation_hash`` it waits until
+        its email is confirmed (a public sign-up)."""
         return cls._create(
             cls.Added,
             id=id,
@@ -220,8 +246,8 @@ class User(CspAggregate):
             last_name=check_name(last_name, "primary_contact.last_name"),
             password_hash=password_hash,
             primary_contact=True,
-            invitation_hash=None,
-            expires_at=None,
+            invitation_hash=confirmation_hash,
+            expires_at=at + INVITATION_TTL if confirmation_hash else None,
             actor=actor,
             at=at,
         )
@@ -238,8 +264,10 @@ class User(CspAggregate):
         password_hash: str,
         actor: Actor,
         at: datetime,
+        confirmation_hash: str | None = None,
     ) -> User:
-        """The first user of a self-registered customer organization."""
+        """The first user of a self-registered customer organization (with
+        ``confirmation_hash``: once its email is confirmed)."""
         return cls._create(
             cls.Added,
             id=id,
@@ -252,8 +280,8 @@ class User(CspAggregate):
             last_name=check_name(last_name, "admin.last_name"),
             password_hash=password_hash,
             primary_contact=False,
-            invitation_hash=None,
-            expires_at=None,
+            invitation_hash=confirmation_hash,
+            expires_at=at + INVITATION_TTL if confirmation_hash else None,
             actor=actor,
             at=at,
         )
@@ -303,9 +331,14 @@ class User(CspAggregate):
     def is_customer_user(self) -> bool:
         return self.role in CUSTOMER_ROLES
 
+    def live_tokens(self, at: datetime) -> tuple[ApiToken, ...]:
+        return tuple(t for t in self.tokens if t.is_live(at))
+
     @property
-    def live_tokens(self) -> tuple[ApiToken, ...]:
-        return tuple(t for t in self.tokens if t.revoked_at is None)
+    def awaits_email_confirmation(self) -> bool:
+        """Signed up in public (its password chosen), its email not confirmed yet; an
+        invited person has no password before it accepts."""
+        return self.status == "invited" and self.password_hash is not None
 
     def invitation_open(self, at: datetime) -> bool:
         return self.status == "invited" and self.invitation_expires_at is not None and at < self.invitation_expires_at
@@ -343,6 +376,20 @@ class User(CspAggregate):
         if self.role == "customer_admin" and other.organization_id == self.organization_id:
             return
         raise Forbidden("you cannot manage this user", user_id=other.id)
+
+    def check_may_manage_tokens_of(self, other: User) -> None:
+        """See and revoke another user's API tokens: the user itself, an account manager
+        of its account, a customer admin of its organization (the primary contact's too:
+        a leaked token must be stoppable by someone)."""
+        if not self.is_active:
+            raise Forbidden("only an active user may manage API tokens", user_id=self.id)
+        if other.id == self.id:
+            return
+        if self.role == "account_manager" and other.reseller_id == self.reseller_id:
+            return
+        if self.role == "customer_admin" and other.organization_id == self.organization_id:
+            return
+        raise Forbidden("you cannot manage this user's API tokens", user_id=other.id)
 
     # --- invitation ------------------------------------------------------------
 
@@ -414,7 +461,7 @@ class User(CspAggregate):
         actor: Actor,
         at: datetime,
     ) -> None:
-        if self.status != "invited" or self.invitation_hash != invitation_hash:
+        if self.status != "invited" or self.invitation_hash != invitation_hash or self.awaits_email_confirmation:
             raise InvitationInvalid("this invitation is no longer valid")
         if not self.invitation_open(at):
             raise InvitationExpired("this invitation has expired; ask for a new one")
@@ -450,6 +497,23 @@ class User(CspAggregate):
         self.activated_at = at
         if terms_accepted:
             self.terms_accepted_at = at
+
+    class EmailConfirmed(CspAggregate.Event):
+        """The owner of the address followed the link sent at sign-up: the user is active."""
+
+    def confirm_email(self, confirmation_hash: str, actor: Actor, at: datetime) -> None:
+        if not self.awaits_email_confirmation or self.invitation_hash != confirmation_hash:
+            raise InvitationInvalid("this link was used already; log in", user_id=self.id)
+        if not self.invitation_open(at):
+            raise InvitationExpired("this link has expired; sign up again", user_id=self.id)
+        self._confirm_email(actor=actor, at=at)
+
+    @event(EmailConfirmed)
+    def _confirm_email(self, actor: Actor, at: datetime) -> None:
+        self.status = "active"
+        self.invitation_hash = None
+        self.invitation_expires_at = None
+        self.activated_at = at
 
     class TermsAccepted(CspAggregate.Event):
         pass
@@ -505,18 +569,72 @@ class User(CspAggregate):
         self.disabled_at = None
 
     class PasswordChanged(CspAggregate.Event):
+        """A new password hash: the user chose a new password, or a login upgraded the
+        hash of the same one. Either ends a pending reset link."""
+
         password_hash: str
 
     def change_password(self, password_hash: str, actor: Actor, at: datetime) -> None:
+        self._check_has_local_password()
+        self._change_password(password_hash=password_hash, actor=actor, at=at)
+
+    def _check_has_local_password(self) -> None:
         if self.sign_in_method != "local":
             raise UserError("this user signs in with Microsoft, not a local password", user_id=self.id)
         if not self.is_active:
             raise UserError(f"the user is {self.status}", user_id=self.id)
-        self._change_password(password_hash=password_hash, actor=actor, at=at)
 
     @event(PasswordChanged)
     def _change_password(self, password_hash: str, actor: Actor, at: datetime) -> None:
         self.password_hash = password_hash
+        self.password_reset_hash = None
+        self.password_reset_expires_at = None
+
+    @property
+    def may_reset_password(self) -> bool:
+        """Only an active user with a local password has one to reset."""
+        return self.is_active and self.sign_in_method == "local"
+
+    class PasswordResetRequested(CspAggregate.Event):
+        """Someone asked for a reset link for this user's email; the link (only its hash
+        here) went to that email. A newer link replaces an older one."""
+
+        reset_hash: str
+        expires_at: datetime
+
+    def request_password_reset(self, reset_hash: str, actor: Actor, at: datetime) -> None:
+        self._check_has_local_password()
+        self._request_password_reset(reset_hash=reset_hash, expires_at=at + PASSWORD_RESET_TTL, actor=actor, at=at)
+
+    @event(PasswordResetRequested)
+    def _request_password_reset(self, reset_hash: str, expires_at: datetime, actor: Actor, at: datetime) -> None:
+        self.password_reset_hash = reset_hash
+        self.password_reset_expires_at = expires_at
+
+    def check_password_reset(self, reset_hash: str, at: datetime) -> None:
+        """May this link set a new password now? Once, before it expires, while the user
+        still signs in with a local password."""
+        if self.password_reset_hash is None or self.password_reset_hash != reset_hash or not self.may_reset_password:
+            raise PasswordResetInvalid(
+                "this link was used already, or a newer one was sent; ask for a new link", user_id=self.id
+            )
+        if self.password_reset_expires_at is None or at >= self.password_reset_expires_at:
+            raise PasswordResetExpired("this link has expired; ask for a new one", user_id=self.id)
+
+    class PasswordReset(CspAggregate.Event):
+        """A new password set through a reset link (which dies with it)."""
+
+        password_hash: str
+
+    def reset_password(self, reset_hash: str, password_hash: str, actor: Actor, at: datetime) -> None:
+        self.check_password_reset(reset_hash, at)
+        self._reset_password(password_hash=password_hash, actor=actor, at=at)
+
+    @event(PasswordReset)
+    def _reset_password(self, password_hash: str, actor: Actor, at: datetime) -> None:
+        self.password_hash = password_hash
+        self.password_reset_hash = None
+        self.password_reset_expires_at = None
 
     # --- sign-in methods and outside identities ------------------------------------
 
@@ -619,15 +737,25 @@ class User(CspAggregate):
     class TokenIssued(CspAggregate.Event):
         token: ApiToken
 
-    def issue_token(self, token_id: UUID, name: str, token_hash: str, actor: Actor, at: datetime) -> ApiToken:
+    def issue_token(
+        self,
+        token_id: UUID,
+        name: str,
+        token_hash: str,
+        actor: Actor,
+        at: datetime,
+        expires_at: datetime | None = None,
+    ) -> ApiToken:
         if not self.is_active:
             raise UserError(f"the user is {self.status}", user_id=self.id)
         name = name.strip()
         if not name or len(name) > _NAME_MAX:
             raise InvalidInput("name", f"is required (at most {_NAME_MAX} characters)")
-        if any(t.name == name for t in self.live_tokens):
+        if expires_at is not None and require_aware(expires_at) <= at:
+            raise InvalidInput("expires_at", "must be in the future", value=expires_at.isoformat())
+        if any(t.name == name for t in self.live_tokens(at)):
             raise Conflict(f"a token named {name!r} exists already", name=name)
-        token = ApiToken(id=token_id, name=name, token_hash=token_hash, created_at=at)
+        token = ApiToken(id=token_id, name=name, token_hash=token_hash, created_at=at, expires_at=expires_at)
         self._issue_token(token=token, actor=actor, at=at)
         return token
 
@@ -639,16 +767,17 @@ class User(CspAggregate):
         token_id: UUID
 
     def revoke_token(self, token_id: UUID, actor: Actor, at: datetime) -> None:
-        if not any(t.id == token_id for t in self.live_tokens):
-            raise InvalidInput("token_id", "no such live token")
+        """Revoke a token that is not revoked yet (an expired one too)."""
+        if not any(t.id == token_id and t.revoked_at is None for t in self.tokens):
+            raise NotFound("token", token_id)
         self._revoke_token(token_id=token_id, actor=actor, at=at)
 
     @event(TokenRevoked)
     def _revoke_token(self, token_id: UUID, actor: Actor, at: datetime) -> None:
         self.tokens = tuple(t.replace(revoked_at=at) if t.id == token_id else t for t in self.tokens)
 
-    def has_live_token(self, token_hash: str) -> bool:
-        return any(t.token_hash == token_hash for t in self.live_tokens)
+    def has_live_token(self, token_hash: str, at: datetime) -> bool:
+        return any(t.token_hash == token_hash for t in self.live_tokens(at))
 
 
 def _check_method_allowed(method: SignInMethod, allowed: tuple[SignInMethod, ...]) -> None:

@@ -6,11 +6,14 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from csp.api.auth import Auth, build_session_store
+from csp.api.background import Background
 from csp.api.commands import remember_saves
 from csp.api.errors import install_error_handlers
+from csp.api.limits import BodyLimit
 from csp.api.observability import Metrics, RequestContext
 from csp.api.oidc import install_oidc
 from csp.api.oidc import router as oidc_router
+from csp.api.passwords import PasswordFlows
 from csp.api.routes import (
     accounts,
     billing,
@@ -24,6 +27,7 @@ from csp.api.routes import (
 )
 from csp.api.schemas import ErrorPublic
 from csp.api.services import Services
+from csp.api.signups import SignUps
 from csp.portal import install as install_portal
 
 API_PREFIX = "/api/v1"
@@ -35,6 +39,7 @@ ERRORS = {
         403: "signed in, not allowed",
         404: "not found, or not yours",
         409: "state or version conflict",
+        413: "the request body is larger than CSP_MAX_BODY_BYTES",
         422: "invalid input: which field, why",
         503: "a dependency (database, read side) is unavailable",
     }.items()
@@ -57,6 +62,10 @@ def create_app(system: Services, auth: Auth | None = None) -> FastAPI:
     if auth is None:
         system.resources.callback(app.state.auth.store.close)
         install_oidc(system, app.state.auth)  # Microsoft sign-in, where configured
+    app.state.background = Background()
+    system.closers.append(app.state.background.close)  # closed before the store and the app
+    app.state.passwords = PasswordFlows(system, app.state.auth, app.state.background)
+    app.state.signups = SignUps(system, app.state.auth, app.state.background)
     app.state.metrics.add_gauges(
         "csp_projection_lag_events",
         "Events a read model is behind the event log",
@@ -80,7 +89,8 @@ def create_app(system: Services, auth: Auth | None = None) -> FastAPI:
         api.include_router(operations.test_router)
     app.include_router(api)
     install_portal(app)  # the server-rendered pages (csp.portal)
-    app.add_middleware(RequestContext, metrics=app.state.metrics)
+    app.add_middleware(BodyLimit, max_bytes=system.settings.max_body_bytes)  # before any parsing
+    app.add_middleware(RequestContext, metrics=app.state.metrics)  # outermost: logs and counts the 413s too
     return app
 
 

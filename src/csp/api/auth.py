@@ -72,20 +72,24 @@ class LocalSignIn:
         self.throttle = throttle
 
     def authenticate(self, email: str, password: str, address: str) -> User:
-        wait = self.throttle.retry_after(email, address)
-        if wait > 0:
-            raise TooManyAttempts(
-                "too many failed sign-ins; wait before trying again",
-                headers={"Retry-After": str(int(wait) + 1)},
-                retry_after_seconds=int(wait) + 1,
-            )
+        # The attempt is counted before the password is checked (one atomic step), so
+        # concurrent guesses cannot all pass a check that none of them has counted yet.
+        refuse_if_throttled(self.throttle.reserve(email, address), "too many failed sign-ins")
         user = self.app.authenticate_local(email, password)
         if user is None:
-            self.throttle.failed(email, address)
             raise Unauthorized("wrong email or password", code="invalid_credentials")
-        self.throttle.succeeded(email)
+        self.throttle.succeeded(email, address)
         self.app.rehash_password_if_needed(user, password)
         return user
+
+
+def refuse_if_throttled(wait: float, what: str) -> None:
+    """429 with ``Retry-After`` when a throttle answered a wait."""
+    if wait > 0:
+        seconds = int(wait) + 1
+        raise TooManyAttempts(
+            f"{what}; wait before trying again", headers={"Retry-After": str(seconds)}, retry_after_seconds=seconds
+        )
 
 
 def build_session_store(settings: Settings, db: Database) -> SessionStore:
@@ -138,9 +142,10 @@ class Auth:
             self.store.delete(sid)
         response.delete_cookie(SESSION_COOKIE, path="/")
 
-    def end_user_sessions(self, user_id: UUID) -> int:
-        """Disabling a user ends every session it has, at once."""
-        return self.store.delete_for_user(user_id)
+    def end_user_sessions(self, user_id: UUID, keep: str | None = None) -> int:
+        """End every session of the user (disabled, a new password), but ``keep`` (the id
+        hash of the session that changed the password); how many ended."""
+        return self.store.delete_for_user(user_id, keep=keep)
 
     # --- who is calling -----------------------------------------------------------
 

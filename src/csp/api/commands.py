@@ -49,16 +49,20 @@ def settle(system: Services, recordings: Sequence[Recording[Any]], timeout: floa
 
 def send_invitation(system: Services, invitation: Invitation, inviter: User, organization_name: str) -> bool:
     """Email the one-time link (the token exists only in this email). False if it could
-    not be sent: inviting again sends a new link."""
+    not be sent: inviting again sends a new link. An address that belongs to a user of
+    another account gets a notice instead of the link (the inviter is answered the same)."""
     if system.mailer is None:
         return False
-    from csp.mail import invitation_message
+    from csp.mail import invitation_message, invitation_to_taken_address_message
 
     user = invitation.user
     link = f"{system.settings.public_url.rstrip('/')}/invitations/{invitation.token}"
     inviter_name = f"{inviter.first_name} {inviter.last_name}".strip() or inviter.email
     assert user.invitation_expires_at is not None
     try:
+        if invitation.taken_by is not None:
+            system.mailer.send(invitation_to_taken_address_message(user.email, inviter_name, organization_name))
+            return True
         system.mailer.send(
             invitation_message(user.email, inviter_name, organization_name, link, user.invitation_expires_at)
         )

@@ -10,8 +10,10 @@ from fastapi import Depends, Header, Query, Request
 from csp.aggregates.organization import Organization
 from csp.api.auth import Auth, Caller
 from csp.api.errors import Malformed, NotAllowed, Unauthorized
+from csp.api.passwords import PasswordFlows
 from csp.api.permissions import Action, Grant, grant_for
 from csp.api.services import Services
+from csp.api.signups import SignUps
 from csp.application import CspApplication
 
 
@@ -27,7 +29,23 @@ def get_auth(request: Request) -> Auth:
     return request.app.state.auth  # type: ignore[no-any-return]
 
 
+def get_passwords(request: Request) -> PasswordFlows:
+    return request.app.state.passwords  # type: ignore[no-any-return]
+
+
+def get_signups(request: Request) -> SignUps:
+    return request.app.state.signups  # type: ignore[no-any-return]
+
+
+def client_address(request: Request) -> str:
+    """The caller's address, as throttles count it."""
+    return request.client.host if request.client else "unknown"
+
+
 SystemDep = Annotated[Services, Depends(get_system)]
+PasswordsDep = Annotated[PasswordFlows, Depends(get_passwords)]
+SignUpsDep = Annotated[SignUps, Depends(get_signups)]
+ClientAddress = Annotated[str, Depends(client_address)]
 AppDep = Annotated[CspApplication, Depends(get_app)]
 AuthDep = Annotated[Auth, Depends(get_auth)]
 

@@ -16,7 +16,7 @@ from csp.aggregates.pricing import money
 from csp.aggregates.quote import Quote
 from csp.aggregates.subscription import Subscription, is_billed
 from csp.aggregates.tenant import Tenant
-from csp.aggregates.user import User
+from csp.aggregates.user import ApiToken, User
 from csp.api import schemas as s
 from csp.api.auth import Caller
 
@@ -52,6 +52,21 @@ def user_public(u: User) -> s.UserPublic:
         invitation_expires_at=u.invitation_expires_at,
         version=u.version,
     )
+
+
+def tokens_public(tokens: Sequence[ApiToken], now: datetime, limit: int, offset: int) -> s.TokensPublic:
+    rows = [
+        s.TokenRow(
+            id=t.id,
+            name=t.name,
+            created_at=t.created_at,
+            expires_at=t.expires_at,
+            revoked_at=t.revoked_at,
+            status=t.status(now),
+        )
+        for t in tokens
+    ]
+    return s.TokensPublic(items=rows[offset : offset + limit], total=len(rows))
 
 
 def settings_public(org: Organization, available: Sequence[str] = ("local",)) -> s.SettingsPublic:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from csp.aggregates.catalog import LicenceType, Segment
 from csp.aggregates.order import OrderStatus
@@ -134,8 +134,13 @@ class ResellerPublic(BaseModel):
     name: str
     country: str
     portal_url: str
-    primary_contact: UserPublic
+    primary_contact: UserPublic = Field(
+        description="status `invited` until the link emailed to the address confirms it; then it signs in"
+    )
     version: int
+    confirm_token: str | None = Field(
+        default=None, description="test mode only (tests have no mailbox): the confirming link's token"
+    )
 
 
 class LoginRequest(In):
@@ -155,6 +160,9 @@ class SignInMethodsPublic(BaseModel):
 
 class TokenCreate(In):
     name: Annotated[str, Field(min_length=1, max_length=100)]
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="when the token stops working (ISO 8601 with an offset); default: until revoked"
+    )
 
 
 class TokenPublic(BaseModel):
@@ -162,6 +170,47 @@ class TokenPublic(BaseModel):
     name: str
     token: str
     created_at: datetime
+    expires_at: datetime | None = None
+
+
+class TokenRow(BaseModel):
+    """An API token as listed: never the token itself (only its hash is kept)."""
+
+    id: UUID
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    status: Literal["active", "expired", "revoked"]
+
+
+class TokensPublic(Page[TokenRow]):
+    pass
+
+
+Password = Annotated[str, Field(max_length=256)]
+
+
+class PasswordChange(In):
+    current_password: Password
+    new_password: Password
+
+
+class PasswordChangedPublic(BaseModel):
+    user: UserPublic
+    other_sessions_ended: int = Field(description="the user's other sessions, ended (this one goes on)")
+
+
+class PasswordResetAsk(In):
+    email: Annotated[str, Field(max_length=254)]
+
+
+class PasswordResetAsked(BaseModel):
+    message: str = Field(description="the same answer whether or not the address has an account here")
+
+
+class PasswordResetSet(In):
+    password: Password
 
 
 class InvitationCreate(In):
@@ -266,7 +315,10 @@ class CustomerRegistration(OrganizationCreate):
 
 class CustomerRegistrationPublic(BaseModel):
     organization: OrganizationPublic
-    user: UserPublic
+    user: UserPublic = Field(description="status `invited` until the link emailed to the address confirms it")
+    confirm_token: str | None = Field(
+        default=None, description="test mode only (tests have no mailbox): the confirming link's token"
+    )
 
 
 class TenantCreate(In):

@@ -1,16 +1,23 @@
-"""Server-side sessions and the record of failed logins (for throttling).
+"""Server-side sessions, and the attempt counters of the throttles (sign-in, sign-up,
+password resets).
 
 Two stores behind one port: SQL (a ``csp.auth.db`` file beside the events' SQLite file,
 or tables in the events' PostgreSQL database) for the embedded default, and Redis when
 ``CSP_SESSION_URL`` (or a Redis ``CSP_BROKER_URL``) names one. Only the SHA-256 of a
 session id is stored, so a copy of the store opens no session. Times here are wall
 time, not domain time: sessions and throttling are operations, not business facts.
+
+A throttle reserves an attempt before the work it guards (checking a password): one
+atomic step (one SQL statement, one Redis script) counts the attempt on every key it
+is limited by and answers the counts, so that however many requests arrive at once,
+on however many API processes, no more than the limit get through.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
@@ -36,15 +43,22 @@ class SessionStore(Protocol):
 
     def delete(self, session_id: str) -> None: ...
 
-    def delete_for_user(self, user_id: UUID) -> int: ...
-
-    def record_failure(self, key: str, window_seconds: float) -> None: ...
-
-    def failures(self, key: str, window_seconds: float) -> tuple[int, float]:
-        """How many failures in the window, and the seconds until the oldest leaves it."""
+    def delete_for_user(self, user_id: UUID, keep: str | None = None) -> int:
+        """End every session of the user (but the one whose id hash is ``keep``); how many."""
         ...
 
-    def clear_failures(self, key: str) -> None: ...
+    def count_attempt(self, keys: Sequence[str], window_seconds: float) -> dict[str, tuple[int, float]]:
+        """Count one attempt on each key, atomically (all keys in one step): per key, the
+        attempts in its current window, this one included, and the seconds until that
+        window ends. A key's window starts with its first attempt and lasts
+        ``window_seconds``; the next attempt after it starts a new one."""
+        ...
+
+    def release_attempt(self, key: str) -> None:
+        """Give one attempt back (it turned out not to count: a good password)."""
+        ...
+
+    def clear_attempts(self, key: str) -> None: ...
 
     def ping(self) -> None: ...
 
@@ -69,8 +83,8 @@ _SCHEMA = (
     "csrf_token TEXT NOT NULL, method TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, "
     "expires_at DOUBLE PRECISION NOT NULL)",
     "CREATE INDEX IF NOT EXISTS {n}sessions_user ON {p}sessions (user_id)",
-    "CREATE TABLE IF NOT EXISTS {p}login_failures (key TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS {n}login_failures_key ON {p}login_failures (key, at)",
+    "CREATE TABLE IF NOT EXISTS {p}throttle_attempts (key TEXT PRIMARY KEY, attempts INTEGER NOT NULL, "
+    "window_ends DOUBLE PRECISION NOT NULL)",
 )
 
 
@@ -107,30 +121,43 @@ class SQLSessionStore(SQLTableStore):
         with self._tx() as c:
             c.execute(self._sql("DELETE FROM {p}sessions WHERE id_hash = ?"), (secret_hash(session_id),))
 
-    def delete_for_user(self, user_id: UUID) -> int:
+    def delete_for_user(self, user_id: UUID, keep: str | None = None) -> int:
         with self._tx() as c:
-            cur = c.execute(self._sql("DELETE FROM {p}sessions WHERE user_id = ?"), (str(user_id),))
+            cur = c.execute(
+                self._sql("DELETE FROM {p}sessions WHERE user_id = ? AND id_hash <> ?"), (str(user_id), keep or "")
+            )
             return int(cur.rowcount or 0)
 
-    def record_failure(self, key: str, window_seconds: float) -> None:
+    def count_attempt(self, keys: Sequence[str], window_seconds: float) -> dict[str, tuple[int, float]]:
+        # One statement: an upsert locks each key's row (PostgreSQL) or the database
+        # (SQLite) until it commits, so concurrent attempts are counted one after another.
+        # Keys in a fixed order, so that two statements never wait for each other's rows.
+        names = sorted(set(keys))
         now = time.time()
+        t = "{p}throttle_attempts"
+        statement = self._sql(
+            f"INSERT INTO {t} (key, attempts, window_ends) VALUES {', '.join('(?, 1, ?)' for _ in names)} "
+            f"ON CONFLICT (key) DO UPDATE SET "
+            f"attempts = CASE WHEN {t}.window_ends <= ? THEN 1 ELSE {t}.attempts + 1 END, "
+            f"window_ends = CASE WHEN {t}.window_ends <= ? THEN excluded.window_ends ELSE {t}.window_ends END "
+            f"RETURNING key, attempts, window_ends"
+        )
+        params = [v for k in names for v in (k, now + window_seconds)] + [now, now]
         with self._tx() as c:
-            c.execute(self._sql("DELETE FROM {p}login_failures WHERE at < ?"), (now - window_seconds,))
-            c.execute(self._sql("INSERT INTO {p}login_failures VALUES (?, ?)"), (key, now))
+            rows = c.execute(statement, params).fetchall()
+        return {k: (int(n), min(window_seconds, max(0.0, float(ends) - now))) for k, n, ends in rows}
 
-    def failures(self, key: str, window_seconds: float) -> tuple[int, float]:
-        now = time.time()
+    def release_attempt(self, key: str) -> None:
         with self._tx() as c:
-            row = c.execute(
-                self._sql("SELECT COUNT(*), MIN(at) FROM {p}login_failures WHERE key = ? AND at >= ?"),
-                (key, now - window_seconds),
-            ).fetchone()
-        count, oldest = int(row[0] or 0), row[1]
-        return count, (oldest + window_seconds - now) if oldest is not None else 0.0
+            c.execute(
+                self._sql("UPDATE {p}throttle_attempts SET attempts = attempts - 1 WHERE key = ? AND attempts > 0"),
+                (key,),
+            )
 
-    def clear_failures(self, key: str) -> None:
+    def clear_attempts(self, key: str) -> None:
         with self._tx() as c:
-            c.execute(self._sql("DELETE FROM {p}login_failures WHERE key = ?"), (key,))
+            c.execute(self._sql("DELETE FROM {p}throttle_attempts WHERE key = ?"), (key,))
+            c.execute(self._sql("DELETE FROM {p}throttle_attempts WHERE window_ends < ?"), (time.time(),))
 
     def ping(self) -> None:
         with self._tx() as c:
@@ -183,41 +210,71 @@ class RedisSessionStore:
         if data:
             self._r.srem(f"{self._p}user-sessions:{data.decode()}", h)  # type: ignore[union-attr]
 
-    def delete_for_user(self, user_id: UUID) -> int:
+    def delete_for_user(self, user_id: UUID, keep: str | None = None) -> int:
         user_key = f"{self._p}user-sessions:{user_id}"
-        hashes = self._r.smembers(user_key)
+        hashes = [h.decode() for h in self._r.smembers(user_key) if h.decode() != keep]  # type: ignore[union-attr]
         n = 0
         if hashes:
-            n = int(self._r.delete(*(f"{self._p}session:{h.decode()}" for h in hashes)))  # type: ignore[union-attr]
-        self._r.delete(user_key)
+            n = int(self._r.delete(*(f"{self._p}session:{h}" for h in hashes)))
+            self._r.srem(user_key, *hashes)
         return n
 
-    def record_failure(self, key: str, window_seconds: float) -> None:
-        now = time.time()
-        k = f"{self._p}login-failures:{key}"
-        pipe = self._r.pipeline()
-        pipe.zremrangebyscore(k, 0, now - window_seconds)
-        pipe.zadd(k, {f"{now}:{secrets.token_hex(4)}": now})
-        pipe.expire(k, int(window_seconds) + 1)
-        pipe.execute()
+    # Every key: count one more attempt, start its window with the first one; answer
+    # each key's attempts and the milliseconds left in its window. A script runs
+    # atomically: no other command runs on the server between its lines.
+    _COUNT = """
+    local out = {}
+    for i, key in ipairs(KEYS) do
+        local n = redis.call('INCR', key)
+        local left = redis.call('PTTL', key)
+        if n == 1 or left < 0 then
+            redis.call('PEXPIRE', key, ARGV[1])
+            left = tonumber(ARGV[1])
+        end
+        out[i] = {n, left}
+    end
+    return out
+    """
+    _RELEASE = """
+    if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+    """
 
-    def failures(self, key: str, window_seconds: float) -> tuple[int, float]:
-        now = time.time()
-        k = f"{self._p}login-failures:{key}"
-        entries = self._r.zrangebyscore(k, now - window_seconds, "+inf", withscores=True)
-        if not entries:
-            return 0, 0.0
-        oldest = min(score for _, score in entries)  # type: ignore[union-attr]
-        return len(entries), oldest + window_seconds - now  # type: ignore[arg-type]
+    def count_attempt(self, keys: Sequence[str], window_seconds: float) -> dict[str, tuple[int, float]]:
+        names = sorted(set(keys))
+        answer = self._r.eval(
+            self._COUNT, len(names), *(self._attempts_key(k) for k in names), int(window_seconds * 1000)
+        )
+        return {k: (int(n), int(left) / 1000) for k, (n, left) in zip(names, answer, strict=True)}  # type: ignore[arg-type]
 
-    def clear_failures(self, key: str) -> None:
-        self._r.delete(f"{self._p}login-failures:{key}")
+    def release_attempt(self, key: str) -> None:
+        self._r.eval(self._RELEASE, 1, self._attempts_key(key))
+
+    def clear_attempts(self, key: str) -> None:
+        self._r.delete(self._attempts_key(key))
+
+    def _attempts_key(self, key: str) -> str:
+        return f"{self._p}throttle:{key}"
 
     def ping(self) -> None:
         self._r.ping()
 
     def close(self) -> None:
         self._r.close()
+
+
+class Throttle:
+    """Attempts limited per key in windows of ``window_seconds``: each attempt is
+    reserved (counted) before the work it guards is done."""
+
+    def __init__(self, store: SessionStore, window_seconds: float) -> None:
+        self.store = store
+        self.window_seconds = window_seconds
+
+    def reserve(self, limits: Sequence[tuple[str, int]]) -> float:
+        """Count an attempt on each ``(key, limit)``: 0 when every key is within its
+        limit (go ahead), else the seconds to wait before a key's window ends."""
+        counted = self.store.count_attempt([k for k, _ in limits], self.window_seconds)
+        return max((counted[k][1] for k, limit in limits if counted[k][0] > limit), default=0.0)
 
 
 @dataclass(frozen=True)
@@ -228,25 +285,28 @@ class ThrottlePolicy:
 
 
 class LoginThrottle:
-    """After repeated failures, an account (and an address) waits before trying again."""
+    """Sign-in attempts with a password: at most ``per_account`` per account and
+    ``per_address`` per client address in a window; a good password gives its attempt
+    back and clears the account's count."""
 
     def __init__(self, store: SessionStore, policy: ThrottlePolicy = ThrottlePolicy()) -> None:
-        self.store = store
         self.policy = policy
+        self.throttle = Throttle(store, policy.window_seconds)
 
-    def retry_after(self, email: str, address: str) -> float:
-        """Seconds to wait before another try (0: go ahead)."""
+    def reserve(self, email: str, address: str) -> float:
+        """Reserve an attempt before the password is checked: 0 to go ahead, else the
+        seconds to wait (nothing may be checked then)."""
         p = self.policy
-        wait = 0.0
-        for key, limit in ((f"account:{email.strip().lower()}", p.per_account), (f"address:{address}", p.per_address)):
-            count, remaining = self.store.failures(key, p.window_seconds)
-            if count >= limit:
-                wait = max(wait, remaining)
-        return wait
+        return self.throttle.reserve(((_account(email), p.per_account), (f"address:{address}", p.per_address)))
 
-    def failed(self, email: str, address: str) -> None:
-        self.store.record_failure(f"account:{email.strip().lower()}", self.policy.window_seconds)
-        self.store.record_failure(f"address:{address}", self.policy.window_seconds)
+    def succeeded(self, email: str, address: str) -> None:
+        self.throttle.store.clear_attempts(_account(email))
+        self.throttle.store.release_attempt(f"address:{address}")
 
-    def succeeded(self, email: str) -> None:
-        self.store.clear_failures(f"account:{email.strip().lower()}")
+    def clear(self, email: str) -> None:
+        """The account may try again at once (its owner proved who it is another way)."""
+        self.throttle.store.clear_attempts(_account(email))
+
+
+def _account(email: str) -> str:
+    return f"account:{email.strip().lower()}"

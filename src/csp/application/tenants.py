@@ -57,6 +57,25 @@ class TenantCommands(CspApplicationBase):
         self.save(tenant)
         return tenant
 
+    def record_tenant_vendor_customer(
+        self, tenant_id: UUID, vendor_customer_id: str, admin_username: str, actor: Actor = SYSTEM_PROVISIONING
+    ) -> Tenant:
+        """The vendor created the customer: recorded, so a retried step does not ask again."""
+        tenant = self.load(Tenant, tenant_id, "tenant")
+        before = tenant.version
+        tenant.record_vendor_customer(vendor_customer_id, admin_username, actor=actor, at=self.now())
+        if tenant.version != before:
+            self.save(tenant)
+        return tenant
+
+    def record_tenant_agreement_accepted(self, tenant_id: UUID, actor: Actor = SYSTEM_PROVISIONING) -> Tenant:
+        tenant = self.load(Tenant, tenant_id, "tenant")
+        before = tenant.version
+        tenant.record_agreement_accepted(actor=actor, at=self.now())
+        if tenant.version != before:
+            self.save(tenant)
+        return tenant
+
     def record_tenant_linked(
         self, tenant_id: UUID, vendor_customer_id: str, actor: Actor = SYSTEM_PROVISIONING
     ) -> Tenant:

@@ -51,6 +51,21 @@ def register(app: typer.Typer) -> None:
 
     sagas_app = typer.Typer(help="Operate the sagas: pending work and failed messages.", no_args_is_help=True)
     app.add_typer(sagas_app, name="sagas")
+    vendor_app = typer.Typer(help="Compare with the vendor, the truth for what it bills.", no_args_is_help=True)
+    app.add_typer(vendor_app, name="vendor")
+
+    @vendor_app.command("reconcile")
+    @clean_errors
+    def reconcile(
+        fix: Annotated[bool, typer.Option("--fix", help="adopt orphans, correct the platform")] = False,
+    ) -> None:
+        """Every customer's subscriptions at the vendor against the platform's: orphans, ghosts, differences."""
+        from csp.workers.reconcile import run_reconciliation
+
+        def say(line: str) -> None:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+        raise typer.Exit(run_reconciliation(system(load_catalog=False), fix, say))
 
     @app.command()
     @clean_errors

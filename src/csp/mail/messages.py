@@ -1,5 +1,8 @@
 """The platform's emails (DOMAIN.md, Notifications): invitation, tenant created, order
-placed, licences provisioned, provisioning failed, and a change the vendor refused."""
+placed, licences provisioned, provisioning failed, a change the vendor refused; and the
+account's own: a password reset link (or why there is none), a password changed, the link
+that confirms a sign-up's address, and a notice to an address that has an account already
+(someone signed up or was invited with it: the asker is never told)."""
 
 from __future__ import annotations
 
@@ -57,6 +60,118 @@ def invitation_message(to: str, inviter: str, organization_name: str, link: str,
             "",
             f"The link can be used once and expires on {_when(expires_at)}.",
             "If you did not expect this invitation, ignore this email.",
+        ),
+    )
+
+
+def email_confirmation_message(to: str, what: str, link: str, expires_at: datetime) -> Message:
+    """The link that confirms the address of a sign-up (or self-registration)."""
+    return Message(
+        to=to,
+        kind="email_confirmation",
+        subject="Confirm your email for the CSP platform",
+        text=_lines(
+            "Hello,",
+            "",
+            f"Thank you for signing up: {what}.",
+            "Confirm that this address is yours, then log in:",
+            link,
+            "",
+            f"The link can be used once and expires on {_when(expires_at)}.",
+            "If you did not sign up, ignore this email: nothing happens without the confirmation.",
+        ),
+    )
+
+
+def address_taken_message(to: str, what: str, login_link: str, reset_link: str) -> Message:
+    """Someone signed up with an address that has an account already: its owner is told
+    (the one who signed up is answered as anyone else)."""
+    return Message(
+        to=to,
+        kind="address_taken",
+        subject="Someone signed up with your email on the CSP platform",
+        text=_lines(
+            "Hello,",
+            "",
+            f"Someone used this address to sign up on the CSP platform ({what}),",
+            "but the address has an account here already, so no new account can use it.",
+            "",
+            f"If it was you: log in at {login_link}",
+            f"or, if you forgot your password, choose a new one at {reset_link}",
+            "If it was not you, ignore this email: your account is unchanged.",
+        ),
+    )
+
+
+def invitation_to_taken_address_message(to: str, inviter: str, organization_name: str) -> Message:
+    """An invitation to an address that belongs to a user of another account: no link
+    (one address, one user), the owner is told instead (the inviter is not)."""
+    return Message(
+        to=to,
+        kind="invitation_address_taken",
+        subject=f"{inviter} invited you to {organization_name} on the CSP platform",
+        text=_lines(
+            "Hello,",
+            "",
+            f"{inviter} invited this address to join {organization_name} on the CSP platform.",
+            "The address has an account on the platform already (with another account), and an",
+            "address can belong to one account only, so the invitation cannot be accepted.",
+            "",
+            f"If you want to join {organization_name}, ask {inviter} to invite another address of yours.",
+            "Your account is unchanged.",
+        ),
+    )
+
+
+def password_reset_message(to: str, link: str, expires_at: datetime) -> Message:
+    """The one-time link that sets a new password (asked for on the sign-in page)."""
+    return Message(
+        to=to,
+        kind="password_reset",
+        subject="Reset your CSP platform password",
+        text=_lines(
+            "Hello,",
+            "",
+            "Someone (we hope you) asked to reset the password of your CSP platform account.",
+            "Choose a new password here:",
+            link,
+            "",
+            f"The link can be used once and expires on {_when(expires_at)}.",
+            "If you did not ask for it, ignore this email: your password stays as it is.",
+        ),
+    )
+
+
+def password_reset_unavailable_message(to: str, reason: str) -> Message:
+    """Asked for a reset link for an account that has no password here to reset."""
+    return Message(
+        to=to,
+        kind="password_reset_unavailable",
+        subject="About your CSP platform password",
+        text=_lines(
+            "Hello,",
+            "",
+            "Someone (we hope you) asked to reset the password of the CSP platform account of this address.",
+            reason,
+            "",
+            "If you did not ask for it, ignore this email.",
+        ),
+    )
+
+
+def password_changed_message(to: str, at: datetime, how: str) -> Message:
+    """Tells the owner that the password changed (so that a change they did not make is noticed)."""
+    return Message(
+        to=to,
+        kind="password_changed",
+        subject="Your CSP platform password was changed",
+        text=_lines(
+            "Hello,",
+            "",
+            f"The password of your CSP platform account was changed on {_when(at)} ({how}).",
+            "Every other sign-in of your account has been ended.",
+            "",
+            "If you did not do this, reset your password from the sign-in page at once and tell your account manager.",
         ),
     )
 

@@ -42,6 +42,8 @@ VERBS: dict[str, str] = {
     "VendorSubscriptionLinked": "linked the vendor's subscription",
     "VendorChangeAcknowledged": "recorded the vendor's confirmation of a change",
     "VendorChangeRefused": "recorded the vendor's refusal of a change, and restored its state",
+    "AdoptedFromVendor": "adopted a subscription found at the vendor and unknown here",
+    "CorrectedFromVendor": "set the subscription to what the vendor holds",
     # orders
     "Drafted": "created the order (a cart)",
     "LineAdded": "added a line",
@@ -57,6 +59,8 @@ VERBS: dict[str, str] = {
     # tenants
     "Requested": "requested the tenant",
     "VerificationStarted": "started verifying the domain at the vendor",
+    "VendorCustomerCreated": "recorded the customer created at the vendor (tenant being set up)",
+    "VendorAgreementAccepted": "recorded the customer agreement accepted at the vendor",
     "CreatedAtVendor": "recorded the tenant created at the vendor",
     "Linked": "linked an existing tenant",
     "Rejected": "recorded the vendor's rejection of the tenant",
@@ -70,12 +74,16 @@ VENDOR = {
     "VendorSubscriptionLinked",
     "VendorChangeAcknowledged",
     "VendorChangeRefused",
+    "AdoptedFromVendor",
+    "CorrectedFromVendor",
     "AddonRefused",
     "ProvisionStarted",
     "LineProvisioned",
     "ProvisionFinished",
     "ProvisionFailed",
     "VerificationStarted",
+    "VendorCustomerCreated",
+    "VendorAgreementAccepted",
     "CreatedAtVendor",
     "Rejected",
 }
@@ -184,7 +192,14 @@ def told(
             changes.append(f"lines {_line_count(before)} → {_line_count(after)}")
         reason = e["data"].get("reason") or e["data"].get("message")
         text = f"{who} {verb}"
-        if reason and kind in ("ProvisionFailed", "VendorChangeRefused", "AddonRefused", "Rejected"):
+        if reason and kind in (
+            "ProvisionFailed",
+            "VendorChangeRefused",
+            "AddonRefused",
+            "Rejected",
+            "AdoptedFromVendor",
+            "CorrectedFromVendor",
+        ):
             text += f": {reason}"
         money = (money_at or {}).get(str(e["at"]))
         out.append(Told(e["version"], e["at"], who, kind, kind_of(kind), text + ".", changes, money))

@@ -12,11 +12,12 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from csp.aggregates.catalog import Eligibility
-from csp.aggregates.errors import CspError, TermsNotAccepted
+from csp.aggregates.errors import CspError, NotFound, TermsNotAccepted
 from csp.aggregates.organization import INDUSTRIES, Address, Organization, OrganizationProfile
 from csp.api.commands import command
 from csp.api.errors import TooManyAttempts, Unauthorized
 from csp.api.queries import OfferFilter, catalog_offer, catalog_offers
+from csp.api.signups import SignUps
 from csp.application.accounts import NewLogin
 from csp.portal.web import CART_COOKIE, FORM_COOKIE, ORG_COOKIE, Page, page_for, safe_next
 
@@ -244,18 +245,56 @@ def signup(page: PageDep) -> Response:
         return page.render("signup.html", status_code=422, title="Register a reseller account")
     system = page.system
     try:
-        org, user = command(
-            system,
-            lambda: system.app.sign_up_reseller(company, country, NewLogin(email, password, first, last)),
+        registration = _signups(page).register(
+            "signup",
+            email,
+            _client(page),
+            f"the reseller account {company}",
+            lambda: system.app.start_reseller_sign_up(company, country, NewLogin(email, password, first, last)),
         )
+    except TooManyAttempts as e:
+        page.errors["_form"] = f"Too many sign-ups; try again in {e.details.get('retry_after_seconds', 60)} seconds."
+        return page.render("signup.html", status_code=429, title="Register a reseller account")
     except CspError as e:
         page.fail(e, {"primary_contact.email": "email", "slug": "company_name"})
         return page.render("signup.html", status_code=422, title="Register a reseller account")
-    response = page.redirect(
-        "/organizations", f"Welcome, {first}. Your customers' portal address is /portal/{org.slug}."
-    )
-    page.auth.start_session(user, page.request, response)
-    return response
+    return _check_your_email(page, registration.user.email, registration.token)
+
+
+def _signups(page: Page) -> SignUps:
+    return page.request.app.state.signups  # type: ignore[no-any-return]
+
+
+def _client(page: Page) -> str:
+    return page.request.client.host if page.request.client else "unknown"
+
+
+def _check_your_email(page: Page, email: str, token: str) -> Response:
+    """After a sign-up (or self-registration): the same page whoever owns the address."""
+    link = f"/confirm-email/{token}" if page.system.settings.test_mode else None
+    return page.render("check_email.html", title="Check your email", email=email, confirm_link=link)
+
+
+@router.get("/confirm-email/{token}")
+def confirm_email_form(token: str, page: PageDep) -> Response:
+    """The emailed link opens a page whose button confirms (a link checker's GET changes nothing)."""
+    return page.render("confirm_email.html", title="Confirm your email", token=token)
+
+
+@router.post("/confirm-email/{token}")
+def confirm_email(token: str, page: PageDep) -> Response:
+    try:
+        user = _signups(page).confirm(token)
+    except CspError as e:
+        if isinstance(e, NotFound):
+            raise
+        page.fail(e)
+        return page.render("confirm_email.html", status_code=409, title="Confirm your email", token=None)
+    portal = ""
+    if user.is_customer_user:
+        reseller = page.app.load(Organization, user.reseller_id, "organization")
+        portal = f"portal={reseller.slug}&"
+    return page.redirect(f"/login?{portal}next=/", "Your email is confirmed: log in.")
 
 
 @router.get("/invitations/{token}")
@@ -362,11 +401,20 @@ def register(slug: str, page: PageDep) -> Response:
         return _registration(page, slug, 422)
     system = page.system
     try:
-        command(system, lambda: system.app.self_register_customer(slug, profile, admin, page.checked("accept_terms")))
+        registration = _signups(page).register(
+            "register",
+            admin.email,
+            _client(page),
+            f"the organization {profile.name}, a customer of the reseller at /portal/{slug}",
+            lambda: system.app.self_register_customer(slug, profile, admin, page.checked("accept_terms")),
+        )
+    except TooManyAttempts as e:
+        page.errors["_form"] = f"Too many sign-ups; try again in {e.details.get('retry_after_seconds', 60)} seconds."
+        return _registration(page, slug, 429)
     except TermsNotAccepted:
         page.errors["accept_terms"] = "Accept the terms and conditions to continue."
         return _registration(page, slug, 409)
     except CspError as e:
         page.fail(e, {"email": "admin.email", "password": "admin.password"})
         return _registration(page, slug, 422)
-    return page.redirect(f"/login?portal={slug}", "Your organization is registered: log in to order.")
+    return _check_your_email(page, registration.user.email, registration.token)

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 from csp.aggregates.errors import InvalidInput
 from csp.projections.sql import Row, Table
@@ -82,25 +81,42 @@ def in_list(n: int) -> str:
     return "(" + ", ".join("?" for _ in range(n)) + ")"
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def csv_text(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
-    """CSV with a header; money and ids as text, times in ISO 8601, lists as JSON."""
+    """CSV with a header; money and ids as text, times in ISO 8601, lists as JSON.
+
+    The one writer of every export (reports, invoices, ``csp billing export``), safe to
+    open in a spreadsheet: a text cell that would start a formula gets a leading ``'``
+    and every text cell is quoted (so that another locale's separator inside it cannot
+    start a cell); numbers are written as they are, unquoted.
+    """
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(columns)
+    csv.writer(out, lineterminator="\n").writerow([neutralised(c) for c in columns])
+    w = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
     for r in rows:
         w.writerow([csv_cell(r.get(c)) for c in columns])
     return out.getvalue()
 
 
-def csv_cell(value: Any) -> str:
+def csv_cell(value: Any) -> str | int | float | Decimal:
+    """A value as a CSV cell: a number stays a number (the writer leaves it unquoted),
+    everything else becomes neutralised text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, Decimal)):
+        return value
     if value is None:
         return ""
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, (Decimal, UUID)):
-        return str(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
     if isinstance(value, (list, dict)):
-        return json.dumps(value, default=str)
-    return str(value)
+        return neutralised(json.dumps(value, default=str))
+    return neutralised(str(value))
+
+
+def neutralised(text: str) -> str:
+    """Text that a spreadsheet shows as text: a leading ``'`` where it would be a formula."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text

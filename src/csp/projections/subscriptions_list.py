@@ -254,6 +254,15 @@ class SubscriptionsList(ReadModel):
             changes["suspended_at"] = None
         self._update(e, rows, **changes)
 
+    @handles(Subscription.CorrectedFromVendor)
+    def corrected(self, e: Subscription.CorrectedFromVendor, rows: Rows) -> None:
+        changes: dict[str, Any] = {"status": e.status, "purchased": e.quantity, "term": e.term}
+        if e.status in ("cancelled", "expired", "disabled"):
+            changes["ended_at"] = e.at
+        if e.status == "suspended":
+            changes["suspended_at"] = e.at
+        self._update(e, rows, **changes)
+
 
 # --- queries ------------------------------------------------------------------------
 

@@ -82,6 +82,10 @@ class UsersList(ReadModel):
             activated_at=e.at,
         )
 
+    @handles(User.EmailConfirmed)
+    def email_confirmed(self, e: User.EmailConfirmed, rows: Rows) -> None:
+        self._update(e, rows, status="active", invitation_expires_at=None, activated_at=e.at)
+
     @handles(User.RoleChanged)
     def role_changed(self, e: User.RoleChanged, rows: Rows) -> None:
         self._update(e, rows, role=e.role)

@@ -134,6 +134,23 @@ class HttpVendorGateway:
     def get_order(self, customer_id: str, order_id: str) -> VendorOrder:
         return _order(self._call("GET", f"/v1/customers/{quote(customer_id)}/orders/{quote(order_id)}").json())
 
+    def find_order(self, customer_id: str, idempotency_key: str) -> VendorOrder | None:
+        path = f"/v1/customers/{quote(customer_id)}/orders"
+        items = self._call("GET", path, params={"idempotencyKey": idempotency_key}).json()["items"]
+        found = [o for o in (_order(i) for i in items) if o.idempotency_key == idempotency_key]
+        return found[0] if found else None
+
+    def list_orders(self, customer_id: str) -> list[VendorOrder]:
+        items = self._call("GET", f"/v1/customers/{quote(customer_id)}/orders").json()["items"]
+        return [_order(i) for i in items]
+
+    def list_customers(self) -> list[VendorCustomer]:
+        return [_customer(i) for i in self._call("GET", "/v1/customers").json()["items"]]
+
+    def list_subscriptions(self, customer_id: str) -> list[VendorSubscription]:
+        items = self._call("GET", f"/v1/customers/{quote(customer_id)}/subscriptions").json()["items"]
+        return [_subscription(i) for i in items]
+
     def get_subscription(self, customer_id: str, subscription_id: str) -> VendorSubscription:
         path = f"/v1/customers/{quote(customer_id)}/subscriptions/{quote(subscription_id)}"
         return _subscription(self._call("GET", path).json())
@@ -213,6 +230,7 @@ def _order(d: dict[str, Any]) -> VendorOrder:
             )
             for li in d["lineItems"]
         ),
+        idempotency_key=d.get("idempotencyKey"),
     )
 
 

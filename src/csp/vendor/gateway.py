@@ -86,6 +86,7 @@ class VendorOrder:
     customer_id: str
     status: str  # "pending" | "completed"
     line_items: tuple[VendorOrderLine, ...] = ()
+    idempotency_key: str | None = None  # the key it was placed with (the request that made it)
 
     @property
     def is_completed(self) -> bool:
@@ -132,6 +133,19 @@ class VendorGateway(Protocol):
     def place_order(self, customer_id: str, line_items: list[LineItem], idempotency_key: str) -> VendorOrder: ...
 
     def get_order(self, customer_id: str, order_id: str) -> VendorOrder: ...
+
+    def find_order(self, customer_id: str, idempotency_key: str) -> VendorOrder | None:
+        """The customer's order placed with that idempotency key, if the vendor holds one:
+        how a saga learns what became of a request whose answer it never got."""
+        ...
+
+    def list_orders(self, customer_id: str) -> list[VendorOrder]: ...
+
+    def list_customers(self) -> list[VendorCustomer]:
+        """Every customer this partner is the reseller of."""
+        ...
+
+    def list_subscriptions(self, customer_id: str) -> list[VendorSubscription]: ...
 
     def get_subscription(self, customer_id: str, subscription_id: str) -> VendorSubscription: ...
 

@@ -275,6 +275,7 @@ class SimState:
             "customerId": row["customer_id"],
             "status": "completed" if completed else "pending",
             "creationDate": _iso(row["created_at"]),
+            "idempotencyKey": row["idempotency_key"],
             "lineItems": items,
         }
 
@@ -771,8 +772,15 @@ def create_app(
 
     @app.get("/v1/customers")
     def find_customers(request: Request, domain: str = "") -> Response:
+        """By domain: any tenant of that name (to link it); without: this partner's customers."""
+
         def work(c: sqlite3.Connection) -> tuple[int, Any]:
-            rows = c.execute("SELECT * FROM customers WHERE domain = ?", (domain.lower(),)).fetchall()
+            if domain:
+                rows = c.execute("SELECT * FROM customers WHERE domain = ?", (domain.lower(),)).fetchall()
+            else:
+                rows = c.execute(
+                    "SELECT * FROM customers WHERE ours = 1 OR delegated = 1 ORDER BY created_at"
+                ).fetchall()
             items = [state.customer_json(r) for r in rows]
             return 200, {"totalCount": len(items), "items": items}
 
@@ -805,6 +813,21 @@ def create_app(
         return await _in_thread(
             lambda: serve(request, lambda c: (201, state.place_order(c, customer_id, body, key)), True)
         )
+
+    @app.get("/v1/customers/{customer_id}/orders")
+    def list_orders(customer_id: str, request: Request, idempotencyKey: str = "") -> Response:
+        """The customer's orders, oldest first; ``idempotencyKey`` finds the one a request made."""
+
+        def work(c: sqlite3.Connection) -> tuple[int, Any]:
+            state.customer_row(c, customer_id)
+            sql, args = "SELECT * FROM orders WHERE customer_id = ?", [customer_id]
+            if idempotencyKey:
+                sql, args = sql + " AND idempotency_key = ?", [*args, idempotencyKey]
+            rows = c.execute(sql + " ORDER BY created_at", args).fetchall()
+            items = [state.order_json(c, r) for r in rows]
+            return 200, {"totalCount": len(items), "items": items}
+
+        return serve(request, work, mutating=False)
 
     @app.get("/v1/customers/{customer_id}/orders/{order_id}")
     def get_order(customer_id: str, order_id: str, request: Request) -> Response:

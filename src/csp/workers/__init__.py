@@ -27,6 +27,7 @@ from csp.vendor import VendorGateway
 from csp.vendor.client import HttpVendorGateway
 from csp.workers.actors import register_actors
 from csp.workers.broker import broker_kind, build_broker
+from csp.workers.reconcile import VendorReconciliation
 from csp.workers.relay import Relay
 from csp.workers.scheduler import BillingJob, DueReport, DueWorkJob, Job, Scheduler, VendorSyncJob
 from csp.workers.steps import SagaSteps
@@ -62,13 +63,22 @@ class Sagas:
         self._gateway: VendorGateway | None = None
         self._gateway_lock = threading.Lock()
         self._sim_server: BackgroundServer | None = None
-        self.steps = SagaSteps(self.app, self.store, self.gateway, self.mailer, self.send, poll_ms=s.saga_poll_ms)
+        self.steps = SagaSteps(
+            self.app,
+            self.store,
+            self.gateway,
+            self.mailer,
+            self.send,
+            poll_ms=s.saga_poll_ms,
+            reconcile_ms=s.saga_max_backoff_ms,
+        )
         self.actors = register_actors(self.broker, self.steps, s, self.store, clock)
         self.relay = Relay(self.app, self.store, lambda actor, args: self.send(actor, *args))
         jobs: list[Job] = [
             DueWorkJob(self.app, self.store),
             VendorSyncJob(self.store, self.send, s.vendor_sync_interval_seconds),
             BillingJob(self.app, self.store),
+            VendorReconciliation(self.app, self.store, self.gateway, s.vendor_reconcile_interval_seconds),
         ]
         self.scheduler = Scheduler(jobs, self.app.now, s.scheduler_interval_seconds)
         self.scheduler.on_tick.append(self.enqueue_requested_retries)

@@ -29,6 +29,7 @@ log = logging.getLogger("csp.workers")
 # actor name -> (queue, retries multiplier): mail and sync are less urgent than provisioning
 ACTORS: dict[str, str] = {
     "provision_order": "sagas",
+    "reconcile_order": "sagas",
     "create_tenant": "sagas",
     "push_change": "sagas",
     "send_mail": "mail",
@@ -124,6 +125,7 @@ def register_actors(
     }
     functions: dict[str, Callable[..., None]] = {
         "provision_order": steps.provision_order,
+        "reconcile_order": steps.reconcile_order,
         "create_tenant": steps.create_tenant,
         "push_change": steps.push_change,
         "send_mail": steps.send_mail,

@@ -35,7 +35,8 @@ from csp.mail import (
     tenant_created_message,
     vendor_refused_message,
 )
-from csp.vendor import CompanyProfile, LineItem, VendorGateway, VendorRefused
+from csp.vendor import CompanyProfile, LineItem, VendorGateway, VendorRefused, VendorUnavailable
+from csp.workers.reconcile import LineNotAccepted, OrderLines, line_key
 from csp.workers.store import SagaStore
 
 log = logging.getLogger("csp.sagas")
@@ -83,8 +84,11 @@ class SagaSteps:
         mailer: Mailer,
         send: Send,
         poll_ms: int = 500,
+        reconcile_ms: int = 5000,
     ) -> None:
         self.app = app
+        self.reconcile_ms = reconcile_ms
+        self.lines = OrderLines(app, gateway)
         self.store = store
         self._gateway = gateway
         self.mailer = mailer
@@ -115,6 +119,10 @@ class SagaSteps:
                 )
                 self.store.complete("order", oid)
                 return
+            except LineNotAccepted as e:
+                self.app.fail_provisioning(oid, f"line {line_no}: {e.reason}", line_no=line_no)
+                self.store.complete("order", oid)
+                return
             except CspError as e:
                 if e.code == "version_conflict":
                     raise
@@ -137,7 +145,7 @@ class SagaSteps:
     def _provision_line(self, order: Order, line_no: int) -> bool:
         """True when the line is recorded as provisioned; False while the vendor works on it."""
         line = order.line(line_no)
-        key = f"{order.id}:{line_no}"
+        key = line_key(order.id, line_no)
         customer_id = self._customer_id(line.tenant_id)
         if isinstance(line, ChangeLine):
             sub = self.app.load(Subscription, line.subscription_id, "subscription")
@@ -145,7 +153,7 @@ class SagaSteps:
                 raise VendorRefused("SubscriptionNotFound", "the subscription is not known at the vendor")
             target = sub.quantity + line.quantity_delta
             vs = self.vendor.update_subscription(customer_id, sub.vendor_subscription_id, {"quantity": target}, key)
-            self.app.provision_line(order.id, line_no, f"subscription:{vs.id}", {None: vs.id})
+            self.lines.accept_change(order, line_no, customer_id, vs.id, sub.quantity)
             return True
         assert isinstance(line, NewSubscriptionLine)
         catalog = self.app.catalog()
@@ -169,21 +177,54 @@ class SagaSteps:
             vo = self.vendor.get_order(customer_id, vo.id)
             if not vo.is_completed:
                 return False
-        by_number = {li.line_number: li.subscription_id for li in vo.line_items}
-        mapping: dict[UUID | None, str] = {}
-        if by_number.get(1):
-            mapping[None] = str(by_number[1])
-        for i, choice in enumerate(line.addons, start=2):
-            if by_number.get(i):
-                mapping[choice.offer_id] = str(by_number[i])
-        self.app.provision_line(order.id, line_no, vo.id, mapping)
+        self.lines.accept_order(order, line_no, customer_id, vo)
         return True
 
     def provisioning_gave_up(self, order_id: str, error: str) -> None:
-        """Retries exhausted: the order fails with the last reason the vendor gave."""
+        """Retries exhausted: before anything is failed, the vendor is asked what became of
+        the line in progress (``reconcile_order``)."""
+        self.send("reconcile_order", order_id, error)
+
+    def reconcile_order(self, order_id: str, error: str) -> None:
+        """Ask the vendor what became of the first pending line (by its idempotency key):
+        done there, it is provisioned here and the saga goes on with a fresh attempt;
+        still pending there, the saga waits for it; not there, the line failed, with the
+        last error. While the vendor cannot be asked, nothing is concluded: ask later."""
         oid = UUID(order_id)
-        self.app.fail_provisioning(oid, f"the vendor did not complete the order after repeated attempts: {error}")
-        self.store.complete("order", oid)
+        order = self.app.load(Order, oid, "order")
+        if order.status == "placed":
+            order = self.app.start_provisioning(oid)
+        if order.status != "provision_started":
+            self.store.complete("order", oid)
+            return
+        if not order.pending_line_nos:
+            self.send("provision_order", order_id)
+            return
+        line_no = min(order.pending_line_nos)
+        try:
+            state = self.lines.settle(order, line_no)
+        except VendorUnavailable as e:
+            log.warning("order %s: the vendor cannot say what became of line %d (%s); asking later", oid, line_no, e)
+            self.send("reconcile_order", order_id, error, delay_ms=self.reconcile_ms)
+            return
+        except LineNotAccepted as e:
+            self.app.fail_provisioning(oid, f"line {line_no}: {e.reason}", line_no=line_no)
+            self.store.complete("order", oid)
+            return
+        if state == "provisioned":
+            log.info("order %s: line %d was done at the vendor; provisioned, going on", oid, line_no)
+            self.send("provision_order", order_id)
+        elif state == "pending":
+            self.send("provision_order", order_id, delay_ms=self.poll_ms)
+        else:
+            line = order.line(line_no)
+            self.app.fail_provisioning(
+                oid,
+                f"line {line_no} ({line.offer_name}): the vendor did not complete the order after repeated "
+                f"attempts: {error}",
+                line_no=line_no,
+            )
+            self.store.complete("order", oid)
 
     # --- tenants ---------------------------------------------------------------
 
@@ -211,47 +252,60 @@ class SagaSteps:
             self.store.complete("tenant", tid)
             return
         key = f"tenant:{tid}"
-        # The domain check. A taken domain may be our own earlier attempt whose answer was
-        # lost: creating with the same key then returns our customer, else the vendor
-        # refuses with DomainAlreadyExists.
-        taken = self.vendor.domain_exists(tenant.domain)
         profile = org.profile
+        if tenant.vendor_customer_id is None:
+            # The domain check. A taken domain may be our own earlier attempt whose answer was
+            # lost: creating with the same key then returns our customer, else the vendor
+            # refuses with DomainAlreadyExists.
+            taken = self.vendor.domain_exists(tenant.domain)
+            try:
+                customer = self.vendor.create_customer(
+                    tenant.domain,
+                    CompanyProfile(
+                        company_name=profile.name,
+                        email=profile.contact_email,
+                        country=profile.country,
+                        city=profile.address.city,
+                        address_line1=profile.address.line1,
+                        postal_code=profile.address.postal_code,
+                        phone=profile.contact_phone,
+                    ),
+                    key,
+                )
+            except VendorRefused as e:
+                if e.code == "DomainAlreadyExists" or taken:
+                    self.app.reject_tenant(tid, f"the domain {tenant.domain} is already taken", code="domain_taken")
+                else:
+                    self.app.reject_tenant(tid, f"{e.message} [{e.code}]", code="vendor_refused")
+                self.store.complete("tenant", tid)
+                return
+            tenant = self.app.record_tenant_vendor_customer(tid, customer.id, customer.admin_username)
+        assert tenant.vendor_customer_id is not None
         try:
-            customer = self.vendor.create_customer(
-                tenant.domain,
-                CompanyProfile(
-                    company_name=profile.name,
-                    email=profile.contact_email,
-                    country=profile.country,
-                    city=profile.address.city,
-                    address_line1=profile.address.line1,
-                    postal_code=profile.address.postal_code,
-                    phone=profile.contact_phone,
-                ),
-                key,
-            )
-        except VendorRefused as e:
-            if e.code == "DomainAlreadyExists" or taken:
-                self.app.reject_tenant(tid, f"the domain {tenant.domain} is already taken", code="domain_taken")
-            else:
-                self.app.reject_tenant(tid, f"{e.message} [{e.code}]", code="vendor_refused")
-            self.store.complete("tenant", tid)
-            return
-        if not customer.is_active:
-            customer = self.vendor.get_customer(customer.id)
+            customer = self.vendor.get_customer(tenant.vendor_customer_id)
             if not customer.is_active:
                 self.send("create_tenant", tenant_id, delay_ms=self.poll_ms)
                 return
-        self.vendor.accept_agreement(customer.id, profile.contact_email, f"{key}:agreement")
+            if not tenant.agreement_accepted:
+                self.vendor.accept_agreement(customer.id, profile.contact_email, f"{key}:agreement")
+                self.app.record_tenant_agreement_accepted(tid)
+        except VendorRefused as e:  # the vendor's own refusal, never a transient failure
+            self.app.reject_tenant(tid, f"{e.message} [{e.code}]", code="vendor_refused")
+            self.store.complete("tenant", tid)
+            return
         self.app.record_tenant_created(tid, customer.id, customer.admin_username)
         self.store.complete("tenant", tid)
 
     def tenant_gave_up(self, tenant_id: str, error: str) -> None:
+        """Retries exhausted on transient failures: the vendor never refused, so the tenant
+        is not rejected; the step resumes later, from the last vendor call recorded."""
         tid = UUID(tenant_id)
         tenant = self.app.load(Tenant, tid, "tenant")
-        if tenant.status in ("requested", "verifying"):
-            self.app.reject_tenant(tid, f"the vendor did not answer after repeated attempts: {error}")
-        self.store.complete("tenant", tid)
+        if tenant.status not in ("requested", "verifying"):
+            self.store.complete("tenant", tid)
+            return
+        log.warning("tenant %s: the vendor did not answer (%s); resuming later", tenant.domain, error)
+        self.send("create_tenant", tenant_id, delay_ms=self.reconcile_ms)
 
     # --- subscription changes pushed to the vendor ----------------------------------
 

@@ -263,6 +263,11 @@ class SagaStore:
         rows = self._rows("SELECT due_at FROM {p}saga_schedule WHERE subscription_id = ?", (str(subscription_id),))
         return unstamp(rows[0]["due_at"]) if rows and rows[0]["due_at"] else None
 
+    def subscription_ids(self) -> list[UUID]:
+        """Every subscription the relay has seen, live or ended."""
+        rows = self._rows("SELECT subscription_id FROM {p}saga_subscriptions ORDER BY subscription_id")
+        return [UUID(r["subscription_id"]) for r in rows]
+
     def live_subscriptions(self) -> list[tuple[UUID, bool]]:
         rows = self._rows(
             "SELECT subscription_id, usage_based FROM {p}saga_subscriptions WHERE live = 1 ORDER BY subscription_id"

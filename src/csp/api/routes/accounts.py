@@ -17,19 +17,22 @@ from csp.api.commands import command, send_invitation
 from csp.api.deps import (
     AppDep,
     AuthDep,
+    ClientAddress,
     CurrentCaller,
     IfMatch,
     Limit,
     Offset,
     OptionalCaller,
+    PasswordsDep,
     SettingsReader,
     SettingsWriter,
+    SignUpsDep,
     SystemDep,
     UsersInviter,
     UsersManager,
     UsersReader,
 )
-from csp.api.presenters import organization_public, settings_public, user_public
+from csp.api.presenters import organization_public, settings_public, tokens_public, user_public
 from csp.api.readside import page, read_side
 from csp.api.services import Services
 from csp.application.accounts import NewLogin
@@ -58,21 +61,33 @@ def _login(c: s.ContactCreate) -> NewLogin:
     return NewLogin(email=c.email, password=c.password, first_name=c.first_name, last_name=c.last_name)
 
 
-@router.post("/resellers", status_code=status.HTTP_201_CREATED, response_model=s.ResellerPublic)
-def sign_up(body: s.ResellerCreate, system: SystemDep) -> s.ResellerPublic:
-    """A new reseller account with its primary contact (who signs in with a local account)."""
-    org, user = command(
-        system,
-        lambda: system.app.sign_up_reseller(
+SIGN_UP_THROTTLED = {429: {"model": s.ErrorPublic, "description": "too many sign-ups: wait Retry-After seconds"}}
+
+
+@router.post(
+    "/resellers", status_code=status.HTTP_201_CREATED, response_model=s.ResellerPublic, responses=SIGN_UP_THROTTLED
+)
+def sign_up(body: s.ResellerCreate, system: SystemDep, signups: SignUpsDep, address: ClientAddress) -> s.ResellerPublic:
+    """A new reseller account with its primary contact (who signs in with a local account,
+    once the link emailed to its address confirmed it). The answer is the same whether or
+    not the address has an account already; its owner is then told by email instead."""
+    contact = body.primary_contact
+    registration = signups.register(
+        "signup",
+        contact.email,
+        address,
+        f"the reseller account {body.company_name}",
+        lambda: system.app.start_reseller_sign_up(
             body.company_name,
             body.country,
-            _login(body.primary_contact),
+            _login(contact),
             address=_address(body.address) if body.address else None,
             contact_phone=body.contact_phone,
             industry=body.industry,
             slug=body.slug,
         ),
     )
+    org, user = registration.organization, registration.user
     return s.ResellerPublic(
         id=org.id,
         slug=org.slug or "",
@@ -81,19 +96,42 @@ def sign_up(body: s.ResellerCreate, system: SystemDep) -> s.ResellerPublic:
         portal_url=f"{system.settings.public_url.rstrip('/')}/portal/{org.slug}",
         primary_contact=user_public(user),
         version=org.version,
+        confirm_token=registration.token if system.settings.test_mode else None,
     )
 
 
 @router.post(
-    "/resellers/{slug}/customers", status_code=status.HTTP_201_CREATED, response_model=s.CustomerRegistrationPublic
+    "/resellers/{slug}/customers",
+    status_code=status.HTTP_201_CREATED,
+    response_model=s.CustomerRegistrationPublic,
+    responses=SIGN_UP_THROTTLED,
 )
-def self_register(slug: str, body: s.CustomerRegistration, system: SystemDep) -> s.CustomerRegistrationPublic:
-    """A customer registers on its reseller's portal (403 unless the reseller allows it)."""
-    org, user = command(
-        system,
+def self_register(
+    slug: str, body: s.CustomerRegistration, system: SystemDep, signups: SignUpsDep, address: ClientAddress
+) -> s.CustomerRegistrationPublic:
+    """A customer registers on its reseller's portal (403 unless the reseller allows it);
+    its admin signs in once the link emailed to its address confirmed it (the same answer
+    whether or not the address has an account)."""
+    registration = signups.register(
+        "register",
+        body.admin.email,
+        address,
+        f"the organization {body.name}, a customer of the reseller at /portal/{slug}",
         lambda: system.app.self_register_customer(slug, profile_of(body), _login(body.admin), body.accept_terms),
     )
-    return s.CustomerRegistrationPublic(organization=organization_public(org), user=user_public(user))
+    return s.CustomerRegistrationPublic(
+        organization=organization_public(registration.organization),
+        user=user_public(registration.user),
+        confirm_token=registration.token if system.settings.test_mode else None,
+    )
+
+
+@router.post("/auth/confirm-email/{token}", response_model=s.UserPublic)
+def confirm_email(token: str, signups: SignUpsDep) -> s.UserPublic:
+    """The link emailed at sign-up (or self-registration): the user is active and may sign
+    in (404 unknown link, 409 `invitation_invalid` used, `invitation_expired` after 7 days,
+    `email_taken` when the address has an account)."""
+    return user_public(signups.confirm(token))
 
 
 @router.post(
@@ -101,9 +139,10 @@ def self_register(slug: str, body: s.CustomerRegistration, system: SystemDep) ->
     response_model=s.LoginPublic,
     responses={429: {"model": s.ErrorPublic, "description": "too many failed sign-ins: wait Retry-After seconds"}},
 )
-def login(body: s.LoginRequest, request: Request, response: Response, auth: AuthDep) -> s.LoginPublic:
+def login(
+    body: s.LoginRequest, request: Request, response: Response, auth: AuthDep, address: ClientAddress
+) -> s.LoginPublic:
     """Sign in with email and password: a session cookie, and the CSRF token to send back."""
-    address = request.client.host if request.client else "unknown"
     user = auth.local.authenticate(body.email, body.password, address)
     session = auth.start_session(user, request, response)
     return s.LoginPublic(user=user_public(user), csrf_token=session.csrf_token)
@@ -129,12 +168,79 @@ def sign_in_methods(app: AppDep, email: Annotated[str, Query(min_length=3, max_l
     return s.SignInMethodsPublic(email=email.strip().lower(), methods=methods)  # type: ignore[arg-type]
 
 
+THROTTLED = {429: {"model": s.ErrorPublic, "description": "too many attempts: wait Retry-After seconds"}}
+
+
+@router.post("/auth/password", response_model=s.PasswordChangedPublic, responses=THROTTLED)
+def change_password(
+    body: s.PasswordChange, caller: CurrentCaller, passwords: PasswordsDep, address: ClientAddress
+) -> s.PasswordChangedPublic:
+    """A new password for the signed-in user (a local account), the current one required.
+    Every other session of the user ends; this one goes on; API tokens stay."""
+    user, ended = passwords.change(caller, body.current_password, body.new_password, address)
+    return s.PasswordChangedPublic(user=user_public(user), other_sessions_ended=ended)
+
+
+@router.post(
+    "/auth/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=s.PasswordResetAsked,
+    responses=THROTTLED,
+)
+def ask_password_reset(
+    body: s.PasswordResetAsk, passwords: PasswordsDep, address: ClientAddress
+) -> s.PasswordResetAsked:
+    """A forgotten password: a one-time link (valid an hour) is emailed to the address when
+    it belongs to a user with a local password. The answer is the same for every address."""
+    return s.PasswordResetAsked(message=passwords.ask_reset(body.email, address))
+
+
+@router.post("/auth/password-reset/{token}", response_model=s.UserPublic)
+def reset_password(token: str, body: s.PasswordResetSet, passwords: PasswordsDep) -> s.UserPublic:
+    """Choose a new password with the emailed link's token (once; 409 `reset_link_invalid`
+    when used or replaced, `reset_link_expired` after an hour). Every session of the user ends."""
+    return user_public(passwords.reset(token, body.password))
+
+
 @router.post("/auth/tokens", status_code=status.HTTP_201_CREATED, response_model=s.TokenPublic)
 def create_token(body: s.TokenCreate, caller: CurrentCaller, system: SystemDep) -> s.TokenPublic:
-    """A new API token for the signed-in user, shown this once (only its hash is kept)."""
-    user, token = command(system, lambda: system.app.issue_api_token(caller.user_id, body.name))
+    """A new API token for the signed-in user, shown this once (only its hash is kept);
+    with ``expires_at`` it stops working then, else when revoked."""
+    user, token = command(system, lambda: system.app.issue_api_token(caller.user_id, body.name, body.expires_at))
     issued = user.tokens[-1]
-    return s.TokenPublic(id=issued.id, name=issued.name, token=token, created_at=issued.created_at)
+    return s.TokenPublic(
+        id=issued.id, name=issued.name, token=token, created_at=issued.created_at, expires_at=issued.expires_at
+    )
+
+
+@router.get("/auth/tokens", response_model=s.TokensPublic)
+def my_tokens(caller: CurrentCaller, app: AppDep, limit: Limit = 50, offset: Offset = 0) -> s.TokensPublic:
+    """The signed-in user's API tokens, oldest first (revoked and expired ones too)."""
+    return tokens_public(app.api_tokens(caller.user_id, caller.user_id), app.now(), limit, offset)
+
+
+@router.delete("/auth/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_my_token(token_id: UUID, caller: CurrentCaller, system: SystemDep) -> Response:
+    command(system, lambda: system.app.revoke_api_token(caller.user_id, caller.user_id, token_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/users/{user_id}/tokens", response_model=s.TokensPublic)
+def user_tokens(
+    user_id: UUID, caller: UsersManager, app: AppDep, limit: Limit = 50, offset: Offset = 0
+) -> s.TokensPublic:
+    """Another user's API tokens (an account manager: its account's users; a customer
+    admin: its organization's)."""
+    access.user(app, caller, user_id)
+    return tokens_public(app.api_tokens(caller.user_id, user_id), app.now(), limit, offset)
+
+
+@router.delete("/users/{user_id}/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_user_token(user_id: UUID, token_id: UUID, caller: UsersManager, system: SystemDep) -> Response:
+    """Revoke another user's API token: it stops working at once."""
+    access.user(system.app, caller, user_id)
+    command(system, lambda: system.app.revoke_api_token(caller.user_id, user_id, token_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/users", response_model=s.UserRowsPublic)

@@ -1,0 +1,5 @@
+"""``python -m csp``: the ``csp`` command."""
+
+from csp.cli import main
+
+main()
