@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
         def say(line: str) -> None:
             console.print(line, markup=False, highlight=False, soft_wrap=True)
 
-        raise typer.Exit(run_reconciliation(system(load_catalog=False), fix, say))
+        raise typer.Exit(run_reconciliation(system(load_catalog=False, role="sagas"), fix, say))
 
     @app.command()
     @clean_errors
