@@ -63,7 +63,7 @@ def create_app(system: Services, auth: Auth | None = None) -> FastAPI:
         system.resources.callback(app.state.auth.store.close)
         install_oidc(system, app.state.auth)  # Microsoft sign-in, where configured
     app.state.background = Background()
-    system.closers.append(app.state.background.close)  # closed before the store and the app
+    system.resources.callback(app.state.background.close)  # closed before the store and the app (LIFO)
     app.state.passwords = PasswordFlows(system, app.state.auth, app.state.background)
     app.state.signups = SignUps(system, app.state.auth, app.state.background)
     app.state.metrics.add_gauges(

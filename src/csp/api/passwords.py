@@ -18,8 +18,8 @@ from csp.aggregates.user import SIGN_IN_METHOD_LABELS, User
 from csp.api.auth import Auth, Caller, refuse_if_throttled
 from csp.api.background import Background
 from csp.api.commands import command
+from csp.api.services import Services as System
 from csp.api.sessions import Throttle
-from csp.bootstrap import System
 
 log = logging.getLogger("csp.api")
 

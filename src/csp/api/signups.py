@@ -17,9 +17,9 @@ from csp.aggregates.user import User
 from csp.api.auth import Auth, refuse_if_throttled
 from csp.api.background import Background
 from csp.api.commands import command
+from csp.api.services import Services as System
 from csp.api.sessions import Throttle
 from csp.application.accounts import Registration
-from csp.bootstrap import System
 
 SIGNUPS_PER_EMAIL = 3
 WINDOW_SECONDS = 3600.0
