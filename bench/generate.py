@@ -35,8 +35,9 @@ from csp.aggregates.tenant import Tenant
 from csp.aggregates.terms import Term
 from csp.application import CspApplication
 from csp.application.accounts import NewLogin
+from csp.application.carts import FIRST_ORDER_NUMBER, ORDER_NUMBER_COUNTER
 from csp.application.catalog import offer_id_for
-from csp.application.orders import FIRST_ORDER_NUMBER, ORDER_NUMBER_COUNTER, subscription_id_for
+from csp.application.orders import subscription_id_for
 from csp.application.tenants import DOMAIN_KEYS
 from csp.clock import SettableClock
 from csp.persistence import eventsourcing_env, parse_database_url

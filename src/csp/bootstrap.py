@@ -1,9 +1,18 @@
-"""The one place that builds the system from settings. Nothing connects at import time."""
+"""The composition root: the one place that builds the system from settings.
+
+``bootstrap(settings, role=...)`` builds, in one pass and holding the schema lock, what
+a process role needs (the event store and application always; the read side, the
+sagas and the mailer as the role asks) and returns a frozen ``System``. The parts take
+the narrow collaborators they use (``settings``, ``database``, ``app``, ``clock``,
+``mailer``), never the ``System``; nothing below this module imports it.
+``web_app(system)`` builds the HTTP app over a system's parts. Nothing connects at import.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from eventsourcing.persistence import PersistenceError
 
@@ -12,37 +21,48 @@ from csp.clock import Clock, StoredOffsetClock, SystemClock
 from csp.errors import StartupError
 from csp.persistence import Database, eventsourcing_env, parse_database_url, schema_lock
 from csp.settings import Settings
-from csp.workers import build_sagas
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from csp.api.auth import Auth
+    from csp.api.services import Services
     from csp.mail import Mailer
     from csp.projections import ReadSide
     from csp.workers import Sagas
 
+# What each process role builds beyond the application: (read side, sagas and mailer).
+# ``all``: csp serve and csp demo (the embedded default runs everything in-process);
+# ``read``: csp project, rebuild, audit, billing export; ``sagas``: csp relay, worker,
+# scheduler, sagas; ``tool``: csp check, catalog, billing run, audit history.
+Role = Literal["all", "read", "sagas", "tool"]
+ROLES: dict[str, tuple[bool, bool]] = {
+    "all": (True, True),
+    "read": (True, False),
+    "sagas": (False, True),
+    "tool": (False, False),
+}
 
-@dataclass
+
+@dataclass(frozen=True)
 class System:
-    """Everything a process needs, built from settings.
+    """What a process was built with (frozen: nothing is set on it after ``bootstrap``).
 
-    Each area adds its part here, built by a function of its own package and called
-    from ``bootstrap``: the read side (``read``: projections, queries, read-your-writes
-    wait), the sagas (``sagas``: broker, relay, workers, vendor gateway, mailer,
-    scheduler). ``closers`` are called in reverse order by ``close()``.
+    ``read`` and ``sagas`` are ``None`` when the role does not need them;
+    ``resources`` closes, in reverse order, what the parts opened (``close()``).
     """
 
     settings: Settings
     database: Database
     app: CspApplication
     clock: Clock
-    closers: list[Any] = field(default_factory=list)
-    sagas: Sagas | None = None  # csp.workers.build_sagas
-    mailer: Mailer | None = None  # the sagas' mailer (SMTP or the .eml outbox)
+    resources: ExitStack
     read: ReadSide | None = None
+    sagas: Sagas | None = None
+    mailer: Mailer | None = None
 
     def close(self) -> None:
-        for c in reversed(self.closers):
-            c()
-        self.closers.clear()
+        self.resources.close()
         self.app.close()
 
 
@@ -89,25 +109,75 @@ def build_clock(settings: Settings, db: Database) -> Clock:
     return StoredOffsetClock(offset_store_for(db, eventsourcing_env(db).get("SQLITE_DBNAME", "")))
 
 
-def bootstrap(settings: Settings, clock: Clock | None = None, *, load_catalog: bool = True) -> System:
-    """Build the system: the event store and application, the read side and the sagas.
+def bootstrap(
+    settings: Settings, clock: Clock | None = None, *, load_catalog: bool = True, role: Role = "all"
+) -> System:
+    """Build what ``role`` needs: the event store and application, and (per ``ROLES``)
+    the read side, the sagas and their mailer.
 
     Tables are created holding the schema lock, so processes started at the same moment
     on a fresh database do not trip over each other.
     """
-    from csp.projections import build_read_side
-
+    with_read, with_sagas = ROLES[role]
     db = parse_database_url(
         settings.resolved_database_url(), settings.postgres_pool_size, settings.postgres_max_overflow
     )
     check_database(db)
+    resources = ExitStack()
     with schema_lock(db):
         clock = clock or build_clock(settings, db)
         app = open_application(db, clock)
-        system = System(settings=settings, database=db, app=app, clock=clock)
-        system.read = build_read_side(system, run_in_process=settings.run_projections_in_process())
-        system.sagas = build_sagas(system, run_in_process=not settings.broker_url)
-        system.closers.append(system.sagas.stop)
+        try:
+            read = _read_side(settings, db, app, resources) if with_read else None
+            mailer, sagas = _sagas(settings, db, app, clock, resources) if with_sagas else (None, None)
+        except BaseException:
+            resources.close()
+            app.close()
+            raise
+    system = System(settings, db, app, clock, resources, read=read, sagas=sagas, mailer=mailer)
     if load_catalog:
         app.ensure_catalog()
     return system
+
+
+def _read_side(settings: Settings, db: Database, app: CspApplication, resources: ExitStack) -> ReadSide:
+    from csp.projections import ReadSide
+
+    read = ReadSide(database=db, app=app, run_in_process=settings.run_projections_in_process())
+    resources.callback(read.close)
+    return read
+
+
+def _sagas(
+    settings: Settings, db: Database, app: CspApplication, clock: Clock, resources: ExitStack
+) -> tuple[Mailer, Sagas]:
+    from csp.mail import build_mailer
+    from csp.workers import Sagas
+
+    mailer = build_mailer(settings)
+    sagas = Sagas(settings, db, app, clock, mailer, run_in_process=not settings.broker_url)
+    resources.callback(sagas.stop)
+    return mailer, sagas
+
+
+def web_services(system: System) -> Services:
+    """The web layer's collaborators, taken from a system."""
+    from csp.api.services import Services
+
+    return Services(
+        settings=system.settings,
+        database=system.database,
+        app=system.app,
+        clock=system.clock,
+        resources=system.resources,
+        read=system.read,
+        sagas=system.sagas,
+        mailer=system.mailer,
+    )
+
+
+def web_app(system: System, auth: Auth | None = None) -> FastAPI:
+    """The HTTP app (JSON API and portal) over a system's parts."""
+    from csp.api import create_app
+
+    return create_app(web_services(system), auth=auth)

@@ -21,8 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from csp.aggregates.billing import charges_until
-from csp.api import create_app
-from csp.bootstrap import System, bootstrap
+from csp.bootstrap import System, bootstrap, web_app
 from csp.clock import SettableClock
 from tests.fixtures.api import Client, contoso, sign_up
 from tests.fixtures.readside import ReadWorld, open_read_world, store_url_for
@@ -72,7 +71,7 @@ def _invoice(client: Client, period: str) -> dict[str, Any]:
 
 def test_the_issues_two_addons_are_billed_on_their_bases_dates_over_http(http_system: System):
     system = http_system
-    boss = sign_up(create_app(system), system).boss
+    boss = sign_up(web_app(system), system).boss
     # a fresh reseller, its customer and a tenant the vendor created
     _set_clock(boss, datetime(2028, 3, 6, 9, 0, tzinfo=UTC))
     customer = boss.ok("POST", "/organizations", 201, json=contoso())

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from csp.api import create_app
-from csp.bootstrap import System
+from csp.bootstrap import System, web_app
 from tests.fixtures.api import API, PASSWORD, Account, Client, contoso, outbox, set_settings, sign_in, sign_up
 
 pytestmark = pytest.mark.postgres
@@ -20,7 +19,7 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def app(store_api_system: System) -> FastAPI:
-    return create_app(store_api_system)
+    return web_app(store_api_system)
 
 
 @pytest.fixture

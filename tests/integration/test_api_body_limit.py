@@ -127,9 +127,9 @@ def sign_up_over_http(url: str) -> int:
 def test_the_limit_is_a_setting(small_limit: System):
     from fastapi.testclient import TestClient
 
-    from csp.api import create_app
+    from csp.bootstrap import web_app
 
-    client = TestClient(create_app(small_limit))
+    client = TestClient(web_app(small_limit))
     account = sign_up(client.app, small_limit)  # type: ignore[arg-type]
     assert account.boss.put(f"{API}/settings", json={"terms_text": "x" * 4000}).status_code == 200
     r = account.boss.put(f"{API}/settings", json={"terms_text": "x" * 4100})

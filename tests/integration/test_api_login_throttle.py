@@ -61,10 +61,10 @@ def _running(system: System) -> Iterator[System]:
 
 
 def test_twenty_parallel_wrong_guesses_check_at_most_five_passwords(throttled_system: System):
-    from csp.api import create_app
+    from csp.bootstrap import web_app
 
     system = throttled_system
-    account = sign_up(create_app(system), system)
+    account = sign_up(web_app(system), system)
     spy = CountingPasswords()
     system.app._passwords = spy
     # two API servers (each its own sessions and throttle store connection) on one store

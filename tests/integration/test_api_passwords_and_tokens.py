@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from csp.api import create_app
-from csp.bootstrap import System
+from csp.bootstrap import System, web_app
 from csp.clock import StoredOffsetClock
 from tests.fixtures.api import API, PASSWORD, Account, Client, outbox, sign_in, sign_up
 
@@ -22,7 +21,7 @@ NEW = "tranquil-otter-paddles-upstream"
 
 @pytest.fixture
 def app(store_api_system: System) -> FastAPI:
-    return create_app(store_api_system)
+    return web_app(store_api_system)
 
 
 @pytest.fixture

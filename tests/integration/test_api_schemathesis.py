@@ -16,8 +16,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from csp.api import create_app
-from csp.bootstrap import bootstrap
+from csp.bootstrap import bootstrap, web_app
 from csp.settings import Settings
 from tests.fixtures.api import sign_up
 
@@ -40,7 +39,7 @@ def test_the_api_keeps_its_schema(tmp_path: Path) -> None:
     assert system.read is not None
     system.read.start()
     try:
-        app = create_app(system)
+        app = web_app(system)
         account = sign_up(app, system)
         customer = account.customer()
         account.ready_tenant(customer["id"])

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from csp.api import create_app
-from csp.bootstrap import bootstrap
+from csp.bootstrap import bootstrap, web_app
 from csp.settings import Settings
 from tests.fixtures.api import API, Client
 
@@ -16,7 +15,7 @@ from tests.fixtures.api import API, Client
 def test_without_test_mode_there_is_no_test_clock(tmp_path: Path):
     system = bootstrap(Settings(data_dir=tmp_path))
     try:
-        client = TestClient(create_app(system))
+        client = TestClient(web_app(system))
         assert client.get(f"{API}/test/clock").status_code == 404
         r = client.post(f"{API}/test/clock", json={"now": "2030-01-01T00:00:00+00:00"})
         assert r.status_code == 404

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from csp.api import create_app
-from csp.bootstrap import System, bootstrap
+from csp.bootstrap import System, bootstrap, web_app
 from csp.settings import Settings
 from tests.fixtures.api import Account, sign_up
 from tests.support import BUSINESS_PREMIUM
@@ -28,7 +27,7 @@ def system(store_url: str, tmp_path: Path) -> Iterator[System]:
 
 
 def test_quantity_3_at_renewal_then_6_now_renews_6(system: System):
-    acc: Account = sign_up(create_app(system), system)
+    acc: Account = sign_up(web_app(system), system)
     b = acc.boss
     customer = acc.customer()
     tenant = acc.ready_tenant(customer["id"])

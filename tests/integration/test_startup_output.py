@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 from bench.common import free_port
 
-from csp.api.cli import serving_banner
 from csp.api.observability import resolve_log_format
+from csp.cli.serve import serving_banner
 
 CSP = str(Path(sys.executable).parent / "csp")
 

@@ -12,8 +12,7 @@ import httpx
 
 from csp.aggregates.subscription import Subscription
 from csp.aggregates.tenant import Tenant
-from csp.api import create_app
-from csp.bootstrap import System
+from csp.bootstrap import System, web_app
 from tests.fixtures.api import sign_up
 from tests.support import AZURE_PLAN, BUSINESS_PREMIUM
 
@@ -28,7 +27,7 @@ def test_moving_the_test_clock_fills_the_consumption_report(saga_system_factory:
     system = saga_system_factory(test_mode=True, database_url=store_url, public_url="http://testserver")
     assert system.read is not None
     system.read.start()
-    acc = sign_up(create_app(system), system)
+    acc = sign_up(web_app(system), system)
     b = acc.boss
     customer = acc.customer()
     tenant = b.ok(

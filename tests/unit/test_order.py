@@ -289,3 +289,45 @@ def test_every_event_records_who_and_when(world: World):
     assert all(e.actor == ACTOR for e in events)
     assert events[-1].at == world.clock.now()
     assert events[0].at == world.clock.now() - timedelta(minutes=3)
+
+
+# --- a new line is decided once, in the domain (issue 13, item 4) ----------------------
+
+
+def test_a_new_line_records_its_addons_term_cycle_and_price_and_the_saga_reads_them(world: World) -> None:
+    order = world.order_with_line(
+        quantity=10, billing_cycle="yearly", term="annual", addons=(AddonRequest(TEAMS_PHONE, 4),)
+    )
+    line = order.lines[0]
+    (choice,) = line.addons  # type: ignore[union-attr]
+    assert (choice.term, choice.billing_cycle) == ("annual", "yearly")
+    teams = world.app.catalog().offer(TEAMS_PHONE)
+    assert choice.term_and_cycle(line, teams) == ("annual", "yearly")  # type: ignore[arg-type]
+    assert choice.price_quote(line).quantity == 4  # type: ignore[arg-type]
+
+
+def test_an_addon_offering_neither_the_bases_term_nor_its_cycle_takes_its_own_first(world: World) -> None:
+    from dataclasses import replace
+
+    teams = world.app.catalog().offer(TEAMS_PHONE)
+    assert teams.addon_term_and_cycle("annual", "yearly") == ("annual", "yearly")
+    narrow = replace(teams, terms=("monthly",), billing_cycles=("monthly",))
+    assert narrow.addon_term_and_cycle("annual", "yearly") == ("monthly", "monthly")
+
+
+def test_term_and_cycle_left_out_are_the_offers_first_term_and_monthly(world: World) -> None:
+    order = world.app.create_order(world.customer.id, actor=ACTOR)
+    order = world.app.add_new_subscription_line(
+        order.id, NewLineRequest(BUSINESS_PREMIUM, world.tenant.id, 2, None, None), actor=ACTOR
+    )
+    line = order.lines[0]
+    assert line.term == world.app.catalog().offer(BUSINESS_PREMIUM).terms[0]  # type: ignore[union-attr]
+    assert line.billing_cycle == "monthly"  # type: ignore[union-attr]
+
+
+def test_amending_a_line_keeps_what_is_not_named_and_its_markup_unless_a_price_is_given(world: World) -> None:
+    line = world.order_with_line(quantity=3, billing_cycle="yearly", markup_percent=Decimal(7)).lines[0]
+    kept = NewLineRequest.amend(line, quantity=5)  # type: ignore[arg-type]
+    assert (kept.quantity, kept.billing_cycle, kept.term, kept.markup_percent) == (5, "yearly", "annual", Decimal(7))
+    priced = NewLineRequest.amend(line, target_price=Decimal("20.00"))  # type: ignore[arg-type]
+    assert (priced.markup_percent, priced.target_price, priced.quantity) == (None, Decimal("20.00"), 3)

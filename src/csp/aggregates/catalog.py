@@ -101,6 +101,13 @@ class Offer(Value):
             )
         check_cycle_allowed(term, cycle)
 
+    def addon_term_and_cycle(self, base_term: Term, base_cycle: BillingCycle) -> tuple[Term, BillingCycle]:
+        """The term and billing cycle of this add-on on a base: the base's where the add-on
+        offers them, else the add-on's own first."""
+        term = base_term if base_term in self.terms else self.terms[0]
+        cycle = base_cycle if base_cycle in self.billing_cycles else self.billing_cycles[0]
+        return term, cycle
+
     def check_quantity(self, quantity: int, field: str = "quantity") -> None:
         if quantity < self.min_quantity:
             raise InvalidInput(field, f"must be at least {self.min_quantity}", offer_id=self.id)

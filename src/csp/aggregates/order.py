@@ -95,6 +95,16 @@ class AddonChoice(Value):
     markup_percent: Decimal | None = None
     default_markup_percent: Decimal | None = None
     price_basis: PriceBasis = "explicit"
+    # The add-on's own term and cycle, resolved when the line was built (None in choices
+    # stored before: resolved again from the offer, by the same rule).
+    term: Term | None = None
+    billing_cycle: BillingCycle | None = None
+
+    def term_and_cycle(self, line: NewSubscriptionLine, addon: Offer) -> tuple[Term, BillingCycle]:
+        """The term and billing cycle this add-on is provisioned with, beside ``line``."""
+        if self.term is not None and self.billing_cycle is not None:
+            return self.term, self.billing_cycle
+        return addon.addon_term_and_cycle(line.term, line.billing_cycle)
 
     @property
     def total(self) -> Decimal:
@@ -207,8 +217,8 @@ def price_new_line(
     tenant: Tenant,
     buyer: Organization,
     quantity: int | None,
-    billing_cycle: BillingCycle,
-    term: Term,
+    billing_cycle: BillingCycle | None,
+    term: Term | None,
     markup_percent: Decimal | None,
     target_price: Decimal | None,
     price: SeatPricer,
@@ -218,8 +228,12 @@ def price_new_line(
     parent_offer: Offer | None = None,
 ) -> NewSubscriptionLine:
     """Check every rule for a new-subscription line and price it with ``price`` (the
-    customer's one pricing decision). Add-ons take the line's markup when the line's
-    price was given explicitly, else their own price for this customer."""
+    customer's one pricing decision). A term left out is the offer's first, a billing
+    cycle left out monthly. Add-ons take the line's markup when the line's price was
+    given explicitly, else their own price for this customer; their term and cycle
+    (``Offer.addon_term_and_cycle``) and prices are recorded on the line."""
+    term = term or offer.terms[0]
+    billing_cycle = billing_cycle or "monthly"
     if tenant.organization_id != buyer.id:
         raise InvalidInput("tenant_id", "the tenant belongs to another organization")
     tenant.require_usable()
@@ -256,9 +270,10 @@ def price_new_line(
         addon.check_quantity(addon_qty, "addons.quantity")
         if addon_qty > quantity:
             raise InvalidInput("addons.quantity", f"{addon.name}: at most one add-on licence per base licence")
+        addon_term, addon_cycle = addon.addon_term_and_cycle(term, billing_cycle)
         aq = price(
             addon,
-            term if term in addon.terms else addon.terms[0],
+            addon_term,
             addon_qty,
             markup_percent=q.markup_percent if q.basis == "explicit" else None,
         )
@@ -273,6 +288,8 @@ def price_new_line(
                 markup_percent=aq.markup_percent,
                 default_markup_percent=aq.default_markup_percent,
                 price_basis=aq.basis,
+                term=addon_term,
+                billing_cycle=addon_cycle,
             )
         )
     return NewSubscriptionLine(

@@ -1,4 +1,5 @@
-"""The FastAPI application factory: ``create_app(system)``."""
+"""The FastAPI application factory: ``create_app(services)``, over the narrow collaborators
+the composition root (``csp.bootstrap.web_app``) hands it."""
 
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ from csp.api.routes import (
     subscriptions,
 )
 from csp.api.schemas import ErrorPublic
+from csp.api.services import Services
 from csp.api.signups import SignUps
-from csp.bootstrap import System
 from csp.portal import install as install_portal
 
 API_PREFIX = "/api/v1"
@@ -45,8 +46,8 @@ ERRORS = {
 }
 
 
-def create_app(system: System, auth: Auth | None = None) -> FastAPI:
-    """The HTTP API over a built system (``csp.bootstrap.bootstrap``)."""
+def create_app(system: Services, auth: Auth | None = None) -> FastAPI:
+    """The HTTP API and the portal over the web layer's collaborators (``Services``)."""
     app = FastAPI(
         title="csp",
         summary="Back office of a Microsoft CSP reseller platform",
@@ -59,10 +60,10 @@ def create_app(system: System, auth: Auth | None = None) -> FastAPI:
     app.state.auth = auth or Auth(system.app, system.settings, build_session_store(system.settings, system.database))
     app.state.metrics = Metrics()
     if auth is None:
-        system.closers.append(app.state.auth.store.close)
+        system.resources.callback(app.state.auth.store.close)
         install_oidc(system, app.state.auth)  # Microsoft sign-in, where configured
     app.state.background = Background()
-    system.closers.append(app.state.background.close)  # closed before the store and the app
+    system.resources.callback(app.state.background.close)  # closed before the store and the app (LIFO)
     app.state.passwords = PasswordFlows(system, app.state.auth, app.state.background)
     app.state.signups = SignUps(system, app.state.auth, app.state.background)
     app.state.metrics.add_gauges(
@@ -93,7 +94,7 @@ def create_app(system: System, auth: Auth | None = None) -> FastAPI:
     return app
 
 
-def _saga_outcomes(system: System) -> dict[str, float]:
+def _saga_outcomes(system: Services) -> dict[str, float]:
     """Saga messages by state, from the sagas' store (shared by every process)."""
     if system.sagas is None:
         return {}

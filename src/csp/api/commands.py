@@ -18,8 +18,8 @@ from eventsourcing.persistence import Recording
 
 from csp.aggregates.errors import ConcurrentModification
 from csp.aggregates.user import User
+from csp.api.services import Services
 from csp.application.accounts import Invitation
-from csp.bootstrap import System
 
 T = TypeVar("T")
 READ_YOUR_WRITES_TIMEOUT = 2.0
@@ -36,7 +36,7 @@ def remember_saves(recordings: Sequence[Recording[Any]]) -> None:
         _saved.recordings.extend(recordings)
 
 
-def settle(system: System, recordings: Sequence[Recording[Any]], timeout: float = READ_YOUR_WRITES_TIMEOUT) -> bool:
+def settle(system: Services, recordings: Sequence[Recording[Any]], timeout: float = READ_YOUR_WRITES_TIMEOUT) -> bool:
     """Wait until the read models these recordings feed have applied them (only those:
     a read model that skips an event's topic never moves for it)."""
     if not recordings or system.read is None:
@@ -47,7 +47,7 @@ def settle(system: System, recordings: Sequence[Recording[Any]], timeout: float 
     return caught_up
 
 
-def send_invitation(system: System, invitation: Invitation, inviter: User, organization_name: str) -> bool:
+def send_invitation(system: Services, invitation: Invitation, inviter: User, organization_name: str) -> bool:
     """Email the one-time link (the token exists only in this email). False if it could
     not be sent: inviting again sends a new link. An address that belongs to a user of
     another account gets a notice instead of the link (the inviter is answered the same)."""
@@ -86,7 +86,7 @@ def _run(fn: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def command(system: System, fn: Callable[[], T]) -> T:
+def command(system: Services, fn: Callable[[], T]) -> T:
     """Run a command, then wait for the read side to reflect it."""
     _saved.active = True
     _saved.recordings = []

@@ -17,10 +17,10 @@ from csp.aggregates.order import Order
 from csp.aggregates.organization import Address, OrganizationProfile
 from csp.aggregates.tenant import Tenant
 from csp.api.commands import send_invitation
+from csp.api.services import Services
 from csp.application import AddonRequest, CspApplication, NewLineRequest, QuoteLineRequest
 from csp.application.accounts import NewLogin
 from csp.application.catalog import offer_id_for
-from csp.bootstrap import System
 from csp.errors import StartupError
 
 DEMO_EMAIL = "demo@csp.example"
@@ -47,7 +47,7 @@ def _profile(name: str, industry: str, email: str, **eligibility: bool) -> Organ
 
 
 class Demo:
-    def __init__(self, system: System, console: Console) -> None:
+    def __init__(self, system: Services, console: Console) -> None:
         self.system = system
         self.app: CspApplication = system.app
         self.console = console
@@ -176,7 +176,6 @@ class Demo:
         # the last two are left to the sagas of the running service (csp serve picks them up)
         assert self.system.sagas is not None
         self.system.sagas.stop()
-        self.system.closers.remove(self.system.sagas.stop)
         placed = self.order(school.id, t_school, A3_FACULTY, 5)
         app.place_order(placed.id, True, self.actor)
         started = self.order(school.id, t_school, A3_FACULTY, 7)
@@ -205,6 +204,6 @@ class Demo:
         )
 
 
-def run_demo(system: System, console: Console) -> None:
+def run_demo(system: Services, console: Console) -> None:
     console.print("[bold]csp demo[/]: a living reseller account, through the real commands")
     Demo(system, console).run()

@@ -12,12 +12,12 @@ from csp.api.auth import Auth, Caller
 from csp.api.errors import Malformed, NotAllowed, Unauthorized
 from csp.api.passwords import PasswordFlows
 from csp.api.permissions import Action, Grant, grant_for
+from csp.api.services import Services
 from csp.api.signups import SignUps
 from csp.application import CspApplication
-from csp.bootstrap import System
 
 
-def get_system(request: Request) -> System:
+def get_system(request: Request) -> Services:
     return request.app.state.system  # type: ignore[no-any-return]
 
 
@@ -42,7 +42,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-SystemDep = Annotated[System, Depends(get_system)]
+SystemDep = Annotated[Services, Depends(get_system)]
 PasswordsDep = Annotated[PasswordFlows, Depends(get_passwords)]
 SignUpsDep = Annotated[SignUps, Depends(get_signups)]
 ClientAddress = Annotated[str, Depends(client_address)]

@@ -46,8 +46,8 @@ from csp.api.oidc_provider import (
 )
 from csp.api.oidc_state import PendingSignIn, StateStore, build_state_store, wall_time
 from csp.api.presenters import user_public
+from csp.api.services import Services
 from csp.application.passwords import secret_hash
-from csp.bootstrap import System
 from csp.errors import StartupError
 from csp.settings import Settings
 
@@ -99,7 +99,7 @@ class SignInFailed(ApiError):
 class OidcSignIn:
     """A sign-in method (``Auth.register_method``) backed by one OpenID provider."""
 
-    def __init__(self, provider: OidcProvider, states: StateStore, system: System, ttl_seconds: float) -> None:
+    def __init__(self, provider: OidcProvider, states: StateStore, system: Services, ttl_seconds: float) -> None:
         self.provider = provider
         self.name = provider.method
         self.states = states
@@ -343,15 +343,15 @@ def provider_configs(settings: Settings) -> list[ProviderConfig]:
     return configs
 
 
-def install_oidc(system: System, auth: Auth) -> None:
+def install_oidc(system: Services, auth: Auth) -> None:
     """Register a sign-in method per configured provider with ``auth``; the routes
     (``router``) answer ``sign_in_method_unavailable`` for the others."""
     configs = provider_configs(system.settings)
     if not configs:
         return
     states = build_state_store(system.settings, system.database)
-    system.closers.append(states.close)
+    system.resources.callback(states.close)
     for config in configs:
         provider = OidcProvider(config)
-        system.closers.append(provider.close)
+        system.resources.callback(provider.close)
         auth.register_method(OidcSignIn(provider, states, system, system.settings.oidc_state_ttl_seconds))

@@ -18,8 +18,8 @@ from csp.aggregates.user import SIGN_IN_METHOD_LABELS, User
 from csp.api.auth import Auth, Caller, refuse_if_throttled
 from csp.api.background import Background
 from csp.api.commands import command
+from csp.api.services import Services
 from csp.api.sessions import Throttle
-from csp.bootstrap import System
 
 log = logging.getLogger("csp.api")
 
@@ -33,7 +33,7 @@ RESET_ASKED = (
 
 
 class PasswordFlows:
-    def __init__(self, system: System, auth: Auth, background: Background) -> None:
+    def __init__(self, system: Services, auth: Auth, background: Background) -> None:
         self.system = system
         self.auth = auth
         self.background = background

@@ -15,8 +15,8 @@ from csp.api import schemas as s
 from csp.api.auth import Caller
 from csp.api.presenters import PriceView, offer_public, view_of
 from csp.api.readside import page, read_side
+from csp.api.services import Services
 from csp.application import CspApplication
-from csp.bootstrap import System
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ PARTNER_FIELDS = (
 
 
 def subscription_rows(
-    system: System,
+    system: Services,
     caller: Caller,
     organization_id: UUID,
     q: str | None = None,
@@ -128,7 +128,7 @@ def subscription_rows(
     return result
 
 
-def invoice_of(system: System, caller: Caller, invoice_id: UUID) -> dict[str, Any]:
+def invoice_of(system: Services, caller: Caller, invoice_id: UUID) -> dict[str, Any]:
     """One invoice of the caller's account (another account's is not found)."""
     found = read_side(system).invoice(invoice_id)
     if found is None or str(found.get("reseller_id")) != str(caller.reseller_id):

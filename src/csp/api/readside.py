@@ -1,15 +1,15 @@
-"""The read side as the API uses it (built by ``csp.projections.build_read_side``)."""
+"""The read side as the API uses it (built by ``csp.bootstrap``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from csp.api.errors import Unavailable
-from csp.bootstrap import System
+from csp.api.services import Services
 from csp.projections import ReadSide
 
 
-def read_side(system: System) -> ReadSide:
+def read_side(system: Services) -> ReadSide:
     """The system's read models; 503 when this process was built without them."""
     read = system.read
     if read is None:

@@ -13,6 +13,15 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from csp.aggregates.catalog import LicenceType, Segment
+from csp.aggregates.order import LineOutcome, OrderStatus
+from csp.aggregates.organization import Industry, OrganizationKind, SignInMethod
+from csp.aggregates.quote import QuoteStatus
+from csp.aggregates.subscription import SubscriptionStatus
+from csp.aggregates.tenant import TenantMode, TenantStatus
+from csp.aggregates.terms import BillingCycle, Term
+from csp.aggregates.user import Role, UserStatus
+
 T = TypeVar("T")
 
 
@@ -27,39 +36,7 @@ Text = Annotated[str, Field(max_length=2000)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Quantity = Annotated[int, Field(ge=1, le=100000)]
 
-Role = Literal["account_manager", "order_manager", "billing", "read_only", "customer_admin", "customer_user"]
-SignInMethod = Literal["local", "microsoft_personal", "microsoft_work"]
-BillingCycle = Literal["monthly", "yearly"]
-Term = Literal["monthly", "annual"]
-OrderStatus = Literal[
-    "draft",
-    "placed",
-    "provision_started",
-    "provision_finished",
-    "partially_provisioned",
-    "provision_failed",
-    "discarded",
-]
-LineOutcome = Literal["pending", "provisioned", "failed", "discarded"]
-SubscriptionStatus = Literal["trial", "active", "suspended", "expired", "disabled", "cancelled"]
-Industry = Literal[
-    "agriculture",
-    "construction",
-    "education",
-    "finance",
-    "government",
-    "healthcare",
-    "hospitality",
-    "it_services",
-    "manufacturing",
-    "media",
-    "nonprofit",
-    "professional_services",
-    "retail",
-    "transportation",
-    "utilities",
-    "other",
-]
+# The fixed lists are the domain's (one source): the API's fields take the same Literals.
 
 
 class In(BaseModel):
@@ -132,7 +109,7 @@ class UserPublic(BaseModel):
     role: Role
     organization_id: UUID
     reseller_id: UUID
-    status: Literal["invited", "active", "disabled"]
+    status: UserStatus
     first_name: str
     last_name: str
     sign_in_method: SignInMethod
@@ -316,7 +293,7 @@ class OrganizationUpdate(In):
 
 class OrganizationPublic(BaseModel):
     id: UUID
-    kind: Literal["reseller", "customer"]
+    kind: OrganizationKind
     name: str
     slug: str | None
     country: str
@@ -346,7 +323,7 @@ class CustomerRegistrationPublic(BaseModel):
 
 class TenantCreate(In):
     domain: Annotated[str, Field(min_length=1, max_length=253)]
-    mode: Literal["create", "link"] = "create"
+    mode: TenantMode = "create"
 
 
 class RelationshipRequestPublic(BaseModel):
@@ -357,8 +334,8 @@ class TenantPublic(BaseModel):
     id: UUID
     organization_id: UUID
     domain: str
-    mode: Literal["create", "link"]
-    status: Literal["requested", "verifying", "created", "rejected", "linked"]
+    mode: TenantMode
+    status: TenantStatus
     vendor_customer_id: str | None
     admin_username: str | None
     rejection_reason: str | None
@@ -397,8 +374,8 @@ class OfferPublic(BaseModel):
     category_name: str
     product_group: UUID
     product_group_name: str
-    segment: Literal["commercial", "academic", "government", "nonprofit"]
-    type: Literal["licence", "usage"]
+    segment: Segment
+    type: LicenceType
     billing_cycles: list[BillingCycle]
     terms: list[Term]
     is_trial: bool
@@ -615,7 +592,7 @@ class SubscriptionPublic(BaseModel):
     addons: list[AddonSummary]
     parent_id: UUID | None
     vendor: str
-    type: Literal["licence", "usage"]
+    type: LicenceType
     is_trial: bool
     trial_converts_to: UUID | None
     unit_cost: Decimal | None
@@ -699,7 +676,7 @@ class QuoteLinePublic(BaseModel):
 class QuotePublic(BaseModel):
     id: UUID
     organization_id: UUID
-    status: Literal["open", "accepted", "expired"]
+    status: QuoteStatus
     lines: list[QuoteLinePublic]
     total: Decimal
     valid_until: datetime
@@ -761,7 +738,7 @@ class Row(BaseModel):
 
 class OrganizationRow(Row):
     id: UUID
-    kind: Literal["reseller", "customer"]
+    kind: OrganizationKind
     name: str
 
 
@@ -772,7 +749,7 @@ class OrganizationsPublic(Page[OrganizationRow]):
 class TenantRow(Row):
     id: UUID
     domain: str
-    status: Literal["requested", "verifying", "created", "rejected", "linked"]
+    status: TenantStatus
 
 
 class TenantsPublic(Page[TenantRow]):
@@ -830,7 +807,7 @@ class UserRow(Row):
     email: str
     role: Role
     organization_id: UUID
-    status: Literal["invited", "active", "disabled"]
+    status: UserStatus
 
 
 class UserRowsPublic(Page[UserRow]):
@@ -878,7 +855,7 @@ class ReportPublic(Page[Row]):
 
 class QuoteRow(Row):
     id: UUID
-    status: Literal["open", "accepted", "expired"]
+    status: QuoteStatus
     total: Decimal
     valid_until: datetime
     order_id: UUID | None

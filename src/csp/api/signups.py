@@ -17,16 +17,16 @@ from csp.aggregates.user import User
 from csp.api.auth import Auth, refuse_if_throttled
 from csp.api.background import Background
 from csp.api.commands import command
+from csp.api.services import Services
 from csp.api.sessions import Throttle
 from csp.application.accounts import Registration
-from csp.bootstrap import System
 
 SIGNUPS_PER_EMAIL = 3
 WINDOW_SECONDS = 3600.0
 
 
 class SignUps:
-    def __init__(self, system: System, auth: Auth, background: Background) -> None:
+    def __init__(self, system: Services, auth: Auth, background: Background) -> None:
         self.system = system
         self.background = background
         self.throttle = Throttle(auth.store, WINDOW_SECONDS)

@@ -1,11 +1,16 @@
-"""The command side: one method per command, load → decide → save."""
+"""The command side: one method per command, load → decide → save.
+
+``CspApplication`` puts together flat ``*Commands`` classes, each deriving only from
+``CspApplicationBase``; what they share is composed there as collaborators
+(``pricing``, ``directory``, ``carts``), never reached through another mixin."""
 
 from csp.application.accounts import AccountCommands
 from csp.application.base import CspApplicationBase
 from csp.application.billing import BillingCommands
+from csp.application.carts import AddonRequest, NewLineRequest
 from csp.application.catalog import CatalogCommands
 from csp.application.customization import CustomizationCommands
-from csp.application.orders import AddonRequest, NewLineRequest, OrderCommands
+from csp.application.orders import OrderCommands
 from csp.application.organizations import OrganizationCommands
 from csp.application.quotes import QuoteCommands, QuoteLineRequest
 from csp.application.sign_in import SignInCommands

@@ -32,10 +32,10 @@ from csp.aggregates.organization import (
     parse_sign_in_method,
 )
 from csp.aggregates.user import ApiToken, Role, User, check_password_policy, parse_role
-from csp.application.organizations import SLUG_KEYS, OrganizationCommands
+from csp.application.base import CspApplicationBase
+from csp.application.directory import EMAIL_KEYS, SLUG_KEYS, Directory
 from csp.application.passwords import Passwords, new_secret, secret_hash
 
-EMAIL_KEYS = "user-email"
 INVITATION_KEYS = "invitation"
 TOKEN_KEYS = "api-token"
 IDENTITY_KEYS = "external-identity"  # an outside identity (Microsoft) → its user
@@ -82,7 +82,7 @@ class PasswordResetRequest:
     token: str | None
 
 
-class AccountCommands(OrganizationCommands):
+class AccountCommands(CspApplicationBase):
     _passwords: Passwords | None = None
 
     @property
@@ -94,17 +94,13 @@ class AccountCommands(OrganizationCommands):
     # --- look-ups ---------------------------------------------------------------
 
     def _owner_of(self, namespace: str, key: str) -> UUID | None:
-        key_id = UniqueKey.id_for(namespace, key)
-        if not self.exists(key_id):
-            return None
-        return self.load(UniqueKey, key_id, namespace).owner_id
+        return self.directory.owner_of(namespace, key)
 
     def user(self, user_id: UUID) -> User:
-        return self.load(User, user_id, "user")
+        return self.directory.user(user_id)
 
     def user_by_email(self, email: str) -> User | None:
-        owner = self._owner_of(EMAIL_KEYS, email.strip().lower())
-        return self.user(owner) if owner is not None else None
+        return self.directory.user_by_email(email)
 
     def user_by_token(self, token: str) -> User | None:
         """The active user an API token belongs to, if the token is live."""
@@ -251,7 +247,7 @@ class AccountCommands(OrganizationCommands):
         """A customer registers itself on its reseller's portal, when the reseller allows it;
         its admin signs in once the link sent to its email confirmed the address (the
         same whether or not the address has an account: see ``start_reseller_sign_up``)."""
-        reseller = self.reseller_by_slug(reseller_slug)
+        reseller = self.directory.reseller_by_slug(reseller_slug)
         reseller.check_self_registration_allowed()
         settings = reseller.reseller_settings()
         if settings.require_terms_acceptance and not accept_terms:
@@ -444,8 +440,7 @@ class AccountCommands(OrganizationCommands):
         return user
 
     def _identity_key(self, key: str) -> UniqueKey | None:
-        key_id = UniqueKey.id_for(IDENTITY_KEYS, identity_key_name(key))
-        return self.load(UniqueKey, key_id, "identity") if self.exists(key_id) else None
+        return identity_unique_key(self.directory, key)
 
     def change_password(self, user_id: UUID, current: str, new: str) -> User:
         """The user's new password, the current one required (``current_password``)."""
@@ -550,3 +545,8 @@ def identity_key_name(key: str) -> str:
     """The unique key of an outside identity: a digest, since unique keys are compared
     without case and a provider's ``sub`` is case-sensitive."""
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def identity_unique_key(directory: Directory, key: str) -> UniqueKey | None:
+    """The unique key binding an outside identity to its user, if there is one."""
+    return directory.unique_key(IDENTITY_KEYS, identity_key_name(key), "identity")

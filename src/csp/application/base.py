@@ -1,4 +1,5 @@
-"""The application's common machinery: load → decide → save, clock, errors, catalog cache."""
+"""The application's common machinery: load → decide → save, clock, errors, catalog cache,
+and the shared collaborators every ``*Commands`` class uses (each derives from this base only)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from csp.aggregates.base import CspAggregate, utc
 from csp.aggregates.catalog import CATALOG_ID, Catalog
 from csp.aggregates.errors import ConcurrentModification, NotFound
 from csp.aggregates.index import Counter
+from csp.application.carts import Carts
+from csp.application.directory import Directory
 from csp.application.pricing import CustomerPricing
 from csp.clock import Clock, SystemClock
 from csp.persistence import TupleJSONTranscoder, register_value_transcodings
@@ -41,8 +44,11 @@ class CspApplicationBase(Application[UUID]):
         self._catalog_lock = threading.Lock()
         self._local = threading.local()
         self._save_listeners: list[SaveListener] = []
-        # The one pricing decision every command that prices a customer's seats asks.
+        # Shared decisions and steps, composed (never inherited): what a customer may buy
+        # and at what price; look-ups by unique key; order numbers and new cart lines.
         self.pricing = CustomerPricing(self.load, self.exists)
+        self.directory = Directory(self.load, self.exists)
+        self.carts = Carts(self.load, self.exists, self.catalog, self.now, self.pricing)
         super().__init__(env)
 
     def construct_transcoder(self) -> Transcoder:

@@ -1,5 +1,5 @@
-"""Catalog customisation commands: hidden offers, customer segments and their prices,
-and the rules they add to ordering (what a customer may buy, at what default price)."""
+"""Catalog customisation commands: hidden offers, customer segments and their prices (the
+rules they add to ordering are decided by ``CustomerPricing``)."""
 
 from __future__ import annotations
 
@@ -11,25 +11,21 @@ from csp.aggregates.catalog import Offer
 from csp.aggregates.customization import (
     CatalogCustomization,
     CustomerSegment,
-    check_available,
-    is_available,
     segment_price,
 )
 from csp.aggregates.errors import ConcurrentModification, InvalidInput, NotFound, SegmentError
 from csp.aggregates.index import UniqueKey
-from csp.aggregates.order import NewSubscriptionLine, Order
 from csp.aggregates.organization import Organization
 from csp.aggregates.terms import Term
-from csp.application.orders import NewLineRequest, OrderCommands
+from csp.application.base import CspApplicationBase
 from csp.application.pricing import SEGMENT_MEMBER_KEYS
 
 
-class CustomizationCommands(OrderCommands):
+class CustomizationCommands(CspApplicationBase):
     # --- look-ups -------------------------------------------------------------
 
     def customization(self, reseller_id: UUID) -> CatalogCustomization | None:
-        cid = CatalogCustomization.id_for(reseller_id)
-        return self.load(CatalogCustomization, cid, "customization") if self.exists(cid) else None
+        return self.pricing.customization(reseller_id)
 
     def segment(self, segment_id: UUID) -> CustomerSegment:
         return self.load(CustomerSegment, segment_id, "segment")
@@ -42,33 +38,14 @@ class CustomizationCommands(OrderCommands):
         return self.pricing.segment_of(organization_id)
 
     def offer_available_to(self, buyer: Organization, offer: Offer) -> bool:
-        if buyer.kind == "reseller":
-            return is_available(offer, buyer.eligibility, None, None)
-        return is_available(
-            offer, buyer.eligibility, self.customization(buyer.owner_reseller_id), self.segment_of(buyer.id)
-        )
+        return self.pricing.offer_available_to(buyer, offer)
 
     def check_offer_available(self, buyer: Organization, offer: Offer) -> None:
-        if buyer.kind == "reseller":
-            check_available(offer, buyer.eligibility, None, None)
-        else:
-            check_available(
-                offer, buyer.eligibility, self.customization(buyer.owner_reseller_id), self.segment_of(buyer.id)
-            )
+        self.pricing.check_offer_available(buyer, offer)
 
     def customer_unit_price(self, buyer: Organization, offer: Offer, term: Term | None = None) -> Decimal | None:
         """The price per unit per month a customer sees (None for an offer without price: a trial)."""
         return self.pricing.unit_price(buyer, offer, self.now(), term)
-
-    # --- ordering: what a customer may buy -------------------------------------
-
-    def _build_new_line(self, order: Order, line_no: int, req: NewLineRequest) -> NewSubscriptionLine:
-        buyer = self.load(Organization, order.organization_id, "organization")
-        offer = self.catalog().offer(req.offer_id)
-        self.check_offer_available(buyer, offer)
-        for a in req.addons:
-            self.check_offer_available(buyer, self.catalog().offer(a.offer_id))
-        return super()._build_new_line(order, line_no, req)
 
     # --- commands ----------------------------------------------------------------
 

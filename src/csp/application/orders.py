@@ -2,52 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal
 from uuid import UUID, uuid4
 
 from csp.aggregates.base import SYSTEM_PROVISIONING, Actor, deterministic_id
-from csp.aggregates.catalog import Catalog, Offer
 from csp.aggregates.errors import InvalidInput
-from csp.aggregates.index import Counter
 from csp.aggregates.order import (
     ChangeLine,
     NewSubscriptionLine,
     Order,
-    format_order_number,
     price_change_line,
-    price_new_line,
 )
 from csp.aggregates.organization import Organization
 from csp.aggregates.subscription import Subscription, subscription_terms_from_offer
-from csp.aggregates.tenant import Tenant
-from csp.aggregates.terms import parse_billing_cycle, parse_term
-from csp.application.catalog import CatalogCommands
-
-ORDER_NUMBER_COUNTER = "order-number"
-FIRST_ORDER_NUMBER = 27000
-
-
-@dataclass(frozen=True)
-class AddonRequest:
-    offer_id: UUID
-    quantity: int
-
-
-@dataclass(frozen=True)
-class NewLineRequest:
-    """What a user asks for in a new-subscription line."""
-
-    offer_id: UUID
-    tenant_id: UUID
-    quantity: int | None
-    billing_cycle: str
-    term: str
-    markup_percent: Decimal | None = None
-    target_price: Decimal | None = None
-    addons: tuple[AddonRequest, ...] = ()
-    parent_subscription_id: UUID | None = None
-    parent_line_no: int | None = None
+from csp.application.base import CspApplicationBase
+from csp.application.carts import NewLineRequest
 
 
 def subscription_id_for(order_id: UUID, line_no: int) -> UUID:
@@ -59,18 +27,8 @@ def addon_subscription_id_for(order_id: UUID, line_no: int, addon_offer_id: UUID
     return deterministic_id("subscription", order_id, line_no, addon_offer_id)
 
 
-class OrderCommands(CatalogCommands):
+class OrderCommands(CspApplicationBase):
     # --- the cart -----------------------------------------------------------
-
-    def next_order_number(self, actor: Actor) -> tuple[str, Counter]:
-        now = self.now()
-        counter_id = Counter.id_for(ORDER_NUMBER_COUNTER)
-        if self.exists(counter_id):
-            counter = self.load(Counter, counter_id, "counter")
-        else:
-            counter = Counter(name=ORDER_NUMBER_COUNTER, value=FIRST_ORDER_NUMBER, actor=actor, at=now)
-        value = counter.advance(actor=actor, at=now)
-        return format_order_number(now, value), counter
 
     def create_order(self, organization_id: UUID, actor: Actor, order_id: UUID | None = None) -> Order:
         """A new draft (cart) for a customer organization, with the next order number."""
@@ -78,7 +36,7 @@ class OrderCommands(CatalogCommands):
         new_id = order_id or uuid4()
 
         def attempt() -> Order:
-            number, counter = self.next_order_number(actor)
+            number, counter = self.carts.next_order_number(actor)
             order = Order.draft(new_id, org.id, org.owner_reseller_id, number, actor=actor, at=self.now())
             self.save(order, counter)
             return order
@@ -92,68 +50,19 @@ class OrderCommands(CatalogCommands):
         new_id = uuid4()
 
         def attempt() -> Order:
-            number, counter = self.next_order_number(actor)
+            number, counter = self.carts.next_order_number(actor)
             order = Order.draft(new_id, org.id, org.owner_reseller_id, number, actor=actor, at=self.now())
-            order.add_line(self._build_new_line(order, order.next_line_no, req), actor=actor, at=self.now())
+            order.add_line(self.carts.new_line(order, order.next_line_no, req), actor=actor, at=self.now())
             self.save(order, counter)
             return order
 
         return self.retrying(attempt)
 
-    def _build_new_line(self, order: Order, line_no: int, req: NewLineRequest) -> NewSubscriptionLine:
-        catalog = self.catalog()
-        buyer = self.load(Organization, order.organization_id, "organization")
-        offer = catalog.offer(req.offer_id)
-        tenant = self.load(Tenant, req.tenant_id, "tenant")
-        parent_sub = None
-        parent_line = None
-        parent_offer = None
-        if req.parent_subscription_id is not None:
-            parent_sub = self.load(Subscription, req.parent_subscription_id, "subscription")
-            if parent_sub.organization_id != order.organization_id:
-                raise InvalidInput("parent_subscription_id", "the subscription belongs to another organization")
-        elif req.parent_line_no is not None:
-            base = order.line(req.parent_line_no)
-            if not isinstance(base, NewSubscriptionLine):
-                raise InvalidInput("parent_line_no", "an add-on's base must be a new-subscription line")
-            parent_line = base
-            parent_offer = catalog.offer(base.offer_id)
-        elif offer.is_addon:
-            parent_line, parent_offer = self._find_base_in_cart(order, catalog, offer, req.tenant_id)
-        addons: list[tuple[Offer, int]] = [(catalog.offer(a.offer_id), a.quantity) for a in req.addons]
-        return price_new_line(
-            line_no=line_no,
-            offer=offer,
-            tenant=tenant,
-            buyer=buyer,
-            quantity=req.quantity,
-            billing_cycle=parse_billing_cycle(req.billing_cycle),
-            term=parse_term(req.term),
-            markup_percent=req.markup_percent,
-            target_price=req.target_price,
-            price=self.pricing.pricer(buyer, self.now()),
-            addons=addons,
-            parent_subscription=parent_sub,
-            parent_line=parent_line,
-            parent_offer=parent_offer,
-        )
-
-    @staticmethod
-    def _find_base_in_cart(
-        order: Order, catalog: Catalog, addon: Offer, tenant_id: UUID
-    ) -> tuple[NewSubscriptionLine | None, Offer | None]:
-        for line in order.lines:
-            if isinstance(line, NewSubscriptionLine) and line.tenant_id == tenant_id and not line.is_trial:
-                base_offer = catalog.offer(line.offer_id)
-                if base_offer.accepts_addon(addon.id):
-                    return line, base_offer
-        return None, None
-
     def add_new_subscription_line(
         self, order_id: UUID, req: NewLineRequest, actor: Actor, expected_version: int | None = None
     ) -> Order:
         order = self.load_for_update(Order, order_id, "order", expected_version)
-        line = self._build_new_line(order, order.next_line_no, req)
+        line = self.carts.new_line(order, order.next_line_no, req)
         order.add_line(line, actor=actor, at=self.now())
         self.save(order)
         return order
@@ -185,7 +94,7 @@ class OrderCommands(CatalogCommands):
     ) -> Order:
         order = self.load_for_update(Order, order_id, "order", expected_version)
         order.line(line_no)
-        line = self._build_new_line(order, line_no, req)
+        line = self.carts.new_line(order, line_no, req)
         order.replace_line(line, actor=actor, at=self.now())
         self.save(order)
         return order
@@ -324,6 +233,7 @@ class OrderCommands(CatalogCommands):
         for choice in line.addons:
             addon_offer = catalog.offer(choice.offer_id)
             addon_quote = choice.price_quote(line)
+            addon_term, addon_cycle = choice.term_and_cycle(line, addon_offer)
             addon_terms = subscription_terms_from_offer(
                 addon_offer,
                 organization_id=order.organization_id,
@@ -332,10 +242,8 @@ class OrderCommands(CatalogCommands):
                 tenant_domain=line.tenant_domain,
                 order_id=order.id,
                 line_no=line.line_no,
-                term=line.term if line.term in addon_offer.terms else addon_offer.terms[0],
-                billing_cycle=line.billing_cycle
-                if line.billing_cycle in addon_offer.billing_cycles
-                else addon_offer.billing_cycles[0],
+                term=addon_term,
+                billing_cycle=addon_cycle,
                 quantity=choice.quantity,
                 price=addon_quote,
                 parent_id=base_id,

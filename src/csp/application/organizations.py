@@ -9,7 +9,7 @@ from slugify import slugify
 
 from csp.aggregates.base import Actor
 from csp.aggregates.catalog import Eligibility
-from csp.aggregates.errors import AlreadyExists, ConcurrentModification, OrganizationError
+from csp.aggregates.errors import AlreadyExists, ConcurrentModification
 from csp.aggregates.index import UniqueKey
 from csp.aggregates.organization import (
     SIGN_IN_METHODS,
@@ -20,8 +20,7 @@ from csp.aggregates.organization import (
     SignInMethod,
 )
 from csp.application.base import CspApplicationBase
-
-SLUG_KEYS = "reseller-slug"
+from csp.application.directory import SLUG_KEYS
 
 
 class OrganizationCommands(CspApplicationBase):
@@ -54,10 +53,7 @@ class OrganizationCommands(CspApplicationBase):
         raise AlreadyExists("no free portal address for this name", field="slug")
 
     def reseller_by_slug(self, slug: str) -> Organization:
-        key = self.load(UniqueKey, UniqueKey.id_for(SLUG_KEYS, slug), "reseller")
-        if key.owner_id is None:
-            raise OrganizationError("this portal address is no longer in use", slug=slug)
-        return self.load(Organization, key.owner_id, "reseller")
+        return self.directory.reseller_by_slug(slug)
 
     def register_customer(
         self,

@@ -1,4 +1,6 @@
-"""The one pricing decision for a customer's seats, used by every path that prices them.
+"""The one pricing decision for a customer's seats, used by every path that prices them,
+and the one decision of which offers a customer may buy (eligibility, the reseller's
+hidden offers, the customer's segment).
 
 Order lines (and the add-ons chosen with them), add-on lines and add-ons added to a
 subscription, quotes, price previews, the customer catalog's prices, trial conversion
@@ -17,7 +19,13 @@ from uuid import UUID
 
 from csp.aggregates.base import CspAggregate
 from csp.aggregates.catalog import Offer
-from csp.aggregates.customization import CustomerSegment, SegmentPrice
+from csp.aggregates.customization import (
+    CatalogCustomization,
+    CustomerSegment,
+    SegmentPrice,
+    check_available,
+    is_available,
+)
 from csp.aggregates.index import UniqueKey
 from csp.aggregates.organization import Organization
 from csp.aggregates.pricing import DEFAULT_MARKUP_PERCENT, PriceQuote, SeatPricer, customer_quote
@@ -55,6 +63,32 @@ class CustomerPricing:
         segment = self._load(CustomerSegment, key.owner_id, "segment")
         assert isinstance(segment, CustomerSegment)
         return segment
+
+    def customization(self, reseller_id: UUID) -> CatalogCustomization | None:
+        """A reseller's catalog customisation (hidden offers, segments), if it made one."""
+        cid = CatalogCustomization.id_for(reseller_id)
+        if not self._exists(cid):
+            return None
+        found = self._load(CatalogCustomization, cid, "customization")
+        assert isinstance(found, CatalogCustomization)
+        return found
+
+    def offer_available_to(self, buyer: Organization, offer: Offer) -> bool:
+        """Whether ``buyer`` may buy ``offer``: eligible, not hidden by its reseller, in its segment."""
+        if buyer.kind == "reseller":
+            return is_available(offer, buyer.eligibility, None, None)
+        return is_available(
+            offer, buyer.eligibility, self.customization(buyer.owner_reseller_id), self.segment_of(buyer.id)
+        )
+
+    def check_offer_available(self, buyer: Organization, offer: Offer) -> None:
+        """``offer_available_to``, refused with the reason."""
+        if buyer.kind == "reseller":
+            check_available(offer, buyer.eligibility, None, None)
+        else:
+            check_available(
+                offer, buyer.eligibility, self.customization(buyer.owner_reseller_id), self.segment_of(buyer.id)
+            )
 
     def segment_price(self, buyer: Organization, offer_id: UUID) -> SegmentPrice | None:
         segment = self.segment_of(buyer.id) if buyer.kind == "customer" else None

@@ -13,8 +13,8 @@ from csp.aggregates.organization import Organization
 from csp.aggregates.quote import Quote, QuoteLine, price_quote_line
 from csp.aggregates.tenant import Tenant
 from csp.aggregates.terms import parse_billing_cycle, parse_term
-from csp.application.customization import CustomizationCommands
-from csp.application.orders import NewLineRequest
+from csp.application.base import CspApplicationBase
+from csp.application.carts import NewLineRequest
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class QuoteLineRequest:
     target_price: Decimal | None = None
 
 
-class QuoteCommands(CustomizationCommands):
+class QuoteCommands(CspApplicationBase):
     def create_quote(
         self,
         organization_id: UUID,
@@ -44,7 +44,7 @@ class QuoteCommands(CustomizationCommands):
         priced: list[QuoteLine] = []
         for n, req in enumerate(lines, start=1):
             offer = catalog.offer(req.offer_id)
-            self.check_offer_available(org, offer)
+            self.pricing.check_offer_available(org, offer)
             if req.tenant_id is not None:
                 self._check_tenant_of(org, req.tenant_id)
             priced.append(
@@ -83,7 +83,7 @@ class QuoteCommands(CustomizationCommands):
             now = self.now()
             quote.check_acceptable(now)
             org = self.load(Organization, quote.organization_id, "organization")
-            number, counter = self.next_order_number(actor)
+            number, counter = self.carts.next_order_number(actor)
             order = Order.draft(uuid4(), org.id, org.owner_reseller_id, number, actor=actor, at=now)
             for ql in quote.lines:
                 tenant = ql.tenant_id or tenant_id
@@ -97,7 +97,7 @@ class QuoteCommands(CustomizationCommands):
                     term=ql.term,
                     target_price=ql.unit_customer_price,
                 )
-                order.add_line(self._build_new_line(order, order.next_line_no, req), actor=actor, at=now)
+                order.add_line(self.carts.new_line(order, order.next_line_no, req), actor=actor, at=now)
             quote.accept(order.id, actor=actor, at=now)
             self.save(order, counter, quote)
             return quote, order

@@ -16,14 +16,15 @@ from csp.aggregates.errors import InvalidInput, WrongAccount
 from csp.aggregates.index import UniqueKey
 from csp.aggregates.organization import Organization, check_email
 from csp.aggregates.user import SIGN_IN_METHOD_LABELS, ExternalIdentity, User
-from csp.application.accounts import IDENTITY_KEYS, AccountCommands, identity_key_name
+from csp.application.accounts import IDENTITY_KEYS, identity_key_name, identity_unique_key
+from csp.application.base import CspApplicationBase
 
 
-class SignInCommands(AccountCommands):
+class SignInCommands(CspApplicationBase):
     def user_by_identity(self, identity: ExternalIdentity) -> User | None:
         """The user this identity is bound to, if any."""
-        owner = self._owner_of(IDENTITY_KEYS, identity_key_name(identity.key))
-        return self.user(owner) if owner is not None else None
+        owner = self.directory.owner_of(IDENTITY_KEYS, identity_key_name(identity.key))
+        return self.directory.user(owner) if owner is not None else None
 
     def sign_in_with_identity(self, identity: ExternalIdentity, claimed_emails: Sequence[str]) -> User:
         """The user signing in with this (verified) outside identity.
@@ -38,7 +39,7 @@ class SignInCommands(AccountCommands):
         if user is None:
             for email in emails:
                 try:
-                    user = self.user_by_email(check_email(email, "email"))
+                    user = self.directory.user_by_email(check_email(email, "email"))
                 except InvalidInput:
                     continue
                 if user is not None:
@@ -59,7 +60,7 @@ class SignInCommands(AccountCommands):
 
     def _claim_identity(self, identity: ExternalIdentity, user: User, actor: str) -> UniqueKey:
         name = identity_key_name(identity.key)
-        key = self._identity_key(identity.key)
+        key = identity_unique_key(self.directory, identity.key)
         if key is None:
             return UniqueKey(namespace=IDENTITY_KEYS, key=name, owner_id=user.id, actor=actor, at=self.now())
         if key.owner_id is not None and key.owner_id != user.id:

@@ -21,7 +21,7 @@ from csp.aggregates.organization import Organization
 from csp.aggregates.pricing import PriceQuote
 from csp.aggregates.subscription import TERMINAL, Subscription, SubscriptionStatus, subscription_terms_from_offer
 from csp.aggregates.terms import BillingCycle, parse_billing_cycle, parse_term
-from csp.application.catalog import CatalogCommands
+from csp.application.base import CspApplicationBase
 
 
 @dataclass
@@ -53,7 +53,7 @@ class SubscriptionEdit:
     suspend: bool = False
 
 
-class SubscriptionCommands(CatalogCommands):
+class SubscriptionCommands(CspApplicationBase):
     def _addons(self, base: Subscription) -> list[Subscription]:
         return [self.load(Subscription, a, "subscription") for a in base.addon_ids]
 
@@ -308,8 +308,7 @@ class SubscriptionCommands(CatalogCommands):
                     f"{offer.name} is already on this subscription; change its quantity instead", addon_id=existing.id
                 )
         now = self.now()
-        term = base.term if base.term in offer.terms else offer.terms[0]
-        cycle = base.billing_cycle if base.billing_cycle in offer.billing_cycles else offer.billing_cycles[0]
+        term, cycle = offer.addon_term_and_cycle(base.term, base.billing_cycle)
         org = self.load(Organization, base.organization_id, "organization")
         price = self.pricing.price(org, offer, term, quantity, now)
         terms = subscription_terms_from_offer(

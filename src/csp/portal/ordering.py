@@ -266,7 +266,7 @@ def _add_to_cart(page: Page, caller: Caller, org: Organization, offer: Offer, li
             target_price=line.target_price,
             addons=[s.AddonIn(offer_id=a, quantity=n) for a, n in line.addons],
         )
-        req = new_line_request(app, caller, body)
+        req = new_line_request(caller, body)
         cart = _open_cart(page, caller, org)
         if cart is not None:
             order = command(page.system, lambda: app.add_new_subscription_line(cart.id, req, caller.actor))
@@ -462,7 +462,7 @@ def _line_request(page: Page, caller: Caller, line: NewSubscriptionLine) -> NewL
         for err in e.errors():
             page.errors[str(err["loc"][0]) if err["loc"] else "_form"] = str(err["msg"]).removeprefix("Value error, ")
         return None
-    req = new_line_request(page.app, caller, body, base=line)
+    req = new_line_request(caller, body, base=line)
     if not caller.is_customer and markup is None and target is None:
         # Both price fields empty: the default price (the segment's, or the default
         # markup), as on the order page; a customer's edit keeps the reseller's price.

@@ -25,8 +25,8 @@ from csp.api.auth import Auth, Caller
 from csp.api.deps import Authorize
 from csp.api.errors import NotAllowed
 from csp.api.permissions import Action, grant_for
+from csp.api.services import Services
 from csp.application import CspApplication
-from csp.bootstrap import System
 from csp.portal import format as fmt
 
 HERE = Path(__file__).parent
@@ -118,7 +118,7 @@ class Page:
     """One request of the portal: the system, the caller, and what the layout shows."""
 
     request: Request
-    system: System
+    system: Services
     caller: Caller | None
     form: FormData | None = None
     errors: dict[str, str] = field(default_factory=dict)
@@ -356,7 +356,7 @@ class Page:
 async def page_for(request: Request) -> Page:
     """The request as a ``Page``; a POST form is read once, and its CSRF token checked:
     the session's when signed in, else the form cookie's (double submit)."""
-    system: System = request.app.state.system
+    system: Services = request.app.state.system
     auth: Auth = request.app.state.auth
     form = None
     if request.method == "POST":

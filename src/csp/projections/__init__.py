@@ -1,6 +1,6 @@
 """The read side: projections of the event log into tables, and the queries on them.
 
-``build_read_side(system, run_in_process=...)`` gives the ``ReadSide``: queries for the
+``ReadSide(database=..., app=..., run_in_process=...)`` (built by ``csp.bootstrap``): queries for the
 API (each a ``Page``), read-your-writes (``wait``), and, when the projections run in
 this process, ``start``/``stop`` of their supervisor. On SQLite the read models live in
 ``csp.read.db`` beside the events' file; on PostgreSQL in the events' database.
@@ -57,7 +57,6 @@ from csp.projections.users_list import UsersList
 
 if TYPE_CHECKING:
     from csp.application import CspApplication
-    from csp.bootstrap import System
 
 log = logging.getLogger("csp.projections")
 
@@ -467,13 +466,6 @@ class ReadSide:
         return csv_text(chosen, page.items)
 
 
-def build_read_side(system: System, *, run_in_process: bool) -> ReadSide:
-    """The read side of a system; bootstrap sets it as ``system.read`` (and closes it)."""
-    read = ReadSide(database=system.database, app=system.app, run_in_process=run_in_process)
-    system.closers.append(read.close)
-    return read
-
-
 __all__ = [
     "GROUP_NAME",
     "REPORTS",
@@ -482,7 +474,6 @@ __all__ = [
     "Progress",
     "ReadSide",
     "RebuildResult",
-    "build_read_side",
     "read_models",
     "report_columns",
     "sort_rows",

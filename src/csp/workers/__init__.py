@@ -1,6 +1,7 @@
 """The sagas: broker, relay, workers, scheduler, vendor gateway and mailer, built from settings.
 
-``build_sagas(system, run_in_process=...)`` builds them without starting anything;
+``Sagas(settings, database, app, clock, mailer, run_in_process=...)`` builds them
+without starting anything (``csp.bootstrap`` does, for the roles that need them);
 ``Sagas.start()`` runs, in this process, what ``run_in_process`` asks for (the embedded
 default: relay, worker threads on the in-process broker, scheduler, and the vendor
 simulator when ``CSP_VENDOR_URL`` is empty). In production each runs as its own process:
@@ -18,7 +19,10 @@ from typing import TYPE_CHECKING, Any
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
-from csp.mail import Mailer, build_mailer
+from csp.clock import Clock
+from csp.mail import Mailer
+from csp.persistence import Database
+from csp.settings import Settings
 from csp.vendor import VendorGateway
 from csp.vendor.client import HttpVendorGateway
 from csp.workers.actors import register_actors
@@ -30,22 +34,32 @@ from csp.workers.steps import SagaSteps
 from csp.workers.store import SagaStore
 
 if TYPE_CHECKING:
-    from csp.bootstrap import System
+    from csp.application import CspApplication
     from csp.vendor.server import BackgroundServer
 
 log = logging.getLogger("csp.sagas")
 
 
 class Sagas:
-    def __init__(self, system: System, *, run_in_process: bool) -> None:
-        self.system = system
-        self.settings = s = system.settings
-        self.app = system.app
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        app: CspApplication,
+        clock: Clock,
+        mailer: Mailer,
+        *,
+        run_in_process: bool,
+    ) -> None:
+        self.settings = s = settings
+        self.app = app
+        self.clock = clock
         self.run_in_process = run_in_process
         self.kind = broker_kind(s.broker_url)
         self.broker = build_broker(s)
-        self.store = SagaStore(system.database)
-        self.mailer: Mailer = build_mailer(s)
+        self.store = SagaStore(database)
+        self.mailer = mailer
+        self._stopped = False
         self._gateway: VendorGateway | None = None
         self._gateway_lock = threading.Lock()
         self._sim_server: BackgroundServer | None = None
@@ -58,7 +72,7 @@ class Sagas:
             poll_ms=s.saga_poll_ms,
             reconcile_ms=s.saga_max_backoff_ms,
         )
-        self.actors = register_actors(self.broker, self.steps, s, self.store, system.clock)
+        self.actors = register_actors(self.broker, self.steps, s, self.store, clock)
         self.relay = Relay(self.app, self.store, lambda actor, args: self.send(actor, *args))
         jobs: list[Job] = [
             DueWorkJob(self.app, self.store),
@@ -94,7 +108,7 @@ class Sagas:
         from csp.vendor.simulator import create_app
 
         # the vendor follows the platform's clock (the test clock, in test mode)
-        self._sim_server = BackgroundServer(create_app(self.settings, clock=self.system.clock))
+        self._sim_server = BackgroundServer(create_app(self.settings, clock=self.clock))
         url = self._sim_server.start()
         log.info("vendor simulator serving at %s (state in %s)", url, self.settings.resolved_vendor_sim_db())
         return url
@@ -151,6 +165,10 @@ class Sagas:
         self._running.add("scheduler")
 
     def stop(self) -> None:
+        """Stop what runs and close the broker and the store (once: a second call does nothing)."""
+        if self._stopped:
+            return
+        self._stopped = True
         if "scheduler" in self._running:
             self.scheduler.stop()
         if "relay" in self._running:
@@ -222,11 +240,4 @@ class Sagas:
         return report
 
 
-def build_sagas(system: System, *, run_in_process: bool) -> Sagas:
-    """The sagas of a system; ``system.mailer`` is set to their mailer."""
-    sagas = Sagas(system, run_in_process=run_in_process)
-    system.mailer = sagas.mailer
-    return sagas
-
-
-__all__ = ["DueReport", "Sagas", "build_sagas"]
+__all__ = ["DueReport", "Sagas"]

@@ -170,8 +170,7 @@ class SagaSteps:
         ]
         for i, choice in enumerate(line.addons, start=2):
             addon = catalog.offer(choice.offer_id)
-            term = line.term if line.term in addon.terms else addon.terms[0]
-            cycle = line.billing_cycle if line.billing_cycle in addon.billing_cycles else addon.billing_cycles[0]
+            term, cycle = choice.term_and_cycle(line, addon)
             items.append(LineItem(i, addon.vendor_offer_id, choice.quantity, cycle, TERM_ISO[term], None, 1))
         vo = self.vendor.place_order(customer_id, items, key)
         if not vo.is_completed:

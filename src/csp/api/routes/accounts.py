@@ -34,8 +34,8 @@ from csp.api.deps import (
 )
 from csp.api.presenters import organization_public, settings_public, tokens_public, user_public
 from csp.api.readside import page, read_side
+from csp.api.services import Services
 from csp.application.accounts import NewLogin
-from csp.bootstrap import System
 
 router = APIRouter(tags=["accounts"])
 
@@ -250,7 +250,7 @@ def users(caller: UsersReader, system: SystemDep, limit: Limit = 50, offset: Off
     return page(read_side(system).users(caller.reseller_id, organization_id, limit, offset))
 
 
-def invite_user(system: System, caller: Caller, body: s.InvitationCreate) -> s.InvitationPublic:
+def invite_user(system: Services, caller: Caller, body: s.InvitationCreate) -> s.InvitationPublic:
     """Invite (the API's and the portal's): the email carries a one-time link; in test mode
     the answer also carries its token (tests have no mailbox)."""
     org = access.organization(system.app, caller, body.organization_id)
@@ -327,7 +327,7 @@ def put_settings(
 
 
 def change_settings(
-    system: System, caller: Caller, body: s.SettingsUpdate, version: int | None, offered: Sequence[str]
+    system: Services, caller: Caller, body: s.SettingsUpdate, version: int | None, offered: Sequence[str]
 ) -> Organization:
     """The account's settings changed by the fields the body names (API and portal)."""
     current = access.reseller(system.app, caller).reseller_settings()

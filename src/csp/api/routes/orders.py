@@ -18,7 +18,7 @@ from csp.api.errors import NotAllowed
 from csp.api.presenters import line_created, order_public
 from csp.api.readside import page, read_side
 from csp.api.routes.organizations import etag
-from csp.application import AddonRequest, CspApplication, NewLineRequest
+from csp.application import AddonRequest, NewLineRequest
 
 router = APIRouter(tags=["orders"])
 LineNo = Annotated[int, Path(ge=1, le=10000)]
@@ -30,46 +30,45 @@ def _answer(order: Order, caller: Caller, response: Response) -> s.OrderPublic:
 
 
 def new_line_request(
-    app: CspApplication,
     caller: Caller,
     body: s.OrderLineCreate | s.OrderLineUpdate,
     base: NewSubscriptionLine | None = None,
 ) -> NewLineRequest:
-    """An order line request from a body (a PATCH keeps what it does not name)."""
+    """An order line request from a body; a PATCH of ``base`` keeps what it does not name
+    (``NewLineRequest.amend``), defaults are the domain's."""
     if caller.is_customer and (body.markup_percent is not None or body.target_price is not None):
         raise NotAllowed(
             "a customer orders at its own price; markup_percent and target_price are for the reseller",
             code="forbidden",
         )
-    offer_id = getattr(body, "offer_id", None) or (base.offer_id if base else None)
-    tenant_id = getattr(body, "tenant_id", None) or (base.tenant_id if base else None)
+    addons = tuple(AddonRequest(a.offer_id, a.quantity) for a in body.addons) if body.addons is not None else None
+    if base is not None:
+        return NewLineRequest.amend(
+            base,
+            quantity=body.quantity,
+            billing_cycle=body.billing_cycle,
+            term=body.term,
+            markup_percent=body.markup_percent,
+            target_price=body.target_price,
+            addons=addons,
+            parent_subscription_id=getattr(body, "parent_subscription_id", None),
+        )
+    offer_id = getattr(body, "offer_id", None)
+    tenant_id = getattr(body, "tenant_id", None)
     if offer_id is None:
         raise InvalidInput("offer_id", "is required for a new subscription (or give subscription_id for a change)")
     if tenant_id is None:
         raise InvalidInput("tenant_id", "is required: the tenant where the licences are provisioned")
-    offer = app.catalog().offer(offer_id)
-    term = body.term or (base.term if base else offer.terms[0])
-    cycle = body.billing_cycle or (base.billing_cycle if base else "monthly")
-    quantity = body.quantity if body.quantity is not None else (base.quantity if base else None)
-    markup, target = body.markup_percent, body.target_price
-    if base is not None and markup is None and target is None:
-        markup = base.markup_percent
-    if body.addons is not None:
-        addons = tuple(AddonRequest(a.offer_id, a.quantity) for a in body.addons)
-    else:
-        addons = tuple(AddonRequest(a.offer_id, a.quantity) for a in base.addons) if base else ()
     return NewLineRequest(
         offer_id=offer_id,
         tenant_id=tenant_id,
-        quantity=quantity,
-        billing_cycle=cycle,
-        term=term,
-        markup_percent=markup,
-        target_price=target,
-        addons=addons,
-        parent_subscription_id=getattr(body, "parent_subscription_id", None)
-        or (base.parent_subscription_id if base else None),
-        parent_line_no=base.parent_line_no if base else None,
+        quantity=body.quantity,
+        billing_cycle=body.billing_cycle,
+        term=body.term,
+        markup_percent=body.markup_percent,
+        target_price=body.target_price,
+        addons=addons or (),
+        parent_subscription_id=getattr(body, "parent_subscription_id", None),
     )
 
 
@@ -128,7 +127,7 @@ def add_line(
             access.tenant(app, caller, body.tenant_id)
         if body.parent_subscription_id is not None:
             access.subscription(app, caller, body.parent_subscription_id)
-        req = new_line_request(app, caller, body)
+        req = new_line_request(caller, body)
         order = command(system, lambda: app.add_new_subscription_line(order_id, req, caller.actor, version))
     etag(response, order.version)
     return line_created(order, line_no, caller)
@@ -154,7 +153,7 @@ def change_line(
         delta = body.quantity_delta
         order = command(system, lambda: app.replace_change_line(order_id, line_no, delta, caller.actor, version))
     else:
-        req = new_line_request(app, caller, body, base=line)
+        req = new_line_request(caller, body, base=line)
         order = command(
             system, lambda: app.replace_new_subscription_line(order_id, line_no, req, caller.actor, version)
         )

@@ -27,7 +27,7 @@ from csp.api.errors import Unavailable
 from csp.api.presenters import organization_public, tenant_public
 from csp.api.readside import page, read_side
 from csp.api.routes.accounts import profile_of
-from csp.bootstrap import System
+from csp.api.services import Services
 from csp.vendor.gateway import VendorError
 
 router = APIRouter(tags=["organizations"])
@@ -131,7 +131,7 @@ def relationship_request(caller: TenantsWriter, system: SystemDep) -> s.Relation
     return s.RelationshipRequestPublic(url=relationship_url(system))
 
 
-def relationship_url(system: System) -> str:
+def relationship_url(system: Services) -> str:
     if system.sagas is None:
         raise Unavailable("the vendor is not reachable from this process", code="vendor_unavailable")
     try:

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from csp.cli.common import clean_errors, system
 from csp.errors import StartupError
 
 console = Console()
@@ -47,7 +48,6 @@ def _require_broker(role: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from csp.cli import clean_errors, system
 
     sagas_app = typer.Typer(help="Operate the sagas: pending work and failed messages.", no_args_is_help=True)
     app.add_typer(sagas_app, name="sagas")
@@ -65,14 +65,14 @@ def register(app: typer.Typer) -> None:
         def say(line: str) -> None:
             console.print(line, markup=False, highlight=False, soft_wrap=True)
 
-        raise typer.Exit(run_reconciliation(system(load_catalog=False), fix, say))
+        raise typer.Exit(run_reconciliation(system(load_catalog=False, role="sagas"), fix, say))
 
     @app.command()
     @clean_errors
     def relay() -> None:
         """Follow the event log and enqueue the outside work events call for (until stopped)."""
         _require_broker("relay")
-        s = system(load_catalog=False)
+        s = system(load_catalog=False, role="sagas")
         _logging(s.settings.log_level)
         assert s.sagas is not None
         s.sagas.start_relay()
@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
         if processes > 1:
             _supervise(processes, threads)
             return
-        s = system(load_catalog=False)
+        s = system(load_catalog=False, role="sagas")
         _logging(s.settings.log_level)
         assert s.sagas is not None
         n = threads or s.settings.worker_threads
@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
     def scheduler() -> None:
         """Run time-driven work (renewals, expiries, windows, vendor sync, billing) until stopped."""
         _require_broker("scheduler")
-        s = system(load_catalog=False)
+        s = system(load_catalog=False, role="sagas")
         _logging(s.settings.log_level)
         assert s.sagas is not None
         s.sagas.start_scheduler()
@@ -147,7 +147,7 @@ def register(app: typer.Typer) -> None:
     @clean_errors
     def status() -> None:
         """The relay's position, pending saga work and failed messages."""
-        s = system(load_catalog=False)
+        s = system(load_catalog=False, role="sagas")
         try:
             assert s.sagas is not None
             store = s.sagas.store
@@ -165,7 +165,7 @@ def register(app: typer.Typer) -> None:
     @clean_errors
     def failed(all_: Annotated[bool, typer.Option("--all", help="include those already retried")] = False) -> None:
         """List the messages that exhausted their retries."""
-        s = system(load_catalog=False)
+        s = system(load_catalog=False, role="sagas")
         try:
             assert s.sagas is not None
             rows = s.sagas.store.failed(include_retried=all_)
@@ -191,7 +191,7 @@ def register(app: typer.Typer) -> None:
         message_id: Annotated[str, typer.Argument(help="the id shown by csp sagas failed (a prefix will do)")],
     ) -> None:
         """Re-enqueue one failed message."""
-        s = system(load_catalog=False)
+        s = system(load_catalog=False, role="sagas")
         try:
             assert s.sagas is not None
             try:

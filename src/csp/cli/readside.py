@@ -19,6 +19,7 @@ from rich.table import Table
 from csp.aggregates.errors import InvalidInput
 from csp.aggregates.invoice import period_of
 from csp.aggregates.terms import add_months
+from csp.cli.common import clean_errors, console, err, system
 
 
 def _parse_uuid(value: str, field: str) -> UUID:
@@ -37,7 +38,6 @@ def _parse_time(value: str, field: str) -> datetime:
 
 
 def register(app: typer.Typer) -> None:
-    from csp.cli import clean_errors, console, err, system
 
     audit_app = typer.Typer(help="Auditing: the history of any aggregate; tamper evidence.", no_args_is_help=True)
     billing_app = typer.Typer(help="Billing: the monthly invoices, and their export.", no_args_is_help=True)
@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
     @clean_errors
     def project() -> None:
         """Run the projections (read models) until stopped; replicas stand by."""
-        s = system()
+        s = system(role="read")
         logging.basicConfig(
             level=s.settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
         list_models: Annotated[bool, typer.Option("--list", help="list the read models")] = False,
     ) -> None:
         """Replay the log into fresh tables and swap them in; the live models keep serving."""
-        s = system()
+        s = system(role="read")
         read = s.read
         assert read is not None
         try:
@@ -128,7 +128,7 @@ def register(app: typer.Typer) -> None:
         """Every event of an aggregate (version, type, time, actor) and its state, as of a time."""
         from csp.audit import history
 
-        s = system(load_catalog=False)
+        s = system(load_catalog=False, role="tool")
         try:
             h = history(
                 s.app,
@@ -150,7 +150,7 @@ def register(app: typer.Typer) -> None:
     @clean_errors
     def audit_verify() -> None:
         """Recompute the hash chain from the stored events; exit 1 naming the first tampered one."""
-        s = system(load_catalog=False)
+        s = system(load_catalog=False, role="read")
         try:
             read = s.read
             assert read is not None
@@ -170,7 +170,7 @@ def register(app: typer.Typer) -> None:
         period: Annotated[str | None, typer.Option(help="the month to invoice, YYYY-MM (default: last month)")] = None,
     ) -> None:
         """Issue the month's invoices (one per reseller); a month already billed issues nothing."""
-        s = system(load_catalog=False)
+        s = system(load_catalog=False, role="tool")
         try:
             month = period or period_of(add_months(s.app.now().replace(day=1), -1))
             issued = s.app.run_billing(month)
@@ -196,7 +196,7 @@ def register(app: typer.Typer) -> None:
         from csp.projections.query import csv_text
 
         parse_period(period)
-        s = system(load_catalog=False)
+        s = system(load_catalog=False, role="read")
         try:
             read = s.read
             assert read is not None

@@ -7,13 +7,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from csp.cli.common import clean_errors
+
 # soft_wrap: lines (a URL, the demo's credentials) are never cut at 80 columns, even when
 # the output is a file or a pipe
 console = Console(soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
-    from csp.cli import clean_errors
 
     @app.command()
     @clean_errors
@@ -24,9 +25,8 @@ def register(app: typer.Typer) -> None:
         """Run the HTTP API (and, on the embedded default, everything else in-process)."""
         import uvicorn
 
-        from csp.api import create_app
         from csp.api.observability import configure_logging
-        from csp.bootstrap import bootstrap
+        from csp.bootstrap import bootstrap, web_app
         from csp.settings import get_settings
 
         settings = get_settings()
@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
                 system.read.start()
             if system.sagas is not None:
                 system.sagas.start()
-            api = create_app(system)
+            api = web_app(system)
             uvicorn.run(api, host=host, port=port, log_config=None, proxy_headers=True, server_header=False)
         finally:
             system.close()
@@ -50,12 +50,12 @@ def register(app: typer.Typer) -> None:
     def demo() -> None:
         """Fill the store with a demo account, through the real commands, and print its login."""
         from csp.api.demo import run_demo
-        from csp.bootstrap import bootstrap
+        from csp.bootstrap import bootstrap, web_services
         from csp.settings import get_settings
 
         system = bootstrap(get_settings())
         try:
-            run_demo(system, console)
+            run_demo(web_services(system), console)
         finally:
             system.close()
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from csp.cli.common import clean_errors
+
 console = Console()
 
 
 def register(app: typer.Typer) -> None:
-    from csp.cli import clean_errors
 
     oidc = typer.Typer(help="Sign in with Microsoft (OpenID Connect).", no_args_is_help=True)
     app.add_typer(oidc, name="oidc")

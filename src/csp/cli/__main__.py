@@ -1,0 +1,3 @@
+from csp.cli import main
+
+main()
