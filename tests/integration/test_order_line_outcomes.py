@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from csp.api.app import create_app
+from csp.bootstrap import web_app
 from csp.vendor import LineItem, VendorOrder, VendorRefused
 from tests.fixtures.api import Account, outbox, sign_up
 from tests.support import BUSINESS_BASIC, BUSINESS_PREMIUM, postgres_schema
@@ -79,7 +79,7 @@ def _world(saga_system_factory: Any, database_url: str) -> tuple[Any, Account, R
     system = saga_system_factory(database_url=database_url, test_mode=True, public_url="http://testserver")
     assert system.read is not None
     system.read.start()
-    acct = sign_up(create_app(system), system)
+    acct = sign_up(web_app(system), system)
     vendor = RefusingVendor(system.sagas.gateway(), BASIC_VENDOR_OFFER)
     system.sagas._gateway = vendor
     org = acct.customer()
