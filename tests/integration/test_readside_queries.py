@@ -44,11 +44,20 @@ def test_the_portal_lists_read_what_the_commands_did(read_world: ReadWorld):
     assert orders.total == 4
     newest = orders.items[0]
     assert newest["id"] == change.id
-    assert newest["lines"] == [{"offer_name": "Microsoft 365 Business Premium", "requested_change": "+1 Users"}]
+    assert newest["lines"] == [
+        {
+            "line_no": 1,
+            "offer_name": "Microsoft 365 Business Premium",
+            "requested_change": "+1 Users",
+            "outcome": "pending",
+            "failure_reason": None,
+        }
+    ]
+    assert (newest["provisioned_count"], newest["failed_count"], newest["outcome"]) == (0, 0, None)
     assert (newest["item_count"], newest["status"], newest["created_by"]) == (1, "draft", ACTOR)
-    assert [o["status"] for o in read.orders(w.customer.id, status="provision_finished").items] == [
-        "provision_finished",
-        "provision_finished",
+    assert [(o["status"], o["outcome"]) for o in read.orders(w.customer.id, status="provision_finished").items] == [
+        ("provision_finished", "1 of 1 line provisioned"),
+        ("provision_finished", "1 of 1 line provisioned"),
     ]
     assert read.orders(w.customer.id, limit=1, offset=1).items[0]["id"] == draft.id
 

@@ -1,8 +1,16 @@
 """Orders: a cart of new-subscription and change lines, placed with the product terms.
 
 draft ──place (terms accepted)──▶ placed ──▶ provision started ──▶ provision finished
-  │                                                  └──────────▶ provision failed
-  └──discard──▶ discarded
+  │                                               │    ▲        ├──────────▶ partially provisioned
+  └──discard──▶ discarded                         │    └─retry──┴──────────▶ provision failed
+                                                  (partially provisioned ──discard failed lines──▶ finished)
+
+Each line has its own outcome: pending, provisioned, failed (with the vendor's reason) or
+discarded. A line that fails does not stop the others; when none is pending any more the
+order is finished (all provisioned), partially provisioned (some provisioned, some
+failed) or failed (none provisioned). The failed lines can be retried (a new attempt:
+their vendor calls carry the attempt in their idempotency key) or, on a partly
+provisioned order, discarded.
 """
 
 from __future__ import annotations
@@ -36,15 +44,38 @@ if TYPE_CHECKING:
     from csp.aggregates.subscription import Subscription
     from csp.aggregates.tenant import Tenant
 
-OrderStatus = Literal["draft", "placed", "provision_started", "provision_finished", "provision_failed", "discarded"]
+OrderStatus = Literal[
+    "draft",
+    "placed",
+    "provision_started",
+    "provision_finished",
+    "partially_provisioned",
+    "provision_failed",
+    "discarded",
+]
 ORDER_STATUSES: tuple[OrderStatus, ...] = (
     "draft",
     "placed",
     "provision_started",
     "provision_finished",
+    "partially_provisioned",
     "provision_failed",
     "discarded",
 )
+LineOutcome = Literal["pending", "provisioned", "failed", "discarded"]
+# Provisioning has ended; failed lines may still be retried.
+PROVISION_ENDED: tuple[OrderStatus, ...] = ("provision_finished", "partially_provisioned", "provision_failed")
+
+
+def outcome_summary(line_count: int, provisioned: int, failed: list[str], discarded: int = 0) -> str:
+    """``2 of 3 lines provisioned · 1 failed: reason`` (the reasons of every failed line)."""
+    noun = "line" if line_count == 1 else "lines"
+    text = f"{provisioned} of {line_count} {noun} provisioned"
+    if failed:
+        text += f" · {len(failed)} failed: {'; '.join(failed)}"
+    if discarded:
+        text += f" · {discarded} discarded"
+    return text
 
 
 def format_order_number(at: datetime, sequence: int) -> str:
@@ -372,6 +403,9 @@ class Order(CspAggregate):
         self.failed_line_no: int | None = None
         self.finished_at: datetime | None = None
         self.next_line_no = 1
+        self.failed_lines: tuple[tuple[int, str], ...] = ()  # (line_no, reason), in line order
+        self.discarded_line_nos: tuple[int, ...] = ()
+        self.attempt = 1  # provisioning attempt: a retry of the failed lines is the next one
 
     @classmethod
     def draft(
@@ -403,6 +437,34 @@ class Order(CspAggregate):
             if line.line_no == line_no:
                 return line
         raise InvalidInput("line_no", f"the order has no line {line_no}", line_no=line_no)
+
+    @property
+    def failed_line_nos(self) -> tuple[int, ...]:
+        return tuple(n for n, _ in self.failed_lines)
+
+    def line_failure(self, line_no: int) -> str | None:
+        return next((r for n, r in self.failed_lines if n == line_no), None)
+
+    def line_outcome(self, line_no: int) -> LineOutcome:
+        if line_no in self.provisioned_line_nos:
+            return "provisioned"
+        if line_no in self.discarded_line_nos:
+            return "discarded"
+        if line_no in self.failed_line_nos:
+            return "failed"
+        return "pending"
+
+    @property
+    def outcome(self) -> str | None:
+        """``2 of 3 lines provisioned · 1 failed: reason`` once provisioning has begun."""
+        if self.status in ("draft", "placed", "discarded"):
+            return None
+        return outcome_summary(
+            len(self.lines),
+            len(self.provisioned_line_nos),
+            [r for _, r in self.failed_lines],
+            len(self.discarded_line_nos),
+        )
 
     def _require_draft(self) -> None:
         if self.status != "draft":
@@ -524,7 +586,7 @@ class Order(CspAggregate):
         pass
 
     def start_provisioning(self, actor: Actor, at: datetime) -> None:
-        if self.status in ("provision_started", "provision_finished", "provision_failed"):
+        if self.status == "provision_started" or self.status in PROVISION_ENDED:
             return
         if self.status != "placed":
             raise InvalidOrderTransition(f"an order is provisioned once placed; it is {self.status}", order_id=self.id)
@@ -547,6 +609,10 @@ class Order(CspAggregate):
         if self.status != "provision_started":
             raise InvalidOrderTransition(f"the order is {self.status}, not being provisioned", order_id=self.id)
         self.line(line_no)
+        if line_no in self.failed_line_nos or line_no in self.discarded_line_nos:
+            raise InvalidOrderTransition(
+                f"line {line_no} is {self.line_outcome(line_no)} in this attempt", order_id=self.id, line_no=line_no
+            )
         self._record_line_provisioned(
             line_no=line_no,
             subscription_ids=tuple(subscription_ids),
@@ -564,13 +630,39 @@ class Order(CspAggregate):
 
     @property
     def pending_line_nos(self) -> tuple[int, ...]:
-        return tuple(x.line_no for x in self.lines if x.line_no not in self.provisioned_line_nos)
+        done = {*self.provisioned_line_nos, *self.failed_line_nos, *self.discarded_line_nos}
+        return tuple(x.line_no for x in self.lines if x.line_no not in done)
+
+    class LineFailed(CspAggregate.Event):
+        line_no: int
+        reason: str
+
+    def record_line_failed(self, line_no: int, reason: str, actor: Actor, at: datetime) -> None:
+        """One line failed (the vendor's reason); the others go on."""
+        if line_no in self.failed_line_nos or line_no in self.provisioned_line_nos:
+            return
+        if self.status != "provision_started":
+            raise InvalidOrderTransition(f"the order is {self.status}, not being provisioned", order_id=self.id)
+        self.line(line_no)
+        if not reason.strip():
+            raise InvalidInput("reason", "a failed line says why")
+        self._record_line_failed(line_no=line_no, reason=reason, actor=actor, at=at)
+
+    @event(LineFailed)
+    def _record_line_failed(self, line_no: int, reason: str, actor: Actor, at: datetime) -> None:
+        self.failed_lines = tuple(sorted((*self.failed_lines, (line_no, reason))))
+
+    class ProvisionPartlyFinished(CspAggregate.Event):
+        provisioned_line_nos: tuple[int, ...]
+        failed_line_nos: tuple[int, ...]
 
     class ProvisionFinished(CspAggregate.Event):
         pass
 
     def finish_provisioning(self, actor: Actor, at: datetime) -> None:
-        if self.status == "provision_finished":
+        """No line pending any more: finished (all provisioned), partially provisioned (some
+        failed) or failed (none provisioned)."""
+        if self.status in PROVISION_ENDED:
             return
         if self.status != "provision_started":
             raise InvalidOrderTransition(f"the order is {self.status}, not being provisioned", order_id=self.id)
@@ -578,7 +670,77 @@ class Order(CspAggregate):
             raise InvalidOrderTransition(
                 f"lines {list(self.pending_line_nos)} are not provisioned yet", order_id=self.id
             )
-        self._finish_provisioning(actor=actor, at=at)
+        if not self.failed_lines:
+            self._finish_provisioning(actor=actor, at=at)
+        elif self.provisioned_line_nos:
+            self._finish_partly(
+                provisioned_line_nos=self.provisioned_line_nos,
+                failed_line_nos=self.failed_line_nos,
+                actor=actor,
+                at=at,
+            )
+        else:
+            line_no, reason = self.failed_lines[0]
+            if len(self.failed_lines) > 1:
+                reason = "; ".join(r for _, r in self.failed_lines)
+            self._fail_provisioning(reason=reason, line_no=line_no, actor=actor, at=at)
+
+    @event(ProvisionPartlyFinished)
+    def _finish_partly(
+        self, provisioned_line_nos: tuple[int, ...], failed_line_nos: tuple[int, ...], actor: Actor, at: datetime
+    ) -> None:
+        self.status = "partially_provisioned"
+        self.failure_reason = "; ".join(r for _, r in self.failed_lines)
+        self.failed_line_no = failed_line_nos[0]
+        self.finished_at = at
+
+    class FailedLinesRetried(CspAggregate.Event):
+        line_nos: tuple[int, ...]
+        attempt: int
+
+    def retry_failed_lines(self, actor: Actor, at: datetime) -> None:
+        """A new attempt at the failed lines (their vendor calls get new idempotency keys)."""
+        if self.status not in ("partially_provisioned", "provision_failed"):
+            raise InvalidOrderTransition(
+                f"the order is {self.status}; only failed lines of a provisioned order can be retried",
+                order_id=self.id,
+                status=self.status,
+            )
+        if not self.failed_lines:
+            raise InvalidOrderTransition("the order has no failed line to retry", order_id=self.id)
+        self._retry_failed_lines(line_nos=self.failed_line_nos, attempt=self.attempt + 1, actor=actor, at=at)
+
+    @event(FailedLinesRetried)
+    def _retry_failed_lines(self, line_nos: tuple[int, ...], attempt: int, actor: Actor, at: datetime) -> None:
+        self.status = "provision_started"
+        self.failed_lines = ()
+        self.failure_reason = None
+        self.failed_line_no = None
+        self.finished_at = None
+        self.attempt = attempt
+
+    class FailedLinesDiscarded(CspAggregate.Event):
+        line_nos: tuple[int, ...]
+
+    def discard_failed_lines(self, actor: Actor, at: datetime) -> None:
+        """Give the failed lines of a partly provisioned order up: the order is finished
+        with the lines it has."""
+        if self.status != "partially_provisioned":
+            raise InvalidOrderTransition(
+                f"the order is {self.status}; only the failed lines of a partially provisioned order can be discarded",
+                order_id=self.id,
+                status=self.status,
+            )
+        self._discard_failed_lines(line_nos=self.failed_line_nos, actor=actor, at=at)
+
+    @event(FailedLinesDiscarded)
+    def _discard_failed_lines(self, line_nos: tuple[int, ...], actor: Actor, at: datetime) -> None:
+        self.discarded_line_nos = tuple(sorted((*self.discarded_line_nos, *line_nos)))
+        self.failed_lines = ()
+        self.failure_reason = None
+        self.failed_line_no = None
+        self.status = "provision_finished"
+        self.finished_at = at
 
     @event(ProvisionFinished)
     def _finish_provisioning(self, actor: Actor, at: datetime) -> None:
@@ -590,7 +752,8 @@ class Order(CspAggregate):
         line_no: int | None
 
     def fail_provisioning(self, reason: str, line_no: int | None, actor: Actor, at: datetime) -> None:
-        if self.status == "provision_failed":
+        """The whole order failed (nothing of it can be provisioned)."""
+        if self.status in PROVISION_ENDED:
             return
         if self.status not in ("placed", "provision_started"):
             raise InvalidOrderTransition(f"the order is {self.status}", order_id=self.id)
@@ -602,16 +765,21 @@ class Order(CspAggregate):
         self.failure_reason = reason
         self.failed_line_no = line_no
         self.finished_at = at
+        if line_no is not None and line_no not in self.failed_line_nos:  # recorded before lines had outcomes
+            self.failed_lines = tuple(sorted((*self.failed_lines, (line_no, reason))))
 
 
 __all__ = [
+    "PROVISION_ENDED",
     "AddonChoice",
     "ChangeLine",
     "Eligibility",
+    "LineOutcome",
     "NewSubscriptionLine",
     "Order",
     "OrderLine",
     "format_order_number",
+    "outcome_summary",
     "price_change_line",
     "price_new_line",
 ]

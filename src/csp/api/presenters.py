@@ -229,6 +229,8 @@ def line_public(order: Order, line: OrderLine, caller: Caller) -> s.OrderLinePub
             parent_subscription_id=line.parent_subscription_id,
             parent_line_no=line.parent_line_no,
             provisioned=provisioned,
+            outcome=order.line_outcome(line.line_no),
+            failure_reason=order.line_failure(line.line_no),
         )
     return s.OrderLinePublic(
         line_no=line.line_no,
@@ -254,6 +256,8 @@ def line_public(order: Order, line: OrderLine, caller: Caller) -> s.OrderLinePub
         parent_subscription_id=None,
         parent_line_no=None,
         provisioned=provisioned,
+        outcome=order.line_outcome(line.line_no),
+        failure_reason=order.line_failure(line.line_no),
     )
 
 
@@ -276,6 +280,8 @@ def order_public(order: Order, caller: Caller) -> s.OrderPublic:
         failure_reason=order.failure_reason,
         subscription_ids=list(order.subscription_ids),
         version=order.version,
+        outcome=order.outcome,
+        attempt=order.attempt,
     )
 
 

@@ -14,7 +14,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from csp.aggregates.catalog import LicenceType, Segment
-from csp.aggregates.order import OrderStatus
+from csp.aggregates.order import LineOutcome, OrderStatus
 from csp.aggregates.organization import Industry, OrganizationKind, SignInMethod
 from csp.aggregates.quote import QuoteStatus
 from csp.aggregates.subscription import SubscriptionStatus
@@ -520,6 +520,8 @@ class OrderLinePublic(BaseModel):
     parent_subscription_id: UUID | None
     parent_line_no: int | None
     provisioned: bool
+    outcome: LineOutcome = "pending"
+    failure_reason: str | None = None  # a failed line: the vendor's reason
 
 
 class OrderLineCreated(OrderLinePublic):
@@ -546,6 +548,8 @@ class OrderPublic(BaseModel):
     failure_reason: str | None
     subscription_ids: list[UUID]
     version: int
+    outcome: str | None = None  # "2 of 3 lines provisioned · 1 failed: reason" once provisioning began
+    attempt: int = 1  # provisioning attempt: each retry of the failed lines is the next one
 
 
 class OrderPlace(In):
@@ -755,6 +759,9 @@ class TenantsPublic(Page[TenantRow]):
 class OrderRowLine(Row):
     offer_name: str
     requested_change: str
+    line_no: int | None = None
+    outcome: LineOutcome = "pending"
+    failure_reason: str | None = None
 
 
 class OrderRow(Row):
@@ -765,6 +772,9 @@ class OrderRow(Row):
     created_by: str
     created_at: datetime
     status: OrderStatus
+    provisioned_count: int = 0
+    failed_count: int = 0
+    outcome: str | None = None  # "2 of 3 lines provisioned · 1 failed: reason"
 
 
 class OrdersPublic(Page[OrderRow]):

@@ -268,6 +268,29 @@ class OrderCommands(CspApplicationBase):
             self.save(order)
         return order
 
+    def fail_order_line(self, order_id: UUID, line_no: int, reason: str, actor: Actor = SYSTEM_PROVISIONING) -> Order:
+        """One line failed with the vendor's reason; the order's other lines go on."""
+        order = self.load(Order, order_id, "order")
+        before = order.version
+        order.record_line_failed(line_no, reason, actor=actor, at=self.now())
+        if order.version != before:
+            self.save(order)
+        return order
+
+    def retry_failed_lines(self, order_id: UUID, actor: Actor, expected_version: int | None = None) -> Order:
+        """A new attempt at an order's failed lines (new idempotency keys at the vendor)."""
+        order = self.load_for_update(Order, order_id, "order", expected_version)
+        order.retry_failed_lines(actor=actor, at=self.now())
+        self.save(order)
+        return order
+
+    def discard_failed_lines(self, order_id: UUID, actor: Actor, expected_version: int | None = None) -> Order:
+        """Give up a partly provisioned order's failed lines: it is finished with the rest."""
+        order = self.load_for_update(Order, order_id, "order", expected_version)
+        order.discard_failed_lines(actor=actor, at=self.now())
+        self.save(order)
+        return order
+
     def fail_provisioning(
         self, order_id: UUID, reason: str, line_no: int | None = None, actor: Actor = SYSTEM_PROVISIONING
     ) -> Order:

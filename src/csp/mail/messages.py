@@ -266,7 +266,35 @@ def provisioning_failed_message(
             *([f"Line: {line}"] if line else []),
             f"Reason given by the vendor: {reason}",
             "",
-            "Nothing more will be attempted for this order. Check the order and place a new one if needed.",
+            "Nothing more will be attempted unless you retry the failed lines from the order's page.",
+        ),
+    )
+
+
+def partially_provisioned_message(
+    to: str,
+    number: str,
+    organization_name: str,
+    outcome: str,
+    lines: list[tuple[str, str, str]],
+    at: datetime,
+) -> Message:
+    """A partly provisioned order: ``2 of 3 lines provisioned · 1 failed: reason``, then
+    each line with its outcome (``lines``: offer, requested change, outcome)."""
+    return Message(
+        to=to,
+        kind="partially_provisioned",
+        subject=f"Order {number}: partially provisioned",
+        text=_lines(
+            "Hello,",
+            "",
+            f"Order {number} for {organization_name} was partially provisioned on {_when(at)}.",
+            outcome,
+            "",
+            *(f"  {offer}  {change}  {state}" for offer, change, state in lines),
+            "",
+            "The provisioned lines are live. From the order's page you can retry the failed lines"
+            " (a new attempt at the vendor) or discard them.",
         ),
     )
 

@@ -12,7 +12,10 @@ LABELS = {
     "placed": "Placed",
     "provision_started": "Provision started",
     "provision_finished": "Provision finished",
+    "partially_provisioned": "Partially provisioned",
     "provision_failed": "Provision failed",
+    # an order line's outcome
+    "failed": "Failed",
     "discarded": "Discarded",
     # subscriptions, tenants, users
     "trial": "Trial",

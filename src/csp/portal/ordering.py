@@ -19,7 +19,14 @@ from starlette.responses import Response
 
 from csp.aggregates.catalog import Offer
 from csp.aggregates.errors import CspError, TermsNotAccepted
-from csp.aggregates.order import ChangeLine, NewSubscriptionLine, Order, OrderLine, price_change_line
+from csp.aggregates.order import (
+    ORDER_STATUSES,
+    ChangeLine,
+    NewSubscriptionLine,
+    Order,
+    OrderLine,
+    price_change_line,
+)
 from csp.aggregates.organization import Organization
 from csp.aggregates.pricing import money
 from csp.aggregates.subscription import Subscription
@@ -508,6 +515,26 @@ def discard(order_id: UUID, page: PageDep) -> Response:
     return page.redirect(f"/o/{found.organization_id}/orders", f"Order {found.number} is discarded.")
 
 
+@router.post("/orders/{order_id}/retry")
+def retry_failed_lines(order_id: UUID, page: PageDep) -> Response:
+    """A new attempt at the vendor for the order's failed lines."""
+    caller = page.allow("orders.write")
+    found = access.order(page.app, caller, order_id)
+    system = page.system
+    command(system, lambda: system.app.retry_failed_lines(order_id, caller.actor))
+    return page.redirect(f"/orders/{found.id}", f"Order {found.number}: the failed lines are being provisioned again.")
+
+
+@router.post("/orders/{order_id}/discard-failed")
+def discard_failed_lines(order_id: UUID, page: PageDep) -> Response:
+    """The order is finished with the lines it has; the failed ones are given up."""
+    caller = page.allow("orders.write")
+    found = access.order(page.app, caller, order_id)
+    system = page.system
+    command(system, lambda: system.app.discard_failed_lines(order_id, caller.actor))
+    return page.redirect(f"/orders/{found.id}", f"Order {found.number}: the failed lines are discarded.")
+
+
 # --- the Orders list ------------------------------------------------------------------------------
 
 
@@ -535,5 +562,5 @@ def orders(organization_id: UUID, page: PageDep) -> Response:
         paging=paging.of(found.total),
         status=status,
         names=actor_names(page),
-        statuses=("draft", "placed", "provision_started", "provision_finished", "provision_failed", "discarded"),
+        statuses=ORDER_STATUSES,
     )

@@ -52,9 +52,28 @@ class LineNotAccepted(Exception):
         self.reason = reason
 
 
-def line_key(order_id: object, line_no: int) -> str:
-    """The idempotency key of an order line's vendor call."""
-    return f"{order_id}:{line_no}"
+def line_key(order_id: object, line_no: int, attempt: int = 1) -> str:
+    """The idempotency key of an order line's vendor call: ``"{order_id}:{line_no}"``, and
+    ``"{order_id}:{line_no}:{attempt}"`` for a retry of a failed line (attempt 2 on): a new
+    attempt is a new request, whose answer is not the failed attempt's."""
+    return f"{order_id}:{line_no}" if attempt <= 1 else f"{order_id}:{line_no}:{attempt}"
+
+
+def parse_line_key(key: str) -> tuple[UUID, int, int] | None:
+    """``(order_id, line_no, attempt)`` of an order line's key; None for any other key."""
+    parts = key.split(":")
+    if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts[1:]):
+        return None
+    try:
+        order_id = UUID(parts[0])
+    except ValueError:
+        return None
+    return order_id, int(parts[1]), int(parts[2]) if len(parts) == 3 else 1
+
+
+def order_line_key(order: Order, line_no: int) -> str:
+    """The key of the line's vendor call in the order's current attempt."""
+    return line_key(order.id, line_no, order.attempt)
 
 
 class OrderLines:
@@ -92,7 +111,7 @@ class OrderLines:
             if e.code == "version_conflict":
                 raise
             held = [str(s) for s in by_number.values() if s]
-            raise LineNotAccepted(self._cancel(customer_id, held, line_key(order.id, line_no), e)) from e
+            raise LineNotAccepted(self._cancel(customer_id, held, order_line_key(order, line_no), e)) from e
 
     def accept_change(self, order: Order, line_no: int, customer_id: str, vendor_id: str, before: int) -> None:
         """The vendor changed the quantity: apply it here, or set it back at the vendor."""
@@ -101,7 +120,7 @@ class OrderLines:
         except CspError as e:
             if e.code == "version_conflict":
                 raise
-            key = f"{line_key(order.id, line_no)}:revert"
+            key = f"{order_line_key(order, line_no)}:revert"
             try:
                 self.vendor.update_subscription(customer_id, vendor_id, {"quantity": before}, key)
                 undone = f"set back to {before} at the vendor"
@@ -148,7 +167,7 @@ class OrderLines:
                 return "not_at_vendor"
             self.accept_change(order, line_no, customer_id, vs.id, sub.quantity)
             return "provisioned"
-        vo = self.vendor.find_order(customer_id, line_key(order.id, line_no))
+        vo = self.vendor.find_order(customer_id, order_line_key(order, line_no))
         if vo is None:
             return "not_at_vendor"
         if not vo.is_completed:
@@ -326,18 +345,19 @@ class VendorReconciliation:
         """The orphan (adopted with ``fix``), or None for work in flight."""
         origin = ""
         if order is not None and order.idempotency_key:
-            head, _, tail = order.idempotency_key.partition(":")
+            head = order.idempotency_key.partition(":")[0]
             try:
-                source = UUID(head)
+                source: UUID | None = UUID(head)
             except ValueError:
                 source = None
             if source is not None and source in busy:
                 return None
-            if source is not None and tail.isdigit() and self.app.exists(source):
-                o = self.app.load(Order, source, "order")
+            parsed = parse_line_key(order.idempotency_key)
+            if parsed is not None and self.app.exists(parsed[0]):
+                o = self.app.load(Order, parsed[0], "order")
                 if o.status in ("placed", "provision_started"):
                     return None
-                origin = f" (vendor order of order {o.number} line {tail}, which is {o.status})"
+                origin = f" (vendor order of order {o.number} line {parsed[1]}, which is {o.status})"
         d = Difference(
             "orphan", customer_id, vs.id, None, f"{vs.offer_id} × {vs.quantity} {vs.status} unknown here{origin}"
         )

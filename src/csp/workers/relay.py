@@ -64,6 +64,10 @@ class Router:
             return self._done("order", agg, mail=("licences_provisioned", v))
         if isinstance(event, Order.ProvisionFailed):
             return self._done("order", agg, mail=("provisioning_failed", v))
+        if isinstance(event, Order.ProvisionPartlyFinished):
+            return self._done("order", agg, mail=("partially_provisioned", v))
+        if isinstance(event, Order.FailedLinesRetried):
+            return RelayWrite({}, {}, pending_add=(("order", agg, v),)), [("provision_order", (str(agg),))]
         if isinstance(event, Tenant.Requested):
             return RelayWrite({}, {}, pending_add=(("tenant", agg, v),)), [("create_tenant", (str(agg),))]
         if isinstance(event, Tenant.CreatedAtVendor):

@@ -31,12 +31,13 @@ from csp.mail import (
     Message,
     licences_provisioned_message,
     order_placed_message,
+    partially_provisioned_message,
     provisioning_failed_message,
     tenant_created_message,
     vendor_refused_message,
 )
 from csp.vendor import CompanyProfile, LineItem, VendorGateway, VendorRefused, VendorUnavailable
-from csp.workers.reconcile import LineNotAccepted, OrderLines, line_key
+from csp.workers.reconcile import LineNotAccepted, OrderLines, order_line_key
 from csp.workers.store import SagaStore
 
 log = logging.getLogger("csp.sagas")
@@ -114,25 +115,21 @@ class SagaSteps:
                 done = self._provision_line(order, line_no)
             except VendorRefused as e:
                 line = order.line(line_no)
-                self.app.fail_provisioning(
-                    oid, f"line {line_no} ({line.offer_name}): {e.message} [{e.code}]", line_no=line_no
-                )
-                self.store.complete("order", oid)
-                return
+                self.app.fail_order_line(oid, line_no, f"line {line_no} ({line.offer_name}): {e.message} [{e.code}]")
+                done = True
             except LineNotAccepted as e:
-                self.app.fail_provisioning(oid, f"line {line_no}: {e.reason}", line_no=line_no)
-                self.store.complete("order", oid)
-                return
+                self.app.fail_order_line(oid, line_no, f"line {line_no}: {e.reason}")
+                done = True
             except CspError as e:
                 if e.code == "version_conflict":
                     raise
-                self.app.fail_provisioning(oid, f"line {line_no}: {e.message} [{e.code}]", line_no=line_no)
-                self.store.complete("order", oid)
-                return
+                self.app.fail_order_line(oid, line_no, f"line {line_no}: {e.message} [{e.code}]")
+                done = True
             if not done:
                 self.send("provision_order", order_id, delay_ms=self.poll_ms)
                 return
             order = self.app.load(Order, oid, "order")
+        # Every line has its outcome: finished, partially provisioned or failed.
         self.app.finish_provisioning(oid)
         self.store.complete("order", oid)
 
@@ -145,7 +142,10 @@ class SagaSteps:
     def _provision_line(self, order: Order, line_no: int) -> bool:
         """True when the line is recorded as provisioned; False while the vendor works on it."""
         line = order.line(line_no)
-        key = line_key(order.id, line_no)
+        key = order_line_key(order, line_no)
+        if isinstance(line, NewSubscriptionLine) and line.parent_line_no in order.failed_line_nos:
+            base = order.line(line.parent_line_no)
+            raise LineNotAccepted(f"its base line {base.line_no} ({base.offer_name}) failed")
         customer_id = self._customer_id(line.tenant_id)
         if isinstance(line, ChangeLine):
             sub = self.app.load(Subscription, line.subscription_id, "subscription")
@@ -189,7 +189,7 @@ class SagaSteps:
         """Ask the vendor what became of the first pending line (by its idempotency key):
         done there, it is provisioned here and the saga goes on with a fresh attempt;
         still pending there, the saga waits for it; not there, the line failed, with the
-        last error. While the vendor cannot be asked, nothing is concluded: ask later."""
+        last error, and the saga goes on with the order's other lines. While the vendor cannot be asked, nothing is concluded: ask later."""
         oid = UUID(order_id)
         order = self.app.load(Order, oid, "order")
         if order.status == "placed":
@@ -208,8 +208,8 @@ class SagaSteps:
             self.send("reconcile_order", order_id, error, delay_ms=self.reconcile_ms)
             return
         except LineNotAccepted as e:
-            self.app.fail_provisioning(oid, f"line {line_no}: {e.reason}", line_no=line_no)
-            self.store.complete("order", oid)
+            self.app.fail_order_line(oid, line_no, f"line {line_no}: {e.reason}")
+            self.send("provision_order", order_id)  # the other lines go on
             return
         if state == "provisioned":
             log.info("order %s: line %d was done at the vendor; provisioned, going on", oid, line_no)
@@ -218,13 +218,13 @@ class SagaSteps:
             self.send("provision_order", order_id, delay_ms=self.poll_ms)
         else:
             line = order.line(line_no)
-            self.app.fail_provisioning(
+            self.app.fail_order_line(
                 oid,
+                line_no,
                 f"line {line_no} ({line.offer_name}): the vendor did not complete the order after repeated "
                 f"attempts: {error}",
-                line_no=line_no,
             )
-            self.store.complete("order", oid)
+            self.send("provision_order", order_id)  # the other lines go on
 
     # --- tenants ---------------------------------------------------------------
 
@@ -518,6 +518,14 @@ class SagaSteps:
                 lines,
                 [x.tenant_domain for x in order.lines],
                 order.finished_at or app.now(),
+            )
+        if kind == "partially_provisioned":
+            outcomes = [
+                (x.offer_name, x.requested_change, order.line_failure(x.line_no) or order.line_outcome(x.line_no))
+                for x in order.lines
+            ]
+            return partially_provisioned_message(
+                to, order.number, org.name, order.outcome or "", outcomes, order.finished_at or app.now()
             )
         if kind == "provisioning_failed":
             failed = order.line(order.failed_line_no).offer_name if order.failed_line_no else None

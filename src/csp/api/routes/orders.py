@@ -194,3 +194,25 @@ def discard(
     access.order(system.app, caller, order_id)
     order = command(system, lambda: system.app.discard_order(order_id, caller.actor, version))
     return _answer(order, caller, response)
+
+
+@router.post("/orders/{order_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=s.OrderPublic)
+def retry_failed_lines(
+    order_id: UUID, caller: OrdersWriter, system: SystemDep, version: IfMatch, response: Response
+) -> s.OrderPublic:
+    """A new attempt at the failed lines of a partially provisioned or failed order (409
+    ``invalid_order_transition`` otherwise). Provisioning follows at the vendor: 202."""
+    access.order(system.app, caller, order_id)
+    order = command(system, lambda: system.app.retry_failed_lines(order_id, caller.actor, version))
+    return _answer(order, caller, response)
+
+
+@router.post("/orders/{order_id}/discard-failed", response_model=s.OrderPublic)
+def discard_failed_lines(
+    order_id: UUID, caller: OrdersWriter, system: SystemDep, version: IfMatch, response: Response
+) -> s.OrderPublic:
+    """Give up the failed lines of a partially provisioned order: it is finished with the
+    lines it has (409 ``invalid_order_transition`` otherwise)."""
+    access.order(system.app, caller, order_id)
+    order = command(system, lambda: system.app.discard_failed_lines(order_id, caller.actor, version))
+    return _answer(order, caller, response)

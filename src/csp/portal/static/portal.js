@@ -1,11 +1,13 @@
 // The portal's own script: it only improves pages that work without it.
 // - the order page's summary follows the fields (GET /api/v1/pricing/preview);
-// - an order's status, the Orders list and pending tenants follow provisioning.
+// - an order's status, the Orders list and pending tenants follow provisioning;
+// - the top bar's menu is open on a wide screen; on a narrow one Escape or a tap outside closes it;
+// - a table's box that does not scroll leaves the Tab order.
 "use strict";
 (function () {
   const LABELS = {
     draft: "Draft", placed: "Placed", provision_started: "Provision started",
-    provision_finished: "Provision finished", provision_failed: "Provision failed", discarded: "Discarded",
+    provision_finished: "Provision finished", partially_provisioned: "Partially provisioned", provision_failed: "Provision failed", discarded: "Discarded",
     requested: "Requested", verifying: "Verifying", created: "Created", rejected: "Rejected", linked: "Linked",
   };
   const PENDING_ORDER = ["placed", "provision_started"];
@@ -106,10 +108,15 @@
     if (cells().some((c) => PENDING_ORDER.includes(c.dataset.status))) {
       every(1000, async () => {
         const page = await getJSON(ordersTable.dataset.pollOrders);
-        const byId = new Map(page.items.map((o) => [o.id, o.status]));
+        const byId = new Map(page.items.map((o) => [o.id, o]));
         for (const c of cells()) {
-          const s = byId.get(c.dataset.orderRow);
-          if (s && s !== c.dataset.status) { c.dataset.status = s; c.textContent = label(s); }
+          const o = byId.get(c.dataset.orderRow);
+          if (o && o.status !== c.dataset.status) {
+            c.dataset.status = o.status;
+            c.textContent = label(o.status);
+            const outcome = ordersTable.querySelector(`[data-order-outcome="${o.id}"]`);
+            if (outcome && o.failed_count) { outcome.textContent = o.outcome; outcome.parentElement.hidden = false; }
+          }
         }
         return cells().some((c) => PENDING_ORDER.includes(c.dataset.status));
       });
@@ -137,6 +144,38 @@
       }
       return pending;
     });
+  }
+
+  // --- the top bar's menu ---------------------------------------------------------------------
+  // CSS shows it open from 960 px (::details-content); this does the same where that is not
+  // supported, and closes it again when the window narrows.
+  const menu = document.querySelector("[data-menu]");
+  if (menu) {
+    const wide = window.matchMedia("(min-width: 960px)");
+    const sync = () => { menu.open = wide.matches; };
+    sync();
+    wide.addEventListener("change", sync);
+    menu.addEventListener("keydown", (ev) => {
+      if (ev.key !== "Escape" || wide.matches || !menu.open) return;
+      menu.open = false;
+      menu.querySelector("summary").focus();
+    });
+    // a tap outside the open menu closes it
+    document.addEventListener("click", (ev) => {
+      if (!wide.matches && menu.open && !menu.contains(ev.target)) menu.open = false;
+    });
+  }
+
+  // --- boxes of wide tables and charts: a Tab stop only while they scroll ------------------------
+  const boxes = Array.from(document.querySelectorAll(".table-box[tabindex], .chart-box[tabindex]"));
+  const tabStops = () => {
+    for (const b of boxes) {
+      if (b.scrollWidth > b.clientWidth + 1) b.setAttribute("tabindex", "0"); else b.removeAttribute("tabindex");
+    }
+  };
+  if (boxes.length) {
+    tabStops();
+    window.addEventListener("resize", () => { clearTimeout(tabStops.timer); tabStops.timer = setTimeout(tabStops, 150); });
   }
 
   // --- Edit price: go to its form ---------------------------------------------------------------
