@@ -10,6 +10,8 @@ the narrow collaborators they use (``settings``, ``database``, ``app``, ``clock`
 
 from __future__ import annotations
 
+import logging
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -19,8 +21,14 @@ from eventsourcing.persistence import PersistenceError
 from csp.application import CspApplication
 from csp.clock import Clock, StoredOffsetClock, SystemClock
 from csp.errors import StartupError
-from csp.persistence import Database, eventsourcing_env, parse_database_url, schema_lock
+from csp.persistence import Database, eventsourcing_env, is_transient_startup_error, parse_database_url, schema_lock
 from csp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# The first wait after a transient start-up error; it doubles per attempt, up to 10 s.
+STARTUP_BACKOFF_SECONDS = 0.5
+MAX_STARTUP_BACKOFF_SECONDS = 10.0
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -116,8 +124,36 @@ def bootstrap(
     the read side, the sagas and their mailer.
 
     Tables are created holding the schema lock, so processes started at the same moment
-    on a fresh database do not trip over each other.
+    on a fresh database do not trip over each other. A transient database error on the
+    way (a concurrent schema creation, "too many clients", a dropped connection) is
+    retried with a growing back-off and one log line per retry, up to
+    ``CSP_STARTUP_ATTEMPTS`` attempts; anything else fails at once.
     """
+    attempts = max(1, settings.startup_attempts)
+    backoff = STARTUP_BACKOFF_SECONDS
+    for attempt in range(1, attempts + 1):
+        try:
+            return _bootstrap_once(settings, clock, load_catalog=load_catalog, role=role)
+        except Exception as e:
+            cause = e.__cause__ if isinstance(e, StartupError) and e.__cause__ is not None else e
+            if not is_transient_startup_error(cause):
+                raise
+            if attempt == attempts:
+                raise StartupError(f"cannot start after {attempts} attempts: {_one_line(cause)}") from None
+            log.warning(
+                "start-up: %s (attempt %d of %d); retrying in %.1fs", _one_line(cause), attempt, attempts, backoff
+            )
+            time.sleep(backoff)
+            backoff = min(backoff * 2, MAX_STARTUP_BACKOFF_SECONDS)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _one_line(e: BaseException) -> str:
+    lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+    return lines[0] if lines else type(e).__name__
+
+
+def _bootstrap_once(settings: Settings, clock: Clock | None, *, load_catalog: bool, role: Role) -> System:
     with_read, with_sagas = ROLES[role]
     db = parse_database_url(
         settings.resolved_database_url(), settings.postgres_pool_size, settings.postgres_max_overflow
@@ -136,7 +172,11 @@ def bootstrap(
             raise
     system = System(settings, db, app, clock, resources, read=read, sagas=sagas, mailer=mailer)
     if load_catalog:
-        app.ensure_catalog()
+        try:
+            app.ensure_catalog()
+        except BaseException:
+            system.close()
+            raise
     return system
 
 

@@ -43,8 +43,8 @@ class Database:
     user: str = ""
     password: str = ""
     dbname: str = ""
-    pool_size: int = 5
-    max_overflow: int = 10
+    pool_size: int = 2
+    max_overflow: int = 4
     schema: str = ""
 
     @property
@@ -63,7 +63,7 @@ class Database:
         return f"PostgreSQL {self.user}@{self.host}:{self.port}/{self.dbname}"
 
 
-def parse_database_url(url: str, pool_size: int = 5, max_overflow: int = 10) -> Database:
+def parse_database_url(url: str, pool_size: int = 2, max_overflow: int = 4) -> Database:
     """``sqlite:///relative.db``, ``sqlite:////abs/path.db``, ``sqlite:///:memory:``,
     ``postgresql://user:pass@host:port/db?pool_size=5&max_overflow=10&schema=x`` (the
     URL's pool sizes win over ``pool_size`` / ``max_overflow``, the settings')."""
@@ -131,6 +131,9 @@ def eventsourcing_env(db: Database, sqlite_path: Path | None = None) -> dict[str
         "POSTGRES_POOL_SIZE": str(db.pool_size),
         "POSTGRES_MAX_OVERFLOW": str(db.max_overflow),
         "POSTGRES_CONNECT_TIMEOUT": "5",
+        # A pooled connection is checked before use: one dropped by the server (a
+        # restart, ``pg_terminate_backend``, an idle timeout) is replaced, not handed out.
+        "POSTGRES_PRE_PING": "y",
     }
     if db.schema:
         env["POSTGRES_SCHEMA"] = db.schema
@@ -281,3 +284,41 @@ class PollingSubscription(ListenNotifySubscription[PollingSQLiteRecorder]):
             super().__exit__(*args, **kwargs)
         finally:
             self._waker.join(timeout=2)
+
+
+# --- transient database errors ------------------------------------------------------
+
+# What a process may meet while others start at the same moment, while PostgreSQL is
+# full, or when its connection is dropped: worth a bounded back-off and retry.
+TRANSIENT_DATABASE_ERRORS = (
+    "tuple concurrently updated",
+    "duplicate key value violates unique constraint",  # a concurrent CREATE (pg_type, pg_class)
+    "already exists",  # a concurrent CREATE TABLE / TYPE / INDEX
+    "too many clients",
+    "remaining connection slots are reserved",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "server closed the connection",
+    "terminating connection",
+    "connection is closed",
+    "connection is lost",
+    "consuming input failed",
+    "ssl syscall error",
+    "couldn't get a connection",  # a pool's wait timed out
+)
+
+
+def is_transient_startup_error(e: BaseException) -> bool:
+    """A database error that another attempt, a moment later, may not meet."""
+    from eventsourcing.persistence import PersistenceError
+
+    try:
+        import psycopg
+
+        db_errors: tuple[type[BaseException], ...] = (PersistenceError, psycopg.Error)
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        db_errors = (PersistenceError,)
+    if not isinstance(e, db_errors):
+        return False
+    text = str(e).lower()
+    return any(marker in text for marker in TRANSIENT_DATABASE_ERRORS)

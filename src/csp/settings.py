@@ -18,10 +18,13 @@ class Settings(BaseSettings):
     )
     broker_url: str = Field(default="", description="empty: in-process; redis://host:6379/0 or amqp://...")
     postgres_pool_size: int = Field(
-        default=5, ge=1, description="PostgreSQL: connections kept per pool (each application object has one)"
+        default=2, ge=1, description="PostgreSQL: connections the event store's pool keeps open (docs/operations.md)"
     )
     postgres_max_overflow: int = Field(
-        default=10, ge=0, description="PostgreSQL: connections a pool may open beyond its size under load"
+        default=4, ge=0, description="PostgreSQL: connections that pool may open beyond its size under load"
+    )
+    startup_attempts: int = Field(
+        default=8, ge=1, description="start-up tries on a transient database error (schema race, too many clients)"
     )
     vendor_url: str = Field(default="", description="empty: the vendor simulator, mounted in-process")
     smtp_url: str = Field(default="", description="empty: .eml files in <data_dir>/outbox; smtp://user:pass@host:587")

@@ -59,6 +59,7 @@ class SQLTableStore:
             },
             min_size=1,
             max_size=cls.POOL_SIZE,
+            check=ConnectionPool.check_connection,  # a dropped connection is replaced, not handed out
             open=True,
         )
         prefix = f'"{db.schema}".csp_' if db.schema else "csp_"

@@ -27,7 +27,6 @@ def register(app: typer.Typer) -> None:
         finally:
             s.close()
 
-
     @catalog_app.command("import")
     @clean_errors
     def catalog_import(
@@ -42,7 +41,6 @@ def register(app: typer.Typer) -> None:
             )
         finally:
             s.close()
-
 
     @catalog_app.command("list")
     @clean_errors

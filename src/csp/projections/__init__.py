@@ -139,18 +139,23 @@ def read_env(db: Database) -> dict[str, str]:
         path = db.sibling("read")
         env["READ_SQLITE_DBNAME"] = str(path) if path is not None else "file:csp-read-memory?mode=memory&cache=shared"
     else:
-        # Small pools: each application object opens its own (ARCHITECTURE.md).
-        env["READ_POSTGRES_POOL_SIZE"] = "2"
-        env["READ_POSTGRES_MAX_OVERFLOW"] = "8"
+        # Small pools: each application object opens its own (docs/operations.md budget).
+        env["READ_POSTGRES_POOL_SIZE"] = "1"
+        env["READ_POSTGRES_MAX_OVERFLOW"] = "3"
     return env
 
 
 def reader_env(db: Database) -> dict[str, str]:
-    """The log reader's environment: the events' store, with a small pool."""
+    """The log reader's environment: the events' store, with a small pool.
+
+    A reader creates no tables: the composition root created them holding the schema
+    lock, and a reader opened later (the projector's) must not race other processes'
+    start-up ("tuple concurrently updated")."""
     env = eventsourcing_env(db)
+    env["CREATE_TABLE"] = "no"
     if not db.is_sqlite:
-        env["POSTGRES_POOL_SIZE"] = "2"
-        env["POSTGRES_MAX_OVERFLOW"] = "2"
+        env["POSTGRES_POOL_SIZE"] = "1"
+        env["POSTGRES_MAX_OVERFLOW"] = "1"
     return env
 
 

@@ -125,8 +125,8 @@ class SagaStore:
             cls: type[TrackingRecorder] = SQLiteRelayRecorder
         else:
             env = eventsourcing_env(db)
-            env["POSTGRES_POOL_SIZE"] = "2"
-            env["POSTGRES_MAX_OVERFLOW"] = "8"
+            env["POSTGRES_POOL_SIZE"] = "1"
+            env["POSTGRES_MAX_OVERFLOW"] = "3"
             cls = PostgresRelayRecorder
         env.pop("APPLICATION_RECORDER_TOPIC", None)
         factory = InfrastructureFactory[TrackingRecorder].construct(env=Environment(RELAY_NAME, env))
