@@ -96,6 +96,8 @@ ENDPOINTS: list[Endpoint] = [
     ep("DELETE", "/orders/{order}/lines/9", {AM, OM, CA, CU}),
     ep("POST", "/orders/{order}/place", {AM, OM, CA, CU}, {}),
     ep("POST", "/orders/{order}/discard", {AM, OM, CA, CU}, None),
+    ep("POST", "/orders/{order}/retry", {AM, OM, CA, CU}, None),
+    ep("POST", "/orders/{order}/discard-failed", {AM, OM, CA, CU}, None),
     ep("GET", "/organizations/{customer}/orders", EVERYONE),
     ep("GET", "/orders/{order}", EVERYONE),
     ep("GET", "/orders/{order}/history", RESELLER),
