@@ -71,7 +71,7 @@ def test_the_subscriptions_page_shows_an_ended_subscription_at_no_cost_and_says_
     )
     browser = log_in(api_app, account.email)
     page = browser.page(f"/o/{org}/subscriptions")
-    cells = re.findall(r'<td class="num">([^<]*)</td>', page[page.index(f'data-subscription="{sid}"') :])
+    cells = re.findall(r'<td class="num"[^>]*>([^<]*)</td>', page[page.index(f'data-subscription="{sid}"') :])
     assert cells[2:7] == ["15.58", "0.00", "0.00", "0.00", "0.00"]
     assert "Expired, disabled and cancelled subscriptions are no longer billed" in page
     report = browser.page("/reports?name=subscriptions")
