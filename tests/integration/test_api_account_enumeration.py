@@ -12,7 +12,18 @@ import pytest
 from fastapi import FastAPI
 
 from csp.bootstrap import System, web_app
-from tests.fixtures.api import API, PASSWORD, Account, Client, contoso, outbox, set_settings, sign_in, sign_up
+from tests.fixtures.api import (
+    API,
+    PASSWORD,
+    Account,
+    Client,
+    contoso,
+    outbox,
+    set_settings,
+    sign_in,
+    sign_up,
+    wait_for_mail,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -25,16 +36,6 @@ def app(store_api_system: System) -> FastAPI:
 @pytest.fixture
 def acct(app: FastAPI, store_api_system: System) -> Account:
     return sign_up(app, store_api_system)
-
-
-def mail_to(system: System, to: str, kind: str, timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [m for m in outbox(system, kind) if m["To"] == to]
-        if found:
-            return found[-1]
-        time.sleep(0.05)
-    raise AssertionError(f"no {kind} email to {to}: {[(m['To'], m['X-CSP-Kind']) for m in outbox(system)]}")
 
 
 def shape(value: Any) -> Any:
@@ -68,9 +69,9 @@ def test_sign_up_answers_the_same_for_a_known_and_an_unknown_address(app: FastAP
     r = Client(app).post(f"{API}/auth/login", json={"email": "fresh-address@example.com", "password": PASSWORD})
     assert (r.status_code, r.json()["error"]["code"]) == (401, "invalid_credentials")
     # the owner of the known address is told; the new address gets its link
-    notice = mail_to(system, acct.email, "address_taken")
+    notice = wait_for_mail(system, acct.email, "address_taken")
     assert "no new account can use it" in notice.get_content()
-    mail = mail_to(system, "fresh-address@example.com", "email_confirmation")
+    mail = wait_for_mail(system, "fresh-address@example.com", "email_confirmation")
     link = re.search(r"http://testserver/confirm-email/(\S+)", mail.get_content())
     assert link
     time.sleep(0.3)
@@ -99,8 +100,8 @@ def test_self_registration_answers_the_same_for_a_known_and_an_unknown_address(
     known, unknown = register(acct.email, "Known SRL"), register("admin@fresh.example", "Fresh SRL")
     assert known.status_code == unknown.status_code == 201
     assert shape(known.json()) == shape(unknown.json())
-    mail_to(store_api_system, acct.email, "address_taken")
-    mail_to(store_api_system, "admin@fresh.example", "email_confirmation")
+    wait_for_mail(store_api_system, acct.email, "address_taken")
+    wait_for_mail(store_api_system, "admin@fresh.example", "email_confirmation")
 
 
 def test_an_invitation_across_resellers_answers_as_any_invitation(app: FastAPI, acct: Account):
@@ -120,7 +121,7 @@ def test_an_invitation_across_resellers_answers_as_any_invitation(app: FastAPI, 
     listed = {u["email"]: u["status"] for u in acct.boss.ok("GET", "/users")["items"]}
     assert (listed[other.email], listed["fresh-invitee@example.com"]) == ("invited", "invited")
     # the owner gets a notice, never a link
-    mail_to(system, other.email, "invitation_address_taken")
+    wait_for_mail(system, other.email, "invitation_address_taken")
     assert [m["To"] for m in outbox(system, "invitation")] == ["fresh-invitee@example.com"]
     accept = {"first_name": "B", "last_name": "B", "password": PASSWORD, "accept_terms": True}
     r = Client(app).post(f"{API}/invitations/{again['accept_token']}/accept", json=accept)

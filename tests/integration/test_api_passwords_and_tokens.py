@@ -6,14 +6,13 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 from fastapi import FastAPI
 
 from csp.bootstrap import System, web_app
 from csp.clock import StoredOffsetClock
-from tests.fixtures.api import API, PASSWORD, Account, Client, outbox, sign_in, sign_up
+from tests.fixtures.api import API, PASSWORD, Account, Client, outbox, sign_in, sign_up, wait_for_mail
 
 pytestmark = pytest.mark.postgres
 NEW = "tranquil-otter-paddles-upstream"
@@ -27,16 +26,6 @@ def app(store_api_system: System) -> FastAPI:
 @pytest.fixture
 def acct(app: FastAPI, store_api_system: System) -> Account:
     return sign_up(app, store_api_system)
-
-
-def wait_for_mail(system: System, to: str, kind: str, timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [m for m in outbox(system, kind) if m["To"] == to]
-        if found:
-            return found[-1]
-        time.sleep(0.05)
-    raise AssertionError(f"no {kind} email to {to}")
 
 
 def move_clock(system: System, by: timedelta) -> None:
