@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from uuid import UUID
 
 import httpx
@@ -70,3 +71,24 @@ def test_moving_the_test_clock_fills_the_consumption_report(saga_system_factory:
     assert sum(r["days"] for r in rows if r["meter"] == rows[0]["meter"]) in (2, 3)
     # the vendor's users got licences over those days (a tenth of the seats a day)
     assert b.ok("GET", f"/subscriptions/{premium}")["assigned"] == 3
+
+    # when the month ends, its usage is invoiced: the invoice is served with its usage
+    # lines (a fractional quantity, no unit price) by the API, as CSV and in the portal
+    first = start.replace(day=1, hour=1, minute=0, second=0, microsecond=0)
+    next_month = (first + timedelta(days=32)).replace(day=1)
+    b.ok("POST", "/test/clock", json={"now": next_month.isoformat()})
+    period = f"{start.year:04d}-{start.month:02d}"
+    found = [i for i in b.ok("GET", "/invoices")["items"] if i["period"] == period]
+    assert found, f"no invoice for {period}"
+    invoice = b.ok("GET", f"/invoices/{found[0]['id']}")
+    usage = [line for line in invoice["lines"] if line["subscription_id"] == azure]
+    assert usage
+    assert all(line["unit_price"] is None for line in usage)
+    assert all(Decimal(str(line["quantity"])) > 0 for line in usage)
+    seats = [line for line in invoice["lines"] if line["subscription_id"] == premium]
+    assert seats
+    assert all(line["quantity"] == 10 for line in seats)
+    assert b.get(f"/api/v1/invoices/{found[0]['id']}", params={"format": "csv"}).status_code == 200
+    page = b.get(f"/invoices/{found[0]['id']}")
+    assert page.status_code == 200
+    assert "usage on" in page.text

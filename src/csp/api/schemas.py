@@ -814,12 +814,20 @@ class UserRowsPublic(Page[UserRow]):
     pass
 
 
+def _whole_as_int(value: Any) -> Any:
+    """Licences count whole (``3``); a meter's usage may not (``"242.50"``)."""
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    return value
+
+
 class InvoiceLinePublic(Row):
     subscription_id: UUID | None
     organization_id: UUID | None
     description: str
-    quantity: int
-    unit_price: Decimal
+    # licences, or a meter's usage over the month (no unit price: usage is rated per day)
+    quantity: Annotated[int | Decimal, BeforeValidator(_whole_as_int)]
+    unit_price: Decimal | None
     days: int | None
     amount: Decimal
 
