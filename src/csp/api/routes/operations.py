@@ -108,6 +108,8 @@ def set_clock(body: s.ClockSet, system: SystemDep) -> s.ClockPublic:
         raise NotAllowed("the test clock needs CSP_TEST_MODE=1", code="test_mode_off")
     if body.now.tzinfo is None:
         raise InvalidInput("now", "must carry a timezone offset")
+    if body.now < clock.now():  # refused at once, before waiting for earlier work
+        raise Conflict(f"the clock only moves forward; it is {clock.now().isoformat()}", now=system.app.now())
     if system.sagas is not None and not system.sagas.drain():
         # what was decided before the jump reaches the vendor at the time it was decided
         log.warning("test clock: earlier work still running before the jump", extra={"now": body.now.isoformat()})
