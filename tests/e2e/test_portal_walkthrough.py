@@ -249,9 +249,10 @@ def test_the_manuals_walkthrough_in_chromium(portal: Served, browser_page: Any):
     # its history, and its state before the change
     page.get_by_role("link", name="History").click()
     expect(page.locator("ol.story")).to_contain_text("suspended the subscription")
+    check_page(page, "16-history")
     page.get_by_role("link", name="Raw events (for auditors)").click()
     expect(page.locator("table.events")).to_contain_text("Suspended")
-    check_page(page, "16-history")
+    check_page(page, "16b-history-raw")
 
     # an invoice, once the test clock passes the 1st of next month
     now = datetime.fromisoformat(httpx.get(f"{base}/api/v1/test/clock").json()["now"]).astimezone(UTC)
