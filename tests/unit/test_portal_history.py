@@ -78,3 +78,21 @@ def test_comparing_two_instants_lists_what_differs(boss: Browser, account: Accou
     assert "status" not in table, "only what differs"
     bad = boss.page(f"/history/subscription/{sub_id}?from=yesterday", status=200)
     assert 'id="from-error"' in bad
+
+
+def test_an_instants_charge_is_told_once_on_its_first_event():
+    from decimal import Decimal
+
+    from csp.portal import narrate
+
+    # given a provisioning that recorded the subscription and its add-on at one instant
+    at = "2026-12-07 06:23:51.225379+00:00"
+    events = [
+        {"version": 1, "type": "Provisioned", "at": at, "actor": None, "data": {}},
+        {"version": 2, "type": "AddonAttached", "at": at, "actor": None, "data": {}},
+    ]
+    state = {"status": "active", "quantity": 1}
+    # when the events are told with the ledger's charges at that instant
+    told = narrate.told(events, [state, state], {}, {at: Decimal("14.16")})
+    # then the charge is told once, on the event that made it
+    assert [t.money for t in told] == [Decimal("14.16"), None]

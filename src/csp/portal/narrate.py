@@ -173,6 +173,9 @@ def told(
     event ``i`` (``audit.state_record``); ``money_at`` the ledger's charges per instant."""
     out: list[Told] = []
     before: Mapping[str, Any] | None = None
+    # an instant's charges are told once, on its first event (a provisioning may record
+    # several events at one instant: the subscription and its add-ons attached)
+    unclaimed = dict(money_at or {})
     for e, after in zip(events, states, strict=True):
         kind = e["type"]
         who = fmt.actor(e["actor"], dict(names)) if e["actor"] else "CSP Platform"
@@ -201,7 +204,7 @@ def told(
             "CorrectedFromVendor",
         ):
             text += f": {reason}"
-        money = (money_at or {}).get(str(e["at"]))
+        money = unclaimed.pop(str(e["at"]), None)
         out.append(Told(e["version"], e["at"], who, kind, kind_of(kind), text + ".", changes, money))
         before = after
     return out
