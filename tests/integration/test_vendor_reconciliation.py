@@ -167,3 +167,26 @@ def test_quantity_and_status_differences_are_corrected_from_the_vendor(saga_syst
     assert (sub.quantity, sub.status, sum(t.quantity for t in sub.tranches)) == (3, "suspended", 3)
     assert w.sagas.drain(30)
     assert job.reconcile().differences == []
+
+
+def test_a_subscription_cancelled_inside_its_window_is_no_difference(saga_system_factory):
+    # given a subscription cancelled here and at the vendor (which keeps its last quantity,
+    # as Partner Center does, where the platform counts no seats left)
+    system = saga_system_factory()
+    w = world_through_sagas(system)
+    app = w.app
+    order = app.create_order(w.customer_id, actor=ACTOR)
+    app.add_new_subscription_line(
+        order.id, NewLineRequest(BUSINESS_BASIC, w.tenant.id, 2, "monthly", "annual"), actor=ACTOR
+    )
+    app.place_order(order.id, accept_terms=True, actor=ACTOR)
+    assert w.sagas.drain(30)
+    sub_id = app.load(Order, order.id, "order").subscription_ids[0]
+    app.cancel_subscription(sub_id, actor=ACTOR)
+    assert w.sagas.drain(30)
+    sub = app.load(Subscription, sub_id, "subscription")
+    assert (sub.status, sub.quantity) == ("cancelled", 0)
+    # when the vendor's subscriptions are compared with the platform's
+    report = VendorReconciliation(app, w.sagas.store, w.sagas.gateway).reconcile()
+    # then an ended subscription's quantity is not a difference
+    assert report.differences == []

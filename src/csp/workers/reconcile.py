@@ -228,6 +228,9 @@ class ReconciliationReport:
         )
 
 
+ENDED_STATUSES = frozenset({"cancelled", "expired"})
+
+
 def _expected_vendor_status(sub: Subscription) -> str:
     return {"trial": "active", "disabled": "suspended"}.get(sub.status, sub.status)
 
@@ -427,7 +430,9 @@ class VendorReconciliation:
                 Difference("status", customer_id, vs.id, sub.id, f"here {sub.status}, at the vendor {vs.status}")
             )
         quantity = sub.quantity
-        if vs.quantity != sub.quantity:
+        # an ended subscription keeps its last quantity at the vendor and has none here
+        ended = sub.status in ENDED_STATUSES and vs.status == _expected_vendor_status(sub)
+        if vs.quantity != sub.quantity and not ended:
             quantity = vs.quantity
             out.append(
                 Difference("quantity", customer_id, vs.id, sub.id, f"here {sub.quantity}, at the vendor {vs.quantity}")
