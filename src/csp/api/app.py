@@ -13,6 +13,7 @@ from csp.api.limits import BodyLimit
 from csp.api.observability import Metrics, RequestContext
 from csp.api.oidc import install_oidc
 from csp.api.oidc import router as oidc_router
+from csp.api.pages import install as install_portal
 from csp.api.passwords import PasswordFlows
 from csp.api.routes import (
     accounts,
@@ -28,7 +29,6 @@ from csp.api.routes import (
 from csp.api.schemas import ErrorPublic
 from csp.api.services import Services
 from csp.api.signups import SignUps
-from csp.portal import install as install_portal
 
 API_PREFIX = "/api/v1"
 ERRORS = {
@@ -88,7 +88,7 @@ def create_app(system: Services, auth: Auth | None = None) -> FastAPI:
     if system.settings.test_mode:
         api.include_router(operations.test_router)
     app.include_router(api)
-    install_portal(app)  # the server-rendered pages (csp.portal)
+    install_portal(app)  # the server-rendered pages (csp.api.pages)
     app.add_middleware(BodyLimit, max_bytes=system.settings.max_body_bytes)  # before any parsing
     app.add_middleware(RequestContext, metrics=app.state.metrics)  # outermost: logs and counts the 413s too
     return app

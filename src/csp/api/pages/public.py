@@ -16,10 +16,10 @@ from csp.aggregates.errors import CspError, NotFound, TermsNotAccepted
 from csp.aggregates.organization import INDUSTRIES, Address, Organization, OrganizationProfile
 from csp.api.commands import command
 from csp.api.errors import TooManyAttempts, Unauthorized
+from csp.api.pages.web import CART_COOKIE, FORM_COOKIE, ORG_COOKIE, Page, page_for, safe_next
 from csp.api.queries import OfferFilter, catalog_offer, catalog_offers
 from csp.api.signups import SignUps
 from csp.application.accounts import NewLogin
-from csp.portal.web import CART_COOKIE, FORM_COOKIE, ORG_COOKIE, Page, page_for, safe_next
 
 router = APIRouter()
 

@@ -16,11 +16,11 @@ from csp.aggregates.user import CUSTOMER_ROLES, RESELLER_ROLES
 from csp.api import access
 from csp.api import schemas as s
 from csp.api.commands import command
+from csp.api.pages.web import CART_COOKIE, ORG_COOKIE, Page, page_for
 from csp.api.presenters import order_public, quote_public, segment_public, settings_public
 from csp.api.readside import read_side
 from csp.api.routes.accounts import change_settings, invite_user
 from csp.application import QuoteLineRequest
-from csp.portal.web import CART_COOKIE, ORG_COOKIE, Page, page_for
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(page_for)]
@@ -64,7 +64,7 @@ def _users(page: Page, status_code: int = 200, invited: s.InvitationPublic | Non
 
 
 def page_label(value: str) -> str:
-    from csp.portal.format import label
+    from csp.api.pages.format import label
 
     return label(value)
 

@@ -15,8 +15,8 @@ from csp.api import access
 from csp.api import schemas as s
 from csp.api.commands import command
 from csp.api.errors import TooManyAttempts
+from csp.api.pages.web import Page, page_for
 from csp.api.passwords import PasswordFlows
-from csp.portal.web import Page, page_for
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(page_for)]

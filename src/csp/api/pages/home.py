@@ -14,9 +14,9 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from csp.api import access
+from csp.api.pages.charts import month_chart
+from csp.api.pages.web import Page, page_for
 from csp.api.readside import read_side
-from csp.portal.charts import month_chart
-from csp.portal.web import Page, page_for
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(page_for)]

@@ -15,10 +15,10 @@ from starlette.responses import Response
 
 from csp.aggregates.errors import CspError, InvalidInput
 from csp.api import access
+from csp.api.pages.charts import bar_chart, month_chart
+from csp.api.pages.web import Page, page_for
 from csp.api.queries import invoice_of
 from csp.api.readside import read_side
-from csp.portal.charts import bar_chart, month_chart
-from csp.portal.web import Page, page_for
 from csp.projections import REPORTS as REPORT_QUERIES
 from csp.projections import report_columns
 

@@ -34,13 +34,13 @@ from csp.api import access
 from csp.api import schemas as s
 from csp.api.auth import Caller
 from csp.api.commands import command
+from csp.api.pages.public import catalog_page, offer_page
+from csp.api.pages.web import CART_COOKIE, ORG_COOKIE, Page, page_for
 from csp.api.presenters import order_public
 from csp.api.queries import catalog_offers
 from csp.api.readside import read_side
 from csp.api.routes.orders import new_line_request
 from csp.application import NewLineRequest
-from csp.portal.public import catalog_page, offer_page
-from csp.portal.web import CART_COOKIE, ORG_COOKIE, Page, page_for
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(page_for)]

@@ -24,10 +24,10 @@ from csp.aggregates.errors import ConcurrentModification, CspError, InvalidInput
 from csp.api.auth import Auth, Caller
 from csp.api.deps import Authorize
 from csp.api.errors import NotAllowed
+from csp.api.pages import format as fmt
 from csp.api.permissions import Action, grant_for
 from csp.api.services import Services
 from csp.application import CspApplication
-from csp.portal import format as fmt
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))

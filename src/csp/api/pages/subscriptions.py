@@ -20,13 +20,13 @@ from csp.aggregates.tenant import Tenant
 from csp.api import access
 from csp.api.commands import command
 from csp.api.errors import NotAllowed
+from csp.api.pages import narrate
+from csp.api.pages.ordering import actor_names, add_change_to_cart, cart_change_line
+from csp.api.pages.web import ORG_COOKIE, Page, page_for, parse_as_of
 from csp.api.presenters import subscription_public
 from csp.api.queries import subscription_rows
 from csp.application.subscriptions import SubscriptionEdit
 from csp.audit import history
-from csp.portal import narrate
-from csp.portal.ordering import actor_names, add_change_to_cart, cart_change_line
-from csp.portal.web import ORG_COOKIE, Page, page_for, parse_as_of
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(page_for)]
@@ -374,7 +374,7 @@ def _instant(page: Page, name: str) -> Any:
 
 
 def fmt_sentence(text: str) -> str:
-    from csp.portal.format import sentence
+    from csp.api.pages.format import sentence
 
     return sentence(text)
 

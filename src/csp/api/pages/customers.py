@@ -15,10 +15,10 @@ from csp.aggregates.organization import INDUSTRIES, OrganizationProfile
 from csp.api import access
 from csp.api.commands import command
 from csp.api.errors import ApiError
+from csp.api.pages.public import profile_from_form
+from csp.api.pages.web import ORG_COOKIE, Page, page_for, safe_next
 from csp.api.readside import read_side
 from csp.api.routes.organizations import relationship_url
-from csp.portal.public import profile_from_form
-from csp.portal.web import ORG_COOKIE, Page, page_for, safe_next
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(page_for)]
