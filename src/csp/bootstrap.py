@@ -112,7 +112,7 @@ def build_clock(settings: Settings, db: Database) -> Clock:
     """Real time; with ``CSP_TEST_MODE`` the test clock, shared through the database."""
     if not settings.test_mode:
         return SystemClock()
-    from csp.clockstore import offset_store_for
+    from csp.persistence.clock_offset import offset_store_for
 
     return StoredOffsetClock(offset_store_for(db, eventsourcing_env(db).get("SQLITE_DBNAME", "")))
 

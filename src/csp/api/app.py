@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from csp.api.auth import Auth, build_session_store
+from csp.api.auth import Auth
 from csp.api.background import Background
 from csp.api.commands import remember_saves
 from csp.api.errors import install_error_handlers
@@ -29,6 +29,7 @@ from csp.api.routes import (
 from csp.api.schemas import ErrorPublic
 from csp.api.services import Services
 from csp.api.signups import SignUps
+from csp.persistence.sessions import build_session_store
 
 API_PREFIX = "/api/v1"
 ERRORS = {

@@ -44,11 +44,11 @@ from csp.api.oidc_provider import (
     ProviderConfig,
     ProviderError,
 )
-from csp.api.oidc_state import PendingSignIn, StateStore, build_state_store, wall_time
 from csp.api.presenters import user_public
 from csp.api.services import Services
 from csp.application.passwords import secret_hash
 from csp.errors import StartupError
+from csp.persistence.oidc_states import PendingSignIn, StateStore, build_state_store, wall_time
 from csp.settings import Settings
 
 log = logging.getLogger("csp.api.oidc")

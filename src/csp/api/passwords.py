@@ -19,7 +19,7 @@ from csp.api.auth import Auth, Caller, refuse_if_throttled
 from csp.api.background import Background
 from csp.api.commands import command
 from csp.api.services import Services
-from csp.api.sessions import Throttle
+from csp.api.throttles import Throttle
 
 log = logging.getLogger("csp.api")
 

@@ -18,7 +18,7 @@ from csp.api.auth import Auth, refuse_if_throttled
 from csp.api.background import Background
 from csp.api.commands import command
 from csp.api.services import Services
-from csp.api.sessions import Throttle
+from csp.api.throttles import Throttle
 from csp.application.accounts import Registration
 
 SIGNUPS_PER_EMAIL = 3
