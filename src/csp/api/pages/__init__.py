@@ -104,6 +104,6 @@ def _signed_in_page(request: Request) -> Any:
 
     try:
         caller = request.app.state.auth.caller(request)
-        return Page(request, request.app.state.system, caller) if caller is not None else None
+        return Page.of(request, caller) if caller is not None else None
     except Exception:
         return None
