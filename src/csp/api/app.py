@@ -22,7 +22,7 @@ from csp.api.oidc import install_oidc
 from csp.api.oidc import router as oidc_router
 from csp.api.pages import install as install_pages
 from csp.api.passwords import PasswordFlows
-from csp.api.ports import SagaControl, Sagas, VendorLinks
+from csp.api.ports import SagaControl, VendorLinks, WebSagas
 from csp.api.routes import (
     accounts,
     billing,
@@ -75,7 +75,7 @@ class WebParts:
     clock: Clock
     resources: ExitStack
     read: ReadSide | None = None
-    sagas: Sagas | None = None
+    sagas: WebSagas | None = None
     mailer: Mailer | None = None
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from rich.console import Console
@@ -17,6 +17,7 @@ from csp.aggregates.order import Order
 from csp.aggregates.organization import Address, OrganizationProfile
 from csp.aggregates.tenant import Tenant
 from csp.api.actions import send_invitation
+from csp.api.ports import SagaRunner
 from csp.application import AddonRequest, CspApplication, NewLineRequest, QuoteLineRequest
 from csp.application.accounts import NewLogin
 from csp.application.catalog import offer_id_for
@@ -49,22 +50,9 @@ def _profile(name: str, industry: str, email: str, **eligibility: bool) -> Organ
     )
 
 
-class DemoSagas(Protocol):
-    """What the demo asks of the sagas (``csp.workers.Sagas``): run them, wait for them."""
-
-    @property
-    def run_in_process(self) -> bool: ...
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def drain(self, timeout: float = 30.0) -> bool: ...
-
-
 class Demo:
     def __init__(
-        self, app: CspApplication, sagas: DemoSagas | None, mailer: Mailer | None, public_url: str, console: Console
+        self, app: CspApplication, sagas: SagaRunner | None, mailer: Mailer | None, public_url: str, console: Console
     ) -> None:
         self.app = app
         self.sagas = sagas

@@ -79,3 +79,21 @@ class VendorLinks:
             return self._sagas.relationship_request_url()
         except VendorError as e:
             raise Unavailable(f"the vendor did not give the link: {e}", code="vendor_unavailable") from None
+
+
+class SagaRunner(Protocol):
+    """What the demo asks of the sagas (``csp.workers.Sagas``): run them, wait for them."""
+
+    @property
+    def run_in_process(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def drain(self, timeout: float = 30.0) -> bool: ...
+
+
+class WebSagas(Sagas, SagaRunner, Protocol):
+    """The sagas as the web layer's parts hold them (``csp.api.app.WebParts``): the
+    ports' calls and the demo's."""
