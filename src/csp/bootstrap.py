@@ -33,8 +33,8 @@ MAX_STARTUP_BACKOFF_SECONDS = 10.0
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from csp.api.app import WebParts
     from csp.api.auth import Auth
-    from csp.api.services import Services
     from csp.mail import Mailer
     from csp.projections import ReadSide
     from csp.workers import Sagas
@@ -112,7 +112,7 @@ def build_clock(settings: Settings, db: Database) -> Clock:
     """Real time; with ``CSP_TEST_MODE`` the test clock, shared through the database."""
     if not settings.test_mode:
         return SystemClock()
-    from csp.clockstore import offset_store_for
+    from csp.persistence.clock_offset import offset_store_for
 
     return StoredOffsetClock(offset_store_for(db, eventsourcing_env(db).get("SQLITE_DBNAME", "")))
 
@@ -200,11 +200,12 @@ def _sagas(
     return mailer, sagas
 
 
-def web_services(system: System) -> Services:
-    """The web layer's collaborators, taken from a system."""
-    from csp.api.services import Services
+def web_services(system: System) -> WebParts:
+    """The web layer's parts, taken from a system (``create_app`` hands each route and
+    page only the collaborators it uses)."""
+    from csp.api.app import WebParts
 
-    return Services(
+    return WebParts(
         settings=system.settings,
         database=system.database,
         app=system.app,

@@ -11,15 +11,9 @@ from uuid import uuid4
 
 import pytest
 
-from csp.api.sessions import (
-    LoginThrottle,
-    RedisSessionStore,
-    SessionStore,
-    SQLSessionStore,
-    Throttle,
-    ThrottlePolicy,
-)
+from csp.api.throttles import LoginThrottle, Throttle, ThrottlePolicy
 from csp.persistence import parse_database_url
+from csp.persistence.sessions import RedisSessionStore, SessionStore, SQLSessionStore
 from tests.support import postgres_schema
 
 

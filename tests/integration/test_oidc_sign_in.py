@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from csp.aggregates.user import User
-from csp.api import oidc_state
+from csp.persistence import oidc_states
 from tests.fixtures.api import PASSWORD, Account, Client
 from tests.fixtures.oidc import MicrosoftIdp, MsAccount, ServedApi
 
@@ -227,8 +227,8 @@ def test_an_expired_sign_in_is_refused(oidc_api: ServedApi, idp: MicrosoftIdp, m
     browser.follow_redirects = False
     to_idp = sign_in(browser, "microsoft_personal").headers["location"]
     later = oidc_api.settings.oidc_state_ttl_seconds + 1
-    real = oidc_state.wall_time
-    monkeypatch.setattr(oidc_state, "wall_time", lambda: real() + later)
+    real = oidc_states.wall_time
+    monkeypatch.setattr(oidc_states, "wall_time", lambda: real() + later)
     callback = httpx.get(to_idp).headers["location"]
     browser.follow_redirects = True
     assert refused_with(browser.get(callback)) == "state_expired"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from csp.api.oidc_state import PendingSignIn, RedisStateStore, SQLStateStore, StateStore
 from csp.persistence import parse_database_url
+from csp.persistence.oidc_states import PendingSignIn, RedisStateStore, SQLStateStore, StateStore
 from tests.support import postgres_schema
 
 

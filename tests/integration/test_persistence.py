@@ -111,7 +111,7 @@ def test_processes_starting_at_once_on_a_fresh_postgres_database_all_start(postg
     code = (
         "from csp.settings import Settings\n"
         "from csp.bootstrap import bootstrap\n"
-        "from csp.api.auth import build_session_store\n"
+        "from csp.persistence.sessions import build_session_store\n"
         "s = bootstrap(Settings())\n"
         "store = build_session_store(s.settings, s.database)\n"
         "s.close()\n"

@@ -43,3 +43,53 @@ def test_the_api_schemas_fixed_lists_are_the_domains() -> None:
     }
     for (model, field), domain in fields.items():
         assert set(get_args(model.model_fields[field].annotation)) == set(get_args(domain)), (model, field)
+
+
+def _imports(package: str) -> dict[str, set[str]]:
+    """Every module of ``package`` (by dotted name) and the modules it imports."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    root = Path(importlib.import_module(package).__file__ or "").parent
+    found: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        name = ".".join([package, *path.relative_to(root).with_suffix("").parts]).removesuffix(".__init__")
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+                names |= {f"{node.module}.{a.name}" for a in node.names}
+        found[name] = names
+    return found
+
+
+def test_the_pages_and_the_routes_share_the_web_core_but_never_import_each_other() -> None:
+    for module, names in _imports("csp.api").items():
+        if module.startswith("csp.api.pages"):
+            assert not [n for n in names if n.startswith("csp.api.routes")], module
+        if module.startswith("csp.api.routes"):
+            assert not [n for n in names if n.startswith("csp.api.pages")], module
+
+
+def test_only_the_app_factory_imports_both_the_routes_and_the_pages() -> None:
+    both = [
+        module
+        for module, names in _imports("csp.api").items()
+        if any(n.startswith("csp.api.routes") for n in names)
+        and any(n.startswith("csp.api.pages") for n in names)
+        and not module.startswith(("csp.api.routes", "csp.api.pages"))
+    ]
+    assert both == ["csp.api.app"]
+
+
+def test_the_persistence_adapters_know_nothing_of_the_web() -> None:
+    for module, names in _imports("csp.persistence").items():
+        assert not [n for n in names if n.startswith(("csp.api", "fastapi", "starlette"))], module
+
+
+def test_routes_and_pages_take_narrow_collaborators_never_the_workers() -> None:
+    for module, names in _imports("csp.api").items():
+        assert not [n for n in names if n.startswith("csp.workers")], module

@@ -86,7 +86,7 @@ def test_the_demos_pending_invitation_is_emailed_and_can_be_accepted(tmp_path: P
     settings = fast_settings(tmp_path, test_mode=True, public_url="http://testserver")
     system = bootstrap(settings)
     try:
-        Demo(system, Console(file=io.StringIO())).run()
+        Demo(system.app, system.sagas, system.mailer, settings.public_url, Console(file=io.StringIO())).run()
         mails = [
             email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
             for p in settings.outbox_dir().glob("*.eml")

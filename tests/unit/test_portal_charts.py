@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from xml.etree import ElementTree
 
-from csp.portal import format as fmt
-from csp.portal.charts import bar_chart
+from csp.api.pages import format as fmt
+from csp.api.pages.charts import bar_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 

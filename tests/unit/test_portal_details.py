@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from csp.aggregates.order import Order
-from csp.portal.charts import bar_chart, month_chart
+from csp.api.pages.charts import bar_chart, month_chart
 from tests.fixtures.api import Account
 from tests.support import BUSINESS_PREMIUM, TEAMS_PHONE
 from tests.unit.test_portal_pages import Browser, active_subscription, log_in, ready_customer

@@ -83,7 +83,7 @@ def test_comparing_two_instants_lists_what_differs(boss: Browser, account: Accou
 def test_an_instants_charge_is_told_once_on_its_first_event():
     from decimal import Decimal
 
-    from csp.portal import narrate
+    from csp.api.pages import narrate
 
     # given a provisioning that recorded the subscription and its add-on at one instant
     at = "2026-12-07 06:23:51.225379+00:00"

@@ -14,8 +14,8 @@ from xml.etree import ElementTree
 import pytest
 from fastapi import FastAPI
 
+from csp.api.pages.charts import month_chart
 from csp.application import NewLineRequest
-from csp.portal.charts import month_chart
 from tests.fixtures.api import Account
 from tests.support import ACTOR, BUSINESS_PREMIUM
 from tests.unit.test_portal_pages import Browser, log_in

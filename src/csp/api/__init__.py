@@ -1,4 +1,5 @@
-"""The HTTP API (JSON under /api/v1): ``create_app(services)`` (``csp.bootstrap.web_app(system)`` builds it)."""
+"""The web layer: the JSON API under /api/v1 (``routes``) and the portal's pages (``pages``), one app from
+``create_app(parts)`` (``csp.bootstrap.web_app(system)`` builds it)."""
 
 from csp.api.app import create_app
 

@@ -1,19 +1,28 @@
-"""The FastAPI application factory: ``create_app(services)``, over the narrow collaborators
-the composition root (``csp.bootstrap.web_app``) hands it."""
+"""The FastAPI application factory: ``create_app(parts)``, over the parts the composition
+root (``csp.bootstrap.web_app``) hands it. The only module that imports both the JSON API's
+routes (``csp.api.routes``) and the portal's pages (``csp.api.pages``); it puts each narrow
+collaborator they use on ``app.state``, where ``csp.api.deps`` finds it."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from fastapi import APIRouter, FastAPI
 
-from csp.api.auth import Auth, build_session_store
+from csp.api.actions import Invitations
+from csp.api.auth import Auth
 from csp.api.background import Background
-from csp.api.commands import remember_saves
+from csp.api.commands import Commands, remember_saves
 from csp.api.errors import install_error_handlers
 from csp.api.limits import BodyLimit
 from csp.api.observability import Metrics, RequestContext
 from csp.api.oidc import install_oidc
 from csp.api.oidc import router as oidc_router
+from csp.api.pages import install as install_pages
 from csp.api.passwords import PasswordFlows
+from csp.api.ports import SagaControl, VendorLinks, WebSagas
 from csp.api.routes import (
     accounts,
     billing,
@@ -26,9 +35,16 @@ from csp.api.routes import (
     subscriptions,
 )
 from csp.api.schemas import ErrorPublic
-from csp.api.services import Services
 from csp.api.signups import SignUps
-from csp.portal import install as install_portal
+from csp.application import CspApplication
+from csp.clock import Clock
+from csp.persistence import Database
+from csp.persistence.sessions import build_session_store
+from csp.settings import Settings
+
+if TYPE_CHECKING:
+    from csp.mail import Mailer
+    from csp.projections import ReadSide
 
 API_PREFIX = "/api/v1"
 ERRORS = {
@@ -46,8 +62,26 @@ ERRORS = {
 }
 
 
-def create_app(system: Services, auth: Auth | None = None) -> FastAPI:
-    """The HTTP API and the portal over the web layer's collaborators (``Services``)."""
+@dataclass(frozen=True)
+class WebParts:
+    """What the composition root hands the factory (``csp.bootstrap.web_services``); the
+    factory takes it apart: no route or page sees it whole. ``resources`` is where the web
+    layer registers what it must close at shutdown (session and OIDC-state stores, OIDC
+    providers)."""
+
+    settings: Settings
+    database: Database
+    app: CspApplication
+    clock: Clock
+    resources: ExitStack
+    read: ReadSide | None = None
+    sagas: WebSagas | None = None
+    mailer: Mailer | None = None
+
+
+def create_app(parts: WebParts, auth: Auth | None = None) -> FastAPI:
+    """The HTTP API and the portal over the web layer's collaborators."""
+    settings, resources = parts.settings, parts.resources
     app = FastAPI(
         title="csp",
         summary="Back office of a Microsoft CSP reseller platform",
@@ -56,50 +90,51 @@ def create_app(system: Services, auth: Auth | None = None) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
-    app.state.system = system
-    app.state.auth = auth or Auth(system.app, system.settings, build_session_store(system.settings, system.database))
+    commands = Commands(parts.read)
+    saga_control = SagaControl(parts.sagas)
+    app.state.application = parts.app
+    app.state.settings = settings
+    app.state.read = parts.read
+    app.state.commands = commands
+    app.state.clock = parts.clock
+    app.state.saga_control = saga_control
+    app.state.vendor_links = VendorLinks(parts.sagas)
+    app.state.invitations = Invitations(parts.app, commands, parts.mailer, settings.public_url, settings.test_mode)
+    app.state.auth = auth or Auth(parts.app, settings, build_session_store(settings, parts.database))
     app.state.metrics = Metrics()
     if auth is None:
-        system.resources.callback(app.state.auth.store.close)
-        install_oidc(system, app.state.auth)  # Microsoft sign-in, where configured
+        resources.callback(app.state.auth.store.close)
+        install_oidc(settings, parts.database, parts.app, commands, resources, app.state.auth)  # Microsoft sign-in
     app.state.background = Background()
-    system.resources.callback(app.state.background.close)  # closed before the store and the app (LIFO)
-    app.state.passwords = PasswordFlows(system, app.state.auth, app.state.background)
-    app.state.signups = SignUps(system, app.state.auth, app.state.background)
+    resources.callback(app.state.background.close)  # closed before the store and the app (LIFO)
+    app.state.passwords = PasswordFlows(
+        parts.app, commands, parts.mailer, settings.public_url, app.state.auth, app.state.background
+    )
+    app.state.signups = SignUps(parts.app, commands, parts.mailer, settings, app.state.auth, app.state.background)
+    read = parts.read
     app.state.metrics.add_gauges(
         "csp_projection_lag_events",
         "Events a read model is behind the event log",
-        lambda: {k: float(v) for k, v in operations.projection_lag(system).items()},
+        lambda: {k: float(v) for k, v in operations.projection_lag(read).items()},
         "projection",
     )
     app.state.metrics.add_gauges(
         "csp_saga_outcomes",
         "Saga steps by outcome since start",
-        lambda: _saga_outcomes(system),
+        saga_control.outcomes,
         "outcome",
     )
-    system.app.add_save_listener(remember_saves)  # read-your-writes (csp.api.commands)
+    parts.app.add_save_listener(remember_saves)  # read-your-writes (csp.api.commands)
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX, responses=ERRORS)  # type: ignore[arg-type]
     for module in (accounts, catalog, organizations, orders, subscriptions, history, billing, quotes):
         api.include_router(module.router)
     api.include_router(oidc_router)
     api.include_router(operations.router)
-    if system.settings.test_mode:
+    if settings.test_mode:
         api.include_router(operations.test_router)
     app.include_router(api)
-    install_portal(app)  # the server-rendered pages (csp.portal)
-    app.add_middleware(BodyLimit, max_bytes=system.settings.max_body_bytes)  # before any parsing
+    install_pages(app)  # the server-rendered pages (csp.api.pages)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # before any parsing
     app.add_middleware(RequestContext, metrics=app.state.metrics)  # outermost: logs and counts the 413s too
     return app
-
-
-def _saga_outcomes(system: Services) -> dict[str, float]:
-    """Saga messages by state, from the sagas' store (shared by every process)."""
-    if system.sagas is None:
-        return {}
-    store = system.sagas.store
-    return {
-        "pending": float(len(store.pending())),
-        "failed": float(len(store.failed(include_retried=False))),
-    }

@@ -21,9 +21,10 @@ from csp.aggregates.organization import SIGN_IN_METHODS
 from csp.aggregates.organization import SignInMethod as SignInMethodName
 from csp.aggregates.user import CUSTOMER_ROLES, User
 from csp.api.errors import NotAllowed, TooManyAttempts, Unauthorized
-from csp.api.sessions import LoginThrottle, RedisSessionStore, Session, SessionStore, SQLSessionStore
+from csp.api.throttles import LoginThrottle
 from csp.application import CspApplication
 from csp.persistence import Database
+from csp.persistence.sessions import Session, SessionStore
 from csp.settings import Settings
 
 SESSION_COOKIE = "csp_session"
@@ -90,14 +91,6 @@ def refuse_if_throttled(wait: float, what: str) -> None:
         raise TooManyAttempts(
             f"{what}; wait before trying again", headers={"Retry-After": str(seconds)}, retry_after_seconds=seconds
         )
-
-
-def build_session_store(settings: Settings, db: Database) -> SessionStore:
-    """Redis when ``CSP_SESSION_URL`` (or a Redis broker) is set, else the database."""
-    url = settings.session_url or (settings.broker_url if settings.broker_url.startswith("redis") else "")
-    if url:
-        return RedisSessionStore(url, prefix=settings.redis_prefix)
-    return SQLSessionStore.for_database(db)
 
 
 class Auth:

@@ -12,14 +12,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from eventsourcing.persistence import Recording
 
 from csp.aggregates.errors import ConcurrentModification
-from csp.aggregates.user import User
-from csp.api.services import Services
-from csp.application.accounts import Invitation
 
 T = TypeVar("T")
 READ_YOUR_WRITES_TIMEOUT = 2.0
@@ -36,42 +33,6 @@ def remember_saves(recordings: Sequence[Recording[Any]]) -> None:
         _saved.recordings.extend(recordings)
 
 
-def settle(system: Services, recordings: Sequence[Recording[Any]], timeout: float = READ_YOUR_WRITES_TIMEOUT) -> bool:
-    """Wait until the read models these recordings feed have applied them (only those:
-    a read model that skips an event's topic never moves for it)."""
-    if not recordings or system.read is None:
-        return True
-    caught_up = system.read.wait_for(recordings, timeout=timeout)
-    if not caught_up:
-        log.warning("read side behind after a command", extra={"notification_id": recordings[-1].notification.id})
-    return caught_up
-
-
-def send_invitation(system: Services, invitation: Invitation, inviter: User, organization_name: str) -> bool:
-    """Email the one-time link (the token exists only in this email). False if it could
-    not be sent: inviting again sends a new link. An address that belongs to a user of
-    another account gets a notice instead of the link (the inviter is answered the same)."""
-    if system.mailer is None:
-        return False
-    from csp.mail import invitation_message, invitation_to_taken_address_message
-
-    user = invitation.user
-    link = f"{system.settings.public_url.rstrip('/')}/invitations/{invitation.token}"
-    inviter_name = f"{inviter.first_name} {inviter.last_name}".strip() or inviter.email
-    assert user.invitation_expires_at is not None
-    try:
-        if invitation.taken_by is not None:
-            system.mailer.send(invitation_to_taken_address_message(user.email, inviter_name, organization_name))
-            return True
-        system.mailer.send(
-            invitation_message(user.email, inviter_name, organization_name, link, user.invitation_expires_at)
-        )
-    except Exception:  # the invitation stands; the inviter can send it again
-        log.exception("invitation email not sent", extra={"user_id": str(user.id)})
-        return False
-    return True
-
-
 def _run(fn: Callable[[], T]) -> T:
     """Run a command; when its save loses a race with another writer (a saga recording the
     vendor's answer, say), decide again on the new state. A stale ``If-Match`` is not
@@ -86,15 +47,38 @@ def _run(fn: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def command(system: Services, fn: Callable[[], T]) -> T:
-    """Run a command, then wait for the read side to reflect it."""
-    _saved.active = True
-    _saved.recordings = []
-    try:
-        result = _run(fn)
-        recordings = list(_saved.recordings)
-    finally:
-        _saved.active = False
+class ReadYourWrites(Protocol):
+    """What the wait needs of the read side (``csp.projections.ReadSide.wait_for``)."""
+
+    def wait_for(self, recordings: Sequence[Recording[Any]], timeout: float = ...) -> bool: ...
+
+
+class Commands:
+    """Runs the commands of requests: the command, then the wait for the read side to
+    reflect it (no wait in a process without a read side)."""
+
+    def __init__(self, read: ReadYourWrites | None) -> None:
+        self.read = read
+
+    def run(self, fn: Callable[[], T]) -> T:
+        """Run a command, then wait for the read side to reflect it."""
+        _saved.active = True
         _saved.recordings = []
-    settle(system, recordings)
-    return result
+        try:
+            result = _run(fn)
+            recordings = list(_saved.recordings)
+        finally:
+            _saved.active = False
+            _saved.recordings = []
+        self.settle(recordings)
+        return result
+
+    def settle(self, recordings: Sequence[Recording[Any]], timeout: float = READ_YOUR_WRITES_TIMEOUT) -> bool:
+        """Wait until the read models these recordings feed have applied them (only those:
+        a read model that skips an event's topic never moves for it)."""
+        if not recordings or self.read is None:
+            return True
+        caught_up = self.read.wait_for(recordings, timeout=timeout)
+        if not caught_up:
+            log.warning("read side behind after a command", extra={"notification_id": recordings[-1].notification.id})
+        return caught_up

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from rich.console import Console
@@ -16,12 +16,16 @@ from csp.aggregates.catalog import Eligibility
 from csp.aggregates.order import Order
 from csp.aggregates.organization import Address, OrganizationProfile
 from csp.aggregates.tenant import Tenant
-from csp.api.commands import send_invitation
-from csp.api.services import Services
+from csp.api.actions import send_invitation
+from csp.api.ports import SagaRunner
 from csp.application import AddonRequest, CspApplication, NewLineRequest, QuoteLineRequest
 from csp.application.accounts import NewLogin
 from csp.application.catalog import offer_id_for
 from csp.errors import StartupError
+
+if TYPE_CHECKING:
+    from csp.api.app import WebParts
+    from csp.mail import Mailer
 
 DEMO_EMAIL = "demo@csp.example"
 DEMO_PASSWORD = "Living-Portal-Demo-2026"
@@ -47,9 +51,13 @@ def _profile(name: str, industry: str, email: str, **eligibility: bool) -> Organ
 
 
 class Demo:
-    def __init__(self, system: Services, console: Console) -> None:
-        self.system = system
-        self.app: CspApplication = system.app
+    def __init__(
+        self, app: CspApplication, sagas: SagaRunner | None, mailer: Mailer | None, public_url: str, console: Console
+    ) -> None:
+        self.app = app
+        self.sagas = sagas
+        self.mailer = mailer
+        self.public_url = public_url
         self.console = console
         self.suffix = uuid.uuid4().hex[:6]
 
@@ -60,11 +68,11 @@ class Demo:
 
     def settle(self) -> None:
         """Wait until the sagas did what the last commands called for."""
-        assert self.system.sagas is not None
-        if not self.system.sagas.drain(60.0):
+        assert self.sagas is not None
+        if not self.sagas.drain(60.0):
             raise StartupError(
                 "the sagas did not finish in time"
-                + ("" if self.system.sagas.run_in_process else ": are csp relay and csp worker running?")
+                + ("" if self.sagas.run_in_process else ": are csp relay and csp worker running?")
             )
 
     def tenant_ready(self, organization_id: UUID, prefix: str) -> UUID:
@@ -106,8 +114,8 @@ class Demo:
             self.console.print("The demo account exists already.")
             self.print_login()
             return
-        assert self.system.sagas is not None
-        self.system.sagas.start()
+        assert self.sagas is not None
+        self.sagas.start()
         reseller, boss = app.sign_up_reseller(
             "Demo Cloud Reseller",
             "RO",
@@ -124,7 +132,7 @@ class Demo:
             app.accept_invitation(inv.token, role.split("_")[0].title(), "Demo", DEMO_PASSWORD, accept_terms=True)
         waiting = app.invite_user(boss.id, f"newcomer+{self.suffix}@csp.example", "read_only", reseller.id)
         # as an invitation from the Users screen: its one-time link exists only in this email
-        sent = send_invitation(self.system, waiting, boss, reseller.name)
+        sent = send_invitation(self.mailer, self.public_url, waiting, boss, reseller.name)
         where = f" (its link emailed to {waiting.user.email})" if sent else " (its email could not be sent)"
         self.step(f"users: an order manager, a billing user, and an invitation waiting{where}")
 
@@ -174,8 +182,8 @@ class Demo:
         app.discard_order(discarded.id, self.actor)
         self.settle()
         # the last two are left to the sagas of the running service (csp serve picks them up)
-        assert self.system.sagas is not None
-        self.system.sagas.stop()
+        assert self.sagas is not None
+        self.sagas.stop()
         placed = self.order(school.id, t_school, A3_FACULTY, 5)
         app.place_order(placed.id, True, self.actor)
         started = self.order(school.id, t_school, A3_FACULTY, 7)
@@ -197,13 +205,14 @@ class Demo:
         self.print_login()
 
     def print_login(self) -> None:
-        url = self.system.settings.public_url.rstrip("/")
+        url = self.public_url.rstrip("/")
         self.console.print(
             f"\n[bold]Sign in[/] at {url} (API: POST {url}/api/v1/auth/login) with\n"
             f"  email:    [bold]{DEMO_EMAIL}[/]\n  password: [bold]{DEMO_PASSWORD}[/]"
         )
 
 
-def run_demo(system: Services, console: Console) -> None:
+def run_demo(parts: WebParts, console: Console) -> None:
+    """The demo over the parts the composition root gives the web layer (it needs sagas)."""
     console.print("[bold]csp demo[/]: a living reseller account, through the real commands")
-    Demo(system, console).run()
+    Demo(parts.app, parts.sagas, parts.mailer, parts.settings.public_url, console).run()

@@ -1,5 +1,8 @@
-"""Dependencies of the routes, as ``Annotated`` aliases: the system, the caller, the
-permission of each action, ``If-Match``, paging."""
+"""Dependencies of the routes and pages, as ``Annotated`` aliases: each collaborator a
+route uses, by its narrow type (the application, the settings, the read models, the
+command runner, the test clock, the sagas' and the vendor's ports), the caller, the
+permission of each action, ``If-Match``, paging. ``create_app`` puts each collaborator on
+``app.state``; these read them from there."""
 
 from __future__ import annotations
 
@@ -8,21 +11,58 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 
 from csp.aggregates.organization import Organization
+from csp.api.actions import Invitations
 from csp.api.auth import Auth, Caller
-from csp.api.errors import Malformed, NotAllowed, Unauthorized
+from csp.api.commands import Commands
+from csp.api.errors import Malformed, NotAllowed, Unauthorized, Unavailable
 from csp.api.passwords import PasswordFlows
 from csp.api.permissions import Action, Grant, grant_for
-from csp.api.services import Services
+from csp.api.ports import SagaControl, VendorLinks
 from csp.api.signups import SignUps
 from csp.application import CspApplication
-
-
-def get_system(request: Request) -> Services:
-    return request.app.state.system  # type: ignore[no-any-return]
+from csp.clock import Clock
+from csp.projections import ReadSide
+from csp.settings import Settings
 
 
 def get_app(request: Request) -> CspApplication:
-    return request.app.state.system.app  # type: ignore[no-any-return]
+    return request.app.state.application  # type: ignore[no-any-return]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def optional_read_models(request: Request) -> ReadSide | None:
+    return request.app.state.read  # type: ignore[no-any-return]
+
+
+def read_models(request: Request) -> ReadSide:
+    """The read models' queries; 503 when this process was built without them."""
+    read = optional_read_models(request)
+    if read is None:
+        raise Unavailable("the read side is not running in this process", code="read_side_unavailable")
+    return read
+
+
+def get_commands(request: Request) -> Commands:
+    return request.app.state.commands  # type: ignore[no-any-return]
+
+
+def get_clock(request: Request) -> Clock:
+    return request.app.state.clock  # type: ignore[no-any-return]
+
+
+def get_saga_control(request: Request) -> SagaControl:
+    return request.app.state.saga_control  # type: ignore[no-any-return]
+
+
+def get_vendor_links(request: Request) -> VendorLinks:
+    return request.app.state.vendor_links  # type: ignore[no-any-return]
+
+
+def get_invitations(request: Request) -> Invitations:
+    return request.app.state.invitations  # type: ignore[no-any-return]
 
 
 def get_auth(request: Request) -> Auth:
@@ -42,11 +82,18 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-SystemDep = Annotated[Services, Depends(get_system)]
+AppDep = Annotated[CspApplication, Depends(get_app)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ReadModelsDep = Annotated[ReadSide, Depends(read_models)]
+OptionalReadModels = Annotated[ReadSide | None, Depends(optional_read_models)]
+CommandsDep = Annotated[Commands, Depends(get_commands)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+SagaControlDep = Annotated[SagaControl, Depends(get_saga_control)]
+VendorLinksDep = Annotated[VendorLinks, Depends(get_vendor_links)]
+InvitationsDep = Annotated[Invitations, Depends(get_invitations)]
 PasswordsDep = Annotated[PasswordFlows, Depends(get_passwords)]
 SignUpsDep = Annotated[SignUps, Depends(get_signups)]
 ClientAddress = Annotated[str, Depends(client_address)]
-AppDep = Annotated[CspApplication, Depends(get_app)]
 AuthDep = Annotated[Auth, Depends(get_auth)]
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from contextlib import ExitStack
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -34,8 +35,8 @@ from csp.aggregates.errors import CspError
 from csp.aggregates.user import User
 from csp.api import schemas as s
 from csp.api.auth import Auth
-from csp.api.commands import command
-from csp.api.deps import AppDep, CurrentCaller
+from csp.api.commands import Commands
+from csp.api.deps import AppDep, CurrentCaller, SettingsDep
 from csp.api.errors import ApiError, Unauthorized, error_response, status_for
 from csp.api.oidc_provider import (
     MICROSOFT_CONSUMER_TENANT,
@@ -44,11 +45,12 @@ from csp.api.oidc_provider import (
     ProviderConfig,
     ProviderError,
 )
-from csp.api.oidc_state import PendingSignIn, StateStore, build_state_store, wall_time
 from csp.api.presenters import user_public
-from csp.api.services import Services
+from csp.application import CspApplication
 from csp.application.passwords import secret_hash
 from csp.errors import StartupError
+from csp.persistence import Database
+from csp.persistence.oidc_states import PendingSignIn, StateStore, build_state_store, wall_time
 from csp.settings import Settings
 
 log = logging.getLogger("csp.api.oidc")
@@ -99,11 +101,14 @@ class SignInFailed(ApiError):
 class OidcSignIn:
     """A sign-in method (``Auth.register_method``) backed by one OpenID provider."""
 
-    def __init__(self, provider: OidcProvider, states: StateStore, system: Services, ttl_seconds: float) -> None:
+    def __init__(
+        self, provider: OidcProvider, states: StateStore, app: CspApplication, commands: Commands, ttl_seconds: float
+    ) -> None:
         self.provider = provider
         self.name = provider.method
         self.states = states
-        self.system = system
+        self.app = app
+        self.commands = commands
         self.ttl_seconds = ttl_seconds
 
     def begin(self, next_path: str, browser_id: str) -> str:
@@ -152,8 +157,8 @@ class OidcSignIn:
             verified = self.provider.sign_in(code, pending.code_verifier, pending.nonce)
         except ProviderError as e:
             raise SignInFailed(e.code, e.message, **e.details) from None
-        app = self.system.app
-        user = command(self.system, lambda: app.sign_in_with_identity(verified.identity, verified.emails))
+        app = self.app
+        user = self.commands.run(lambda: app.sign_in_with_identity(verified.identity, verified.emails))
         return user, pending.next_path
 
 
@@ -226,6 +231,7 @@ _REDIRECTS: dict[int | str, dict[str, Any]] = {
 def oidc_start(
     method: str,
     request: Request,
+    settings: SettingsDep,
     next_path: Annotated[
         str | None, Query(alias="next", max_length=2000, description="a relative path to return to")
     ] = None,
@@ -247,7 +253,7 @@ def oidc_start(
         max_age=int(sign_in.ttl_seconds),
         httponly=True,
         samesite="lax",
-        secure=_secure(request, sign_in.system.settings),
+        secure=_secure(request, settings),
         path=COOKIE_PATH,
     )
     return response
@@ -343,15 +349,23 @@ def provider_configs(settings: Settings) -> list[ProviderConfig]:
     return configs
 
 
-def install_oidc(system: Services, auth: Auth) -> None:
+def install_oidc(
+    settings: Settings,
+    database: Database,
+    app: CspApplication,
+    commands: Commands,
+    resources: ExitStack,
+    auth: Auth,
+) -> None:
     """Register a sign-in method per configured provider with ``auth``; the routes
-    (``router``) answer ``sign_in_method_unavailable`` for the others."""
-    configs = provider_configs(system.settings)
+    (``router``) answer ``sign_in_method_unavailable`` for the others. What they open is
+    closed with ``resources``."""
+    configs = provider_configs(settings)
     if not configs:
         return
-    states = build_state_store(system.settings, system.database)
-    system.resources.callback(states.close)
+    states = build_state_store(settings, database)
+    resources.callback(states.close)
     for config in configs:
         provider = OidcProvider(config)
-        system.resources.callback(provider.close)
-        auth.register_method(OidcSignIn(provider, states, system, system.settings.oidc_state_ttl_seconds))
+        resources.callback(provider.close)
+        auth.register_method(OidcSignIn(provider, states, app, commands, settings.oidc_state_ttl_seconds))

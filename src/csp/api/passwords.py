@@ -11,15 +11,19 @@ the sign-in throttle of the account.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from csp.aggregates.errors import InvalidInput
 from csp.aggregates.organization import check_email
 from csp.aggregates.user import SIGN_IN_METHOD_LABELS, User
 from csp.api.auth import Auth, Caller, refuse_if_throttled
 from csp.api.background import Background
-from csp.api.commands import command
-from csp.api.services import Services
-from csp.api.sessions import Throttle
+from csp.api.commands import Commands
+from csp.api.throttles import Throttle
+from csp.application import CspApplication
+
+if TYPE_CHECKING:
+    from csp.mail import Mailer
 
 log = logging.getLogger("csp.api")
 
@@ -33,8 +37,19 @@ RESET_ASKED = (
 
 
 class PasswordFlows:
-    def __init__(self, system: Services, auth: Auth, background: Background) -> None:
-        self.system = system
+    def __init__(
+        self,
+        app: CspApplication,
+        commands: Commands,
+        mailer: Mailer | None,
+        public_url: str,
+        auth: Auth,
+        background: Background,
+    ) -> None:
+        self.app = app
+        self.commands = commands
+        self.mailer = mailer
+        self.public_url = public_url
         self.auth = auth
         self.background = background
         self.reset_throttle = Throttle(auth.store, RESET_WINDOW_SECONDS)
@@ -45,9 +60,9 @@ class PasswordFlows:
         """The caller's new password; answers the user and how many of its other sessions
         ended (all of them when the caller uses an API token)."""
         refuse_if_throttled(self.auth.throttle.reserve(caller.email, address), "too many wrong passwords")
-        system = self.system
+        app = self.app
         try:
-            user = command(system, lambda: system.app.change_password(caller.user_id, current, new))
+            user = self.commands.run(lambda: app.change_password(caller.user_id, current, new))
         except InvalidInput as e:
             if e.field != "current_password":
                 self.auth.throttle.succeeded(caller.email, address)  # the current one was right
@@ -73,13 +88,13 @@ class PasswordFlows:
     def _send_reset_link(self, email: str) -> None:
         from csp.mail import password_reset_message, password_reset_unavailable_message
 
-        asked = self.system.app.request_password_reset(email)
-        user, mailer = asked.user, self.system.mailer
+        asked = self.app.request_password_reset(email)
+        user, mailer = asked.user, self.mailer
         if user is None or mailer is None:
             return
         if asked.token is not None:
             assert user.password_reset_expires_at is not None
-            link = f"{self.system.settings.public_url.rstrip('/')}/password-reset/{asked.token}"
+            link = f"{self.public_url.rstrip('/')}/password-reset/{asked.token}"
             mailer.send(password_reset_message(user.email, link, user.password_reset_expires_at))
         elif user.status == "active":
             label = SIGN_IN_METHOD_LABELS[user.sign_in_method]
@@ -101,8 +116,8 @@ class PasswordFlows:
 
     def reset(self, token: str, password: str) -> User:
         """A new password through a reset link (once); every session of the user ends."""
-        system = self.system
-        user = command(system, lambda: system.app.reset_password(token, password))
+        app = self.app
+        user = self.commands.run(lambda: app.reset_password(token, password))
         self.auth.end_user_sessions(user.id)
         self.auth.throttle.clear(user.email)  # the owner of the address is back in
         self.background.submit(self._tell_changed, user, "with a reset link")
@@ -111,5 +126,5 @@ class PasswordFlows:
     def _tell_changed(self, user: User, how: str) -> None:
         from csp.mail import password_changed_message
 
-        if self.system.mailer is not None:
-            self.system.mailer.send(password_changed_message(user.email, self.system.app.now(), how))
+        if self.mailer is not None:
+            self.mailer.send(password_changed_message(user.email, self.app.now(), how))

@@ -14,9 +14,9 @@ from csp.api import access
 from csp.api import schemas as s
 from csp.api.auth import Caller
 from csp.api.presenters import PriceView, offer_public, view_of
-from csp.api.readside import page, read_side
-from csp.api.services import Services
+from csp.api.readside import page
 from csp.application import CspApplication
+from csp.projections import ReadSide
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,8 @@ PARTNER_FIELDS = (
 
 
 def subscription_rows(
-    system: Services,
+    app: CspApplication,
+    read: ReadSide,
     caller: Caller,
     organization_id: UUID,
     q: str | None = None,
@@ -118,8 +119,8 @@ def subscription_rows(
 ) -> dict[str, Any]:
     """The Subscriptions screen's rows (one per subscription); a customer user never sees
     the reseller's (partner) prices or margins."""
-    access.organization(system.app, caller, organization_id)
-    result = page(read_side(system).subscriptions(organization_id, q, status, limit, offset))
+    access.organization(app, caller, organization_id)
+    result = page(read.subscriptions(organization_id, q, status, limit, offset))
     if caller.is_customer:
         for row in result["items"]:
             for k in PARTNER_FIELDS:
@@ -128,9 +129,9 @@ def subscription_rows(
     return result
 
 
-def invoice_of(system: Services, caller: Caller, invoice_id: UUID) -> dict[str, Any]:
+def invoice_of(read: ReadSide, caller: Caller, invoice_id: UUID) -> dict[str, Any]:
     """One invoice of the caller's account (another account's is not found)."""
-    found = read_side(system).invoice(invoice_id)
+    found = read.invoice(invoice_id)
     if found is None or str(found.get("reseller_id")) != str(caller.reseller_id):
         raise NotFound("invoice", invoice_id)
     return found

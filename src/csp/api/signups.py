@@ -10,27 +10,43 @@ never works). Both are throttled per client address and per email address.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from csp.aggregates.errors import InvalidInput
 from csp.aggregates.organization import check_email
 from csp.aggregates.user import User
 from csp.api.auth import Auth, refuse_if_throttled
 from csp.api.background import Background
-from csp.api.commands import command
-from csp.api.services import Services
-from csp.api.sessions import Throttle
+from csp.api.commands import Commands
+from csp.api.throttles import Throttle
+from csp.application import CspApplication
 from csp.application.accounts import Registration
+from csp.settings import Settings
+
+if TYPE_CHECKING:
+    from csp.mail import Mailer
 
 SIGNUPS_PER_EMAIL = 3
 WINDOW_SECONDS = 3600.0
 
 
 class SignUps:
-    def __init__(self, system: Services, auth: Auth, background: Background) -> None:
-        self.system = system
+    def __init__(
+        self,
+        app: CspApplication,
+        commands: Commands,
+        mailer: Mailer | None,
+        settings: Settings,
+        auth: Auth,
+        background: Background,
+    ) -> None:
+        self.app = app
+        self.commands = commands
+        self.mailer = mailer
+        self.public_url = settings.public_url
         self.background = background
         self.throttle = Throttle(auth.store, WINDOW_SECONDS)
-        self.per_address = system.settings.signup_limit_per_hour
+        self.per_address = settings.signup_limit_per_hour
 
     def register(self, kind: str, email: str, address: str, what: str, run: Callable[[], Registration]) -> Registration:
         """Run a sign-up (``kind``: ``signup`` or ``register``) after its throttle, then
@@ -43,17 +59,17 @@ class SignUps:
             ((f"{kind}-address:{address}", self.per_address), (f"{kind}-email:{key}", SIGNUPS_PER_EMAIL))
         )
         refuse_if_throttled(wait, "too many sign-ups")
-        registration = command(self.system, run)
+        registration = self.commands.run(run)
         self.background.submit(self._tell, registration, what)
         return registration
 
     def _tell(self, registration: Registration, what: str) -> None:
         from csp.mail import address_taken_message, email_confirmation_message
 
-        mailer, user = self.system.mailer, registration.user
+        mailer, user = self.mailer, registration.user
         if mailer is None:
             return
-        base = self.system.settings.public_url.rstrip("/")
+        base = self.public_url.rstrip("/")
         if registration.taken_by is not None:
             to = registration.taken_by.email
             mailer.send(address_taken_message(to, what, f"{base}/login", f"{base}/password-reset"))
@@ -63,5 +79,5 @@ class SignUps:
         mailer.send(email_confirmation_message(user.email, what, link, user.invitation_expires_at))
 
     def confirm(self, token: str) -> User:
-        system = self.system
-        return command(system, lambda: system.app.confirm_email(token))
+        app = self.app
+        return self.commands.run(lambda: app.confirm_email(token))

@@ -2,39 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
 
 from csp.aggregates.catalog import Eligibility
-from csp.aggregates.organization import Address, Organization, OrganizationProfile, ResellerSettings
+from csp.aggregates.organization import Address, OrganizationProfile
 from csp.api import access
 from csp.api import schemas as s
-from csp.api.auth import Caller
-from csp.api.commands import command, send_invitation
+from csp.api.actions import change_settings
 from csp.api.deps import (
     AppDep,
     AuthDep,
     ClientAddress,
+    CommandsDep,
     CurrentCaller,
     IfMatch,
+    InvitationsDep,
     Limit,
     Offset,
     OptionalCaller,
     PasswordsDep,
+    ReadModelsDep,
+    SettingsDep,
     SettingsReader,
     SettingsWriter,
     SignUpsDep,
-    SystemDep,
     UsersInviter,
     UsersManager,
     UsersReader,
 )
 from csp.api.presenters import organization_public, settings_public, tokens_public, user_public
-from csp.api.readside import page, read_side
-from csp.api.services import Services
+from csp.api.readside import page
 from csp.application.accounts import NewLogin
 
 router = APIRouter(tags=["accounts"])
@@ -67,7 +67,9 @@ SIGN_UP_THROTTLED = {429: {"model": s.ErrorPublic, "description": "too many sign
 @router.post(
     "/resellers", status_code=status.HTTP_201_CREATED, response_model=s.ResellerPublic, responses=SIGN_UP_THROTTLED
 )
-def sign_up(body: s.ResellerCreate, system: SystemDep, signups: SignUpsDep, address: ClientAddress) -> s.ResellerPublic:
+def sign_up(
+    body: s.ResellerCreate, app: AppDep, settings: SettingsDep, signups: SignUpsDep, address: ClientAddress
+) -> s.ResellerPublic:
     """A new reseller account with its primary contact (who signs in with a local account,
     once the link emailed to its address confirmed it). The answer is the same whether or
     not the address has an account already; its owner is then told by email instead."""
@@ -77,7 +79,7 @@ def sign_up(body: s.ResellerCreate, system: SystemDep, signups: SignUpsDep, addr
         contact.email,
         address,
         f"the reseller account {body.company_name}",
-        lambda: system.app.start_reseller_sign_up(
+        lambda: app.start_reseller_sign_up(
             body.company_name,
             body.country,
             _login(contact),
@@ -93,10 +95,10 @@ def sign_up(body: s.ResellerCreate, system: SystemDep, signups: SignUpsDep, addr
         slug=org.slug or "",
         name=org.name,
         country=org.profile.country,
-        portal_url=f"{system.settings.public_url.rstrip('/')}/portal/{org.slug}",
+        portal_url=f"{settings.public_url.rstrip('/')}/portal/{org.slug}",
         primary_contact=user_public(user),
         version=org.version,
-        confirm_token=registration.token if system.settings.test_mode else None,
+        confirm_token=registration.token if settings.test_mode else None,
     )
 
 
@@ -107,7 +109,12 @@ def sign_up(body: s.ResellerCreate, system: SystemDep, signups: SignUpsDep, addr
     responses=SIGN_UP_THROTTLED,
 )
 def self_register(
-    slug: str, body: s.CustomerRegistration, system: SystemDep, signups: SignUpsDep, address: ClientAddress
+    slug: str,
+    body: s.CustomerRegistration,
+    app: AppDep,
+    settings: SettingsDep,
+    signups: SignUpsDep,
+    address: ClientAddress,
 ) -> s.CustomerRegistrationPublic:
     """A customer registers on its reseller's portal (403 unless the reseller allows it);
     its admin signs in once the link emailed to its address confirmed it (the same answer
@@ -117,12 +124,12 @@ def self_register(
         body.admin.email,
         address,
         f"the organization {body.name}, a customer of the reseller at /portal/{slug}",
-        lambda: system.app.self_register_customer(slug, profile_of(body), _login(body.admin), body.accept_terms),
+        lambda: app.self_register_customer(slug, profile_of(body), _login(body.admin), body.accept_terms),
     )
     return s.CustomerRegistrationPublic(
         organization=organization_public(registration.organization),
         user=user_public(registration.user),
-        confirm_token=registration.token if system.settings.test_mode else None,
+        confirm_token=registration.token if settings.test_mode else None,
     )
 
 
@@ -203,10 +210,10 @@ def reset_password(token: str, body: s.PasswordResetSet, passwords: PasswordsDep
 
 
 @router.post("/auth/tokens", status_code=status.HTTP_201_CREATED, response_model=s.TokenPublic)
-def create_token(body: s.TokenCreate, caller: CurrentCaller, system: SystemDep) -> s.TokenPublic:
+def create_token(body: s.TokenCreate, caller: CurrentCaller, app: AppDep, commands: CommandsDep) -> s.TokenPublic:
     """A new API token for the signed-in user, shown this once (only its hash is kept);
     with ``expires_at`` it stops working then, else when revoked."""
-    user, token = command(system, lambda: system.app.issue_api_token(caller.user_id, body.name, body.expires_at))
+    user, token = commands.run(lambda: app.issue_api_token(caller.user_id, body.name, body.expires_at))
     issued = user.tokens[-1]
     return s.TokenPublic(
         id=issued.id, name=issued.name, token=token, created_at=issued.created_at, expires_at=issued.expires_at
@@ -220,8 +227,8 @@ def my_tokens(caller: CurrentCaller, app: AppDep, limit: Limit = 50, offset: Off
 
 
 @router.delete("/auth/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_my_token(token_id: UUID, caller: CurrentCaller, system: SystemDep) -> Response:
-    command(system, lambda: system.app.revoke_api_token(caller.user_id, caller.user_id, token_id))
+def revoke_my_token(token_id: UUID, caller: CurrentCaller, app: AppDep, commands: CommandsDep) -> Response:
+    commands.run(lambda: app.revoke_api_token(caller.user_id, caller.user_id, token_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -236,68 +243,53 @@ def user_tokens(
 
 
 @router.delete("/users/{user_id}/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_user_token(user_id: UUID, token_id: UUID, caller: UsersManager, system: SystemDep) -> Response:
+def revoke_user_token(
+    user_id: UUID, token_id: UUID, caller: UsersManager, app: AppDep, commands: CommandsDep
+) -> Response:
     """Revoke another user's API token: it stops working at once."""
-    access.user(system.app, caller, user_id)
-    command(system, lambda: system.app.revoke_api_token(caller.user_id, user_id, token_id))
+    access.user(app, caller, user_id)
+    commands.run(lambda: app.revoke_api_token(caller.user_id, user_id, token_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/users", response_model=s.UserRowsPublic)
-def users(caller: UsersReader, system: SystemDep, limit: Limit = 50, offset: Offset = 0) -> Any:
+def users(caller: UsersReader, read: ReadModelsDep, limit: Limit = 50, offset: Offset = 0) -> Any:
     """The account's users (a customer admin: its organization's)."""
     organization_id = caller.organization_id if caller.is_customer else None
-    return page(read_side(system).users(caller.reseller_id, organization_id, limit, offset))
-
-
-def invite_user(system: Services, caller: Caller, body: s.InvitationCreate) -> s.InvitationPublic:
-    """Invite (the API's and the portal's): the email carries a one-time link; in test mode
-    the answer also carries its token (tests have no mailbox)."""
-    org = access.organization(system.app, caller, body.organization_id)
-    invitation = command(
-        system,
-        lambda: system.app.invite_user(
-            caller.user_id, body.email, body.role, body.organization_id, body.sign_in_method
-        ),
-    )
-    user = invitation.user
-    sent = send_invitation(system, invitation, system.app.user(caller.user_id), org.name)
-    assert user.invitation_expires_at is not None
-    return s.InvitationPublic(
-        user=user_public(user),
-        expires_at=user.invitation_expires_at,
-        email_sent=sent,
-        accept_token=invitation.token if system.settings.test_mode else None,
-    )
+    return page(read.users(caller.reseller_id, organization_id, limit, offset))
 
 
 @router.post("/users/invitations", status_code=status.HTTP_201_CREATED, response_model=s.InvitationPublic)
-def invite(body: s.InvitationCreate, caller: UsersInviter, system: SystemDep) -> s.InvitationPublic:
+def invite(body: s.InvitationCreate, caller: UsersInviter, invitations: InvitationsDep) -> s.InvitationPublic:
     """Invite someone by email with a role in an organization of this account; the email
     carries a one-time link that expires (``email_sent`` says whether it went out)."""
-    return invite_user(system, caller, body)
+    return invitations.invite(caller, body)
 
 
 @router.post("/invitations/{token}/accept", status_code=status.HTTP_201_CREATED, response_model=s.UserPublic)
-def accept_invitation(token: str, body: s.InvitationAccept, system: SystemDep) -> s.UserPublic:
-    user = command(
-        system,
-        lambda: system.app.accept_invitation(token, body.first_name, body.last_name, body.password, body.accept_terms),
+def accept_invitation(token: str, body: s.InvitationAccept, app: AppDep, commands: CommandsDep) -> s.UserPublic:
+    user = commands.run(
+        lambda: app.accept_invitation(token, body.first_name, body.last_name, body.password, body.accept_terms),
     )
     return user_public(user)
 
 
 @router.patch("/users/{user_id}", response_model=s.UserPublic)
 def change_user(
-    user_id: UUID, body: s.UserUpdate, caller: UsersManager, system: SystemDep, auth: AuthDep, version: IfMatch
+    user_id: UUID,
+    body: s.UserUpdate,
+    caller: UsersManager,
+    app: AppDep,
+    commands: CommandsDep,
+    auth: AuthDep,
+    version: IfMatch,
 ) -> s.UserPublic:
     """Change a user's role or sign-in method, or disable it (which ends its sessions at
     once, as does a new sign-in method)."""
-    access.user(system.app, caller, user_id)
-    before = system.app.user(user_id).sign_in_method
-    user = command(
-        system,
-        lambda: system.app.change_user(
+    access.user(app, caller, user_id)
+    before = app.user(user_id).sign_in_method
+    user = commands.run(
+        lambda: app.change_user(
             caller.user_id,
             user_id,
             body.role,
@@ -318,26 +310,14 @@ def get_settings(caller: SettingsReader, app: AppDep, auth: AuthDep) -> s.Settin
 
 @router.put("/settings", response_model=s.SettingsPublic)
 def put_settings(
-    body: s.SettingsUpdate, caller: SettingsWriter, system: SystemDep, auth: AuthDep, version: IfMatch
+    body: s.SettingsUpdate,
+    caller: SettingsWriter,
+    app: AppDep,
+    commands: CommandsDep,
+    auth: AuthDep,
+    version: IfMatch,
 ) -> s.SettingsPublic:
     """The account's settings; fields left out keep their value. ``sign_in_methods`` may
     allow only the methods the platform is set up for (``available_sign_in_methods``)."""
     offered = auth.offered_methods()
-    return settings_public(change_settings(system, caller, body, version, offered), offered)
-
-
-def change_settings(
-    system: Services, caller: Caller, body: s.SettingsUpdate, version: int | None, offered: Sequence[str]
-) -> Organization:
-    """The account's settings changed by the fields the body names (API and portal)."""
-    current = access.reseller(system.app, caller).reseller_settings()
-    changes = body.model_dump(exclude_none=True)
-    if "sign_in_methods" in changes:
-        changes["sign_in_methods"] = tuple(changes["sign_in_methods"])
-    new: ResellerSettings = current.replace(**changes)
-    return command(
-        system,
-        lambda: system.app.change_settings(
-            caller.reseller_id, new, caller.actor, expected_version=version, offered_methods=offered
-        ),
-    )
+    return settings_public(change_settings(app, commands, caller, body, version, offered), offered)

@@ -11,9 +11,9 @@ from fastapi.responses import PlainTextResponse
 
 from csp.api import access
 from csp.api import schemas as s
-from csp.api.deps import InvoicesReader, Limit, Offset, ReportsReader, SystemDep
+from csp.api.deps import AppDep, InvoicesReader, Limit, Offset, ReadModelsDep, ReportsReader
 from csp.api.queries import invoice_of
-from csp.api.readside import page, read_side
+from csp.api.readside import page
 from csp.projections import report_columns
 
 router = APIRouter(tags=["billing"])
@@ -31,23 +31,21 @@ def _csv(body: str, filename: str) -> PlainTextResponse:
 @router.get("/invoices", response_model=s.InvoicesPublic, responses={200: {"content": CSV}})
 def invoices(
     caller: InvoicesReader,
-    system: SystemDep,
+    read: ReadModelsDep,
     limit: Limit = 50,
     offset: Offset = 0,
     fmt: Format = "json",
     with_lines: Annotated[bool, Query(description="each invoice's lines too (else `lines` is null)")] = False,
 ) -> Any:
     """The reseller's invoices, newest first; as CSV, every invoice, one row each."""
-    read = read_side(system)
     if fmt == "csv":
         return _csv(read.invoices_csv(caller.reseller_id), "invoices.csv")
     return page(read.invoices(caller.reseller_id, limit, offset, with_lines))
 
 
 @router.get("/invoices/{invoice_id}", response_model=s.InvoicePublic, responses={200: {"content": CSV}})
-def invoice(invoice_id: UUID, caller: InvoicesReader, system: SystemDep, fmt: Format = "json") -> Any:
-    found = invoice_of(system, caller, invoice_id)
-    read = read_side(system)
+def invoice(invoice_id: UUID, caller: InvoicesReader, read: ReadModelsDep, fmt: Format = "json") -> Any:
+    found = invoice_of(read, caller, invoice_id)
     if fmt == "csv":
         return _csv(read.invoice_csv(invoice_id), f"invoice-{found.get('number', invoice_id)}.csv")
     return found
@@ -57,7 +55,8 @@ def invoice(invoice_id: UUID, caller: InvoicesReader, system: SystemDep, fmt: Fo
 def report(
     name: ReportName,
     caller: ReportsReader,
-    system: SystemDep,
+    app: AppDep,
+    read: ReadModelsDep,
     organization_id: UUID | None = None,
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
@@ -73,9 +72,8 @@ def report(
     """A report's rows (JSON, a page of them), or all of them as CSV; sorted by a column
     and cut to the chosen columns if asked (an unknown column: 422, field `columns`/`sort`)."""
     if organization_id is not None:
-        access.organization(system.app, caller, organization_id)
+        access.organization(app, caller, organization_id)
     chosen = report_columns(name, [c.strip() for c in columns.split(",") if c.strip()] if columns else None)
-    read = read_side(system)
     descending = direction == "desc"
     if fmt == "csv":
         return _csv(

@@ -12,17 +12,16 @@ from csp.aggregates.pricing import money
 from csp.aggregates.terms import parse_term
 from csp.api import access
 from csp.api import schemas as s
-from csp.api.commands import command
 from csp.api.deps import (
     AppDep,
     CatalogCustomizer,
+    CommandsDep,
     IfMatch,
     Limit,
     Offset,
     OptionalCaller,
     PricingReader,
     SegmentsReader,
-    SystemDep,
 )
 from csp.api.presenters import category_public, segment_public
 from csp.api.queries import OfferFilter, catalog_offer, catalog_offers
@@ -70,15 +69,15 @@ def set_visibility(
     offer_id: UUID,
     body: s.VisibilityUpdate,
     caller: CatalogCustomizer,
-    system: SystemDep,
+    app: AppDep,
+    commands: CommandsDep,
     version: IfMatch,
     response: Response,
 ) -> s.VisibilityPublic:
     """Show or hide an offer from this reseller's customers (``version``: the reseller's
     catalog customisation, for ``If-Match``)."""
-    c = command(
-        system,
-        lambda: system.app.set_offer_visibility(caller.reseller_id, offer_id, body.visible, caller.actor, version),
+    c = commands.run(
+        lambda: app.set_offer_visibility(caller.reseller_id, offer_id, body.visible, caller.actor, version),
     )
     response.headers["ETag"] = f'"{c.version}"'
     return s.VisibilityPublic(offer_id=offer_id, visible=body.visible, version=c.version)
@@ -91,10 +90,11 @@ def segments(caller: SegmentsReader, app: AppDep, limit: Limit = 50, offset: Off
 
 
 @router.post("/segments", status_code=status.HTTP_201_CREATED, response_model=s.SegmentPublic)
-def create_segment(body: s.SegmentCreate, caller: CatalogCustomizer, system: SystemDep) -> s.SegmentPublic:
-    seg = command(
-        system,
-        lambda: system.app.create_segment(
+def create_segment(
+    body: s.SegmentCreate, caller: CatalogCustomizer, app: AppDep, commands: CommandsDep
+) -> s.SegmentPublic:
+    seg = commands.run(
+        lambda: app.create_segment(
             caller.reseller_id, body.name, tuple(body.offer_ids), tuple(body.organization_ids), caller.actor
         ),
     )
@@ -108,12 +108,16 @@ def get_segment(segment_id: UUID, caller: SegmentsReader, app: AppDep) -> s.Segm
 
 @router.put("/segments/{segment_id}", response_model=s.SegmentPublic)
 def change_segment(
-    segment_id: UUID, body: s.SegmentCreate, caller: CatalogCustomizer, system: SystemDep, version: IfMatch
+    segment_id: UUID,
+    body: s.SegmentCreate,
+    caller: CatalogCustomizer,
+    app: AppDep,
+    commands: CommandsDep,
+    version: IfMatch,
 ) -> s.SegmentPublic:
-    access.segment(system.app, caller, segment_id)
-    seg = command(
-        system,
-        lambda: system.app.change_segment(
+    access.segment(app, caller, segment_id)
+    seg = commands.run(
+        lambda: app.change_segment(
             segment_id, body.name, tuple(body.offer_ids), tuple(body.organization_ids), caller.actor, version
         ),
     )
@@ -126,14 +130,14 @@ def set_segment_price(
     offer_id: UUID,
     body: s.SegmentPriceUpdate,
     caller: CatalogCustomizer,
-    system: SystemDep,
+    app: AppDep,
+    commands: CommandsDep,
     version: IfMatch,
 ) -> s.SegmentPublic:
     """The customers of the segment pay this for the offer: an extra markup or a fixed price."""
-    access.segment(system.app, caller, segment_id)
-    seg = command(
-        system,
-        lambda: system.app.set_segment_price(
+    access.segment(app, caller, segment_id)
+    seg = commands.run(
+        lambda: app.set_segment_price(
             segment_id, offer_id, caller.actor, body.markup_percent, body.customer_price, version
         ),
     )

@@ -11,9 +11,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from csp.aggregates.errors import Conflict, InvalidInput
 from csp.api import schemas as s
-from csp.api.deps import AuthDep, SystemDep
+from csp.api.deps import AppDep, AuthDep, ClockDep, OptionalReadModels, SagaControlDep, SettingsDep
 from csp.api.errors import NotAllowed
 from csp.clock import StoredOffsetClock
+from csp.projections import ReadSide
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger("csp.api")
@@ -56,26 +57,26 @@ def broker_check(url: str) -> dict[str, Any]:
         return {"kind": parts.scheme}
 
 
-def projection_lag(system: Any) -> dict[str, int]:
+def projection_lag(read: ReadSide | None) -> dict[str, int]:
     """How many notifications the read models are behind the event log (one group)."""
-    if system.read is None:
+    if read is None:
         return {}
     from csp.projections import GROUP_NAME
 
-    return {GROUP_NAME: int(system.read.lag())}
+    return {GROUP_NAME: int(read.lag())}
 
 
 @router.get("/readyz", response_model=s.ReadinessPublic, responses={503: {"model": s.ReadinessPublic}})
-def readyz(system: SystemDep, auth: AuthDep) -> Any:
+def readyz(app: AppDep, read: OptionalReadModels, settings: SettingsDep, auth: AuthDep) -> Any:
     """Ready when the database, the session store and the broker answer and the read
     models are not far behind."""
     checks: dict[str, Any] = {}
-    ok = _check(checks, "database", lambda: {"last_notification_id": system.app.recorder.max_notification_id() or 0})
+    ok = _check(checks, "database", lambda: {"last_notification_id": app.recorder.max_notification_id() or 0})
     ok &= _check(checks, "sessions", auth.store.ping)
-    ok &= _check(checks, "broker", lambda: broker_check(system.settings.broker_url))
+    ok &= _check(checks, "broker", lambda: broker_check(settings.broker_url))
 
     def lag() -> dict[str, Any]:
-        lags = projection_lag(system)
+        lags = projection_lag(read)
         worst = max(lags.values(), default=0)
         if worst > MAX_PROJECTION_LAG:
             raise RuntimeError(f"a read model is {worst} events behind")
@@ -96,29 +97,26 @@ test_router = APIRouter(tags=["test clock"])
 
 
 @test_router.get("/test/clock", response_model=s.ClockPublic)
-def get_clock(system: SystemDep) -> s.ClockPublic:
-    return s.ClockPublic(now=system.app.now())
+def get_clock(app: AppDep) -> s.ClockPublic:
+    return s.ClockPublic(now=app.now())
 
 
 @test_router.post("/test/clock", response_model=s.ClockPublic)
-def set_clock(body: s.ClockSet, system: SystemDep) -> s.ClockPublic:
+def set_clock(body: s.ClockSet, app: AppDep, clock: ClockDep, sagas: SagaControlDep) -> s.ClockPublic:
     """Move the clock forward (409 backwards), then run whatever became due before answering."""
-    clock = system.clock
     if not isinstance(clock, StoredOffsetClock):
         raise NotAllowed("the test clock needs CSP_TEST_MODE=1", code="test_mode_off")
     if body.now.tzinfo is None:
         raise InvalidInput("now", "must carry a timezone offset")
     if body.now < clock.now():  # refused at once, before waiting for earlier work
-        raise Conflict(f"the clock only moves forward; it is {clock.now().isoformat()}", now=system.app.now())
-    if system.sagas is not None and not system.sagas.drain():
+        raise Conflict(f"the clock only moves forward; it is {clock.now().isoformat()}", now=app.now())
+    if not sagas.drain():
         # what was decided before the jump reaches the vendor at the time it was decided
         log.warning("test clock: earlier work still running before the jump", extra={"now": body.now.isoformat()})
     try:
         now = clock.set(body.now)
     except ValueError as e:
-        raise Conflict(str(e), now=system.app.now()) from None
-    if system.sagas is not None:
-        report = system.sagas.run_due(now)
-        if not report.drained:
-            log.warning("test clock: due work still running after the wait", extra={"now": now.isoformat()})
-    return s.ClockPublic(now=system.app.now())
+        raise Conflict(str(e), now=app.now()) from None
+    if not sagas.run_due(now):
+        log.warning("test clock: due work still running after the wait", extra={"now": now.isoformat()})
+    return s.ClockPublic(now=app.now())

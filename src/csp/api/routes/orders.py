@@ -8,17 +8,15 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query, Response, status
 
 from csp.aggregates.errors import InvalidInput
-from csp.aggregates.order import ChangeLine, NewSubscriptionLine, Order
+from csp.aggregates.order import ChangeLine, Order
 from csp.api import access
 from csp.api import schemas as s
+from csp.api.actions import new_line_request
 from csp.api.auth import Caller
-from csp.api.commands import command
-from csp.api.deps import AppDep, IfMatch, Limit, Offset, OrdersReader, OrdersWriter, SystemDep
-from csp.api.errors import NotAllowed
+from csp.api.deps import AppDep, CommandsDep, IfMatch, Limit, Offset, OrdersReader, OrdersWriter, ReadModelsDep
 from csp.api.presenters import line_created, order_public
-from csp.api.readside import page, read_side
+from csp.api.readside import page
 from csp.api.routes.organizations import etag
-from csp.application import AddonRequest, NewLineRequest
 
 router = APIRouter(tags=["orders"])
 LineNo = Annotated[int, Path(ge=1, le=10000)]
@@ -29,69 +27,29 @@ def _answer(order: Order, caller: Caller, response: Response) -> s.OrderPublic:
     return order_public(order, caller)
 
 
-def new_line_request(
-    caller: Caller,
-    body: s.OrderLineCreate | s.OrderLineUpdate,
-    base: NewSubscriptionLine | None = None,
-) -> NewLineRequest:
-    """An order line request from a body; a PATCH of ``base`` keeps what it does not name
-    (``NewLineRequest.amend``), defaults are the domain's."""
-    if caller.is_customer and (body.markup_percent is not None or body.target_price is not None):
-        raise NotAllowed(
-            "a customer orders at its own price; markup_percent and target_price are for the reseller",
-            code="forbidden",
-        )
-    addons = tuple(AddonRequest(a.offer_id, a.quantity) for a in body.addons) if body.addons is not None else None
-    if base is not None:
-        return NewLineRequest.amend(
-            base,
-            quantity=body.quantity,
-            billing_cycle=body.billing_cycle,
-            term=body.term,
-            markup_percent=body.markup_percent,
-            target_price=body.target_price,
-            addons=addons,
-            parent_subscription_id=getattr(body, "parent_subscription_id", None),
-        )
-    offer_id = getattr(body, "offer_id", None)
-    tenant_id = getattr(body, "tenant_id", None)
-    if offer_id is None:
-        raise InvalidInput("offer_id", "is required for a new subscription (or give subscription_id for a change)")
-    if tenant_id is None:
-        raise InvalidInput("tenant_id", "is required: the tenant where the licences are provisioned")
-    return NewLineRequest(
-        offer_id=offer_id,
-        tenant_id=tenant_id,
-        quantity=body.quantity,
-        billing_cycle=body.billing_cycle,
-        term=body.term,
-        markup_percent=body.markup_percent,
-        target_price=body.target_price,
-        addons=addons or (),
-        parent_subscription_id=getattr(body, "parent_subscription_id", None),
-    )
-
-
 @router.get("/organizations/{organization_id}/orders", response_model=s.OrdersPublic)
 def orders(
     organization_id: UUID,
     caller: OrdersReader,
-    system: SystemDep,
+    app: AppDep,
+    read: ReadModelsDep,
     status_: Annotated[s.OrderStatus | None, Query(alias="status")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Any:
-    access.organization(system.app, caller, organization_id)
-    return page(read_side(system).orders(organization_id, status_, limit, offset))
+    access.organization(app, caller, organization_id)
+    return page(read.orders(organization_id, status_, limit, offset))
 
 
 @router.post(
     "/organizations/{organization_id}/orders", status_code=status.HTTP_201_CREATED, response_model=s.OrderPublic
 )
-def create_order(organization_id: UUID, caller: OrdersWriter, system: SystemDep, response: Response) -> s.OrderPublic:
+def create_order(
+    organization_id: UUID, caller: OrdersWriter, app: AppDep, commands: CommandsDep, response: Response
+) -> s.OrderPublic:
     """A new, empty cart for the organization."""
-    access.organization(system.app, caller, organization_id)
-    order = command(system, lambda: system.app.create_order(organization_id, caller.actor))
+    access.organization(app, caller, organization_id)
+    order = commands.run(lambda: app.create_order(organization_id, caller.actor))
     return _answer(order, caller, response)
 
 
@@ -105,12 +63,12 @@ def add_line(
     order_id: UUID,
     body: s.OrderLineCreate,
     caller: OrdersWriter,
-    system: SystemDep,
+    app: AppDep,
+    commands: CommandsDep,
     version: IfMatch,
     response: Response,
 ) -> s.OrderLineCreated:
     """A new subscription (``offer_id``, ``tenant_id``…) or a change (``subscription_id``, ``quantity_delta``)."""
-    app = system.app
     order = access.order(app, caller, order_id)
     line_no = order.next_line_no
     if body.subscription_id is not None:
@@ -118,8 +76,7 @@ def add_line(
         if body.quantity_delta is None:
             raise InvalidInput("quantity_delta", "is required for a change line (e.g. 1 for +1 Users)")
         delta = body.quantity_delta
-        order = command(
-            system,
+        order = commands.run(
             lambda: app.add_change_line(order_id, body.subscription_id, delta, caller.actor, version),  # type: ignore[arg-type]
         )
     else:
@@ -128,7 +85,7 @@ def add_line(
         if body.parent_subscription_id is not None:
             access.subscription(app, caller, body.parent_subscription_id)
         req = new_line_request(caller, body)
-        order = command(system, lambda: app.add_new_subscription_line(order_id, req, caller.actor, version))
+        order = commands.run(lambda: app.add_new_subscription_line(order_id, req, caller.actor, version))
     etag(response, order.version)
     return line_created(order, line_no, caller)
 
@@ -139,34 +96,38 @@ def change_line(
     line_no: LineNo,
     body: s.OrderLineUpdate,
     caller: OrdersWriter,
-    system: SystemDep,
+    app: AppDep,
+    commands: CommandsDep,
     version: IfMatch,
     response: Response,
 ) -> s.OrderLineCreated:
     """Edit a line of a draft: what the body leaves out stays as it was."""
-    app = system.app
     order = access.order(app, caller, order_id)
     line = order.line(line_no)
     if isinstance(line, ChangeLine):
         if body.quantity_delta is None:
             raise InvalidInput("quantity_delta", "is required to edit a change line")
         delta = body.quantity_delta
-        order = command(system, lambda: app.replace_change_line(order_id, line_no, delta, caller.actor, version))
+        order = commands.run(lambda: app.replace_change_line(order_id, line_no, delta, caller.actor, version))
     else:
         req = new_line_request(caller, body, base=line)
-        order = command(
-            system, lambda: app.replace_new_subscription_line(order_id, line_no, req, caller.actor, version)
-        )
+        order = commands.run(lambda: app.replace_new_subscription_line(order_id, line_no, req, caller.actor, version))
     etag(response, order.version)
     return line_created(order, line_no, caller)
 
 
 @router.delete("/orders/{order_id}/lines/{line_no}", response_model=s.OrderPublic)
 def remove_line(
-    order_id: UUID, line_no: LineNo, caller: OrdersWriter, system: SystemDep, version: IfMatch, response: Response
+    order_id: UUID,
+    line_no: LineNo,
+    caller: OrdersWriter,
+    app: AppDep,
+    commands: CommandsDep,
+    version: IfMatch,
+    response: Response,
 ) -> s.OrderPublic:
-    access.order(system.app, caller, order_id)
-    order = command(system, lambda: system.app.remove_order_line(order_id, line_no, caller.actor, version))
+    access.order(app, caller, order_id)
+    order = commands.run(lambda: app.remove_order_line(order_id, line_no, caller.actor, version))
     return _answer(order, caller, response)
 
 
@@ -174,45 +135,46 @@ def remove_line(
 def place(
     order_id: UUID,
     caller: OrdersWriter,
-    system: SystemDep,
+    app: AppDep,
+    commands: CommandsDep,
     version: IfMatch,
     response: Response,
     body: s.OrderPlace | None = None,
 ) -> s.OrderPublic:
     """Place the cart; the Product Terms must be accepted (409 ``terms_not_accepted``).
     Provisioning follows at the vendor: 202."""
-    access.order(system.app, caller, order_id)
+    access.order(app, caller, order_id)
     accept = body.accept_terms if body is not None else False
-    order = command(system, lambda: system.app.place_order(order_id, accept, caller.actor, version))
+    order = commands.run(lambda: app.place_order(order_id, accept, caller.actor, version))
     return _answer(order, caller, response)
 
 
 @router.post("/orders/{order_id}/discard", response_model=s.OrderPublic)
 def discard(
-    order_id: UUID, caller: OrdersWriter, system: SystemDep, version: IfMatch, response: Response
+    order_id: UUID, caller: OrdersWriter, app: AppDep, commands: CommandsDep, version: IfMatch, response: Response
 ) -> s.OrderPublic:
-    access.order(system.app, caller, order_id)
-    order = command(system, lambda: system.app.discard_order(order_id, caller.actor, version))
+    access.order(app, caller, order_id)
+    order = commands.run(lambda: app.discard_order(order_id, caller.actor, version))
     return _answer(order, caller, response)
 
 
 @router.post("/orders/{order_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=s.OrderPublic)
 def retry_failed_lines(
-    order_id: UUID, caller: OrdersWriter, system: SystemDep, version: IfMatch, response: Response
+    order_id: UUID, caller: OrdersWriter, app: AppDep, commands: CommandsDep, version: IfMatch, response: Response
 ) -> s.OrderPublic:
     """A new attempt at the failed lines of a partially provisioned or failed order (409
     ``invalid_order_transition`` otherwise). Provisioning follows at the vendor: 202."""
-    access.order(system.app, caller, order_id)
-    order = command(system, lambda: system.app.retry_failed_lines(order_id, caller.actor, version))
+    access.order(app, caller, order_id)
+    order = commands.run(lambda: app.retry_failed_lines(order_id, caller.actor, version))
     return _answer(order, caller, response)
 
 
 @router.post("/orders/{order_id}/discard-failed", response_model=s.OrderPublic)
 def discard_failed_lines(
-    order_id: UUID, caller: OrdersWriter, system: SystemDep, version: IfMatch, response: Response
+    order_id: UUID, caller: OrdersWriter, app: AppDep, commands: CommandsDep, version: IfMatch, response: Response
 ) -> s.OrderPublic:
     """Give up the failed lines of a partially provisioned order: it is finished with the
     lines it has (409 ``invalid_order_transition`` otherwise)."""
-    access.order(system.app, caller, order_id)
-    order = command(system, lambda: system.app.discard_failed_lines(order_id, caller.actor, version))
+    access.order(app, caller, order_id)
+    order = commands.run(lambda: app.discard_failed_lines(order_id, caller.actor, version))
     return _answer(order, caller, response)

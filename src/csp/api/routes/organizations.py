@@ -10,25 +10,23 @@ from fastapi import APIRouter, Query, Response, status
 from csp.aggregates.organization import Address
 from csp.api import access
 from csp.api import schemas as s
-from csp.api.commands import command
 from csp.api.deps import (
     AppDep,
+    CommandsDep,
     IfMatch,
     Limit,
     Offset,
     OrganizationsReader,
     OrganizationsWriter,
-    SystemDep,
+    ReadModelsDep,
     TenantsReader,
     TenantsWriter,
     UsersReader,
+    VendorLinksDep,
 )
-from csp.api.errors import Unavailable
 from csp.api.presenters import organization_public, tenant_public
-from csp.api.readside import page, read_side
+from csp.api.readside import page
 from csp.api.routes.accounts import profile_of
-from csp.api.services import Services
-from csp.vendor.gateway import VendorError
 
 router = APIRouter(tags=["organizations"])
 
@@ -40,24 +38,25 @@ def etag(response: Response, version: int) -> None:
 @router.get("/organizations", response_model=s.OrganizationsPublic)
 def organizations(
     caller: OrganizationsReader,
-    system: SystemDep,
+    app: AppDep,
+    read: ReadModelsDep,
     q: Annotated[str | None, Query(max_length=100)] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Any:
     """The reseller's customers, and the reseller itself (``kind``); a customer user sees its own."""
     if caller.is_customer:
-        org = access.organization(system.app, caller, caller.organization_id)
+        org = access.organization(app, caller, caller.organization_id)
         items = [organization_public(org).model_dump()] if not q or q.lower() in org.name.lower() else []
         return {"items": items[offset : offset + limit], "total": len(items)}
-    return page(read_side(system).organizations(caller.reseller_id, q, limit, offset))
+    return page(read.organizations(caller.reseller_id, q, limit, offset))
 
 
 @router.post("/organizations", status_code=status.HTTP_201_CREATED, response_model=s.OrganizationPublic)
 def create_organization(
-    body: s.OrganizationCreate, caller: OrganizationsWriter, system: SystemDep, response: Response
+    body: s.OrganizationCreate, caller: OrganizationsWriter, app: AppDep, commands: CommandsDep, response: Response
 ) -> s.OrganizationPublic:
-    org = command(system, lambda: system.app.register_customer(caller.reseller_id, profile_of(body), caller.actor))
+    org = commands.run(lambda: app.register_customer(caller.reseller_id, profile_of(body), caller.actor))
     etag(response, org.version)
     return organization_public(org)
 
@@ -76,17 +75,17 @@ def change_organization(
     organization_id: UUID,
     body: s.OrganizationUpdate,
     caller: OrganizationsWriter,
-    system: SystemDep,
+    app: AppDep,
+    commands: CommandsDep,
     version: IfMatch,
     response: Response,
 ) -> s.OrganizationPublic:
-    access.organization(system.app, caller, organization_id)
+    access.organization(app, caller, organization_id)
     changes: dict[str, Any] = body.model_dump(exclude_none=True)
     if body.address is not None:
         changes["address"] = Address(**body.address.model_dump())
-    org = command(
-        system,
-        lambda: system.app.change_organization(organization_id, caller.actor, expected_version=version, **changes),
+    org = commands.run(
+        lambda: app.change_organization(organization_id, caller.actor, expected_version=version, **changes),
     )
     etag(response, org.version)
     return organization_public(org)
@@ -94,50 +93,51 @@ def change_organization(
 
 @router.get("/organizations/{organization_id}/users", response_model=s.UserRowsPublic)
 def organization_users(
-    organization_id: UUID, caller: UsersReader, system: SystemDep, limit: Limit = 50, offset: Offset = 0
+    organization_id: UUID, caller: UsersReader, app: AppDep, read: ReadModelsDep, limit: Limit = 50, offset: Offset = 0
 ) -> Any:
     """The users with access to this organization."""
-    access.organization(system.app, caller, organization_id)
-    return page(read_side(system).users(caller.reseller_id, organization_id, limit, offset))
+    access.organization(app, caller, organization_id)
+    return page(read.users(caller.reseller_id, organization_id, limit, offset))
 
 
 @router.get("/organizations/{organization_id}/tenants", response_model=s.TenantsPublic)
 def tenants(
-    organization_id: UUID, caller: TenantsReader, system: SystemDep, limit: Limit = 50, offset: Offset = 0
+    organization_id: UUID,
+    caller: TenantsReader,
+    app: AppDep,
+    read: ReadModelsDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> Any:
-    access.organization(system.app, caller, organization_id)
-    return page(read_side(system).tenants(organization_id, limit, offset))
+    access.organization(app, caller, organization_id)
+    return page(read.tenants(organization_id, limit, offset))
 
 
 @router.post(
     "/organizations/{organization_id}/tenants", status_code=status.HTTP_202_ACCEPTED, response_model=s.TenantPublic
 )
 def request_tenant(
-    organization_id: UUID, body: s.TenantCreate, caller: TenantsWriter, system: SystemDep, response: Response
+    organization_id: UUID,
+    body: s.TenantCreate,
+    caller: TenantsWriter,
+    app: AppDep,
+    commands: CommandsDep,
+    response: Response,
 ) -> s.TenantPublic:
     """Create a new tenant (its domain verified, then created at the vendor) or link an
     existing one; both run asynchronously, so the answer is 202 with the status."""
-    access.organization(system.app, caller, organization_id)
-    tenant = command(system, lambda: system.app.request_tenant(organization_id, body.domain, body.mode, caller.actor))
+    access.organization(app, caller, organization_id)
+    tenant = commands.run(lambda: app.request_tenant(organization_id, body.domain, body.mode, caller.actor))
     etag(response, tenant.version)
     return tenant_public(tenant)
 
 
 @router.get("/vendor/relationship-request", response_model=s.RelationshipRequestPublic)
-def relationship_request(caller: TenantsWriter, system: SystemDep) -> s.RelationshipRequestPublic:
+def relationship_request(caller: TenantsWriter, vendor: VendorLinksDep) -> s.RelationshipRequestPublic:
     """The vendor's link for a customer's global admin: accepting it makes this platform the
     customer's reseller with delegated admin rights; then its tenant can be linked
     (``POST /organizations/{id}/tenants`` with ``mode: "link"``)."""
-    return s.RelationshipRequestPublic(url=relationship_url(system))
-
-
-def relationship_url(system: Services) -> str:
-    if system.sagas is None:
-        raise Unavailable("the vendor is not reachable from this process", code="vendor_unavailable")
-    try:
-        return system.sagas.relationship_request_url()
-    except VendorError as e:
-        raise Unavailable(f"the vendor did not give the link: {e}", code="vendor_unavailable") from None
+    return s.RelationshipRequestPublic(url=vendor.relationship_request_url())
 
 
 @router.get("/tenants/{tenant_id}", response_model=s.TenantPublic)

@@ -9,10 +9,19 @@ from fastapi import APIRouter, Response, status
 
 from csp.api import access
 from csp.api import schemas as s
-from csp.api.commands import command
-from csp.api.deps import AppDep, IfMatch, Limit, Offset, QuotesAcceptor, QuotesReader, QuotesWriter, SystemDep
+from csp.api.deps import (
+    AppDep,
+    CommandsDep,
+    IfMatch,
+    Limit,
+    Offset,
+    QuotesAcceptor,
+    QuotesReader,
+    QuotesWriter,
+    ReadModelsDep,
+)
 from csp.api.presenters import order_public, quote_public
-from csp.api.readside import page, read_side
+from csp.api.readside import page
 from csp.api.routes.organizations import etag
 from csp.application import QuoteLineRequest
 
@@ -23,9 +32,13 @@ router = APIRouter(tags=["quotes"])
     "/organizations/{organization_id}/quotes", status_code=status.HTTP_201_CREATED, response_model=s.QuotePublic
 )
 def create_quote(
-    organization_id: UUID, body: s.QuoteCreate, caller: QuotesWriter, system: SystemDep, response: Response
+    organization_id: UUID,
+    body: s.QuoteCreate,
+    caller: QuotesWriter,
+    app: AppDep,
+    commands: CommandsDep,
+    response: Response,
 ) -> s.QuotePublic:
-    app = system.app
     access.organization(app, caller, organization_id)
     lines = []
     for x in body.lines:
@@ -37,18 +50,18 @@ def create_quote(
                 x.offer_id, x.quantity, x.billing_cycle, term, x.tenant_id, x.markup_percent, x.target_price
             )
         )
-    quote = command(system, lambda: app.create_quote(organization_id, lines, caller.actor, body.valid_days, body.note))
+    quote = commands.run(lambda: app.create_quote(organization_id, lines, caller.actor, body.valid_days, body.note))
     etag(response, quote.version)
     return quote_public(quote, caller, app.now())
 
 
 @router.get("/organizations/{organization_id}/quotes", response_model=s.QuoteRowsPublic)
 def quotes(
-    organization_id: UUID, caller: QuotesReader, system: SystemDep, limit: Limit = 50, offset: Offset = 0
+    organization_id: UUID, caller: QuotesReader, app: AppDep, read: ReadModelsDep, limit: Limit = 50, offset: Offset = 0
 ) -> Any:
     """The organization's quotes, newest first (``status``: open, accepted, expired)."""
-    access.organization(system.app, caller, organization_id)
-    return page(read_side(system).quotes(organization_id, limit, offset))
+    access.organization(app, caller, organization_id)
+    return page(read.quotes(organization_id, limit, offset))
 
 
 @router.get("/quotes/{quote_id}", response_model=s.QuotePublic)
@@ -62,17 +75,18 @@ def get_quote(quote_id: UUID, caller: QuotesReader, app: AppDep, response: Respo
 def accept_quote(
     quote_id: UUID,
     caller: QuotesAcceptor,
-    system: SystemDep,
+    app: AppDep,
+    commands: CommandsDep,
     version: IfMatch,
     response: Response,
     body: s.QuoteAccept | None = None,
 ) -> s.OrderPublic:
     """Accept: a draft order with the quote's lines at the quoted prices (``tenant_id`` for
     lines that name none)."""
-    access.quote(system.app, caller, quote_id)
+    access.quote(app, caller, quote_id)
     tenant_id = body.tenant_id if body is not None else None
     if tenant_id is not None:
-        access.tenant(system.app, caller, tenant_id)
-    _, order = command(system, lambda: system.app.accept_quote(quote_id, caller.actor, tenant_id, version))
+        access.tenant(app, caller, tenant_id)
+    _, order = commands.run(lambda: app.accept_quote(quote_id, caller.actor, tenant_id, version))
     etag(response, order.version)
     return order_public(order, caller)

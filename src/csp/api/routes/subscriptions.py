@@ -12,8 +12,17 @@ from csp.aggregates.subscription import Subscription
 from csp.api import access
 from csp.api import schemas as s
 from csp.api.auth import Caller
-from csp.api.commands import command
-from csp.api.deps import AppDep, IfMatch, Limit, Offset, SubscriptionsReader, SubscriptionsWriter, SystemDep
+from csp.api.commands import Commands
+from csp.api.deps import (
+    AppDep,
+    CommandsDep,
+    IfMatch,
+    Limit,
+    Offset,
+    ReadModelsDep,
+    SubscriptionsReader,
+    SubscriptionsWriter,
+)
 from csp.api.presenters import subscription_public
 from csp.api.queries import subscription_rows
 from csp.api.routes.organizations import etag
@@ -32,14 +41,15 @@ def answer(app: CspApplication, sub: Subscription, caller: Caller, response: Res
 def subscriptions(
     organization_id: UUID,
     caller: SubscriptionsReader,
-    system: SystemDep,
+    app: AppDep,
+    read: ReadModelsDep,
     q: Annotated[str | None, Query(max_length=100)] = None,
     status_: Annotated[s.SubscriptionStatus | None, Query(alias="status")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Any:
     """One flat row per subscription (the portal groups them by product and domain)."""
-    return subscription_rows(system, caller, organization_id, q, status_, limit, offset)
+    return subscription_rows(app, read, caller, organization_id, q, status_, limit, offset)
 
 
 @router.get("/subscriptions/{subscription_id}", response_model=s.SubscriptionPublic)
@@ -49,10 +59,12 @@ def get_subscription(
     return answer(app, access.subscription(app, caller, subscription_id), caller, response)
 
 
-def _run(system: Any, caller: Caller, subscription_id: UUID, fn: Any, response: Response) -> s.SubscriptionPublic:
-    access.subscription(system.app, caller, subscription_id)
-    sub = command(system, fn)
-    return answer(system.app, sub, caller, response)
+def _run(
+    app: CspApplication, commands: Commands, caller: Caller, subscription_id: UUID, fn: Any, response: Response
+) -> s.SubscriptionPublic:
+    access.subscription(app, caller, subscription_id)
+    sub = commands.run(fn)
+    return answer(app, sub, caller, response)
 
 
 @router.post("/subscriptions/{subscription_id}/quantity", response_model=s.SubscriptionPublic)
@@ -60,17 +72,19 @@ def change_quantity(
     subscription_id: UUID,
     body: s.QuantityChange,
     caller: SubscriptionsWriter,
-    system: SystemDep,
+    app: AppDep,
+    commands: CommandsDep,
     version: IfMatch,
     response: Response,
 ) -> s.SubscriptionPublic:
     """An increase applies now; a decrease only by seats inside their 7-day window (else 409
     ``outside_cancellation_window``), or at the renewal with ``at_renewal``."""
     return _run(
-        system,
+        app,
+        commands,
         caller,
         subscription_id,
-        lambda: system.app.change_subscription_quantity(
+        lambda: app.change_subscription_quantity(
             subscription_id, body.quantity, caller.actor, at_renewal=body.at_renewal, expected_version=version
         ),
         response,
@@ -82,59 +96,77 @@ def change_billing_cycle(
     subscription_id: UUID,
     body: s.BillingCycleChange,
     caller: SubscriptionsWriter,
-    system: SystemDep,
+    app: AppDep,
+    commands: CommandsDep,
     version: IfMatch,
     response: Response,
 ) -> s.SubscriptionPublic:
     """Effective at the next billing period."""
     return _run(
-        system,
+        app,
+        commands,
         caller,
         subscription_id,
-        lambda: system.app.change_subscription_billing_cycle(
-            subscription_id, body.billing_cycle, caller.actor, version
-        ),
+        lambda: app.change_subscription_billing_cycle(subscription_id, body.billing_cycle, caller.actor, version),
         response,
     )
 
 
 @router.post("/subscriptions/{subscription_id}/suspend", response_model=s.SubscriptionPublic)
 def suspend(
-    subscription_id: UUID, caller: SubscriptionsWriter, system: SystemDep, version: IfMatch, response: Response
+    subscription_id: UUID,
+    caller: SubscriptionsWriter,
+    app: AppDep,
+    commands: CommandsDep,
+    version: IfMatch,
+    response: Response,
 ) -> s.SubscriptionPublic:
     """Suspend (billing goes on), with its add-ons."""
     return _run(
-        system,
+        app,
+        commands,
         caller,
         subscription_id,
-        lambda: system.app.suspend_subscription(subscription_id, caller.actor, version),
+        lambda: app.suspend_subscription(subscription_id, caller.actor, version),
         response,
     )
 
 
 @router.post("/subscriptions/{subscription_id}/reactivate", response_model=s.SubscriptionPublic)
 def reactivate(
-    subscription_id: UUID, caller: SubscriptionsWriter, system: SystemDep, version: IfMatch, response: Response
+    subscription_id: UUID,
+    caller: SubscriptionsWriter,
+    app: AppDep,
+    commands: CommandsDep,
+    version: IfMatch,
+    response: Response,
 ) -> s.SubscriptionPublic:
     return _run(
-        system,
+        app,
+        commands,
         caller,
         subscription_id,
-        lambda: system.app.reactivate_subscription(subscription_id, caller.actor, version),
+        lambda: app.reactivate_subscription(subscription_id, caller.actor, version),
         response,
     )
 
 
 @router.post("/subscriptions/{subscription_id}/cancel", response_model=s.SubscriptionPublic)
 def cancel(
-    subscription_id: UUID, caller: SubscriptionsWriter, system: SystemDep, version: IfMatch, response: Response
+    subscription_id: UUID,
+    caller: SubscriptionsWriter,
+    app: AppDep,
+    commands: CommandsDep,
+    version: IfMatch,
+    response: Response,
 ) -> s.SubscriptionPublic:
     """Cancel now: every seat must be inside its window (409 ``outside_cancellation_window``)."""
     return _run(
-        system,
+        app,
+        commands,
         caller,
         subscription_id,
-        lambda: system.app.cancel_subscription(subscription_id, caller.actor, version),
+        lambda: app.cancel_subscription(subscription_id, caller.actor, version),
         response,
     )
 
@@ -143,7 +175,8 @@ def cancel(
 def convert_trial(
     subscription_id: UUID,
     caller: SubscriptionsWriter,
-    system: SystemDep,
+    app: AppDep,
+    commands: CommandsDep,
     version: IfMatch,
     response: Response,
     body: s.TrialConversion | None = None,
@@ -151,10 +184,11 @@ def convert_trial(
     """A paid subscription from now on (default: the trial's paid offer)."""
     b = body or s.TrialConversion()
     return _run(
-        system,
+        app,
+        commands,
         caller,
         subscription_id,
-        lambda: system.app.convert_trial(
+        lambda: app.convert_trial(
             subscription_id,
             caller.actor,
             offer_id=b.offer_id,
@@ -173,16 +207,18 @@ def change_price(
     subscription_id: UUID,
     body: s.PriceChange,
     caller: SubscriptionsWriter,
-    system: SystemDep,
+    app: AppDep,
+    commands: CommandsDep,
     version: IfMatch,
     response: Response,
 ) -> s.SubscriptionPublic:
     """The customer price from now on (the partner price stays locked for the term)."""
     return _run(
-        system,
+        app,
+        commands,
         caller,
         subscription_id,
-        lambda: system.app.change_subscription_price(
+        lambda: app.change_subscription_price(
             subscription_id, caller.actor, body.unit_customer_price, body.markup_percent, version
         ),
         response,
@@ -194,15 +230,17 @@ def set_auto_renew(
     subscription_id: UUID,
     body: s.AutoRenewChange,
     caller: SubscriptionsWriter,
-    system: SystemDep,
+    app: AppDep,
+    commands: CommandsDep,
     version: IfMatch,
     response: Response,
 ) -> s.SubscriptionPublic:
     return _run(
-        system,
+        app,
+        commands,
         caller,
         subscription_id,
-        lambda: system.app.set_subscription_auto_renew(subscription_id, body.auto_renew, caller.actor, version),
+        lambda: app.set_subscription_auto_renew(subscription_id, body.auto_renew, caller.actor, version),
         response,
     )
 
@@ -214,16 +252,18 @@ def add_addon(
     subscription_id: UUID,
     body: s.AddonCreate,
     caller: SubscriptionsWriter,
-    system: SystemDep,
+    app: AppDep,
+    commands: CommandsDep,
     version: IfMatch,
     response: Response,
 ) -> s.SubscriptionPublic:
     """A new add-on subscription on this base, coterminous with it (the answer is the add-on)."""
     return _run(
-        system,
+        app,
+        commands,
         caller,
         subscription_id,
-        lambda: system.app.add_subscription_addon(subscription_id, body.offer_id, body.quantity, caller.actor, version),
+        lambda: app.add_subscription_addon(subscription_id, body.offer_id, body.quantity, caller.actor, version),
         response,
     )
 
@@ -233,15 +273,17 @@ def remove_addon(
     subscription_id: UUID,
     addon_id: UUID,
     caller: SubscriptionsWriter,
-    system: SystemDep,
+    app: AppDep,
+    commands: CommandsDep,
     version: IfMatch,
     response: Response,
 ) -> s.SubscriptionPublic:
     """Remove an add-on now (its seats must be inside their window); the answer is the base."""
     return _run(
-        system,
+        app,
+        commands,
         caller,
         subscription_id,
-        lambda: system.app.remove_subscription_addon(subscription_id, addon_id, caller.actor, version),
+        lambda: app.remove_subscription_addon(subscription_id, addon_id, caller.actor, version),
         response,
     )

@@ -17,9 +17,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
-from csp.api.sqlstore import SQLTableStore
 from csp.application.passwords import secret_hash
 from csp.persistence import Database
+from csp.persistence.sqlstore import SQLTableStore
 from csp.settings import Settings
 
 # An expired state is kept a little longer, to tell "expired" from "unknown".

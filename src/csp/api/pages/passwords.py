@@ -13,10 +13,9 @@ from starlette.responses import Response
 from csp.aggregates.errors import CspError, NotFound, PasswordResetExpired, PasswordResetInvalid
 from csp.api import access
 from csp.api import schemas as s
-from csp.api.commands import command
 from csp.api.errors import TooManyAttempts
+from csp.api.pages.web import Page, page_for
 from csp.api.passwords import PasswordFlows
-from csp.portal.web import Page, page_for
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(page_for)]
@@ -86,10 +85,9 @@ def create_token(page: PageDep) -> Response:
     days = page.integer("lifetime", None, 1, 3650)
     if page.errors:
         return _account(page, 422)
-    system = page.system
-    expires_at = system.app.now() + timedelta(days=days) if days else None
+    expires_at = page.app.now() + timedelta(days=days) if days else None
     try:
-        user, token = command(system, lambda: system.app.issue_api_token(caller.user_id, name, expires_at))
+        user, token = page.commands.run(lambda: page.app.issue_api_token(caller.user_id, name, expires_at))
     except CspError as e:
         page.fail(e, {"expires_at": "lifetime"})
         return _account(page, 422)
@@ -104,8 +102,7 @@ def create_token(page: PageDep) -> Response:
 @router.post("/account/tokens/{token_id}/revoke")
 def revoke_my_token(token_id: UUID, page: PageDep) -> Response:
     caller = page.user()
-    system = page.system
-    command(system, lambda: system.app.revoke_api_token(caller.user_id, caller.user_id, token_id))
+    page.commands.run(lambda: page.app.revoke_api_token(caller.user_id, caller.user_id, token_id))
     return page.redirect("/account", "The token is revoked: it no longer works.")
 
 
@@ -125,8 +122,7 @@ def user_tokens(user_id: UUID, page: PageDep) -> Response:
 def revoke_user_token(user_id: UUID, token_id: UUID, page: PageDep) -> Response:
     caller = page.allow("users.manage")
     user = access.user(page.app, caller, user_id)
-    system = page.system
-    command(system, lambda: system.app.revoke_api_token(caller.user_id, user.id, token_id))
+    page.commands.run(lambda: page.app.revoke_api_token(caller.user_id, user.id, token_id))
     return page.redirect(f"/users/{user.id}/tokens", "The token is revoked: it no longer works.")
 
 

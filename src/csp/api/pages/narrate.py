@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from csp.portal import format as fmt
+from csp.api.pages import format as fmt
 
 # What each event is, in words ("{who} …"); an event not listed is named from its class.
 VERBS: dict[str, str] = {

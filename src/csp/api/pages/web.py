@@ -22,12 +22,26 @@ from starlette.responses import Response
 
 from csp.aggregates.errors import ConcurrentModification, CspError, InvalidInput
 from csp.api.auth import Auth, Caller
-from csp.api.deps import Authorize
-from csp.api.errors import NotAllowed
+from csp.api.commands import Commands
+from csp.api.deps import (
+    AppDep,
+    AuthDep,
+    Authorize,
+    CommandsDep,
+    OptionalReadModels,
+    SettingsDep,
+    get_app,
+    get_auth,
+    get_commands,
+    get_settings,
+    optional_read_models,
+)
+from csp.api.errors import NotAllowed, Unavailable
+from csp.api.pages import format as fmt
 from csp.api.permissions import Action, grant_for
-from csp.api.services import Services
 from csp.application import CspApplication
-from csp.portal import format as fmt
+from csp.projections import ReadSide
+from csp.settings import Settings
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -115,22 +129,40 @@ class Paging:
 
 @dataclass
 class Page:
-    """One request of the portal: the system, the caller, and what the layout shows."""
+    """One request of the portal: the collaborators pages use (the application, the
+    settings, the command runner, the read models when this process has them, sign-in),
+    the caller, and what the layout shows."""
 
     request: Request
-    system: Services
+    app: CspApplication
+    settings: Settings
+    commands: Commands
+    read: ReadSide | None
+    auth: Auth
     caller: Caller | None
     form: FormData | None = None
     errors: dict[str, str] = field(default_factory=dict)
     cookies: dict[str, str | None] = field(default_factory=dict)
 
-    @property
-    def app(self) -> CspApplication:
-        return self.system.app
+    @classmethod
+    def of(cls, request: Request, caller: Caller | None, form: FormData | None = None) -> Page:
+        """The page of a request outside a route's dependencies (an error page)."""
+        return cls(
+            request,
+            get_app(request),
+            get_settings(request),
+            get_commands(request),
+            optional_read_models(request),
+            get_auth(request),
+            caller,
+            form,
+        )
 
-    @property
-    def auth(self) -> Auth:
-        return self.request.app.state.auth  # type: ignore[no-any-return]
+    def read_models(self) -> ReadSide:
+        """The read models' queries; 503 when this process was built without them."""
+        if self.read is None:
+            raise Unavailable("the read side is not running in this process", code="read_side_unavailable")
+        return self.read
 
     # --- who ---------------------------------------------------------------------
 
@@ -305,7 +337,7 @@ class Page:
         return response
 
     def apply_cookies(self, response: Response) -> None:
-        secure = self.request.url.scheme == "https" or self.system.settings.public_url.startswith("https://")
+        secure = self.request.url.scheme == "https" or self.settings.public_url.startswith("https://")
         for name, value in self.cookies.items():
             if value is None:
                 response.delete_cookie(name, path="/")
@@ -353,11 +385,16 @@ class Page:
         }
 
 
-async def page_for(request: Request) -> Page:
+async def page_for(
+    request: Request,
+    app: AppDep,
+    settings: SettingsDep,
+    commands: CommandsDep,
+    read: OptionalReadModels,
+    auth: AuthDep,
+) -> Page:
     """The request as a ``Page``; a POST form is read once, and its CSRF token checked:
     the session's when signed in, else the form cookie's (double submit)."""
-    system: Services = request.app.state.system
-    auth: Auth = request.app.state.auth
     form = None
     if request.method == "POST":
         form = await request.form()
@@ -373,7 +410,7 @@ async def page_for(request: Request) -> Page:
                 )
     else:
         caller = auth.caller(request)
-    return Page(request, system, caller, form)
+    return Page(request, app, settings, commands, read, auth, caller, form)
 
 
 def not_found(kind: str, ident: object) -> NoReturn:

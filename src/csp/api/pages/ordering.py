@@ -32,15 +32,13 @@ from csp.aggregates.pricing import money
 from csp.aggregates.subscription import Subscription
 from csp.api import access
 from csp.api import schemas as s
+from csp.api.actions import new_line_request
 from csp.api.auth import Caller
-from csp.api.commands import command
+from csp.api.pages.public import catalog_page, offer_page
+from csp.api.pages.web import CART_COOKIE, ORG_COOKIE, Page, page_for
 from csp.api.presenters import order_public
 from csp.api.queries import catalog_offers
-from csp.api.readside import read_side
-from csp.api.routes.orders import new_line_request
 from csp.application import NewLineRequest
-from csp.portal.public import catalog_page, offer_page
-from csp.portal.web import CART_COOKIE, ORG_COOKIE, Page, page_for
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(page_for)]
@@ -156,7 +154,7 @@ def _addon_offers(page: Page, org: Organization, offer: Offer) -> list[Offer]:
 def _buy_page(
     page: Page, caller: Caller, org: Organization, offer: Offer, line: LineForm, step: int = 1, status_code: int = 200
 ) -> Response:
-    tenants = list(read_side(page.system).tenants(org.id, 200, 0).items)
+    tenants = list(page.read_models().tenants(org.id, 200, 0).items)
     addon_offers = _addon_offers(page, org, offer)
     if line.tenant_id is None:
         usable = [t for t in tenants if t["status"] in USABLE_TENANTS]
@@ -245,8 +243,7 @@ def _cart(page: Page, caller: Caller, org: Organization) -> Order:
     found = _open_cart(page, caller, org)
     if found is not None:
         return found
-    system = page.system
-    order = command(system, lambda: system.app.create_order(org.id, caller.actor))
+    order = page.commands.run(lambda: page.app.create_order(org.id, caller.actor))
     page.cookies[CART_COOKIE] = str(order.id)
     return order
 
@@ -269,9 +266,9 @@ def _add_to_cart(page: Page, caller: Caller, org: Organization, offer: Offer, li
         req = new_line_request(caller, body)
         cart = _open_cart(page, caller, org)
         if cart is not None:
-            order = command(page.system, lambda: app.add_new_subscription_line(cart.id, req, caller.actor))
+            order = page.commands.run(lambda: app.add_new_subscription_line(cart.id, req, caller.actor))
         else:  # a new cart and its line in one save: a refused line leaves no empty draft
-            order = command(page.system, lambda: app.create_order_with_line(org.id, req, caller.actor))
+            order = page.commands.run(lambda: app.create_order_with_line(org.id, req, caller.actor))
             page.cookies[CART_COOKIE] = str(order.id)
     except pydantic.ValidationError as e:
         for err in e.errors():
@@ -306,7 +303,7 @@ def add_change_to_cart(page: Page, caller: Caller, sub: Subscription, quantity_d
     )
     org = access.organization(app, caller, sub.organization_id)
     order = _cart(page, caller, org)
-    return command(page.system, lambda: app.add_change_line(order.id, sub.id, quantity_delta, caller.actor))
+    return page.commands.run(lambda: app.add_change_line(order.id, sub.id, quantity_delta, caller.actor))
 
 
 # --- the cart, placing, the order --------------------------------------------------------------
@@ -350,8 +347,7 @@ def resume(order_id: UUID, page: PageDep) -> Response:
 def remove_line(order_id: UUID, line_no: int, page: PageDep) -> Response:
     caller = page.allow("orders.write")
     access.order(page.app, caller, order_id)
-    system = page.system
-    command(system, lambda: system.app.remove_order_line(order_id, line_no, caller.actor))
+    page.commands.run(lambda: page.app.remove_order_line(order_id, line_no, caller.actor))
     return page.redirect(f"/orders/{order_id}", "The line is removed from the cart.")
 
 
@@ -409,7 +405,7 @@ def edit_line(order_id: UUID, line_no: int, page: PageDep) -> Response:
     """Save a line of the cart: one command replaces it, priced again by the domain; a
     refusal shows by its field and the line stays as it was."""
     caller = page.allow("orders.write")
-    app, system = page.app, page.system
+    app = page.app
     found, line = _draft_line(page, caller, order_id, line_no)
     # the version the form was shown at: a cart changed since (another tab) is refused
     version = page.version() or found.version
@@ -420,13 +416,12 @@ def edit_line(order_id: UUID, line_no: int, page: PageDep) -> Response:
                 page.errors["quantity_delta"] = "enter the number of licences to add"
             if page.errors or delta is None:
                 return _line_page(page, found, line, 422)
-            command(system, lambda: app.replace_change_line(order_id, line_no, delta, caller.actor, version))
+            page.commands.run(lambda: app.replace_change_line(order_id, line_no, delta, caller.actor, version))
         else:
             req = _line_request(page, caller, line)
             if req is None:
                 return _line_page(page, found, line, 422)
-            command(
-                system,
+            page.commands.run(
                 lambda: app.replace_new_subscription_line(order_id, line_no, req, caller.actor, version),
             )
     except CspError as e:
@@ -481,9 +476,8 @@ def terms(order_id: UUID, page: PageDep) -> Response:
 def place(order_id: UUID, page: PageDep) -> Response:
     caller = page.allow("orders.write")
     found = access.order(page.app, caller, order_id)
-    system = page.system
     try:
-        placed = command(system, lambda: system.app.place_order(order_id, page.checked("accept_terms"), caller.actor))
+        placed = page.commands.run(lambda: page.app.place_order(order_id, page.checked("accept_terms"), caller.actor))
     except TermsNotAccepted:
         page.errors["accept_terms"] = "Agree with the Product Terms to place the order."
         return _order_page(page, found, 409, template="terms.html")
@@ -509,8 +503,7 @@ def save_for_later(order_id: UUID, page: PageDep) -> Response:
 def discard(order_id: UUID, page: PageDep) -> Response:
     caller = page.allow("orders.write")
     found = access.order(page.app, caller, order_id)
-    system = page.system
-    command(system, lambda: system.app.discard_order(order_id, caller.actor))
+    page.commands.run(lambda: page.app.discard_order(order_id, caller.actor))
     page.cookies[CART_COOKIE] = None
     return page.redirect(f"/o/{found.organization_id}/orders", f"Order {found.number} is discarded.")
 
@@ -520,8 +513,7 @@ def retry_failed_lines(order_id: UUID, page: PageDep) -> Response:
     """A new attempt at the vendor for the order's failed lines."""
     caller = page.allow("orders.write")
     found = access.order(page.app, caller, order_id)
-    system = page.system
-    command(system, lambda: system.app.retry_failed_lines(order_id, caller.actor))
+    page.commands.run(lambda: page.app.retry_failed_lines(order_id, caller.actor))
     return page.redirect(f"/orders/{found.id}", f"Order {found.number}: the failed lines are being provisioned again.")
 
 
@@ -530,8 +522,7 @@ def discard_failed_lines(order_id: UUID, page: PageDep) -> Response:
     """The order is finished with the lines it has; the failed ones are given up."""
     caller = page.allow("orders.write")
     found = access.order(page.app, caller, order_id)
-    system = page.system
-    command(system, lambda: system.app.discard_failed_lines(order_id, caller.actor))
+    page.commands.run(lambda: page.app.discard_failed_lines(order_id, caller.actor))
     return page.redirect(f"/orders/{found.id}", f"Order {found.number}: the failed lines are discarded.")
 
 
@@ -542,7 +533,7 @@ def actor_names(page: Page) -> dict[str, str]:
     """``user:<id>`` → the person's name (for "created by")."""
     if page.caller is None:
         return {}
-    users = read_side(page.system).users(page.caller.reseller_id, None, 200, 0).items
+    users = page.read_models().users(page.caller.reseller_id, None, 200, 0).items
     return {f"user:{u['id']}": (f"{u['first_name']} {u['last_name']}".strip() or u["email"]) for u in users}
 
 
@@ -552,7 +543,7 @@ def orders(organization_id: UUID, page: PageDep) -> Response:
     page.allow("orders.read")
     status = page.request.query_params.get("status") or None
     paging = page.paging()
-    found = read_side(page.system).orders(org.id, status, paging.limit, paging.offset)
+    found = page.read_models().orders(org.id, status, paging.limit, paging.offset)
     return page.render(
         "orders.html",
         title=f"Orders · {org.name}",

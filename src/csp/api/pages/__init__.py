@@ -19,14 +19,14 @@ from starlette.responses import RedirectResponse, Response
 from csp.aggregates.errors import CspError
 from csp.api.errors import ApiError, Unauthorized, status_for
 
-log = logging.getLogger("csp.portal")
+log = logging.getLogger("csp.api.pages")
 API_PATHS = ("/api/", "/docs")
 
 
 def install(app: FastAPI) -> None:
     """Mount the portal on the API's app (``csp.api.create_app`` calls this)."""
-    from csp.portal import account, billing, customers, home, ordering, passwords, public, subscriptions
-    from csp.portal.web import HERE
+    from csp.api.pages import account, billing, customers, home, ordering, passwords, public, subscriptions
+    from csp.api.pages.web import HERE
 
     for module in (public, home, customers, ordering, subscriptions, billing, account, passwords):
         app.include_router(module.router, include_in_schema=False)
@@ -36,7 +36,7 @@ def install(app: FastAPI) -> None:
 
 def _html_errors(app: FastAPI) -> None:
     """Pages answer errors as pages; the API's paths keep the JSON envelope."""
-    from csp.portal.web import Redirect
+    from csp.api.pages.web import Redirect
 
     async def redirect(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Redirect)
@@ -58,7 +58,7 @@ def _handler(original: Any) -> Any:
 
 
 def error_page(request: Request, exc: Exception) -> Response:
-    from csp.portal.web import Redirect, login_url, templates
+    from csp.api.pages.web import Redirect, login_url, templates
 
     if isinstance(exc, Redirect):
         return RedirectResponse(exc.url, status_code=303)
@@ -86,7 +86,7 @@ def error_page(request: Request, exc: Exception) -> Response:
     else:
         status = 500
         log.exception("portal page failed", extra={"path": request.url.path}, exc_info=exc)
-    from csp.portal.format import sentence
+    from csp.api.pages.format import sentence
 
     context: dict[str, Any] = {"title": title, "message": sentence(message), "status": status}
     page = _signed_in_page(request) if status != 500 else None
@@ -100,10 +100,10 @@ def error_page(request: Request, exc: Exception) -> Response:
 def _signed_in_page(request: Request) -> Any:
     """The error's request as a page of its caller (``None`` for a visitor, or when the
     caller cannot be told: an error page never fails on its own)."""
-    from csp.portal.web import Page
+    from csp.api.pages.web import Page
 
     try:
         caller = request.app.state.auth.caller(request)
-        return Page(request, request.app.state.system, caller) if caller is not None else None
+        return Page.of(request, caller) if caller is not None else None
     except Exception:
         return None

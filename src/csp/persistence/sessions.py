@@ -7,8 +7,8 @@ or tables in the events' PostgreSQL database) for the embedded default, and Redi
 session id is stored, so a copy of the store opens no session. Times here are wall
 time, not domain time: sessions and throttling are operations, not business facts.
 
-A throttle reserves an attempt before the work it guards (checking a password): one
-atomic step (one SQL statement, one Redis script) counts the attempt on every key it
+A throttle (``csp.api.throttles``) reserves an attempt before the work it guards
+(checking a password): one atomic step (one SQL statement, one Redis script) counts the attempt on every key it
 is limited by and answers the counts, so that however many requests arrive at once,
 on however many API processes, no more than the limit get through.
 """
@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
-from csp.api.sqlstore import SQLTableStore
 from csp.application.passwords import secret_hash
+from csp.persistence import Database
+from csp.persistence.sqlstore import SQLTableStore
+from csp.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -262,51 +264,9 @@ class RedisSessionStore:
         self._r.close()
 
 
-class Throttle:
-    """Attempts limited per key in windows of ``window_seconds``: each attempt is
-    reserved (counted) before the work it guards is done."""
-
-    def __init__(self, store: SessionStore, window_seconds: float) -> None:
-        self.store = store
-        self.window_seconds = window_seconds
-
-    def reserve(self, limits: Sequence[tuple[str, int]]) -> float:
-        """Count an attempt on each ``(key, limit)``: 0 when every key is within its
-        limit (go ahead), else the seconds to wait before a key's window ends."""
-        counted = self.store.count_attempt([k for k, _ in limits], self.window_seconds)
-        return max((counted[k][1] for k, limit in limits if counted[k][0] > limit), default=0.0)
-
-
-@dataclass(frozen=True)
-class ThrottlePolicy:
-    per_account: int = 5
-    per_address: int = 20
-    window_seconds: float = 15 * 60
-
-
-class LoginThrottle:
-    """Sign-in attempts with a password: at most ``per_account`` per account and
-    ``per_address`` per client address in a window; a good password gives its attempt
-    back and clears the account's count."""
-
-    def __init__(self, store: SessionStore, policy: ThrottlePolicy = ThrottlePolicy()) -> None:
-        self.policy = policy
-        self.throttle = Throttle(store, policy.window_seconds)
-
-    def reserve(self, email: str, address: str) -> float:
-        """Reserve an attempt before the password is checked: 0 to go ahead, else the
-        seconds to wait (nothing may be checked then)."""
-        p = self.policy
-        return self.throttle.reserve(((_account(email), p.per_account), (f"address:{address}", p.per_address)))
-
-    def succeeded(self, email: str, address: str) -> None:
-        self.throttle.store.clear_attempts(_account(email))
-        self.throttle.store.release_attempt(f"address:{address}")
-
-    def clear(self, email: str) -> None:
-        """The account may try again at once (its owner proved who it is another way)."""
-        self.throttle.store.clear_attempts(_account(email))
-
-
-def _account(email: str) -> str:
-    return f"account:{email.strip().lower()}"
+def build_session_store(settings: Settings, db: Database) -> SessionStore:
+    """Redis when ``CSP_SESSION_URL`` (or a Redis broker) is set, else the database."""
+    url = settings.session_url or (settings.broker_url if settings.broker_url.startswith("redis") else "")
+    if url:
+        return RedisSessionStore(url, prefix=settings.redis_prefix)
+    return SQLSessionStore.for_database(db)

@@ -13,12 +13,11 @@ from starlette.responses import Response
 from csp.aggregates.errors import ConcurrentModification, CspError
 from csp.aggregates.organization import INDUSTRIES, OrganizationProfile
 from csp.api import access
-from csp.api.commands import command
+from csp.api.deps import VendorLinksDep
 from csp.api.errors import ApiError
-from csp.api.readside import read_side
-from csp.api.routes.organizations import relationship_url
-from csp.portal.public import profile_from_form
-from csp.portal.web import ORG_COOKIE, Page, page_for, safe_next
+from csp.api.pages.public import profile_from_form
+from csp.api.pages.web import ORG_COOKIE, Page, page_for, safe_next
+from csp.api.ports import VendorLinks
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(page_for)]
@@ -31,7 +30,7 @@ def organizations(page: PageDep) -> Response:
         return page.redirect(f"/o/{caller.organization_id}")
     q = (page.request.query_params.get("q") or "").strip()[:100] or None
     paging = page.paging()
-    found = read_side(page.system).organizations(caller.reseller_id, q, paging.limit, paging.offset)
+    found = page.read_models().organizations(caller.reseller_id, q, paging.limit, paging.offset)
     return page.render(
         "organizations.html",
         title="Organizations",
@@ -76,9 +75,8 @@ def create_organization(page: PageDep) -> Response:
     profile = profile_from_form(page)
     if page.errors:
         return _new_form(page, 422)
-    system = page.system
     try:
-        org = command(system, lambda: system.app.register_customer(caller.reseller_id, profile, caller.actor))
+        org = page.commands.run(lambda: page.app.register_customer(caller.reseller_id, profile, caller.actor))
     except CspError as e:
         page.fail(e)
         return _new_form(page, 422)
@@ -112,7 +110,7 @@ def edit_organization(organization_id: UUID, page: PageDep) -> Response:
     """The profile page's fields (industry and eligibility decide what the customer may
     buy), saved in one event; a concurrent change is refused, not overwritten."""
     caller = page.allow("organizations.write")
-    app, system = page.app, page.system
+    app = page.app
     org = access.organization(app, caller, organization_id)
     profile = profile_from_form(page)
     version = page.version()
@@ -120,7 +118,7 @@ def edit_organization(organization_id: UUID, page: PageDep) -> Response:
         return _edit_form(page, org, 422)
     fields = {f: getattr(profile, f) for f in OrganizationProfile.__dataclass_fields__}
     try:
-        saved = command(system, lambda: app.change_organization(org.id, caller.actor, version, **fields))
+        saved = page.commands.run(lambda: app.change_organization(org.id, caller.actor, version, **fields))
     except CspError as e:
         page.fail(e)
         status = 409 if isinstance(e, ConcurrentModification) else 422
@@ -129,7 +127,7 @@ def edit_organization(organization_id: UUID, page: PageDep) -> Response:
 
 
 def tenant_rows(page: Page, organization_id: UUID) -> list[dict[str, Any]]:
-    return list(read_side(page.system).tenants(organization_id, 200, 0).items)
+    return list(page.read_models().tenants(organization_id, 200, 0).items)
 
 
 @router.get("/o/{organization_id}")
@@ -142,7 +140,7 @@ def organization(organization_id: UUID, page: PageDep) -> Response:
 
 
 def _organization(page: Page, org: Any, status_code: int = 200) -> Response:
-    users = read_side(page.system).users(org.owner_reseller_id, org.id, 200, 0).items if page.may("users.read") else []
+    users = page.read_models().users(org.owner_reseller_id, org.id, 200, 0).items if page.may("users.read") else []
     return page.render(
         "organization.html",
         status_code=status_code,
@@ -156,9 +154,9 @@ def _organization(page: Page, org: Any, status_code: int = 200) -> Response:
     )
 
 
-def _tenant_form(page: Page, org: Any, status_code: int = 200) -> Response:
+def _tenant_form(page: Page, vendor: VendorLinks, org: Any, status_code: int = 200) -> Response:
     try:
-        link: str | None = relationship_url(page.system)
+        link: str | None = vendor.relationship_request_url()
     except ApiError:
         link = None
     return page.render(
@@ -172,13 +170,13 @@ def _tenant_form(page: Page, org: Any, status_code: int = 200) -> Response:
 
 
 @router.get("/o/{organization_id}/tenants/new")
-def new_tenant_form(organization_id: UUID, page: PageDep) -> Response:
+def new_tenant_form(organization_id: UUID, page: PageDep, vendor: VendorLinksDep) -> Response:
     caller = page.allow("tenants.write")
-    return _tenant_form(page, access.organization(page.app, caller, organization_id))
+    return _tenant_form(page, vendor, access.organization(page.app, caller, organization_id))
 
 
 @router.post("/o/{organization_id}/tenants/new")
-def request_tenant(organization_id: UUID, page: PageDep) -> Response:
+def request_tenant(organization_id: UUID, page: PageDep, vendor: VendorLinksDep) -> Response:
     """A new tenant (its domain verified and created at the vendor, minutes) or a link to
     an existing one: both asynchronous, so the page says so and the lists show progress."""
     caller = page.allow("tenants.write")
@@ -188,13 +186,12 @@ def request_tenant(organization_id: UUID, page: PageDep) -> Response:
     if mode not in ("create", "link"):
         page.errors["mode"] = "choose Create new or Link existing"
     if page.errors:
-        return _tenant_form(page, org, 422)
-    system = page.system
+        return _tenant_form(page, vendor, org, 422)
     try:
-        tenant = command(system, lambda: system.app.request_tenant(org.id, domain, mode, caller.actor))  # type: ignore[arg-type]
+        tenant = page.commands.run(lambda: page.app.request_tenant(org.id, domain, mode, caller.actor))  # type: ignore[arg-type]
     except CspError as e:
         page.fail(e)
-        return _tenant_form(page, org, 422)
+        return _tenant_form(page, vendor, org, 422)
     what = "verified and created" if mode == "create" else "checked"
     back = safe_next(page.value("next"), f"/o/{org.id}")
     if back.startswith(f"/o/{org.id}/buy/"):  # the order page it came from: with this tenant chosen

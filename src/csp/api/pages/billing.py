@@ -15,10 +15,9 @@ from starlette.responses import Response
 
 from csp.aggregates.errors import CspError, InvalidInput
 from csp.api import access
+from csp.api.pages.charts import bar_chart, month_chart
+from csp.api.pages.web import Page, page_for
 from csp.api.queries import invoice_of
-from csp.api.readside import read_side
-from csp.portal.charts import bar_chart, month_chart
-from csp.portal.web import Page, page_for
 from csp.projections import REPORTS as REPORT_QUERIES
 from csp.projections import report_columns
 
@@ -116,7 +115,7 @@ DATES = {"starts_at", "ends_at", "created_at", "ended_at"}
 def invoices(page: PageDep) -> Response:
     caller = page.allow("invoices.read")
     paging = page.paging()
-    found = read_side(page.system).invoices(caller.reseller_id, paging.limit, paging.offset)
+    found = page.read_models().invoices(caller.reseller_id, paging.limit, paging.offset)
     return page.render(
         "invoices.html", title="Invoices", invoices=found.items, total=found.total, paging=paging.of(found.total)
     )
@@ -125,8 +124,8 @@ def invoices(page: PageDep) -> Response:
 @router.get("/invoices/{invoice_id}")
 def invoice(invoice_id: UUID, page: PageDep) -> Response:
     caller = page.allow("invoices.read")
-    found = invoice_of(page.system, caller, invoice_id)
-    names = {r["id"]: r["name"] for r in read_side(page.system).organizations(caller.reseller_id, None, 200, 0).items}
+    found = invoice_of(page.read_models(), caller, invoice_id)
+    names = {r["id"]: r["name"] for r in page.read_models().organizations(caller.reseller_id, None, 200, 0).items}
     return page.render("invoice.html", title=f"Invoice {found['number']}", invoice=found, names=names)
 
 
@@ -268,7 +267,7 @@ def reports(page: PageDep) -> Response:
         page.errors["sort"] = f"Unknown column {sort}."
         status, sort = 422, None
     rows: list[dict[str, Any]] = []
-    read = read_side(page.system)
+    read = page.read_models()
     try:
         rows = list(
             read.report(name, caller.reseller_id, organization_id, date_from, date_to, sort, direction == "desc").items

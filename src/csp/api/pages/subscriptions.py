@@ -18,15 +18,14 @@ from csp.aggregates.order import Order
 from csp.aggregates.subscription import Subscription
 from csp.aggregates.tenant import Tenant
 from csp.api import access
-from csp.api.commands import command
 from csp.api.errors import NotAllowed
+from csp.api.pages import narrate
+from csp.api.pages.ordering import actor_names, add_change_to_cart, cart_change_line
+from csp.api.pages.web import ORG_COOKIE, Page, page_for, parse_as_of
 from csp.api.presenters import subscription_public
 from csp.api.queries import subscription_rows
 from csp.application.subscriptions import SubscriptionEdit
 from csp.audit import history
-from csp.portal import narrate
-from csp.portal.ordering import actor_names, add_change_to_cart, cart_change_line
-from csp.portal.web import ORG_COOKIE, Page, page_for, parse_as_of
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(page_for)]
@@ -59,7 +58,7 @@ def subscriptions(organization_id: UUID, page: PageDep) -> Response:
         page.cookies[ORG_COOKIE] = str(org.id)
     q = (page.request.query_params.get("q") or "").strip()[:100] or None
     paging = page.paging()
-    found = subscription_rows(page.system, caller, org.id, q, None, paging.limit, paging.offset)
+    found = subscription_rows(page.app, page.read_models(), caller, org.id, q, None, paging.limit, paging.offset)
     return page.render(
         "subscriptions.html",
         title=f"Subscriptions · {org.name}",
@@ -142,7 +141,7 @@ def save_changes(subscription_id: UUID, page: PageDep) -> Response:
     """**Save changes**: every changed field in one command, all or nothing; a refusal
     shows next to the field it is about, and nothing is saved."""
     caller = page.allow("subscriptions.write")
-    app, system = page.app, page.system
+    app = page.app
     sub = access.subscription(app, caller, subscription_id)
     status = page.value("status", "suspended" if sub.status == "suspended" else "enabled")
     quantity = page.integer("quantity", sub.quantity, minimum=1)
@@ -161,7 +160,7 @@ def save_changes(subscription_id: UUID, page: PageDep) -> Response:
         suspend=status == "suspended",
     )
     try:
-        _, done = command(system, lambda: app.edit_subscription(subscription_id, edit, caller.actor, version))
+        _, done = page.commands.run(lambda: app.edit_subscription(subscription_id, edit, caller.actor, version))
     except CspError as e:
         page.fail(e, {"quantity": "quantity", "billing_cycle": "billing_cycle", "status": "status"})
         return _edit(page, app.load(Subscription, subscription_id, "subscription"), 409)
@@ -206,7 +205,7 @@ def _subscription_command(
     if page.errors:
         return _edit(page, sub, 422)
     try:
-        command(page.system, lambda: fn(sub.id, caller.actor, version))
+        page.commands.run(lambda: fn(sub.id, caller.actor, version))
     except CspError as e:
         page.fail(e)
         return _edit(page, page.app.load(Subscription, subscription_id, "subscription"), 409)
@@ -374,7 +373,7 @@ def _instant(page: Page, name: str) -> Any:
 
 
 def fmt_sentence(text: str) -> str:
-    from csp.portal.format import sentence
+    from csp.api.pages.format import sentence
 
     return sentence(text)
 
@@ -401,7 +400,7 @@ def _replayed(page: Page, aggregate_id: UUID, as_of: Any) -> tuple[list[dict[str
 def _money_at(page: Page, caller: Any, found: Any, kind: str) -> dict[str, Any]:
     """The ledger's charges (and credits) of a subscription, summed per instant: the money
     effect of the event at that instant. Partner prices: not for customer users."""
-    if kind != "subscription" or caller.is_customer or page.system.read is None:
+    if kind != "subscription" or caller.is_customer or page.read is None:
         return {}
     from collections import defaultdict
     from decimal import Decimal
@@ -409,7 +408,7 @@ def _money_at(page: Page, caller: Any, found: Any, kind: str) -> dict[str, Any]:
     from csp.audit import jsonable
 
     out: dict[str, Decimal] = defaultdict(Decimal)
-    for c in page.system.read.charges(found.reseller_id, subscription_id=found.id, include_scheduled=False).items:
+    for c in page.read.charges(found.reseller_id, subscription_id=found.id, include_scheduled=False).items:
         out[str(jsonable(c["charged_at"]))] += c["amount"]
     return dict(out)
 

@@ -14,9 +14,8 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from csp.api import access
-from csp.api.readside import read_side
-from csp.portal.charts import month_chart
-from csp.portal.web import Page, page_for
+from csp.api.pages.charts import month_chart
+from csp.api.pages.web import Page, page_for
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(page_for)]
@@ -33,7 +32,7 @@ def _months_back(today: date, n: int) -> date:
 def money_by_month(page: Page, reseller_id: Any, organization_id: Any, today: date) -> dict[str, Any]:
     """Spend (partner cost), customer price and margin per month, the last six months, from
     the same rows as the Evolution report (the money as the ledger charged it)."""
-    rows = read_side(page.system).report(
+    rows = page.read_models().report(
         "evolution", reseller_id, organization_id, date_from=_months_back(today, MONTHS), date_to=today
     )
     months: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
@@ -64,7 +63,7 @@ def money_by_month(page: Page, reseller_id: Any, organization_id: Any, today: da
 def home(page: PageDep) -> Response:
     caller = page.user()
     org_id = caller.organization_id if caller.is_customer else None
-    attention = read_side(page.system).attention(caller.reseller_id, org_id)
+    attention = page.read_models().attention(caller.reseller_id, org_id)
     today = attention["now"].date()
     money = None
     if page.may("reports.read") and not caller.is_customer:
@@ -72,12 +71,12 @@ def home(page: PageDep) -> Response:
     org = access.organization(page.app, caller, caller.organization_id) if caller.is_customer else None
     names: dict[Any, str] = {}
     if not caller.is_customer:
-        organizations = read_side(page.system).organizations(caller.reseller_id, None, 200, 0).items
+        organizations = page.read_models().organizations(caller.reseller_id, None, 200, 0).items
         names = {o["id"]: o["name"] for o in organizations}
     subscriptions = orders = None
     if caller.is_customer:
-        subscriptions = read_side(page.system).subscriptions(caller.organization_id, None, None, 20, 0)
-        orders = read_side(page.system).orders(caller.organization_id, None, 10, 0)
+        subscriptions = page.read_models().subscriptions(caller.organization_id, None, None, 20, 0)
+        orders = page.read_models().orders(caller.organization_id, None, 10, 0)
     return page.render(
         "home.html",
         title="Home",

@@ -15,12 +15,11 @@ from csp.aggregates.errors import CspError
 from csp.aggregates.user import CUSTOMER_ROLES, RESELLER_ROLES
 from csp.api import access
 from csp.api import schemas as s
-from csp.api.commands import command
+from csp.api.actions import change_settings
+from csp.api.deps import InvitationsDep
+from csp.api.pages.web import CART_COOKIE, ORG_COOKIE, Page, page_for
 from csp.api.presenters import order_public, quote_public, segment_public, settings_public
-from csp.api.readside import read_side
-from csp.api.routes.accounts import change_settings, invite_user
 from csp.application import QuoteLineRequest
-from csp.portal.web import CART_COOKIE, ORG_COOKIE, Page, page_for
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(page_for)]
@@ -37,7 +36,7 @@ def _validation(page: Page, e: pydantic.ValidationError) -> None:
 
 def _users(page: Page, status_code: int = 200, invited: s.InvitationPublic | None = None) -> Response:
     caller = page.allow("users.read")
-    read = read_side(page.system)
+    read = page.read_models()
     org_filter = caller.organization_id if caller.is_customer else None
     users = read.users(caller.reseller_id, org_filter, 200, 0).items
     if caller.is_customer:
@@ -64,7 +63,7 @@ def _users(page: Page, status_code: int = 200, invited: s.InvitationPublic | Non
 
 
 def page_label(value: str) -> str:
-    from csp.portal.format import label
+    from csp.api.pages.format import label
 
     return label(value)
 
@@ -75,7 +74,7 @@ def users(page: PageDep) -> Response:
 
 
 @router.post("/users/invite")
-def invite(page: PageDep) -> Response:
+def invite(page: PageDep, invitations: InvitationsDep) -> Response:
     caller = page.allow("users.invite")
     email = page.required("email", "enter the email address the invitation goes to")
     role = page.required("role", "choose a role")
@@ -89,7 +88,7 @@ def invite(page: PageDep) -> Response:
             organization_id=org_id,
             sign_in_method=page.value("sign_in_method") or "local",  # type: ignore[arg-type]
         )
-        invited = invite_user(page.system, caller, body)
+        invited = invitations.invite(caller, body)
     except pydantic.ValidationError as e:
         _validation(page, e)
         return _users(page, 422)
@@ -108,9 +107,8 @@ def change_user(user_id: UUID, page: PageDep) -> Response:
     access.user(page.app, caller, user_id)
     role = page.value("role") or None
     disabled = {"disable": True, "enable": False}.get(page.value("do"))
-    system = page.system
     try:
-        user = command(system, lambda: system.app.change_user(caller.user_id, user_id, role, disabled))
+        user = page.commands.run(lambda: page.app.change_user(caller.user_id, user_id, role, disabled))
     except CspError as e:
         page.fail(e)
         return _users(page, 409)
@@ -160,7 +158,7 @@ def save_settings(page: PageDep) -> Response:
             terms_text=page.value("terms_text"),
             default_markup_percent=markup,
         )
-        change_settings(page.system, caller, body, version, page.auth.offered_methods())
+        change_settings(page.app, page.commands, caller, body, version, page.auth.offered_methods())
     except pydantic.ValidationError as e:
         _validation(page, e)
         return _settings(page, 422)
@@ -181,7 +179,7 @@ def _catalog_admin(page: Page, template: str, status_code: int = 200, **more: An
     segments = [segment_public(x) for x in page.app.segments_of_reseller(caller.reseller_id)]
     organizations = [
         (str(o["id"]), o["name"])
-        for o in read_side(page.system).organizations(caller.reseller_id, None, 200, 0).items
+        for o in page.read_models().organizations(caller.reseller_id, None, 200, 0).items
         if o["kind"] == "customer"
     ]
     return page.render(
@@ -208,9 +206,8 @@ def customize(page: PageDep) -> Response:
 def set_visibility(offer_id: UUID, page: PageDep) -> Response:
     caller = page.allow("catalog.customize")
     visible = page.value("visible") == "true"
-    system = page.system
-    command(system, lambda: system.app.set_offer_visibility(caller.reseller_id, offer_id, visible, caller.actor))
-    offer = system.app.catalog().offer(offer_id)
+    page.commands.run(lambda: page.app.set_offer_visibility(caller.reseller_id, offer_id, visible, caller.actor))
+    offer = page.app.catalog().offer(offer_id)
     return page.redirect(
         "/catalog/customize", f"{offer.name} is {'shown to' if visible else 'hidden from'} your customers."
     )
@@ -232,17 +229,15 @@ def save_segment(page: PageDep) -> Response:
     version = page.version()
     if page.errors:
         return _catalog_admin(page, "segments.html", 422, title="Catalog · Customer Segments")
-    system = page.system
     try:
         if segment_id is None:
-            command(
-                system, lambda: system.app.create_segment(caller.reseller_id, name, offer_ids, org_ids, caller.actor)
+            page.commands.run(
+                lambda: page.app.create_segment(caller.reseller_id, name, offer_ids, org_ids, caller.actor)
             )
         else:
-            access.segment(system.app, caller, segment_id)
-            command(
-                system,
-                lambda: system.app.change_segment(segment_id, name, offer_ids, org_ids, caller.actor, version),
+            access.segment(page.app, caller, segment_id)
+            page.commands.run(
+                lambda: page.app.change_segment(segment_id, name, offer_ids, org_ids, caller.actor, version),
             )
     except CspError as e:
         page.fail(e, {"offer_ids": "offer_ids", "organization_ids": "organization_ids"})
@@ -266,10 +261,9 @@ def set_price(page: PageDep) -> Response:
         page.errors["markup_percent"] = "give a markup, or a customer price"
     if page.errors or segment_id is None or offer_id is None:
         return _catalog_admin(page, "prices.html", 422, title="Catalog · Customer Prices")
-    system = page.system
     try:
-        access.segment(system.app, caller, segment_id)
-        command(system, lambda: system.app.set_segment_price(segment_id, offer_id, caller.actor, markup, price))
+        access.segment(page.app, caller, segment_id)
+        page.commands.run(lambda: page.app.set_segment_price(segment_id, offer_id, caller.actor, markup, price))
     except CspError as e:
         page.fail(e, {"target_price": "customer_price"})
         return _catalog_admin(page, "prices.html", 409, title="Catalog · Customer Prices")
@@ -287,8 +281,8 @@ def _quotes(page: Page, organization_id: UUID, status_code: int = 200) -> Respon
     from csp.api.queries import catalog_offers
 
     offers = [o for o in catalog_offers(page.app, caller, organization_id=org.id) if not o.is_addon and not o.is_trial]
-    tenants = [t for t in read_side(page.system).tenants(org.id, 200, 0).items if t["status"] in ("created", "linked")]
-    quotes = read_side(page.system).quotes(org.id, 200, 0).items
+    tenants = [t for t in page.read_models().tenants(org.id, 200, 0).items if t["status"] in ("created", "linked")]
+    quotes = page.read_models().quotes(org.id, 200, 0).items
     return page.render(
         "quotes.html",
         status_code=status_code,
@@ -325,8 +319,8 @@ def create_quote(organization_id: UUID, page: PageDep) -> Response:
             access.tenant(app, caller, tenant_id)
         term = app.catalog().offer(offer_id).terms[0]
         line = QuoteLineRequest(offer_id, quantity, cycle, term, tenant_id, markup, None)
-        quote = command(
-            page.system, lambda: app.create_quote(org.id, [line], caller.actor, valid_days, page.value("note"))
+        quote = page.commands.run(
+            lambda: app.create_quote(org.id, [line], caller.actor, valid_days, page.value("note"))
         )
     except CspError as e:
         page.fail(e)
@@ -339,7 +333,7 @@ def quote(quote_id: UUID, page: PageDep) -> Response:
     caller = page.allow("quotes.read")
     q = access.quote(page.app, caller, quote_id)
     org = access.organization(page.app, caller, q.organization_id)
-    tenants = [t for t in read_side(page.system).tenants(org.id, 200, 0).items if t["status"] in ("created", "linked")]
+    tenants = [t for t in page.read_models().tenants(org.id, 200, 0).items if t["status"] in ("created", "linked")]
     return page.render(
         "quote.html",
         title="Quote",
@@ -360,7 +354,7 @@ def accept_quote(quote_id: UUID, page: PageDep) -> Response:
     if tenant_id is not None:
         access.tenant(app, caller, tenant_id)
     try:
-        _, order = command(page.system, lambda: app.accept_quote(quote_id, caller.actor, tenant_id))
+        _, order = page.commands.run(lambda: app.accept_quote(quote_id, caller.actor, tenant_id))
     except CspError as e:
         page.fail(e)
         return quote(quote_id, page)

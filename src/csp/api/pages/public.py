@@ -14,12 +14,11 @@ from starlette.responses import Response
 from csp.aggregates.catalog import Eligibility
 from csp.aggregates.errors import CspError, NotFound, TermsNotAccepted
 from csp.aggregates.organization import INDUSTRIES, Address, Organization, OrganizationProfile
-from csp.api.commands import command
 from csp.api.errors import TooManyAttempts, Unauthorized
+from csp.api.pages.web import CART_COOKIE, FORM_COOKIE, ORG_COOKIE, Page, page_for, safe_next
 from csp.api.queries import OfferFilter, catalog_offer, catalog_offers
 from csp.api.signups import SignUps
 from csp.application.accounts import NewLogin
-from csp.portal.web import CART_COOKIE, FORM_COOKIE, ORG_COOKIE, Page, page_for, safe_next
 
 router = APIRouter()
 
@@ -243,14 +242,13 @@ def signup(page: PageDep) -> Response:
     password = page.required("password")
     if page.errors:
         return page.render("signup.html", status_code=422, title="Register a reseller account")
-    system = page.system
     try:
         registration = _signups(page).register(
             "signup",
             email,
             _client(page),
             f"the reseller account {company}",
-            lambda: system.app.start_reseller_sign_up(company, country, NewLogin(email, password, first, last)),
+            lambda: page.app.start_reseller_sign_up(company, country, NewLogin(email, password, first, last)),
         )
     except TooManyAttempts as e:
         page.errors["_form"] = f"Too many sign-ups; try again in {e.details.get('retry_after_seconds', 60)} seconds."
@@ -271,7 +269,7 @@ def _client(page: Page) -> str:
 
 def _check_your_email(page: Page, email: str, token: str) -> Response:
     """After a sign-up (or self-registration): the same page whoever owns the address."""
-    link = f"/confirm-email/{token}" if page.system.settings.test_mode else None
+    link = f"/confirm-email/{token}" if page.settings.test_mode else None
     return page.render("check_email.html", title="Check your email", email=email, confirm_link=link)
 
 
@@ -330,11 +328,9 @@ def accept_invitation(token: str, page: PageDep) -> Response:
         page.errors["password"] = "choose a password of at least 12 characters"
     if page.errors:
         return _invitation(page, token, user, 422)
-    system = page.system
     try:
-        accepted = command(
-            system,
-            lambda: system.app.accept_invitation(token, first, last, password, page.checked("accept_terms")),
+        accepted = page.commands.run(
+            lambda: page.app.accept_invitation(token, first, last, password, page.checked("accept_terms")),
         )
     except TermsNotAccepted:
         page.errors["accept_terms"] = "Accept the terms and conditions to continue."
@@ -399,14 +395,13 @@ def register(slug: str, page: PageDep) -> Response:
     )
     if page.errors:
         return _registration(page, slug, 422)
-    system = page.system
     try:
         registration = _signups(page).register(
             "register",
             admin.email,
             _client(page),
             f"the organization {profile.name}, a customer of the reseller at /portal/{slug}",
-            lambda: system.app.self_register_customer(slug, profile, admin, page.checked("accept_terms")),
+            lambda: page.app.self_register_customer(slug, profile, admin, page.checked("accept_terms")),
         )
     except TooManyAttempts as e:
         page.errors["_form"] = f"Too many sign-ups; try again in {e.details.get('retry_after_seconds', 60)} seconds."
