@@ -93,3 +93,18 @@ def test_the_persistence_adapters_know_nothing_of_the_web() -> None:
 def test_routes_and_pages_take_narrow_collaborators_never_the_workers() -> None:
     for module, names in _imports("csp.api").items():
         assert not [n for n in names if n.startswith("csp.workers")], module
+
+
+def test_the_import_contracts_in_pyproject_hold() -> None:
+    """The layers, the web's ports, the domain's purity and no cycles (import-linter's
+    contracts in pyproject.toml; .ci/run runs the same command)."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or "lint-imports"
+    done = subprocess.run([exe, "--no-cache"], cwd=root, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "0 broken" in done.stdout

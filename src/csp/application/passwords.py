@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from csp.aggregates.secrets import new_secret, secret_hash
+
+__all__ = ["Passwords", "new_secret", "secret_hash"]
 
 # OWASP's minimum for argon2id: m = 19 MiB, t = 2, p = 1.
 ARGON2_MEMORY_KIB = 19 * 1024
@@ -40,13 +43,3 @@ class Passwords:
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
-
-
-def secret_hash(secret: str) -> str:
-    """SHA-256 of a high-entropy secret (an API token, an invitation token): enough to
-    look it up, useless to whoever reads the store."""
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def new_secret(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_urlsafe(32)}"

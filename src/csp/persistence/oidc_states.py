@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
-from csp.application.passwords import secret_hash
+from csp.aggregates.secrets import secret_hash
 from csp.persistence import Database
 from csp.persistence.sqlstore import SQLTableStore
 from csp.settings import Settings

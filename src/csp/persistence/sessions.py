@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
-from csp.application.passwords import secret_hash
+from csp.aggregates.secrets import secret_hash
 from csp.persistence import Database
 from csp.persistence.sqlstore import SQLTableStore
 from csp.settings import Settings
