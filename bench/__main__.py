@@ -160,7 +160,7 @@ def http_sections(
     from bench import http
     from csp.application import CspApplication
     from csp.persistence import eventsourcing_env, parse_database_url
-    from csp.projections import ReadSide
+    from csp.projections import ReadModels
 
     db = parse_database_url(db_url)
     namespace = redis_namespace()
@@ -177,7 +177,7 @@ def http_sections(
     )
     out: dict[str, Any] = {}
     app = CspApplication(env=eventsourcing_env(db))
-    read = ReadSide(database=db, app=app, run_in_process=False)
+    read = ReadModels(database=db, app=app)
     try:
         with processes(workdir / "logs") as procs:
             procs.start("serve", ["serve", "--port", str(port)], env)

@@ -29,7 +29,7 @@ from eventsourcing.domain import Aggregate, event
 from bench.common import latency_ms, log
 from bench.generate import PASSWORD, reseller_login
 from csp.persistence import Database, eventsourcing_env
-from csp.projections import ReadSide
+from csp.projections import ReadModels
 
 API = "/api/v1"
 BUSINESS_PREMIUM_VENDOR_ID = "CFQ7TTC0LCHC:0002"
@@ -266,7 +266,7 @@ class LagProbe:
     """Polls the log's head and the read side's position every ``interval`` s, and records how
     long each new head took to be applied (accuracy: about one interval)."""
 
-    def __init__(self, read: ReadSide, interval: float = 0.002) -> None:
+    def __init__(self, read: ReadModels, interval: float = 0.002) -> None:
         self.read = read
         self.interval = interval
         self.lags: list[float] = []
@@ -316,7 +316,7 @@ def page_ops(client: httpx.AsyncClient, org: str) -> Callable[[int], Awaitable[b
     return op
 
 
-def direct_queries(read: ReadSide, org: UUID, seconds: float) -> dict[str, Any]:
+def direct_queries(read: ReadModels, org: UUID, seconds: float) -> dict[str, Any]:
     """The same two pages as SQL through the read side, no HTTP: the query's own ceiling."""
     latencies: list[float] = []
     deadline = time.monotonic() + seconds
@@ -378,7 +378,7 @@ def pgbench_select_only(postgres_url: str, seconds: float, clients: int = 8) -> 
 
 
 def run_reads(
-    session: Session, read: ReadSide, seconds: float, rate: float, concurrency: int, postgres_url: str | None
+    session: Session, read: ReadModels, seconds: float, rate: float, concurrency: int, postgres_url: str | None
 ) -> dict[str, Any]:
     org = big_customer(session)
     total = read.subscriptions(UUID(org), limit=50)
@@ -419,7 +419,7 @@ def run_writes(
     session: Session,
     db: Database,
     raw_sqlite: str | None,
-    read: ReadSide,
+    read: ReadModels,
     seconds: float,
     client_counts: tuple[int, ...],
     rate: float,

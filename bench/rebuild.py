@@ -20,7 +20,7 @@ from pathlib import Path
 
 from csp.application import CspApplication
 from csp.persistence import eventsourcing_env, parse_database_url
-from csp.projections import ReadSide
+from csp.projections import Projector, ReadModels
 
 
 def peak_rss_mb() -> float:
@@ -55,11 +55,12 @@ def main(argv: list[str] | None = None) -> None:
     out: dict[str, object] = {"store": db.describe(), "events": head}
     out["raw_scan"] = raw_scan(app)
     print(f"raw scan: {out['raw_scan']}", file=sys.stderr)
-    read = ReadSide(database=db, app=app, run_in_process=False)
+    read = ReadModels(database=db, app=app)
+    projector = Projector(read, run_in_process=False)
     if not args.skip_catch_up:
         before = read.position()
         started = time.monotonic()
-        read.sync(timeout=3600)
+        projector.sync(timeout=3600)
         seconds = time.monotonic() - started
         out["catch_up"] = {
             "events": head - before,
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
             last[0] = now
             print(f"  {pr.done:,}/{pr.total:,}  {pr.rate:,.0f} events/s", file=sys.stderr)  # type: ignore[attr-defined]
 
-    result = read.rebuild(read.model_names(), progress=progress)
+    result = projector.rebuild(read.model_names(), progress=progress)
     out["rebuild"] = {
         "models": list(result.models),
         "events": result.events,

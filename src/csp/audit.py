@@ -98,5 +98,5 @@ def history(
 
 
 def verify(app: Application[UUID], read: Any) -> Verification:
-    """Recompute the audit chain from the stored events (``read``: the ``ReadSide``)."""
+    """Recompute the audit chain from the stored events (``read``: the ``ReadModels``)."""
     return verify_chain(app.recorder, read.view)

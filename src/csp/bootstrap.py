@@ -1,8 +1,9 @@
 """The composition root: the one place that builds the system from settings.
 
 ``bootstrap(settings, role=...)`` builds, in one pass and holding the schema lock, what
-a process role needs (the event store and application always; the read side, the
-sagas and the mailer as the role asks) and returns a frozen ``System``. The parts take
+a process role needs (the event store and application always; the read side — its
+queries and its projector —, the sagas and the mailer as the role asks) and returns a
+frozen ``System``. The parts take
 the narrow collaborators they use (``settings``, ``database``, ``app``, ``clock``,
 ``mailer``), never the ``System``; nothing below this module imports it.
 ``web_app(system)`` builds the HTTP app over a system's parts. Nothing connects at import.
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from csp.api.app import WebParts
     from csp.api.auth import Auth
     from csp.mail import Mailer
-    from csp.projections import ReadSide
+    from csp.projections import Projector, ReadModels
     from csp.workers import Sagas
 
 # What each process role builds beyond the application: (read side, sagas and mailer).
@@ -56,7 +57,9 @@ ROLES: dict[str, tuple[bool, bool]] = {
 class System:
     """What a process was built with (frozen: nothing is set on it after ``bootstrap``).
 
-    ``read`` and ``sagas`` are ``None`` when the role does not need them;
+    ``read`` (the queries and read-your-writes, what the web layer uses), ``projector``
+    (what applies the events to them: ``start`` in-process, ``run``, ``sync``,
+    ``rebuild``, ``verify_audit``) and ``sagas`` are ``None`` when the role does not need them;
     ``resources`` closes, in reverse order, what the parts opened (``close()``).
     """
 
@@ -65,7 +68,8 @@ class System:
     app: CspApplication
     clock: Clock
     resources: ExitStack
-    read: ReadSide | None = None
+    read: ReadModels | None = None
+    projector: Projector | None = None
     sagas: Sagas | None = None
     mailer: Mailer | None = None
 
@@ -164,13 +168,13 @@ def _bootstrap_once(settings: Settings, clock: Clock | None, *, load_catalog: bo
         clock = clock or build_clock(settings, db)
         app = open_application(db, clock)
         try:
-            read = _read_side(settings, db, app, resources) if with_read else None
+            read, projector = _read_side(settings, db, app, resources) if with_read else (None, None)
             mailer, sagas = _sagas(settings, db, app, clock, resources) if with_sagas else (None, None)
         except BaseException:
             resources.close()
             app.close()
             raise
-    system = System(settings, db, app, clock, resources, read=read, sagas=sagas, mailer=mailer)
+    system = System(settings, db, app, clock, resources, read=read, projector=projector, sagas=sagas, mailer=mailer)
     if load_catalog:
         try:
             app.ensure_catalog()
@@ -180,12 +184,16 @@ def _bootstrap_once(settings: Settings, clock: Clock | None, *, load_catalog: bo
     return system
 
 
-def _read_side(settings: Settings, db: Database, app: CspApplication, resources: ExitStack) -> ReadSide:
-    from csp.projections import ReadSide
+def _read_side(
+    settings: Settings, db: Database, app: CspApplication, resources: ExitStack
+) -> tuple[ReadModels, Projector]:
+    from csp.projections import Projector, ReadModels
 
-    read = ReadSide(database=db, app=app, run_in_process=settings.run_projections_in_process())
+    read = ReadModels(database=db, app=app)
     resources.callback(read.close)
-    return read
+    projector = Projector(read, run_in_process=settings.run_projections_in_process())
+    resources.callback(projector.close)  # closed first: its thread stops before the store closes
+    return read, projector
 
 
 def _sagas(

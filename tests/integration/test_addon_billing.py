@@ -43,7 +43,7 @@ def http_system(store_url: str, tmp_path: Path) -> Iterator[System]:
     system = bootstrap(settings)
     assert system.read is not None
     assert system.sagas is not None
-    system.read.start()
+    system.projector.start()
     system.sagas.start_worker(settings.worker_threads)
     system.sagas.start_relay()
     try:
@@ -60,7 +60,7 @@ def _settled(system: System) -> None:
     assert system.sagas is not None
     assert system.sagas.drain(30), "the sagas did not settle"
     assert system.read is not None
-    assert system.read.sync(30), "the read side did not catch up"
+    assert system.projector.sync(30), "the read side did not catch up"
 
 
 def _invoice(client: Client, period: str) -> dict[str, Any]:

@@ -116,8 +116,8 @@ def test_an_invitation_across_resellers_answers_as_any_invitation(app: FastAPI, 
     # again: a new link for the same invited user, as for any invitation
     again = acct.boss.ok("POST", "/users/invitations", 201, json={**body, "email": other.email})
     assert again["user"]["id"] == taken.json()["user"]["id"]
-    assert system.read is not None
-    system.read.sync(5)
+    assert system.projector is not None
+    system.projector.sync(5)
     listed = {u["email"]: u["status"] for u in acct.boss.ok("GET", "/users")["items"]}
     assert (listed[other.email], listed["fresh-invitee@example.com"]) == ("invited", "invited")
     # the owner gets a notice, never a link

@@ -20,8 +20,8 @@ from tests.fixtures.api import API, Account, serve, sign_up
 @pytest.fixture
 def small_limit(tmp_path: Path) -> Iterator[System]:
     system = bootstrap(Settings(data_dir=tmp_path, test_mode=True, public_url="http://testserver", max_body_bytes=4096))
-    assert system.read is not None
-    system.read.start()
+    assert system.projector is not None
+    system.projector.start()
     try:
         yield system
     finally:

@@ -381,8 +381,8 @@ def test_the_users_list_is_a_read_model_of_the_account(account: Account):
 def test_a_report_pages_its_rows_when_asked_and_csv_has_them_all(account: Account):
     for n in range(3):
         account.customer(f"Report Customer {n}")
-    assert account.system.read is not None
-    account.system.read.sync(5)
+    assert account.system.projector is not None
+    account.system.projector.sync(5)
     every = account.boss.ok("GET", "/reports/customers")
     assert every["total"] == len(every["items"]) >= 3
     first = account.boss.ok("GET", "/reports/customers?limit=2")

@@ -52,8 +52,8 @@ def throttled_system(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
 
 
 def _running(system: System) -> Iterator[System]:
-    assert system.read is not None
-    system.read.start()
+    assert system.projector is not None
+    system.projector.start()
     try:
         yield system
     finally:

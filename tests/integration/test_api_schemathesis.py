@@ -36,8 +36,8 @@ CHECKS = [
 
 def test_the_api_keeps_its_schema(tmp_path: Path) -> None:
     system = bootstrap(Settings(data_dir=tmp_path, test_mode=True, public_url="http://testserver"))
-    assert system.read is not None
-    system.read.start()
+    assert system.projector is not None
+    system.projector.start()
     try:
         app = web_app(system)
         account = sign_up(app, system)

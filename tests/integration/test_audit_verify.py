@@ -30,7 +30,7 @@ def test_verify_names_the_first_row_altered_directly_in_the_database(read_world:
     w = rw.world()
     w.buy(2)
     rw.sync()
-    assert rw.read.verify_audit().ok
+    assert rw.projector.verify_audit().ok
     # someone edits a stored event (the quantity bought) behind the application's back
     n = 12
     (original,) = rw.app.recorder.select_notifications(n, 1)
@@ -41,7 +41,7 @@ def test_verify_names_the_first_row_altered_directly_in_the_database(read_world:
         "UPDATE {table} SET state = %s WHERE notification_id = %s",
         (altered, n),
     )
-    result = rw.read.verify_audit()
+    result = rw.projector.verify_audit()
     assert (result.problem, result.notification_id) == ("altered", n)
     assert "notification 12 was altered" in result.message
 
@@ -52,7 +52,7 @@ def test_verify_names_a_removed_event(read_world: ReadWorld):
     w.buy(1)
     rw.sync()
     tamper(rw, "DELETE FROM stored_events WHERE rowid = ?", "DELETE FROM {table} WHERE notification_id = %s", (7,))
-    result = rw.read.verify_audit()
+    result = rw.projector.verify_audit()
     assert (result.problem, result.notification_id) == ("removed", 7)
 
 

@@ -93,8 +93,8 @@ FLEET = (
     "from csp.projections.runner import LogReader\n"
     "role = sys.argv[1]\n"
     "s = bootstrap(Settings(), role=role)\n"
-    "if s.read is not None:\n"
-    "    LogReader(s.read.reader_env).close()\n"
+    "if s.projector is not None:\n"
+    "    LogReader(s.projector.reader_env).close()\n"
     "s.close()\n"
 )
 

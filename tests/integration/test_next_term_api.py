@@ -18,8 +18,8 @@ from tests.support import BUSINESS_PREMIUM
 def system(store_url: str, tmp_path: Path) -> Iterator[System]:
     settings = Settings(data_dir=tmp_path, database_url=store_url, test_mode=True, public_url="http://testserver")
     system = bootstrap(settings)
-    assert system.read is not None
-    system.read.start()
+    assert system.projector is not None
+    system.projector.start()
     try:
         yield system
     finally:

@@ -77,8 +77,8 @@ def _three_line_order(acct: Account, org_id: str, tenant_id: str) -> str:
 
 def _world(saga_system_factory: Any, database_url: str) -> tuple[Any, Account, RefusingVendor, str, str]:
     system = saga_system_factory(database_url=database_url, test_mode=True, public_url="http://testserver")
-    assert system.read is not None
-    system.read.start()
+    assert system.projector is not None
+    system.projector.start()
     acct = sign_up(web_app(system), system)
     vendor = RefusingVendor(system.sagas.gateway(), BASIC_VENDOR_OFFER)
     system.sagas._gateway = vendor

@@ -17,7 +17,7 @@ import pytest
 from csp.application import CspApplication
 from csp.clock import SettableClock
 from csp.persistence import eventsourcing_env, parse_database_url
-from csp.projections import ReadSide
+from csp.projections import ReadModels
 from tests.support import ACTOR, FORMULA, catalog_with_formula_name, make_world
 
 
@@ -93,7 +93,7 @@ def test_csp_project_follows_the_log_until_stopped(store):
     )
     try:
         db = parse_database_url(env["CSP_DATABASE_URL"])
-        read = ReadSide(database=db, app=app, run_in_process=False)
+        read = ReadModels(database=db, app=app)
         assert read.wait(app.recorder.max_notification_id(), timeout=60)
         assert read.subscriptions(UUID(env["CUSTOMER"])).items[0]["purchased"] == 6
         read.close()

@@ -304,8 +304,8 @@ def check(rw: ReadWorld, cmds: list[tuple[Any, ...]]) -> None:
     assert_matches_fold(rw.read, rw.app)
     incremental = stored_tables(rw.read)
     check_against_aggregates(d, incremental)
-    assert rw.read.verify_audit().ok
-    rw.read.rebuild(rw.read.model_names())
+    assert rw.projector.verify_audit().ok
+    rw.projector.rebuild(rw.read.model_names())
     assert stored_tables(rw.read) == incremental
 
 

@@ -37,11 +37,11 @@ def meta(rw: ReadWorld) -> dict[str, int]:
 
 def test_a_rebuild_equals_the_incrementally_built_models_row_for_row(read_world: ReadWorld):
     rw = read_world
-    rw.read.start()
+    rw.projector.start()
     busy_world(rw)
     assert rw.read.wait(rw.app.last_notification_id(), timeout=10)
     before, generations = stored_tables(rw.read), meta(rw)
-    result = rw.read.rebuild(rw.read.model_names())
+    result = rw.projector.rebuild(rw.read.model_names())
     assert result.position == rw.app.recorder.max_notification_id()
     assert stored_tables(rw.read) == before
     assert all(meta(rw)[m] != g for m, g in generations.items())
@@ -57,7 +57,7 @@ def test_the_live_models_serve_and_follow_the_log_while_a_rebuild_runs(
 ):
     rw = read_world
     monkeypatch.setattr("csp.projections.rebuild.REBUILD_BATCH", 5)
-    rw.read.start()
+    rw.projector.start()
     busy_world(rw)
     w = rw.world()
     assert rw.read.wait(rw.app.last_notification_id(), timeout=10)
@@ -69,7 +69,7 @@ def test_the_live_models_serve_and_follow_the_log_while_a_rebuild_runs(
             assert rw.read.wait(rw.app.last_notification_id(), timeout=10)
             served.append(rw.read.subscriptions(w.customer.id).total)  # from the live tables
 
-    rw.read.rebuild(["subscriptions_list", "charges_ledger"], progress=meanwhile)
+    rw.projector.rebuild(["subscriptions_list", "charges_ledger"], progress=meanwhile)
     assert served == [1]
     assert rw.read.subscriptions(w.customer.id).items[0]["purchased"] == 7
     assert_matches_fold(rw.read, rw.app)
@@ -87,7 +87,7 @@ def test_an_interrupted_rebuild_leaves_the_live_models_untouched(
 
     stop = threading.Event()
     with pytest.raises(RebuildInterrupted):
-        rw.read.rebuild(["orders_list", "audit_chain"], progress=lambda p: stop.set(), stop=stop)
+        rw.projector.rebuild(["orders_list", "audit_chain"], progress=lambda p: stop.set(), stop=stop)
     assert stored_tables(rw.read) == before
     assert meta(rw) == generations
     with rw.read.view.tx(write=False) as tx:

@@ -18,7 +18,7 @@ from csp.aggregates.order import Order
 from csp.aggregates.organization import Organization
 from csp.aggregates.tenant import Tenant
 from csp.clock import SettableClock
-from csp.projections import ReadSide
+from csp.projections import ReadModels
 from csp.projections.model import ReadModelGroup
 from csp.projections.orders_list import OrdersList
 from csp.projections.store import APPLICATION_NAME
@@ -38,8 +38,8 @@ def eventually(check, timeout: float = 15.0) -> None:
 
 def test_a_command_is_read_back_as_soon_as_it_returns(read_world: ReadWorld):
     rw = read_world
-    rw.read.start()
-    eventually(lambda: rw.read.is_active)
+    rw.projector.start()
+    eventually(lambda: rw.projector.is_active)
     w = rw.world()
     sub = w.buy(3)
     # the API's read-your-writes: wait for this thread's last notification, then read
@@ -63,7 +63,7 @@ def test_waiting_times_out_when_no_process_projects(store_url: str, clock: Setta
         orders_only = ReadModelGroup("orders", (OrdersList(), SubscriptionsList()))
         assert not orders_only.feeds(get_topic(Tenant.Requested))
         assert orders_only.feeds(get_topic(Order.Drafted))
-        read = ReadSide(database=rw.database, app=rw.app, run_in_process=False, group=orders_only)
+        read = ReadModels(database=rw.database, app=rw.app, group=orders_only)
         try:
             now = rw.app.now()
             tenant = Tenant.request(uuid4(), w.customer.id, w.reseller.id, "other1", "create", ACTOR, now)
@@ -76,15 +76,15 @@ def test_waiting_times_out_when_no_process_projects(store_url: str, clock: Setta
 
 def test_one_replica_is_active_and_another_takes_over_when_it_stops(store_url: str, clock: SettableClock):
     with open_read_world(store_url, clock) as first, open_read_world(store_url, clock) as second:
-        first.read.start()
-        eventually(lambda: first.read.is_active)
-        second.read.start()
-        eventually(lambda: second.read.projector.standing_by.is_set())
-        assert not second.read.is_active
+        first.projector.start()
+        eventually(lambda: first.projector.is_active)
+        second.projector.start()
+        eventually(lambda: second.projector.supervisor.standing_by.is_set())
+        assert not second.projector.is_active
         w = first.world()
         assert second.read.wait(first.app.last_notification_id(), timeout=5)  # polls: another process applies
-        first.read.stop()
-        eventually(lambda: second.read.is_active)
+        first.projector.stop()
+        eventually(lambda: second.projector.is_active)
         # the new leader knows where the old one stopped: no stale wait
         started = time.monotonic()
         assert second.read.wait(first.app.last_notification_id(), timeout=2)
@@ -111,12 +111,12 @@ def test_the_supervisor_restarts_the_projections_after_a_failure(
     monkeypatch.setattr(OrdersList, "drafted", flaky)
     monkeypatch.setattr("csp.projections.runner.MAX_BACKOFF_SECONDS", 0.2)
     caplog.set_level(logging.INFO, logger="csp.projections")
-    rw.read.start()
+    rw.projector.start()
     w = rw.world()
     w.buy(1)
     assert rw.read.wait(rw.app.last_notification_id(), timeout=10)
     assert failures
-    assert rw.read.projector.restarts >= 1
+    assert rw.projector.supervisor.restarts >= 1
     assert "projections stopped (ConnectionError: the database went away); restarting" in caplog.text
     assert_matches_fold(rw.read, rw.app)
 
@@ -126,7 +126,7 @@ KILLER = textwrap.dedent(
     import os, sys
     from csp.application import CspApplication
     from csp.persistence import eventsourcing_env, parse_database_url
-    from csp.projections import ReadSide, runner
+    from csp.projections import Projector, ReadModels, runner
     from csp.projections.model import Dispatcher
     from csp.projections.rows import RowBuffer
 
@@ -147,7 +147,7 @@ KILLER = textwrap.dedent(
     Dispatcher.apply, RowBuffer.flush = counting_apply, flush_then_die
     db = parse_database_url(sys.argv[1])
     app = CspApplication(env=eventsourcing_env(db))
-    ReadSide(database=db, app=app, run_in_process=True).sync()
+    Projector(ReadModels(database=db, app=app), run_in_process=True).sync()
     """
 )
 
@@ -174,7 +174,7 @@ def test_a_projection_killed_between_a_batchs_writes_and_its_commit_loses_and_re
         rw.sync()
         assert rw.read.report("consumption", w.reseller.id).items[0]["amount"] == Decimal("15.40")
         assert_matches_fold(rw.read, rw.app)
-        assert rw.read.verify_audit().ok
+        assert rw.projector.verify_audit().ok
 
 
 def test_read_side_in_memory_sqlite_follows_an_in_memory_store(clock: SettableClock):
@@ -183,4 +183,4 @@ def test_read_side_in_memory_sqlite_follows_an_in_memory_store(clock: SettableCl
         w.buy(1)
         rw.sync()
         assert rw.read.orders(w.customer.id).total == 1
-        assert isinstance(rw.read, ReadSide)
+        assert isinstance(rw.read, ReadModels)

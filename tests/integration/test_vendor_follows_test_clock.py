@@ -26,8 +26,8 @@ def _sim_url(system: System) -> str:
 
 def test_moving_the_test_clock_fills_the_consumption_report(saga_system_factory: Callable[..., System], store_url: str):
     system = saga_system_factory(test_mode=True, database_url=store_url, public_url="http://testserver")
-    assert system.read is not None
-    system.read.start()
+    assert system.projector is not None
+    system.projector.start()
     acc = sign_up(web_app(system), system)
     b = acc.boss
     customer = acc.customer()

@@ -33,8 +33,8 @@ def move_clock(account: Account, to: datetime) -> None:
     run through ``POST /test/clock`` is not what these pages are about."""
     account.system.clock.set(to)  # type: ignore[attr-defined]
     assert account.system.app.now() >= to
-    assert account.system.read is not None
-    account.system.read.sync(5)
+    assert account.system.projector is not None
+    account.system.projector.sync(5)
 
 
 def test_signing_in_lands_on_home(api_app: FastAPI, account: Account):
@@ -72,8 +72,8 @@ def test_home_lists_renewals_in_the_next_30_days(boss: Browser, account: Account
     assert f"renews {ends:%d.%m.%Y}" in renewals
     # with auto-renew off it is not a renewal
     account.boss.ok("PUT", f"/subscriptions/{sub_id}/auto-renew", json={"auto_renew": False})
-    assert account.system.read is not None
-    account.system.read.sync(5)
+    assert account.system.projector is not None
+    account.system.projector.sync(5)
     assert section(boss.page("/home"), "renewals") == ""
 
 
@@ -89,8 +89,8 @@ def test_home_lists_failed_orders_and_tenants_being_verified(boss: Browser, acco
     pending = account.boss.ok(
         "POST", f"/organizations/{org}/tenants", 202, json={"domain": "fabrikamhome", "mode": "create"}
     )
-    assert account.system.read is not None
-    account.system.read.sync(5)
+    assert account.system.projector is not None
+    account.system.projector.sync(5)
     html = boss.page("/home")
     orders = section(html, "orders")
     assert f'href="/orders/{order["id"]}"' in orders

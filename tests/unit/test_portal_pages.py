@@ -60,8 +60,8 @@ def boss(api_app: FastAPI, account: Account) -> Browser:
 def ready_customer(account: Account) -> tuple[str, str]:
     org = account.customer()
     tenant = account.ready_tenant(org["id"])
-    assert account.system.read is not None
-    account.system.read.sync(5)
+    assert account.system.projector is not None
+    account.system.projector.sync(5)
     return org["id"], tenant["id"]
 
 
@@ -156,8 +156,8 @@ def test_save_changes_applies_every_field_at_once_or_none(boss: Browser, account
     account.boss.ok("POST", f"/orders/{order['id']}/lines", 201, json={**line, "billing_cycle": "monthly"})
     account.boss.ok("POST", f"/orders/{order['id']}/place", 202, json={"accept_terms": True})
     account.provision(order["id"])
-    assert account.system.read is not None
-    account.system.read.sync(5)
+    assert account.system.projector is not None
+    account.system.projector.sync(5)
     sub_id = account.boss.ok("GET", f"/organizations/{org}/subscriptions")["items"][0]["id"]
     page = f"/subscriptions/{sub_id}"
     form = {
@@ -189,8 +189,8 @@ def test_long_lists_are_paged_and_keep_their_filters(boss: Browser, account: Acc
     # given 53 customers (and the reseller's own account): 54 organizations
     for n in range(53):
         account.customer(f"Customer {n:02d}")
-    assert account.system.read is not None
-    account.system.read.sync(5)
+    assert account.system.projector is not None
+    account.system.projector.sync(5)
     # then the list shows 50 per page, with a link to the next
     first = boss.page("/organizations")
     assert first.count('href="/o/') >= 50
@@ -371,14 +371,14 @@ def active_subscription(account: Account, org: str, tenant: str, quantity: int =
     account.boss.ok("POST", f"/orders/{order['id']}/lines", 201, json=line)
     account.boss.ok("POST", f"/orders/{order['id']}/place", 202, json={"accept_terms": True})
     account.provision(order["id"])
-    assert account.system.read is not None
-    account.system.read.sync(5)
+    assert account.system.projector is not None
+    account.system.projector.sync(5)
     return str(account.boss.ok("GET", f"/organizations/{org}/subscriptions")["items"][0]["id"])
 
 
 def drafts(account: Account, org: str) -> int:
-    assert account.system.read is not None
-    account.system.read.sync(5)
+    assert account.system.projector is not None
+    account.system.projector.sync(5)
     return int(account.boss.ok("GET", f"/organizations/{org}/orders?status=draft")["total"])
 
 
@@ -422,8 +422,8 @@ def test_ordering_two_more_licences_from_the_subscription_page_places_a_plus_2_u
     sub = account.boss.ok("GET", page)
     assert sub["purchased"] == 5
     assert account.boss.ok("GET", f"/orders/{order_id}")["status"] == "provision_finished"
-    assert account.system.read is not None
-    account.system.read.sync(5)
+    assert account.system.projector is not None
+    account.system.projector.sync(5)
     orders = boss.page(f"/o/{org}/orders")
     assert re.search(r"Microsoft 365 Business Premium</td><td[^>]*>\+2 Users</td>", orders)
 

@@ -41,8 +41,8 @@ def _bought(account: Account, name: str, quantity: int) -> str:
 def _ready(api_app: FastAPI, account: Account) -> Browser:
     _bought(account, "Contoso SRL", 10)
     _bought(account, "Fabrikam SA", 3)
-    assert account.system.read is not None
-    account.system.read.sync(5)
+    assert account.system.projector is not None
+    account.system.projector.sync(5)
     return log_in(api_app, account.email)
 
 

@@ -1,4 +1,14 @@
-"""The event-sourced domain: aggregates, values, rules and pricing (no I/O here)."""
+"""The event-sourced domain: aggregates, values, rules and pricing (no I/O here).
+
+``Order``, ``Subscription``, ``Tenant``, ``Organization``, users, quotes, invoices and
+the catalog settings are ``eventsourcing.domain.Aggregate``s with explicit past-tense
+event classes; checks live in their public methods, the ``@event`` methods only assign,
+and every event carries who and when (time and actor come in as arguments). The pure
+rules (money, markup, pro-rating, windows, terms) sit beside them. Data flows in as a
+command's arguments and out as new events; the application saves them, and the
+projections and sagas follow them. The package imports only the stdlib,
+``eventsourcing.domain`` and pydantic; nothing else of ``csp``.
+"""
 
 from csp.aggregates import (  # noqa: F401
     billing,

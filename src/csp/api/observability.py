@@ -1,14 +1,17 @@
 """Operations: structured JSON logs with a request id, and Prometheus metrics.
 
 Every request gets an id (``X-Request-ID`` in, or a new one) that every log line of the
-request carries and the answer sends back. Metrics live in a registry of their own per
-app (so tests can build many apps), served at ``/api/v1/metrics``.
+request carries and the answer sends back: it is bound with structlog's context
+variables (``structlog.contextvars``), and structlog's ``ProcessorFormatter`` renders
+every record — ours and the libraries' (uvicorn, dramatiq, eventsourcing, httpx), all
+emitted through the standard ``logging`` — as one JSON line: ``ts``, ``level``,
+``logger``, ``message``, ``request_id`` (inside a request), the record's extras, and
+``exception`` (its traceback). Metrics live in a registry of their own per app (so
+tests can build many apps), served at ``/api/v1/metrics``.
 """
 
 from __future__ import annotations
 
-import contextvars
-import json
 import logging
 import re
 import sys
@@ -18,36 +21,63 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from structlog.typing import EventDict, WrappedLogger
 
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 log = logging.getLogger("csp.api.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, request id, extras."""
+def _stamp(logger: WrappedLogger, name: str, event: EventDict) -> EventDict:
+    """``ts``: when the record was made (UTC, milliseconds), not when it is written."""
+    record = event.get("_record")
+    created = record.created if record is not None else time.time()
+    event["ts"] = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    return event
 
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        rid = request_id_var.get()
-        if rid:
-            out["request_id"] = rid
-        for k, v in vars(record).items():
-            if k not in _STANDARD and not k.startswith("_"):
-                out[k] = v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
-        if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False)
+
+_FIRST = ("ts", "level", "logger", "message", "request_id")
+
+
+def _plain_extras(logger: WrappedLogger, name: str, event: EventDict) -> EventDict:
+    """The fixed fields first, then the extras as JSON scalars (anything else as its
+    ``str``); private ones and uvicorn's ``color_message`` dropped."""
+    out = {k: event[k] for k in _FIRST if k in event}
+    for k, v in event.items():
+        if k in out or k.startswith("_") or k == "color_message":
+            continue
+        plain = k == "exc_info" or isinstance(v, (str, int, float, bool, type(None)))
+        out[k] = v if plain else str(v)
+    return out
+
+
+# Run on every record, a library's or a structlog logger's: the level, the logger, the
+# request's context (``request_id``).
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+]
+
+
+def json_formatter() -> logging.Formatter:
+    """One JSON object per line: ts, level, logger, message, request id, extras, exception."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*_SHARED, structlog.stdlib.ExtraAdder()],
+        processors=[
+            _stamp,
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.EventRenamer("message"),
+            _plain_extras,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(ensure_ascii=False),
+        ],
+    )
 
 
 def resolve_log_format(fmt: str, stream: object = None) -> str:
@@ -61,14 +91,22 @@ def resolve_log_format(fmt: str, stream: object = None) -> str:
 def configure_logging(level: str = "INFO", fmt: str = "auto", requests: bool = False) -> None:
     """The process's logging: one handler on stderr, JSON or text (``auto`` by the
     terminal). The access log and the vendor calls' HTTP lines show at INFO only when
-    ``requests`` asks for them; otherwise at DEBUG, so a terminal stays readable."""
+    ``requests`` asks for them; otherwise at DEBUG, so a terminal stays readable.
+    structlog's own loggers (``structlog.get_logger()``) hand their events to the same
+    handler, so they come out alike."""
     global _ACCESS_LEVEL
     _ACCESS_LEVEL = logging.INFO if requests else logging.DEBUG
+    structlog.configure(
+        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
     handler = logging.StreamHandler(sys.stderr)
     if resolve_log_format(fmt, sys.stderr) == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(json_formatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -139,7 +177,7 @@ class RequestContext:
         headers = {k.decode().lower(): v.decode(errors="replace") for k, v in scope.get("headers", [])}
         incoming = headers.get("x-request-id", "")
         rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        token = request_id_var.set(rid)
+        tokens = structlog.contextvars.bind_contextvars(request_id=rid)
         started = time.perf_counter()
         status = 500
 
@@ -170,4 +208,4 @@ class RequestContext:
                     "duration_ms": round(elapsed * 1000, 2),
                 },
             )
-            request_id_var.reset(token)
+            structlog.contextvars.reset_contextvars(**tokens)

@@ -1,8 +1,14 @@
 """The command side: one method per command, load → decide → save.
 
-``CspApplication`` puts together flat ``*Commands`` classes, each deriving only from
-``CspApplicationBase``; what they share is composed there as collaborators
-(``pricing``, ``directory``, ``carts``), never reached through another mixin."""
+``CspApplication`` (one eventsourcing ``Application``: one event log, one notification
+sequence for every follower) puts together flat ``*Commands`` classes, each deriving
+only from ``CspApplicationBase``; what they share is composed there as collaborators
+(``pricing``, ``directory``, ``carts``), never reached through another mixin. Data
+flows from the API and the sagas' steps into a command, which loads aggregates, lets
+them decide, and saves their new events in one transaction; "not found" and
+concurrency conflicts become domain errors. The package imports the aggregates,
+``csp.clock``, ``csp.persistence`` (its transcodings) and eventsourcing; never the read
+side, the workers or the API."""
 
 from csp.application.accounts import AccountCommands
 from csp.application.base import CspApplicationBase

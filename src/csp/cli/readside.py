@@ -54,11 +54,12 @@ def register(app: typer.Typer) -> None:
         )
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        read = s.read
+        read, projector = s.read, s.projector
         assert read is not None
+        assert projector is not None
         err.print(f"csp project: following {s.database.describe()} into {read.view.describe()} (Ctrl-C stops)")
         try:
-            read.run(stop)
+            projector.run(stop)
         except KeyboardInterrupt:
             stop.set()
         finally:
@@ -73,8 +74,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Replay the log into fresh tables and swap them in; the live models keep serving."""
         s = system(role="read")
-        read = s.read
+        read, projector = s.read, s.projector
         assert read is not None
+        assert projector is not None
         try:
             if list_models:
                 for n in read.model_names():
@@ -100,7 +102,7 @@ def register(app: typer.Typer) -> None:
                     bar.update(task, completed=p.done, total=max(p.total, 1), rate=p.rate)
 
                 try:
-                    result = read.rebuild(chosen, progress=show, stop=stop)
+                    result = projector.rebuild(chosen, progress=show, stop=stop)
                 except KeyboardInterrupt:
                     stop.set()
                     err.print("[bold red]csp:[/] rebuild interrupted; the live read models are untouched")
@@ -152,11 +154,11 @@ def register(app: typer.Typer) -> None:
         """Recompute the hash chain from the stored events; exit 1 naming the first tampered one."""
         s = system(load_catalog=False, role="read")
         try:
-            read = s.read
-            assert read is not None
-            if not read.sync():
+            projector = s.projector
+            assert projector is not None
+            if not projector.sync():
                 err.print("csp: the read side is behind the log; verifying what it has chained")
-            result = read.verify_audit()
+            result = projector.verify_audit()
         finally:
             s.close()
         if not result.ok:
@@ -198,9 +200,10 @@ def register(app: typer.Typer) -> None:
         parse_period(period)
         s = system(load_catalog=False, role="read")
         try:
-            read = s.read
+            read, projector = s.read, s.projector
             assert read is not None
-            read.sync()
+            assert projector is not None
+            projector.sync()
             invoices = read.period_invoices(period, _parse_uuid(reseller, "reseller") if reseller else None)
         finally:
             s.close()

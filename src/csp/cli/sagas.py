@@ -1,5 +1,18 @@
 """Commands of the sagas: ``csp relay``, ``csp worker``, ``csp scheduler``, ``csp vendor-sim``,
-``csp sagas status|failed|retry``."""
+``csp sagas status|failed|retry``.
+
+``csp worker --processes N`` keeps its own small supervisor (``_supervise``) rather than
+handing over to Dramatiq's process model (``dramatiq`` / ``dramatiq.cli.main`` with
+``--processes/--threads``), read in dramatiq 2.2's ``cli.py``: when one of its worker
+processes exits unexpectedly (a SIGKILL, the OOM killer) it logs "exited
+unexpectedly" and shuts all the others down, restarting nothing (only ``--watch``
+reloads, and only on file changes); ``docs/sagas.md`` promises that one dead worker is
+restarted while the others keep working. Its CLI also imports a module that declares a
+broker at import time, where ours is built from ``Settings`` by the composition root
+(``csp.workers.broker``, through ``csp.bootstrap``: namespace, heartbeat, middleware), with
+nothing connecting at import. Each child is a plain ``csp worker --processes 1``, so a
+worker is the same code in-process (``csp serve``), alone, or supervised.
+"""
 
 from __future__ import annotations
 

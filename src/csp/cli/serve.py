@@ -36,8 +36,8 @@ def register(app: typer.Typer) -> None:
         try:
             # Projections, relay, workers, scheduler, simulator: in this process unless a broker is
             # set (then csp project, relay, worker, scheduler run them); each start() knows.
-            if system.read is not None:
-                system.read.start()
+            if system.projector is not None:
+                system.projector.start()
             if system.sagas is not None:
                 system.sagas.start()
             api = web_app(system)

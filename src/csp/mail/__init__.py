@@ -1,4 +1,11 @@
-"""Email: the mailer port (SMTP, or ``.eml`` files in an outbox folder) and the messages."""
+"""Email: the mailer port (SMTP, or ``.eml`` files in an outbox folder) and the messages.
+
+``messages`` builds each email from plain values (who, what, links); ``mailer`` sends
+it (``SmtpMailer``) or writes it to the outbox (``OutboxMailer``), chosen from settings
+by ``build_mailer``. Data flows from the sagas (and the account commands' side effects,
+through the workers) into a message and out to SMTP. The package imports only the
+stdlib's ``email``/``smtplib``, ``csp.settings`` and ``csp.errors``; nothing above it.
+"""
 
 from csp.mail.mailer import Mailer, OutboxMailer, SmtpMailer, build_mailer
 from csp.mail.messages import (

@@ -7,10 +7,10 @@ through) so the audit chain can hash the bytes as stored; events are decoded onc
 only for models that follow their topic.
 
 A process that starts far behind the log catches up in batches first (many events per
-transaction), then hands over to the runner. The ``Projector`` is the supervisor: it
-takes the group's leader lock (one active replica, the others stand by), rebuilds read
-models whose schema changed, catches up, runs, and restarts after any failure with a log
-line, so ``csp project`` never dies silently.
+transaction), then hands over to the runner. The ``Supervisor`` (which the ``Projector``
+of ``csp.projections.projector`` runs) takes the group's leader lock (one active replica,
+the others stand by), rebuilds read models whose schema changed, catches up, runs, and
+restarts after any failure with a log line, so ``csp project`` never dies silently.
 """
 
 from __future__ import annotations
@@ -129,8 +129,9 @@ class GroupRunner(BaseProjectionRunner[LogReader]):
             flag.set()
 
 
-class Projector:
-    """The supervisor of one group's projections in this process."""
+class Supervisor:
+    """The supervisor of one group's projections in this process; ``active`` is set
+    while it leads (holds the lock and applies events)."""
 
     def __init__(
         self,
@@ -139,13 +140,14 @@ class Projector:
         env: dict[str, str],
         on_commit: Callable[[int], None],
         prepare: Callable[[LogReader, threading.Event], None],
+        active: threading.Event | None = None,
     ) -> None:
         self.view = view
         self.group = group
         self.env = env
         self.on_commit = on_commit
         self.prepare = prepare
-        self.active = threading.Event()
+        self.active = active if active is not None else threading.Event()
         self.standing_by = threading.Event()
         self.restarts = 0
 

@@ -1,7 +1,14 @@
 """The sagas: broker, relay, workers, scheduler, vendor gateway and mailer, built from settings.
 
-``Sagas(settings, database, app, clock, mailer, run_in_process=...)`` builds them
-without starting anything (``csp.bootstrap`` does, for the roles that need them);
+Everything the outside world sees (the vendor's API, email) is driven from here, and
+data flows one way: the event log → the relay (a tracked position, ``relay``) → one
+Dramatiq message per event that needs work (``broker``: Redis, RabbitMQ or in-process)
+→ idempotent saga actors (``actors``, ``steps``) that call the vendor gateway and the
+mailer → back into the application as new events; ``scheduler`` adds time-driven work
+and ``reconcile`` compares with the vendor. The package imports the application,
+``csp.vendor``, ``csp.mail``, ``csp.persistence`` and settings; never the API or the
+read side. ``Sagas(settings, database, app, clock, mailer, run_in_process=...)`` builds
+them without starting anything (``csp.bootstrap`` does, for the roles that need them);
 ``Sagas.start()`` runs, in this process, what ``run_in_process`` asks for (the embedded
 default: relay, worker threads on the in-process broker, scheduler, and the vendor
 simulator when ``CSP_VENDOR_URL`` is empty). In production each runs as its own process:

@@ -1,0 +1,322 @@
+"""The read side's queries: ``ReadModels``, what the web layer reads, and read-your-writes.
+
+``ReadModels(database=..., app=...)`` opens the read models' store (creating missing
+tables), answers the queries (each a ``Page`` or a row; API.md's field names), and
+waits for the projections to apply a command's events (``wait``/``wait_for``). It never
+applies an event itself: that is the ``Projector``'s work (``csp.projections.projector``),
+which tells it, when it runs in this process, each position it commits.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from eventsourcing.persistence import InfrastructureFactory, Recording
+from eventsourcing.utils import Environment
+
+from csp.aggregates.errors import InvalidInput, NotFound
+from csp.persistence import Database, eventsourcing_env
+from csp.projections import (
+    charges_ledger,
+    invoice_history,
+    orders_list,
+    organizations_list,
+    quotes_list,
+    subscriptions_list,
+    tenants_list,
+    users_list,
+)
+from csp.projections.audit_chain import AuditChain
+from csp.projections.charges_ledger import ChargesLedger
+from csp.projections.invoice_history import InvoiceHistory
+from csp.projections.model import ReadModelGroup
+from csp.projections.orders_list import OrdersList
+from csp.projections.organizations_list import OrganizationsList
+from csp.projections.query import Page, csv_text
+from csp.projections.quotes_list import QuotesList
+from csp.projections.reports import REPORTS, TIMED_REPORTS, report_columns, sort_rows
+from csp.projections.reports_consumption import ReportsConsumption
+from csp.projections.schema import META, ensure_schema
+from csp.projections.store import APPLICATION_NAME, PostgresReadView, ReadView, SQLiteReadView
+from csp.projections.subscriptions_list import SubscriptionsList
+from csp.projections.tenants_list import TenantsList
+from csp.projections.users_list import UsersList
+
+if TYPE_CHECKING:
+    from csp.application import CspApplication
+
+GROUP_NAME = "read"
+WAIT_POLL_SECONDS = 0.02
+
+
+def read_models() -> ReadModelGroup:
+    """The read models of the platform, one group: one subscription, one position."""
+    return ReadModelGroup(
+        GROUP_NAME,
+        (
+            OrdersList(),
+            SubscriptionsList(),
+            OrganizationsList(),
+            TenantsList(),
+            UsersList(),
+            QuotesList(),
+            ChargesLedger(),
+            InvoiceHistory(),
+            ReportsConsumption(),
+            AuditChain(),
+        ),
+    )
+
+
+def read_env(db: Database) -> dict[str, str]:
+    """The eventsourcing environment of the read side: the events' store to follow, and
+    (prefixed ``READ_``) where the read models and their tracking live."""
+    env = eventsourcing_env(db)
+    if db.is_sqlite:
+        path = db.sibling("read")
+        env["READ_SQLITE_DBNAME"] = str(path) if path is not None else "file:csp-read-memory?mode=memory&cache=shared"
+    else:
+        # Small pools: each application object opens its own (docs/operations.md budget).
+        env["READ_POSTGRES_POOL_SIZE"] = "1"
+        env["READ_POSTGRES_MAX_OVERFLOW"] = "3"
+    return env
+
+
+class ReadModels:
+    """The queries on the read models, and read-your-writes.
+
+    ``applying`` is set while a projector in this process leads (it applies the events
+    and calls ``committed`` after each commit): ``wait`` then waits on a condition that
+    ``committed`` signals. Otherwise another process applies them, and ``wait`` reads
+    the committed tracking position.
+    """
+
+    def __init__(self, *, database: Database, app: CspApplication, group: ReadModelGroup | None = None) -> None:
+        self.database = database
+        self.app = app
+        self.group = group or read_models()
+        self.env = read_env(database)
+        self._factory = InfrastructureFactory.construct(Environment(GROUP_NAME, self.env))
+        view_class = SQLiteReadView if database.is_sqlite else PostgresReadView
+        self.view: ReadView = self._factory.tracking_recorder(view_class)  # type: ignore[arg-type,assignment]
+        self.applying = threading.Event()
+        self._cond = threading.Condition()
+        self._position = self.view.max_tracking_id(APPLICATION_NAME) or 0
+        with self.view.tx(write=True) as tx:
+            ensure_schema(tx, self.group, self._position)
+
+    def close(self) -> None:
+        self._factory.close()
+
+    # --- read-your-writes ------------------------------------------------------------
+
+    def committed(self, position: int) -> None:
+        """The projector in this process has committed ``position``: wake the waiters."""
+        with self._cond:
+            self._position = max(self._position, position)
+            self._cond.notify_all()
+
+    def position(self) -> int:
+        """The last notification applied to the read models (0: none)."""
+        if self.applying.is_set():
+            with self._cond:
+                return self._position
+        return self.view.max_tracking_id(APPLICATION_NAME) or 0
+
+    def lag(self) -> int:
+        """How many notifications the read models are behind the log (for readiness checks)."""
+        return max(0, (self.app.recorder.max_notification_id() or 0) - self.position())
+
+    def wait(self, notification_id: int | None, timeout: float = 2.0) -> bool:
+        """Wait until the read models have applied ``notification_id``; False on timeout.
+
+        In the process running the projections this waits on a condition the runner
+        signals after each commit; elsewhere it polls the tracking position briefly.
+        """
+        if notification_id is None:
+            return True
+        deadline = time.monotonic() + timeout
+        if self.applying.is_set():
+            with self._cond:
+                if self._cond.wait_for(lambda: self._position >= notification_id, timeout):
+                    return True
+        while True:
+            if (self.view.max_tracking_id(APPLICATION_NAME) or 0) >= notification_id:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(WAIT_POLL_SECONDS, left))
+
+    def wait_for(self, recordings: Sequence[Recording[Any]], timeout: float = 2.0) -> bool:
+        """Wait for what these recordings feed (a group that filters topics never sees the rest)."""
+        fed = [r.notification.id for r in recordings if self.group.feeds(r.notification.topic)]
+        return self.wait(max(fed), timeout) if fed else True
+
+    # --- the models ------------------------------------------------------------------
+
+    def stale_models(self) -> list[str]:
+        """Read models waiting for a rebuild (new, or their tables or handlers changed)."""
+        d = self.view.dialect
+        with self.view.tx(write=False) as tx:
+            found = tx.query(d.q(f'SELECT "model" FROM {d.qualify(META.name)} WHERE "status" = ?'), ["stale"])
+        return sorted(str(r["model"]) for r in found)
+
+    def model_names(self) -> list[str]:
+        return [m.name for m in self.group.models]
+
+    def model_names_check(self, name: str) -> None:
+        if name not in self.model_names():
+            raise InvalidInput("name", f"must be one of {', '.join(self.model_names())}", value=name)
+
+    # --- queries (API.md's field names; money Decimal, ids UUID, times aware) ------------
+
+    def orders(self, organization_id: UUID, status: str | None = None, limit: int = 50, offset: int = 0) -> Page:
+        return orders_list.orders(self.view, organization_id, status, limit, offset)
+
+    def subscriptions(
+        self, organization_id: UUID, q: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Page:
+        return subscriptions_list.subscriptions(self.view, organization_id, q, status, limit, offset)
+
+    def subscription(self, subscription_id: UUID) -> dict[str, Any] | None:
+        return subscriptions_list.subscription(self.view, subscription_id)
+
+    def organizations(self, reseller_id: UUID, q: str | None = None, limit: int = 50, offset: int = 0) -> Page:
+        return organizations_list.organizations(self.view, reseller_id, q, limit, offset)
+
+    def organization(self, organization_id: UUID) -> dict[str, Any] | None:
+        return organizations_list.organization(self.view, organization_id)
+
+    def tenants(self, organization_id: UUID, limit: int = 50, offset: int = 0) -> Page:
+        return tenants_list.tenants(self.view, organization_id, limit, offset)
+
+    def tenant(self, tenant_id: UUID) -> dict[str, Any] | None:
+        return tenants_list.tenant(self.view, tenant_id)
+
+    def users(self, reseller_id: UUID, organization_id: UUID | None = None, limit: int = 50, offset: int = 0) -> Page:
+        return users_list.users(self.view, reseller_id, organization_id, limit, offset)
+
+    def quotes(self, organization_id: UUID, limit: int = 50, offset: int = 0) -> Page:
+        return quotes_list.quotes(self.view, organization_id, self.app.now(), limit, offset)
+
+    def invoices(self, reseller_id: UUID, limit: int = 50, offset: int = 0, with_lines: bool = False) -> Page:
+        return invoice_history.invoices(self.view, reseller_id, limit, offset, with_lines)
+
+    def invoices_csv(self, reseller_id: UUID) -> str:
+        return invoice_history.invoices_csv(self.view, reseller_id)
+
+    def invoice(self, invoice_id: UUID) -> dict[str, Any] | None:
+        return invoice_history.invoice(self.view, invoice_id)
+
+    def invoice_csv(self, invoice_id: UUID) -> str:
+        text = invoice_history.invoice_csv(self.view, invoice_id)
+        if text is None:
+            raise NotFound("invoice", invoice_id)
+        return text
+
+    def period_invoices(self, period: str, reseller_id: UUID | None = None) -> list[dict[str, Any]]:
+        return invoice_history.period_invoices(self.view, period, reseller_id)
+
+    def charges(
+        self,
+        reseller_id: UUID,
+        date_from: date | datetime | None = None,
+        date_to: date | datetime | None = None,
+        subscription_id: UUID | None = None,
+        include_scheduled: bool = True,
+    ) -> Page:
+        return charges_ledger.charges(
+            self.view, self.app.now(), reseller_id, date_from, date_to, subscription_id, include_scheduled
+        )
+
+    def attention(self, reseller_id: UUID, organization_id: UUID | None = None) -> dict[str, Any]:
+        """What needs attention now (the home page): orders being provisioned or failed in the
+        last 30 days, tenants being verified, seats whose 7-day cancellation window closes in
+        the next 48 hours, renewals in the next 30 days, trials ending in the next 30 days; of
+        a reseller's organizations, or of one of them."""
+        from datetime import timedelta
+
+        from csp.aggregates.subscription import Subscription
+        from csp.projections import attention as q
+
+        now = self.app.now()
+        orders, orders_total = q.orders_needing_attention(self.view, reseller_id, now, organization_id)
+        tenants, tenants_total = q.tenants_being_verified(self.view, reseller_id, organization_id)
+        soon = now + timedelta(days=30)
+        renewals, renewals_total = q.subscriptions_ending(
+            self.view, reseller_id, ("active", "suspended"), now, soon, organization_id, auto_renew=True
+        )
+        trials, trials_total = q.subscriptions_ending(self.view, reseller_id, ("trial",), now, soon, organization_id)
+        # a window is 7 days long: only a subscription changed in the last 7 days can have one
+        # open; the aggregate says which of its windows close in the next 48 hours
+        windows: list[dict[str, Any]] = []
+        within = now + timedelta(hours=48)
+        for sid in q.recently_changed_subscriptions(self.view, reseller_id, now - timedelta(days=7), organization_id):
+            sub = self.app.repository.get(sid)
+            if not isinstance(sub, Subscription):
+                continue
+            for t in sub.open_windows(now):
+                if t.window_ends_at <= within:
+                    row = self.subscription(sid) or {}
+                    windows.append({**row, "seats": t.quantity, "window_ends_at": t.window_ends_at})
+        windows.sort(key=lambda w: (w["window_ends_at"], w.get("offer_name", "")))
+        return {
+            "now": now,
+            "orders": orders,
+            "orders_total": orders_total,
+            "tenants": tenants,
+            "tenants_total": tenants_total,
+            "windows": windows,
+            "renewals": renewals,
+            "renewals_total": renewals_total,
+            "trials": trials,
+            "trials_total": trials_total,
+        }
+
+    def report(
+        self,
+        name: str,
+        reseller_id: UUID,
+        organization_id: UUID | None = None,
+        date_from: date | datetime | None = None,
+        date_to: date | datetime | None = None,
+        sort: str | None = None,
+        descending: bool = False,
+    ) -> Page:
+        """A report's rows (``customers``, ``subscriptions``, ``licenses``, ``consumption``,
+        ``evolution``), in the report's order or by the column ``sort``."""
+        if name not in REPORTS:
+            raise InvalidInput("name", f"must be one of {', '.join(REPORTS)}", value=name)
+        if date_from is not None and date_to is not None and date_to < date_from:
+            raise InvalidInput("to", "must not be before from")
+        query = REPORTS[name][1]
+        if name in TIMED_REPORTS:
+            rows = query(self.view, reseller_id, organization_id, date_from, date_to, now=self.app.now())
+        else:
+            rows = query(self.view, reseller_id, organization_id, date_from, date_to)
+        rows = sort_rows(name, rows, sort, descending)
+        return Page(rows, len(rows))
+
+    def report_csv(
+        self,
+        name: str,
+        reseller_id: UUID,
+        organization_id: UUID | None = None,
+        date_from: date | datetime | None = None,
+        date_to: date | datetime | None = None,
+        columns: Sequence[str] | None = None,
+        sort: str | None = None,
+        descending: bool = False,
+    ) -> str:
+        """The report as CSV: the chosen columns in the chosen order (default all)."""
+        if name not in REPORTS:
+            raise InvalidInput("name", f"must be one of {', '.join(REPORTS)}", value=name)
+        chosen = report_columns(name, columns)
+        page = self.report(name, reseller_id, organization_id, date_from, date_to, sort, descending)
+        return csv_text(chosen, page.items)
