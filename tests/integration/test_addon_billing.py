@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from csp.aggregates.billing import charges_until
@@ -189,7 +189,9 @@ def check_addon_billing(rw: ReadWorld, day: int, hour: int, cycle: str, seats: i
     assert [(c.charged_at, c.days, c.amount) for c in folded] == expected
     # the stored ledger, the periods still ahead derived from its state
     rw.sync()
-    stored = rw.read.charges(w.reseller.id, date_to=base.ends_at - timedelta(days=1), subscription_id=addon.id)
+    # (a datetime bound is exclusive: the term's charges are those before its end, an
+    # add-on bought in the term's last day included)
+    stored = rw.read.charges(w.reseller.id, date_to=base.ends_at, subscription_id=addon.id)
     assert [(c["charged_at"], c["days"], c["amount"]) for c in stored.items] == expected
 
 
@@ -204,6 +206,7 @@ addon_dates = {
 
 @settings(max_examples=40)
 @given(**addon_dates)
+@example(day=59, hour=0, cycle="monthly", seats=1, offset_hours=364 * 24)  # 29 Feb 2028; bought on the term's last day
 def test_an_addons_charges_are_pro_rata_by_day_of_its_bases_periods_on_sqlite(**kw: Any):
     with store_url_for("sqlite") as url, open_read_world(url, SettableClock(), run_in_process=False) as rw:
         check_addon_billing(rw, **kw)
@@ -212,6 +215,7 @@ def test_an_addons_charges_are_pro_rata_by_day_of_its_bases_periods_on_sqlite(**
 @pytest.mark.postgres
 @settings(max_examples=25)
 @given(**addon_dates)
+@example(day=59, hour=0, cycle="monthly", seats=1, offset_hours=364 * 24)  # 29 Feb 2028; bought on the term's last day
 def test_an_addons_charges_are_pro_rata_by_day_of_its_bases_periods_on_postgres(postgres_dsn: str, **kw: Any):
     with (
         store_url_for("postgres", postgres_dsn) as url,
