@@ -44,7 +44,7 @@ from csp.settings import Settings
 
 if TYPE_CHECKING:
     from csp.mail import Mailer
-    from csp.projections import ReadSide
+    from csp.projections import ReadModels
 
 API_PREFIX = "/api/v1"
 ERRORS = {
@@ -74,7 +74,7 @@ class WebParts:
     app: CspApplication
     clock: Clock
     resources: ExitStack
-    read: ReadSide | None = None
+    read: ReadModels | None = None
     sagas: WebSagas | None = None
     mailer: Mailer | None = None
 

@@ -48,7 +48,7 @@ def _run(fn: Callable[[], T]) -> T:
 
 
 class ReadYourWrites(Protocol):
-    """What the wait needs of the read side (``csp.projections.ReadSide.wait_for``)."""
+    """What the wait needs of the read side (``csp.projections.ReadModels.wait_for``)."""
 
     def wait_for(self, recordings: Sequence[Recording[Any]], timeout: float = ...) -> bool: ...
 

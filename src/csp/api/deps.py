@@ -21,7 +21,7 @@ from csp.api.ports import SagaControl, VendorLinks
 from csp.api.signups import SignUps
 from csp.application import CspApplication
 from csp.clock import Clock
-from csp.projections import ReadSide
+from csp.projections import ReadModels
 from csp.settings import Settings
 
 
@@ -33,11 +33,11 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def optional_read_models(request: Request) -> ReadSide | None:
+def optional_read_models(request: Request) -> ReadModels | None:
     return request.app.state.read  # type: ignore[no-any-return]
 
 
-def read_models(request: Request) -> ReadSide:
+def read_models(request: Request) -> ReadModels:
     """The read models' queries; 503 when this process was built without them."""
     read = optional_read_models(request)
     if read is None:
@@ -84,8 +84,8 @@ def client_address(request: Request) -> str:
 
 AppDep = Annotated[CspApplication, Depends(get_app)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ReadModelsDep = Annotated[ReadSide, Depends(read_models)]
-OptionalReadModels = Annotated[ReadSide | None, Depends(optional_read_models)]
+ReadModelsDep = Annotated[ReadModels, Depends(read_models)]
+OptionalReadModels = Annotated[ReadModels | None, Depends(optional_read_models)]
 CommandsDep = Annotated[Commands, Depends(get_commands)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SagaControlDep = Annotated[SagaControl, Depends(get_saga_control)]

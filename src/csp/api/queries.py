@@ -16,7 +16,7 @@ from csp.api.auth import Caller
 from csp.api.presenters import PriceView, offer_public, view_of
 from csp.api.readside import page
 from csp.application import CspApplication
-from csp.projections import ReadSide
+from csp.projections import ReadModels
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ PARTNER_FIELDS = (
 
 def subscription_rows(
     app: CspApplication,
-    read: ReadSide,
+    read: ReadModels,
     caller: Caller,
     organization_id: UUID,
     q: str | None = None,
@@ -129,7 +129,7 @@ def subscription_rows(
     return result
 
 
-def invoice_of(read: ReadSide, caller: Caller, invoice_id: UUID) -> dict[str, Any]:
+def invoice_of(read: ReadModels, caller: Caller, invoice_id: UUID) -> dict[str, Any]:
     """One invoice of the caller's account (another account's is not found)."""
     found = read.invoice(invoice_id)
     if found is None or str(found.get("reseller_id")) != str(caller.reseller_id):

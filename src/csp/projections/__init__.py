@@ -22,9 +22,6 @@ from csp.projections.query import Page
 from csp.projections.rebuild import Progress, RebuildResult
 from csp.projections.reports import REPORTS, TIMED_REPORTS, report_columns, sort_rows
 
-# The web layer's name for the queries (csp.api imports it); new code says ReadModels.
-ReadSide = ReadModels
-
 __all__ = [
     "GROUP_NAME",
     "REPORTS",
@@ -33,7 +30,6 @@ __all__ = [
     "Progress",
     "Projector",
     "ReadModels",
-    "ReadSide",
     "RebuildResult",
     "read_env",
     "read_models",

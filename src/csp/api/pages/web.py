@@ -40,7 +40,7 @@ from csp.api.errors import NotAllowed, Unavailable
 from csp.api.pages import format as fmt
 from csp.api.permissions import Action, grant_for
 from csp.application import CspApplication
-from csp.projections import ReadSide
+from csp.projections import ReadModels
 from csp.settings import Settings
 
 HERE = Path(__file__).parent
@@ -137,7 +137,7 @@ class Page:
     app: CspApplication
     settings: Settings
     commands: Commands
-    read: ReadSide | None
+    read: ReadModels | None
     auth: Auth
     caller: Caller | None
     form: FormData | None = None
@@ -158,7 +158,7 @@ class Page:
             form,
         )
 
-    def read_models(self) -> ReadSide:
+    def read_models(self) -> ReadModels:
         """The read models' queries; 503 when this process was built without them."""
         if self.read is None:
             raise Unavailable("the read side is not running in this process", code="read_side_unavailable")

@@ -14,7 +14,7 @@ from csp.api import schemas as s
 from csp.api.deps import AppDep, AuthDep, ClockDep, OptionalReadModels, SagaControlDep, SettingsDep
 from csp.api.errors import NotAllowed
 from csp.clock import StoredOffsetClock
-from csp.projections import ReadSide
+from csp.projections import ReadModels
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger("csp.api")
@@ -57,7 +57,7 @@ def broker_check(url: str) -> dict[str, Any]:
         return {"kind": parts.scheme}
 
 
-def projection_lag(read: ReadSide | None) -> dict[str, int]:
+def projection_lag(read: ReadModels | None) -> dict[str, int]:
     """How many notifications the read models are behind the event log (one group)."""
     if read is None:
         return {}
