@@ -143,17 +143,22 @@ def test_an_orphan_and_a_ghost_are_found_and_fix_resolves_both(saga_system_facto
     assert again.differences == [], [d.line() for d in again.differences]
 
 
+def _provisioned(w: Any, offer_id: uuid.UUID, quantity: int) -> uuid.UUID:
+    """A subscription ordered, placed and provisioned through the sagas."""
+    order = w.app.create_order(w.customer_id, actor=ACTOR)
+    w.app.add_new_subscription_line(
+        order.id, NewLineRequest(offer_id, w.tenant.id, quantity, "monthly", "annual"), actor=ACTOR
+    )
+    w.app.place_order(order.id, accept_terms=True, actor=ACTOR)
+    assert w.sagas.drain(30)
+    return w.app.load(Order, order.id, "order").subscription_ids[0]  # type: ignore[no-any-return]
+
+
 def test_quantity_and_status_differences_are_corrected_from_the_vendor(saga_system_factory):
     system = saga_system_factory()
     w = world_through_sagas(system)
     app = w.app
-    order = app.create_order(w.customer_id, actor=ACTOR)
-    app.add_new_subscription_line(
-        order.id, NewLineRequest(BUSINESS_PREMIUM, w.tenant.id, 5, "monthly", "annual"), actor=ACTOR
-    )
-    app.place_order(order.id, accept_terms=True, actor=ACTOR)
-    assert w.sagas.drain(30)
-    sub = app.load(Subscription, app.load(Order, order.id, "order").subscription_ids[0], "subscription")
+    sub = app.load(Subscription, _provisioned(w, BUSINESS_PREMIUM, 5), "subscription")
     sim_state = w.sagas._sim_server._server.config.app.state.sim
     with sim_state.tx() as c:  # someone changed it in the vendor's own portal
         c.execute(
@@ -175,13 +180,7 @@ def test_a_subscription_cancelled_inside_its_window_is_no_difference(saga_system
     system = saga_system_factory()
     w = world_through_sagas(system)
     app = w.app
-    order = app.create_order(w.customer_id, actor=ACTOR)
-    app.add_new_subscription_line(
-        order.id, NewLineRequest(BUSINESS_BASIC, w.tenant.id, 2, "monthly", "annual"), actor=ACTOR
-    )
-    app.place_order(order.id, accept_terms=True, actor=ACTOR)
-    assert w.sagas.drain(30)
-    sub_id = app.load(Order, order.id, "order").subscription_ids[0]
+    sub_id = _provisioned(w, BUSINESS_BASIC, 2)
     app.cancel_subscription(sub_id, actor=ACTOR)
     assert w.sagas.drain(30)
     sub = app.load(Subscription, sub_id, "subscription")
