@@ -215,24 +215,45 @@ def register_value_transcodings(transcoder: JSONTranscoder) -> None:
 
 
 class _WriteSignal:
-    """Wakes this process's subscribers of one SQLite file when it writes events."""
+    """Wakes the subscribers of one SQLite file when events are written to it: this
+    process's at once (a condition), and other processes' through their datagram
+    sockets beside it (``csp.persistence.signals``), so a follower in another process
+    (``csp project``, the relay) does not wait for its next poll."""
 
     _signals: ClassVar[dict[str, _WriteSignal]] = {}
     _lock = threading.Lock()
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
         self.condition = threading.Condition()
         self.generation = 0
+        self._across: Any = None
+        if not name.startswith("file:") and name != ":memory:":
+            from csp.persistence.signals import SocketDirSignal
+
+            self._across = SocketDirSignal(Path(name), "events")
 
     @classmethod
     def for_db(cls, name: str) -> _WriteSignal:
         with cls._lock:
-            return cls._signals.setdefault(name, cls())
+            signal = cls._signals.get(name)
+            if signal is None:
+                signal = cls._signals[name] = cls(name)
+            return signal
 
-    def notify(self) -> None:
+    def _wake(self, _: int | None = None) -> None:
         with self.condition:
             self.generation += 1
             self.condition.notify_all()
+
+    def notify(self) -> None:
+        self._wake()
+        if self._across is not None:
+            self._across.publish(self.generation)
+
+    def listen_across(self) -> None:
+        """Be woken by the writes of other processes too (a follower calls this)."""
+        if self._across is not None:
+            self._across.listen(self._wake)
 
     def wait(self, seen: int, timeout: float) -> int:
         with self.condition:
@@ -270,6 +291,7 @@ class PollingSubscription(ListenNotifySubscription[PollingSQLiteRecorder]):
 
     def _wake_loop(self) -> None:
         signal = self._recorder._signal
+        signal.listen_across()
         seen = signal.generation
         while not self._has_been_stopped:
             seen = signal.wait(seen, self._recorder.poll_interval)

@@ -21,6 +21,7 @@ from eventsourcing.utils import Environment
 
 from csp.aggregates.errors import InvalidInput, NotFound
 from csp.persistence import Database, eventsourcing_env
+from csp.persistence.signals import position_signal
 from csp.projections import (
     charges_ledger,
     invoice_history,
@@ -52,6 +53,9 @@ if TYPE_CHECKING:
 
 GROUP_NAME = "read"
 WAIT_POLL_SECONDS = 0.02
+# With a position signal, how often a waiter re-reads the tracking position anyway (a
+# signal lost while a listener reconnects costs this much, never a wrong answer).
+SIGNAL_SAFETY_SECONDS = 0.5
 
 
 def read_models() -> ReadModelGroup:
@@ -92,8 +96,10 @@ class ReadModels:
 
     ``applying`` is set while a projector in this process leads (it applies the events
     and calls ``committed`` after each commit): ``wait`` then waits on a condition that
-    ``committed`` signals. Otherwise another process applies them, and ``wait`` reads
-    the committed tracking position.
+    ``committed`` signals. Otherwise another process applies them, and tells each
+    committed position through the database's position signal (``NOTIFY`` on
+    PostgreSQL, datagram sockets beside a SQLite file: ``csp.persistence.signals``):
+    ``wait`` waits for it, re-reading the tracking position only as a safety net.
     """
 
     def __init__(self, *, database: Database, app: CspApplication, group: ReadModelGroup | None = None) -> None:
@@ -107,19 +113,33 @@ class ReadModels:
         self.applying = threading.Event()
         self._cond = threading.Condition()
         self._position = self.view.max_tracking_id(APPLICATION_NAME) or 0
+        self._signal = position_signal(database, GROUP_NAME)
+        self._listening = False
         with self.view.tx(write=True) as tx:
             ensure_schema(tx, self.group, self._position)
 
     def close(self) -> None:
+        if self._signal is not None:
+            self._signal.close()
         self._factory.close()
 
     # --- read-your-writes ------------------------------------------------------------
 
     def committed(self, position: int) -> None:
-        """The projector in this process has committed ``position``: wake the waiters."""
+        """The projector in this process has committed ``position``: wake the waiters,
+        here and (through the position signal) in every other process."""
+        self._advance(position)
+        if self._signal is not None:
+            self._signal.publish(position)
+
+    def _advance(self, position: int | None) -> None:
+        """A position committed (``None``: unknown, read it from the tracking table)."""
+        if position is None:
+            position = self.view.max_tracking_id(APPLICATION_NAME) or 0
         with self._cond:
-            self._position = max(self._position, position)
-            self._cond.notify_all()
+            if position > self._position:
+                self._position = position
+                self._cond.notify_all()
 
     def position(self) -> int:
         """The last notification applied to the read models (0: none)."""
@@ -136,7 +156,8 @@ class ReadModels:
         """Wait until the read models have applied ``notification_id``; False on timeout.
 
         In the process running the projections this waits on a condition the runner
-        signals after each commit; elsewhere it polls the tracking position briefly.
+        signals after each commit; elsewhere on the position signal of the process that
+        runs them (polling the tracking position only where there is none).
         """
         if notification_id is None:
             return True
@@ -145,6 +166,8 @@ class ReadModels:
             with self._cond:
                 if self._cond.wait_for(lambda: self._position >= notification_id, timeout):
                     return True
+        elif self._signal is not None:
+            return self._wait_signalled(notification_id, deadline)
         while True:
             if (self.view.max_tracking_id(APPLICATION_NAME) or 0) >= notification_id:
                 return True
@@ -152,6 +175,27 @@ class ReadModels:
             if left <= 0:
                 return False
             time.sleep(min(WAIT_POLL_SECONDS, left))
+
+    def _wait_signalled(self, notification_id: int, deadline: float) -> bool:
+        if not self._listening:
+            with self._cond:
+                start, self._listening = not self._listening, True
+            if start:
+                assert self._signal is not None
+                self._signal.listen(self._advance)
+        while True:
+            with self._cond:
+                left = deadline - time.monotonic()
+                if self._cond.wait_for(
+                    lambda: self._position >= notification_id, max(0.0, min(left, SIGNAL_SAFETY_SECONDS))
+                ):
+                    return True
+            self._advance(None)  # the safety net: a signal may have been lost
+            with self._cond:
+                if self._position >= notification_id:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
 
     def wait_for(self, recordings: Sequence[Recording[Any]], timeout: float = 2.0) -> bool:
         """Wait for what these recordings feed (a group that filters topics never sees the rest)."""
