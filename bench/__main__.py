@@ -155,7 +155,14 @@ def billing(db_url: str, period: str = "2026-03") -> dict[str, Any]:
 
 
 def http_sections(
-    db_url: str, workdir: Path, sizes: Sizes, seed: int, redis_url: str, postgres_url: str | None, which: set[str]
+    db_url: str,
+    workdir: Path,
+    sizes: Sizes,
+    seed: int,
+    redis_url: str,
+    postgres_url: str | None,
+    which: set[str],
+    workers: int = 1,
 ) -> dict[str, Any]:
     from bench import http
     from csp.application import CspApplication
@@ -175,12 +182,13 @@ def http_sections(
         CSP_PROJECTIONS_IN_PROCESS="true",
         CSP_PUBLIC_URL=base,
     )
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"api_processes": workers}
     app = CspApplication(env=eventsourcing_env(db))
     read = ReadModels(database=db, app=app)
     try:
         with processes(workdir / "logs") as procs:
-            procs.start("serve", ["serve", "--port", str(port)], env)
+            # --workers N > 1: N API processes on the port, the projections in a process of their own
+            procs.start("serve", ["serve", "--port", str(port), "--workers", str(workers)], env)
             wait_http(f"{base}/api/v1/healthz", timeout=120)
             session = http.sign_in(base, seed)
             if "reads" in which:
@@ -359,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--redis-url", default=os.environ.get("CSP_BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     p.add_argument("--no-pgbench", action="store_true", help="skip the pgbench baseline")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--workers", type=int, default=1, help="API processes of the served reads and writes (csp serve --workers)"
+    )
     p.add_argument("--billing-period", default="2026-03", help="the month the billing section invoices")
     args = p.parse_args(argv)
 
@@ -396,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         results["rebuild"] = rebuild(main_url, workdir)
     if which & {"reads", "writes"}:
         pg = None if args.no_pgbench else args.postgres_url
-        results |= http_sections(main_url, workdir, sizes, args.seed, args.redis_url, pg, which)
+        results |= http_sections(main_url, workdir, sizes, args.seed, args.redis_url, pg, which, args.workers)
     if "billing" in which:
         results["billing"] = billing(main_url, args.billing_period)
     if "sagas" in which:

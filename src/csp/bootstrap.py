@@ -203,7 +203,7 @@ def _sagas(
     from csp.workers import Sagas
 
     mailer = build_mailer(settings)
-    sagas = Sagas(settings, db, app, clock, mailer, run_in_process=not settings.broker_url)
+    sagas = Sagas(settings, db, app, clock, mailer, run_in_process=settings.run_sagas_in_process())
     resources.callback(sagas.stop)
     return mailer, sagas
 

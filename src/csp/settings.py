@@ -57,9 +57,26 @@ class Settings(BaseSettings):
         "when csp project runs them)",
     )
 
+    sagas_in_process: bool | None = Field(
+        default=None,
+        description="run the relay, saga workers and scheduler inside csp serve (default: yes unless CSP_BROKER_URL "
+        "is set, when csp relay, worker and scheduler run them)",
+    )
+    sagas_control_url: str = Field(
+        default="",
+        description="set by csp serve --workers for its API processes: the loopback address of the process running "
+        "the sagas, asked to drain and to run due work (the test clock)",
+    )
+    sagas_control_token: str = Field(default="", description="the bearer token of that address (set with it)")
+
     def run_projections_in_process(self) -> bool:
         if self.projections_in_process is not None:
             return self.projections_in_process
+        return not self.broker_url
+
+    def run_sagas_in_process(self) -> bool:
+        if self.sagas_in_process is not None:
+            return self.sagas_in_process
         return not self.broker_url
 
     # --- sagas: broker, workers, scheduler (csp.workers) ---

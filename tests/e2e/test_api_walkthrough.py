@@ -90,7 +90,7 @@ class Served:
         assert not dead, f"stopped early: {dead}\n{self.log.read_text()[-4000:]}"
 
 
-def serve(tmp: Path, extra: dict[str, str], separate_roles: bool) -> Served:
+def serve(tmp: Path, extra: dict[str, str], separate_roles: bool, workers: int = 1) -> Served:
     port = free_port()
     env = {**os.environ, **FAST, "CSP_DATA_DIR": str(tmp), "CSP_PUBLIC_URL": f"http://127.0.0.1:{port}", **extra}
     served = Served(f"http://127.0.0.1:{port}", tmp / "processes.log", [])
@@ -98,7 +98,7 @@ def serve(tmp: Path, extra: dict[str, str], separate_roles: bool) -> Served:
         vendor_port = free_port()
         env["CSP_VENDOR_URL"] = f"http://127.0.0.1:{vendor_port}"
     # The API first: it creates the tables the other roles share (they start once it answers).
-    served.start(["serve", "--port", str(port)], env)
+    served.start(["serve", "--port", str(port), "--workers", str(workers)], env)
     try:
         _wait_until(lambda: httpx.get(f"{served.url}/api/v1/healthz").status_code == 200, "csp serve", 60)
         if separate_roles:
@@ -116,12 +116,15 @@ def serve(tmp: Path, extra: dict[str, str], separate_roles: bool) -> Served:
     return served
 
 
-@pytest.fixture(params=["embedded", "postgres", "postgres+redis"])
+@pytest.fixture(params=["embedded", "embedded-2-workers", "postgres", "postgres+redis", "postgres+redis-2-workers"])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
     """``csp serve`` on SQLite; on PostgreSQL alone (everything still in-process); and on
-    PostgreSQL with a Redis broker, each role in its own process."""
-    if request.param == "embedded":
-        served = serve(tmp_path, {}, separate_roles=False)
+    PostgreSQL with a Redis broker, each role in its own process; with ``--workers 2``,
+    two API processes on the port (on the embedded default, the projections, sagas and
+    simulator in supervised processes of their own)."""
+    workers = 2 if request.param.endswith("-2-workers") else 1
+    if request.param.startswith("embedded"):
+        served = serve(tmp_path, {}, separate_roles=False, workers=workers)
         try:
             yield served
         finally:
@@ -146,7 +149,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
             "CSP_REDIS_PREFIX": prefix,
             "CSP_VENDOR_SIM_DB": str(tmp_path / "vendor-sim.db"),
         }
-        served = serve(tmp_path, extra, separate_roles=True)
+        served = serve(tmp_path, extra, separate_roles=True, workers=workers)
         try:
             yield served
         finally:

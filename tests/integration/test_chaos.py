@@ -57,7 +57,9 @@ class Fleet:
             "worker": ["worker", "--threads", "4"],
             "relay": ["relay"],
             "projector": ["project"],
-            "api": ["serve", "--port", str(self.api_port)],
+            # two API processes on the port (csp serve --workers 2): killing the parent
+            # takes both with it, and it is started again
+            "api": ["serve", "--port", str(self.api_port), "--workers", "2"],
         }[kind]
 
     def start(self, kind: str) -> None:

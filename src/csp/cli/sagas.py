@@ -135,6 +135,49 @@ def register(app: typer.Typer) -> None:
         finally:
             s.close()
 
+    @sagas_app.command("run")
+    @clean_errors
+    def run(
+        control_port: Annotated[
+            int | None,
+            typer.Option(help="serve the control port (drain, run due work) on 127.0.0.1 at this port; 0: any free"),
+        ] = None,
+    ) -> None:
+        """Run the relay, the saga workers and the scheduler in this one process (until stopped).
+
+        ``csp serve --workers N`` runs this beside its API processes on the embedded default
+        (the in-process broker lives here), with a control port they ask to drain and to run
+        due work, behind the bearer token in CSP_SAGAS_CONTROL_TOKEN."""
+        import os
+
+        s = system(load_catalog=False, role="sagas")
+        _logging(s.settings.log_level)
+        assert s.sagas is not None
+        server = None
+        try:
+            s.sagas.start_worker(s.settings.worker_threads)
+            s.sagas.start_relay()
+            s.sagas.start_scheduler()
+            where = ""
+            if control_port is not None:
+                from csp.vendor.server import BackgroundServer
+                from csp.workers.control import control_app
+
+                token = os.environ.get("CSP_SAGAS_CONTROL_TOKEN", "")
+                if not token:
+                    raise StartupError("csp sagas run --control-port needs CSP_SAGAS_CONTROL_TOKEN (a shared secret)")
+                server = BackgroundServer(control_app(s.sagas, token), port=control_port)
+                where = f"; control port {server.start()}"
+            console.print(
+                f"sagas: relay, {s.settings.worker_threads} worker thread(s) on {s.sagas.kind} and the scheduler{where}",
+                soft_wrap=True,
+            )
+            _wait_for_signal()
+        finally:
+            if server is not None:
+                server.stop()
+            s.close()
+
     @app.command("vendor-sim")
     @clean_errors
     def vendor_sim(

@@ -34,6 +34,7 @@ from csp.vendor import VendorGateway
 from csp.vendor.client import HttpVendorGateway
 from csp.workers.actors import register_actors
 from csp.workers.broker import broker_kind, build_broker
+from csp.workers.control import SagasControlClient
 from csp.workers.reconcile import VendorReconciliation
 from csp.workers.relay import Relay
 from csp.workers.scheduler import BillingJob, DueReport, DueWorkJob, Job, Scheduler, VendorSyncJob
@@ -92,6 +93,11 @@ class Sagas:
         self.worker: dramatiq.Worker | None = None
         self._relationship_url: str | None = None
         self._running: set[str] = set()
+        # API processes of csp serve --workers on the in-process broker: the sagas' queues
+        # are in another process, asked through its control port (csp.workers.control)
+        self.remote: SagasControlClient | None = None
+        if s.sagas_control_url and not run_in_process:
+            self.remote = SagasControlClient(s.sagas_control_url, s.sagas_control_token)
 
     # --- the vendor ------------------------------------------------------------
 
@@ -190,6 +196,9 @@ class Sagas:
         if self._gateway is not None:
             self._gateway.close()
             self._gateway = None
+        if self.remote is not None:
+            self.remote.close()
+            self.remote = None
         self.broker.close()
         self.store.close()
 
@@ -211,6 +220,8 @@ class Sagas:
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until the relay has processed every event and the queues are empty, again
         and again until no new event appears. True if everything settled in time."""
+        if self.remote is not None:
+            return self.remote.drain(timeout)
         deadline = time.monotonic() + timeout
         while True:
             target = self.app.recorder.max_notification_id() or 0
@@ -233,7 +244,9 @@ class Sagas:
     def run_due(self, now: datetime, timeout: float = 30.0) -> DueReport:
         """Run every due job synchronously for ``now`` (the test clock calls this), then wait
         until the messages they caused were processed (in this process, or by the worker
-        processes on a Redis broker)."""
+        processes on a Redis broker, or by the sagas' process through its control port)."""
+        if self.remote is not None:
+            return self.remote.run_due(now, timeout)
         report = DueReport(now=now)
         settled = self.drain(timeout)  # what came before the jump first
         report.jobs = self.scheduler.run_jobs(now)

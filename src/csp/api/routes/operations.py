@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -70,7 +71,7 @@ def projection_lag(read: ReadModels | None) -> dict[str, int]:
 def readyz(app: AppDep, read: OptionalReadModels, settings: SettingsDep, auth: AuthDep) -> Any:
     """Ready when the database, the session store and the broker answer and the read
     models are not far behind."""
-    checks: dict[str, Any] = {}
+    checks: dict[str, Any] = {"process": {"ok": True, "pid": os.getpid()}}  # which of csp serve --workers answered
     ok = _check(checks, "database", lambda: {"last_notification_id": app.recorder.max_notification_id() or 0})
     ok &= _check(checks, "sessions", auth.store.ping)
     ok &= _check(checks, "broker", lambda: broker_check(settings.broker_url))
