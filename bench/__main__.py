@@ -138,9 +138,9 @@ def billing(db_url: str, period: str = "2026-03") -> dict[str, Any]:
     try:
         subs = sum(1 for _ in app.subscriptions_by_reseller())
         log(f"billing: {period} over {subs:,} subscriptions")
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         invoices = app.run_billing(period)
-        seconds = time.monotonic() - started
+        seconds, cpu = time.monotonic() - started, time.process_time() - cpu
     finally:
         app.close()
     per_100k = seconds * 100_000 / subs if subs else 0
@@ -150,6 +150,7 @@ def billing(db_url: str, period: str = "2026-03") -> dict[str, Any]:
         "invoices": len(invoices),
         "seconds": round(seconds, 2),
         "subscriptions_per_second": round(subs / seconds) if seconds else 0,
+        "cpu_seconds": round(cpu, 2),  # this process's CPU: steadier than the wall clock on a busy machine
         "seconds_per_100k": round(per_100k, 1),
     }
 

@@ -68,10 +68,15 @@ class CspApplicationBase(Application[UUID]):
 
     # --- loading and saving -------------------------------------------------
 
-    def load(self, cls: type[A], aggregate_id: UUID, kind: str, version: int | None = None) -> A:
-        """Load an aggregate of the given class, or raise ``NotFound``."""
+    def load(
+        self, cls: type[A], aggregate_id: UUID, kind: str, version: int | None = None, *, read_only: bool = False
+    ) -> A:
+        """Load an aggregate of the given class, or raise ``NotFound``.
+
+        ``read_only``: the cached object itself, not a copy, for code that only reads it
+        (an issued invoice's charges): never call a command method on it."""
         try:
-            agg = self.repository.get(aggregate_id, version=version)
+            agg = self.repository.get(aggregate_id, version=version, deepcopy_from_cache=not read_only)
         except AggregateNotFoundError:
             raise NotFound(kind, aggregate_id) from None
         if not isinstance(agg, cls):

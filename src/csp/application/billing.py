@@ -36,9 +36,11 @@ from csp.aggregates.invoice import (
 from csp.aggregates.organization import Organization
 from csp.aggregates.subscription import Subscription
 from csp.application.base import CspApplicationBase
+from csp.persistence import select_histories
 
 PROVISIONED_TOPIC = get_topic(Subscription.Provisioned)
 _PAGE = 1000
+_HISTORY_BATCH = 500  # subscriptions whose events one query reads
 
 
 class PeriodNotEnded(Conflict):
@@ -60,14 +62,26 @@ class BillingCommands(CspApplicationBase):
             )
         due: dict[UUID, list[Charge]] = defaultdict(list)
         billed: dict[UUID, bool] = {}
+        batch: list[UUID] = []
+
+        def fold(ids: list[UUID]) -> None:
+            # one query for a batch's histories (not one per subscription)
+            histories = select_histories(self.recorder, ids)
+            for subscription_id in ids:
+                events = [self.mapper.to_domain_event(e) for e in histories.get(subscription_id, ())]
+                for charge in charges_until(subscription_id, events, end):
+                    due[charge.reseller_id].append(charge)
+
         for subscription_id, reseller_id in self.subscriptions_by_reseller():
             if reseller_id not in billed:
                 billed[reseller_id] = self.exists(invoice_id_for(reseller_id, period))
             if billed[reseller_id]:
                 continue  # this reseller's month is invoiced: nothing to fold
-            events = list(self.events.get(subscription_id))
-            for charge in charges_until(subscription_id, events, end):
-                due[charge.reseller_id].append(charge)
+            batch.append(subscription_id)
+            if len(batch) == _HISTORY_BATCH:
+                fold(batch)
+                batch = []
+        fold(batch)
         issued: list[Invoice] = []
         for reseller_id in sorted(due, key=str):
             charges = due[reseller_id]
@@ -113,10 +127,10 @@ class BillingCommands(CspApplicationBase):
         book_id = invoice_book_id_for(reseller_id)
         if not self.exists(book_id):
             return set()
-        book = self.load(InvoiceBook, book_id, "invoice book")
+        book = self.load(InvoiceBook, book_id, "invoice book", read_only=True)
         out: set[UUID] = set()
-        for invoice_id in book.invoice_ids:
-            out |= self.load(Invoice, invoice_id, "invoice").charge_ids
+        for invoice_id in book.invoice_ids:  # issued invoices never change: no copy to read them
+            out |= self.load(Invoice, invoice_id, "invoice", read_only=True).charge_ids
         return out
 
     def _issue_invoice(self, reseller_id: UUID, period: str, charges: list[Charge], actor: Actor) -> Invoice | None:

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
+from uuid import UUID
 
 from eventsourcing.persistence import (
     JSONTranscoder,
@@ -344,3 +345,47 @@ def is_transient_startup_error(e: BaseException) -> bool:
         return False
     text = str(e).lower()
     return any(marker in text for marker in TRANSIENT_DATABASE_ERRORS)
+
+
+# --- many aggregates' events in one query -------------------------------------------
+
+
+def select_histories(recorder: Any, originator_ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
+    """Every stored event of each aggregate in ``originator_ids``, oldest first, in one
+    query (where ``recorder.select_events`` takes one per aggregate): a batch of a billing
+    run's subscriptions. Aggregates with no events are absent from the result."""
+    out: dict[UUID, list[StoredEvent]] = {}
+    if not originator_ids:
+        return out
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        marks = ",".join("?" * len(originator_ids))
+        statement = (
+            f"SELECT originator_id, originator_version, topic, state FROM {recorder.events_table_name} "
+            f"WHERE originator_id IN ({marks}) ORDER BY originator_id, originator_version"
+        )
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(statement, [i.hex for i in originator_ids])
+            rows = c.fetchall()
+        for row in rows:
+            oid = UUID(row["originator_id"])
+            out.setdefault(oid, []).append(StoredEvent(oid, row["originator_version"], row["topic"], row["state"]))
+        return out
+    if not hasattr(recorder, "datastore"):  # the in-memory recorder of unit tests: one call each
+        for oid in originator_ids:
+            if found := list(recorder.select_events(oid)):
+                out[oid] = found
+        return out
+    from psycopg.sql import SQL, Identifier
+
+    statement = SQL(
+        "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
+        "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+    ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
+    with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(statement, [list(originator_ids)])
+        for row in curs.fetchall():
+            oid = row["originator_id"]
+            out.setdefault(oid, []).append(
+                StoredEvent(oid, row["originator_version"], row["topic"], bytes(row["state"]))
+            )
+    return out
