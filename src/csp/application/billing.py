@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
@@ -43,6 +44,48 @@ _PAGE = 1000
 _HISTORY_BATCH = 500  # subscriptions whose events one query reads
 
 
+# A run folds in a pool of processes from this many batches (smaller runs: not worth the start-up).
+PARALLEL_FROM_BATCHES = 8
+
+
+def fold_charges(app: CspApplicationBase, ids: list[UUID], end: datetime) -> list[Charge]:
+    """The charges before ``end`` of a batch of subscriptions (one query for their histories)."""
+    histories = select_histories(app.recorder, ids)
+    out: list[Charge] = []
+    for subscription_id in ids:
+        events = [app.mapper.to_domain_event(e) for e in histories.get(subscription_id, ())]
+        out += charges_until(subscription_id, events, end)
+    return out
+
+
+def _fold_processes(batches: int, env: dict[str, str] | object) -> int:
+    if batches < PARALLEL_FROM_BATCHES:
+        return 1
+    get = getattr(env, "get", lambda _k, d=None: d)
+    module = get("PERSISTENCE_MODULE") or ""
+    name = get("SQLITE_DBNAME") or ""
+    if module.endswith("postgres") or (module.endswith("sqlite") and "mode=memory" not in name):
+        try:
+            return min(len(os.sched_getaffinity(0)), batches)
+        except AttributeError:  # pragma: no cover - not Linux
+            return min(os.cpu_count() or 1, batches)
+    return 1  # the in-memory stores live in this process only
+
+
+_worker_app: CspApplicationBase | None = None
+
+
+def _fold_in_worker(job: tuple[dict[str, str], list[UUID], datetime]) -> list[Charge]:
+    """One batch, in a process of the pool (its own application on the same store, opened once)."""
+    global _worker_app
+    env, ids, end = job
+    if _worker_app is None:
+        from csp.application import CspApplication
+
+        _worker_app = CspApplication(env=env)
+    return fold_charges(_worker_app, ids, end)
+
+
 class PeriodNotEnded(Conflict):
     code = "period_not_ended"
 
@@ -62,26 +105,16 @@ class BillingCommands(CspApplicationBase):
             )
         due: dict[UUID, list[Charge]] = defaultdict(list)
         billed: dict[UUID, bool] = {}
-        batch: list[UUID] = []
-
-        def fold(ids: list[UUID]) -> None:
-            # one query for a batch's histories (not one per subscription)
-            histories = select_histories(self.recorder, ids)
-            for subscription_id in ids:
-                events = [self.mapper.to_domain_event(e) for e in histories.get(subscription_id, ())]
-                for charge in charges_until(subscription_id, events, end):
-                    due[charge.reseller_id].append(charge)
-
+        todo: list[UUID] = []
         for subscription_id, reseller_id in self.subscriptions_by_reseller():
             if reseller_id not in billed:
                 billed[reseller_id] = self.exists(invoice_id_for(reseller_id, period))
-            if billed[reseller_id]:
-                continue  # this reseller's month is invoiced: nothing to fold
-            batch.append(subscription_id)
-            if len(batch) == _HISTORY_BATCH:
-                fold(batch)
-                batch = []
-        fold(batch)
+            if not billed[reseller_id]:  # a reseller's month invoiced already: nothing to fold
+                todo.append(subscription_id)
+        batches = [todo[i : i + _HISTORY_BATCH] for i in range(0, len(todo), _HISTORY_BATCH)]
+        for charges in self._fold_batches(batches, end):
+            for charge in charges:
+                due[charge.reseller_id].append(charge)
         issued: list[Invoice] = []
         for reseller_id in sorted(due, key=str):
             charges = due[reseller_id]
@@ -89,6 +122,22 @@ class BillingCommands(CspApplicationBase):
             if invoice is not None:
                 issued.append(invoice)
         return issued
+
+    def _fold_batches(self, batches: list[list[UUID]], end: datetime) -> Iterator[list[Charge]]:
+        """Each batch's charges, in order: folded here, or, for a big run on a store other
+        processes can open, in a pool of processes (one per core: decoding and folding the
+        histories is most of a run's CPU)."""
+        processes = _fold_processes(len(batches), self.env)
+        if processes <= 1:
+            for ids in batches:
+                yield fold_charges(self, ids, end)
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        env = {**self.env, "CREATE_TABLE": "no"}
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+            yield from pool.map(_fold_in_worker, [(env, ids, end) for ids in batches])
 
     def run_due_billing(self, since: datetime, actor: Actor = SYSTEM_BILLING) -> list[Invoice]:
         """Bill every month that ended after ``since`` and by now, oldest first (for the
