@@ -4,6 +4,7 @@ latency), the relay and worker processes on Redis, as compose.yaml runs them."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ def run_sagas(
     latency_ms: int = 50,
     workers: int = 2,
     threads: int = 8,
+    clients: int = 8,
 ) -> dict[str, Any]:
     namespace = redis_namespace()
     sim_port = free_port()
@@ -88,12 +90,17 @@ def run_sagas(
                 offer = offer_id_for("CFQ7TTC0LCHC:0002")
                 start = app.recorder.max_notification_id() or 0
                 started = time.monotonic()
-                for _ in range(orders):
+
+                def place(_: int) -> None:
                     order = app.create_order(customer.id, actor=ACTOR)
                     app.add_new_subscription_line(
                         order.id, NewLineRequest(offer, tenant.id, 1, "monthly", "annual"), actor=ACTOR
                     )
                     app.place_order(order.id, accept_terms=True, actor=ACTOR)
+
+                # placed from several clients at once, as a busy portal would
+                with ThreadPoolExecutor(clients) as pool:
+                    list(pool.map(place, range(orders)))
                 placed = time.monotonic() - started
                 log(f"sagas: {orders} placed in {placed:.1f}s; waiting for provisioning")
                 finished, failed = _wait_done(app, start, orders, timeout=max(120.0, orders * 0.5))
@@ -112,6 +119,7 @@ def run_sagas(
         "vendor_latency_ms": latency_ms,
         "worker_processes": workers,
         "threads_per_worker": threads,
+        "placing_clients": clients,
     }
 
 
