@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from csp.aggregates.organization import Organization
 from csp.api.actions import Invitations
@@ -25,59 +26,59 @@ from csp.projections import ReadModels
 from csp.settings import Settings
 
 
-def get_app(request: Request) -> CspApplication:
+async def get_app(request: Request) -> CspApplication:
     return request.app.state.application  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def optional_read_models(request: Request) -> ReadModels | None:
+async def optional_read_models(request: Request) -> ReadModels | None:
     return request.app.state.read  # type: ignore[no-any-return]
 
 
-def read_models(request: Request) -> ReadModels:
+async def read_models(request: Request) -> ReadModels:
     """The read models' queries; 503 when this process was built without them."""
-    read = optional_read_models(request)
+    read: ReadModels | None = request.app.state.read
     if read is None:
         raise Unavailable("the read side is not running in this process", code="read_side_unavailable")
     return read
 
 
-def get_commands(request: Request) -> Commands:
+async def get_commands(request: Request) -> Commands:
     return request.app.state.commands  # type: ignore[no-any-return]
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     return request.app.state.clock  # type: ignore[no-any-return]
 
 
-def get_saga_control(request: Request) -> SagaControl:
+async def get_saga_control(request: Request) -> SagaControl:
     return request.app.state.saga_control  # type: ignore[no-any-return]
 
 
-def get_vendor_links(request: Request) -> VendorLinks:
+async def get_vendor_links(request: Request) -> VendorLinks:
     return request.app.state.vendor_links  # type: ignore[no-any-return]
 
 
-def get_invitations(request: Request) -> Invitations:
+async def get_invitations(request: Request) -> Invitations:
     return request.app.state.invitations  # type: ignore[no-any-return]
 
 
-def get_auth(request: Request) -> Auth:
+async def get_auth(request: Request) -> Auth:
     return request.app.state.auth  # type: ignore[no-any-return]
 
 
-def get_passwords(request: Request) -> PasswordFlows:
+async def get_passwords(request: Request) -> PasswordFlows:
     return request.app.state.passwords  # type: ignore[no-any-return]
 
 
-def get_signups(request: Request) -> SignUps:
+async def get_signups(request: Request) -> SignUps:
     return request.app.state.signups  # type: ignore[no-any-return]
 
 
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     """The caller's address, as throttles count it."""
     return request.client.host if request.client else "unknown"
 
@@ -98,6 +99,9 @@ AuthDep = Annotated[Auth, Depends(get_auth)]
 
 
 def optional_caller(request: Request, auth: AuthDep) -> Caller | None:
+    # The one dependency of a request that waits on I/O (the session store, the events'
+    # table): a plain ``def``, run in the thread pool; the others are ``async def`` and
+    # cost no hop to it.
     caller = auth.caller(request)
     request.state.caller = caller
     return caller
@@ -106,7 +110,7 @@ def optional_caller(request: Request, auth: AuthDep) -> Caller | None:
 OptionalCaller = Annotated[Caller | None, Depends(optional_caller)]
 
 
-def signed_in(caller: OptionalCaller) -> Caller:
+async def signed_in(caller: OptionalCaller) -> Caller:
     if caller is None:
         raise Unauthorized("sign in first (POST /api/v1/auth/login) or send an API token")
     return caller
@@ -121,7 +125,21 @@ class Authorize:
     def __init__(self, action: Action) -> None:
         self.action = action
 
-    def __call__(self, caller: CurrentCaller, app: AppDep) -> Caller:
+    def check(self, caller: Caller, app: CspApplication) -> Caller:
+        """The caller if its role may (and, for a self-service grant, its reseller lets
+        customers order for themselves); else 403. May read the reseller: not on the loop."""
+        if self._needs_reseller(caller):
+            app.load(Organization, caller.reseller_id, "organization").check_self_service_allowed()
+        return caller
+
+    async def __call__(self, caller: CurrentCaller, app: AppDep) -> Caller:
+        if self._needs_reseller(caller):
+            return await run_in_threadpool(self.check, caller, app)
+        return caller
+
+    def _needs_reseller(self, caller: Caller) -> bool:
+        """Refuse a role without the grant; True when the reseller must be read to decide
+        (a self-service grant whose answer was not read with the caller, or was no)."""
         grant = grant_for(caller.role, self.action)
         if grant is None:
             raise NotAllowed(
@@ -130,9 +148,7 @@ class Authorize:
                 action=self.action,
                 role=caller.role,
             )
-        if grant is Grant.SELF_SERVICE:
-            app.load(Organization, caller.reseller_id, "organization").check_self_service_allowed()
-        return caller
+        return grant is Grant.SELF_SERVICE and not caller.self_service_allowed
 
 
 UsersReader = Annotated[Caller, Depends(Authorize("users.read"))]
@@ -159,7 +175,7 @@ QuotesWriter = Annotated[Caller, Depends(Authorize("quotes.write"))]
 QuotesAcceptor = Annotated[Caller, Depends(Authorize("quotes.accept"))]
 
 
-def if_match(
+async def if_match(
     value: Annotated[str | None, Header(alias="If-Match", description="the version you edit (409 when stale)")] = None,
 ) -> int | None:
     if value is None or value.strip() in ("", "*"):
@@ -173,3 +189,11 @@ def if_match(
 IfMatch = Annotated[int | None, Depends(if_match)]
 Limit = Annotated[int, Query(ge=1, le=200, description="at most 200")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+After = Annotated[
+    str | None,
+    Query(
+        max_length=2000,
+        description="keyset paging: the rows after the one this cursor names (a page's `next_after`); "
+        "`offset` then counts from there",
+    ),
+]
