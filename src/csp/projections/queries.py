@@ -176,13 +176,26 @@ class ReadModels:
 
     # --- queries (API.md's field names; money Decimal, ids UUID, times aware) ------------
 
-    def orders(self, organization_id: UUID, status: str | None = None, limit: int = 50, offset: int = 0) -> Page:
-        return orders_list.orders(self.view, organization_id, status, limit, offset)
+    def orders(
+        self,
+        organization_id: UUID,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        after: str | None = None,
+    ) -> Page:
+        return orders_list.orders(self.view, organization_id, status, limit, offset, after)
 
     def subscriptions(
-        self, organization_id: UUID, q: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        organization_id: UUID,
+        q: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        after: str | None = None,
     ) -> Page:
-        return subscriptions_list.subscriptions(self.view, organization_id, q, status, limit, offset)
+        return subscriptions_list.subscriptions(self.view, organization_id, q, status, limit, offset, after)
 
     def subscription(self, subscription_id: UUID) -> dict[str, Any] | None:
         return subscriptions_list.subscription(self.view, subscription_id)
