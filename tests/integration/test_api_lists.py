@@ -142,3 +142,67 @@ def test_a_cursor_that_is_not_one_is_refused_by_its_field(account: Account, cust
         r = account.boss.get(f"{API}/organizations/{customer['id']}/{list_}", params={"after": cursor})
         assert r.status_code == 422, r.text
         assert r.json()["error"]["details"]["field"] == "after"
+
+
+def test_the_subscriptions_report_pages_in_sql_as_it_would_whole(store_api_system: System):
+    """Paged in SQL (one page read), the report has the rows and order of the whole report
+    cut to the page, on both stores: names ordered by code point as Python does (not by
+    PostgreSQL's collation), filters by customer and by range alike."""
+    from datetime import timedelta
+
+    from csp.bootstrap import web_app
+    from tests.fixtures.api import sign_up
+
+    system = store_api_system
+    read = system.read
+    assert read is not None
+    account = sign_up(web_app(system), system)
+    for name in ("alpha SRL", "Beta SRL", "Ärzte GmbH"):
+        org = account.customer(name)
+        tenant = account.ready_tenant(org["id"])
+        for n, offer in enumerate((BUSINESS_PREMIUM, BUSINESS_BASIC, BUSINESS_PREMIUM)):
+            order = account.boss.ok("POST", f"/organizations/{org['id']}/orders", 201, json={})
+            line = {"offer_id": str(offer), "tenant_id": tenant["id"], "quantity": n + 1, "term": "annual"}
+            account.boss.ok("POST", f"/orders/{order['id']}/lines", 201, json=line | {"billing_cycle": "monthly"})
+            account.boss.ok("POST", f"/orders/{order['id']}/place", 202, json={"accept_terms": True})
+            account.provision(order["id"])
+    assert read.wait(system.app.recorder.max_notification_id(), timeout=10)  # provisioned off HTTP
+    today = system.app.now().date()
+    orgs = {r["organization_id"] for r in read.report("subscriptions", account.reseller_id).items}
+    assert len(orgs) == 3
+    for organization_id in (None, sorted(orgs)[0]):
+        for date_from, date_to in ((None, None), (today, None), (None, today - timedelta(days=1)), (today, today)):
+            whole = read.report("subscriptions", account.reseller_id, organization_id, date_from, date_to).items
+            for limit, offset in ((50, 0), (2, 0), (2, 3), (4, 7), (5, 40)):
+                page = read.report_page(
+                    "subscriptions",
+                    account.reseller_id,
+                    organization_id,
+                    date_from,
+                    date_to,
+                    limit=limit,
+                    offset=offset,
+                )
+                assert page.total == len(whole)
+                assert page.items == whole[offset : offset + limit], (organization_id, date_from, date_to, limit)
+    names = [r["organization_name"] for r in read.report_page("subscriptions", account.reseller_id, limit=9).items]
+    assert names == ["Beta SRL"] * 3 + ["alpha SRL"] * 3 + ["Ärzte GmbH"] * 3
+
+
+def test_a_report_page_is_what_its_response_model_gives_and_is_tagged(
+    account: Account, api_system: System, customer: dict
+):
+    read = api_system.read
+    assert read is not None
+    for name in ("customers", "subscriptions", "licenses"):
+        r = account.boss.get(f"{API}/reports/{name}", params={"limit": 3})
+        assert r.status_code == 200
+        assert r.json()["items"]
+        found = read.report_page(name, account.reseller_id, limit=3)
+        assert r.json() == _as_the_model_gives(s.ReportPublic, {"items": found.items, "total": found.total})
+        assert (
+            account.boss.get(
+                f"{API}/reports/{name}", params={"limit": 3}, headers={"If-None-Match": r.headers["ETag"]}
+            ).status_code
+            == 304
+        )

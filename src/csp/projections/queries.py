@@ -27,6 +27,7 @@ from csp.projections import (
     orders_list,
     organizations_list,
     quotes_list,
+    reports_subscriptions,
     subscriptions_list,
     tenants_list,
     users_list,
@@ -37,7 +38,7 @@ from csp.projections.invoice_history import InvoiceHistory
 from csp.projections.model import ReadModelGroup
 from csp.projections.orders_list import OrdersList
 from csp.projections.organizations_list import OrganizationsList
-from csp.projections.query import Page, csv_text
+from csp.projections.query import Page, check_paging, csv_text
 from csp.projections.quotes_list import QuotesList
 from csp.projections.reports import REPORTS, TIMED_REPORTS, report_columns, sort_rows
 from csp.projections.reports_consumption import ReportsConsumption
@@ -52,6 +53,13 @@ if TYPE_CHECKING:
 
 GROUP_NAME = "read"
 WAIT_POLL_SECONDS = 0.02
+
+
+def _check_report(name: str, date_from: date | datetime | None, date_to: date | datetime | None) -> None:
+    if name not in REPORTS:
+        raise InvalidInput("name", f"must be one of {', '.join(REPORTS)}", value=name)
+    if date_from is not None and date_to is not None and date_to < date_from:
+        raise InvalidInput("to", "must not be before from")
 
 
 def read_models() -> ReadModelGroup:
@@ -304,10 +312,7 @@ class ReadModels:
     ) -> Page:
         """A report's rows (``customers``, ``subscriptions``, ``licenses``, ``consumption``,
         ``evolution``), in the report's order or by the column ``sort``."""
-        if name not in REPORTS:
-            raise InvalidInput("name", f"must be one of {', '.join(REPORTS)}", value=name)
-        if date_from is not None and date_to is not None and date_to < date_from:
-            raise InvalidInput("to", "must not be before from")
+        _check_report(name, date_from, date_to)
         query = REPORTS[name][1]
         if name in TIMED_REPORTS:
             rows = query(self.view, reseller_id, organization_id, date_from, date_to, now=self.app.now())
@@ -315,6 +320,29 @@ class ReadModels:
             rows = query(self.view, reseller_id, organization_id, date_from, date_to)
         rows = sort_rows(name, rows, sort, descending)
         return Page(rows, len(rows))
+
+    def report_page(
+        self,
+        name: str,
+        reseller_id: UUID,
+        organization_id: UUID | None = None,
+        date_from: date | datetime | None = None,
+        date_to: date | datetime | None = None,
+        sort: str | None = None,
+        descending: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
+        """A page of ``report``: filtered, ordered and cut in SQL where the report's rows
+        are rows of a table (``subscriptions`` in its own order); else computed whole, then cut."""
+        _check_report(name, date_from, date_to)
+        check_paging(limit, offset)
+        if name == "subscriptions" and not sort:
+            return reports_subscriptions.page(
+                self.view, reseller_id, organization_id, date_from, date_to, limit, offset
+            )
+        found = self.report(name, reseller_id, organization_id, date_from, date_to, sort, descending)
+        return Page(found.items[offset : offset + limit], found.total)
 
     def report_csv(
         self,
