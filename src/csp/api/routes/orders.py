@@ -21,8 +21,10 @@ from csp.api.deps import (
     Limit,
     Offset,
     OrdersReader,
+    OrdersReading,
     OrdersWriter,
     ReadModelsDep,
+    in_thread,
 )
 from csp.api.lists import NOT_MODIFIED, list_response
 from csp.api.presenters import line_created, order_public
@@ -38,9 +40,9 @@ def _answer(order: Order, caller: Caller, response: Response) -> s.OrderPublic:
 
 
 @router.get("/organizations/{organization_id}/orders", response_model=s.OrdersPublic, responses=NOT_MODIFIED)
-def orders(
+async def orders(
     organization_id: UUID,
-    caller: OrdersReader,
+    permit: OrdersReading,
     app: AppDep,
     read: ReadModelsDep,
     request: Request,
@@ -50,8 +52,12 @@ def orders(
     after: After = None,
 ) -> Response:
     """The organization's orders, newest first (``ETag``; 304 on ``If-None-Match``)."""
-    access.check_organization(app, caller, organization_id)
-    return list_response(request, read.orders(organization_id, status_, limit, offset, after))
+
+    def answer() -> Response:
+        access.check_organization(app, permit(), organization_id)
+        return list_response(request, read.orders(organization_id, status_, limit, offset, after))
+
+    return await in_thread(answer)
 
 
 @router.post(

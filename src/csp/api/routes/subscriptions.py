@@ -22,7 +22,9 @@ from csp.api.deps import (
     Offset,
     ReadModelsDep,
     SubscriptionsReader,
+    SubscriptionsReading,
     SubscriptionsWriter,
+    in_thread,
 )
 from csp.api.lists import NOT_MODIFIED, list_response
 from csp.api.presenters import subscription_public
@@ -42,9 +44,9 @@ def answer(app: CspApplication, sub: Subscription, caller: Caller, response: Res
 @router.get(
     "/organizations/{organization_id}/subscriptions", response_model=s.SubscriptionsPublic, responses=NOT_MODIFIED
 )
-def subscriptions(
+async def subscriptions(
     organization_id: UUID,
-    caller: SubscriptionsReader,
+    permit: SubscriptionsReading,
     app: AppDep,
     read: ReadModelsDep,
     request: Request,
@@ -56,9 +58,12 @@ def subscriptions(
 ) -> Response:
     """One flat row per subscription (the portal groups them by product and domain);
     ``ETag``, 304 on ``If-None-Match``."""
-    return list_response(
-        request, subscription_rows(app, read, caller, organization_id, q, status_, limit, offset, after)
-    )
+
+    def answer() -> Response:
+        rows = subscription_rows(app, read, permit(), organization_id, q, status_, limit, offset, after)
+        return list_response(request, rows)
+
+    return await in_thread(answer)
 
 
 @router.get("/subscriptions/{subscription_id}", response_model=s.SubscriptionPublic)
