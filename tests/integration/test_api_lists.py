@@ -57,16 +57,18 @@ def test_the_lists_answer_what_their_response_models_give(account: Account, api_
     for limit in (50, 3):
         got = account.boss.get(f"{API}/organizations/{org}/orders?limit={limit}").json()
         assert got["total"] == ORDERS
-        assert got == _as_the_model_gives(s.OrdersPublic, page_content(read.orders(org, limit=limit)))
+        assert got == _as_the_model_gives(s.OrdersPublic, page_content(read.orders(org, limit=limit), keyset=True))
         got = account.boss.get(f"{API}/organizations/{org}/subscriptions?limit={limit}").json()
         assert got["total"] == 5
         if limit == 50:  # the whole list: a trial (no price) and paid rows
             assert any(r["unit_cost"] is None for r in got["items"])  # the trial
             assert any(r["unit_cost"] is not None and r["starts_at"].endswith("Z") for r in got["items"])
-        assert got == _as_the_model_gives(s.SubscriptionsPublic, page_content(read.subscriptions(org, limit=limit)))
+        assert got == _as_the_model_gives(
+            s.SubscriptionsPublic, page_content(read.subscriptions(org, limit=limit), keyset=True)
+        )
     # a customer user: the same rows, the reseller's prices blank
     mine = customer_admin.get(f"{API}/organizations/{org}/subscriptions").json()
-    reference = page_content(read.subscriptions(org))
+    reference = page_content(read.subscriptions(org), keyset=True)
     for row in reference["items"]:
         row.update({k: None for k in PARTNER_FIELDS if k in row})
     assert mine == _as_the_model_gives(s.SubscriptionsPublic, reference)
@@ -206,3 +208,34 @@ def test_a_report_page_is_what_its_response_model_gives_and_is_tagged(
             ).status_code
             == 304
         )
+
+
+def test_the_other_lists_answer_what_their_response_models_give_and_are_tagged(
+    account: Account, api_system: System, customer: dict
+):
+    from csp.aggregates.organization import Organization
+    from csp.api.presenters import organization_public
+
+    read = api_system.read
+    assert read is not None
+    boss, org = account.boss, UUID(customer["id"])
+    line = {"offer_id": str(BUSINESS_PREMIUM), "quantity": 10, "markup_percent": "5"}
+    boss.ok("POST", f"/organizations/{org}/quotes", 201, json={"lines": [line]})
+    admin = account.invite(f"admin-{account.slug}@example.com", "customer_admin", org)
+    mine = organization_public(api_system.app.load(Organization, org, "organization")).model_dump()
+    cases = [
+        (boss, "/users", s.UserRowsPublic, page_content(read.users(account.reseller_id, None))),
+        (boss, "/organizations", s.OrganizationsPublic, page_content(read.organizations(account.reseller_id))),
+        (boss, f"/organizations/{org}/users", s.UserRowsPublic, page_content(read.users(account.reseller_id, org))),
+        (boss, f"/organizations/{org}/tenants", s.TenantsPublic, page_content(read.tenants(org))),
+        (boss, f"/organizations/{org}/quotes", s.QuoteRowsPublic, page_content(read.quotes(org))),
+        (admin, "/users", s.UserRowsPublic, page_content(read.users(account.reseller_id, org))),
+        (admin, "/organizations", s.OrganizationsPublic, {"items": [mine], "total": 1}),
+    ]
+    for client, path, model, reference in cases:
+        r = client.get(f"{API}{path}")
+        assert r.status_code == 200, r.text
+        assert r.json()["items"], path
+        assert r.json() == _as_the_model_gives(model, reference), path
+        again = client.get(f"{API}{path}", headers={"If-None-Match": r.headers["ETag"]})
+        assert again.status_code == 304, path

@@ -38,8 +38,12 @@ def dumps(content: Any) -> bytes:
     return orjson.dumps(content, default=_default, option=orjson.OPT_UTC_Z)
 
 
-def page_content(page: Page) -> dict[str, Any]:
-    return {"items": page.items, "total": int(page.total), "next_after": page.next_after}
+def page_content(page: Page, keyset: bool = False) -> dict[str, Any]:
+    """The page as its response model has it (``next_after`` where the list pages by keyset)."""
+    content: dict[str, Any] = {"items": page.items, "total": int(page.total)}
+    if keyset:
+        content["next_after"] = page.next_after
+    return content
 
 
 def etag_of(body: bytes) -> str:
@@ -54,9 +58,9 @@ def _matches(if_none_match: str, tag: str) -> bool:
     return any(t.strip().removeprefix("W/") == opaque for t in if_none_match.split(","))
 
 
-def list_response(request: Request, content: Any) -> Response:
+def list_response(request: Request, content: Page | dict[str, Any], keyset: bool = False) -> Response:
     """``content`` (a page, or the dict of one) as JSON, tagged; 304 when the client has it."""
-    body = dumps(page_content(content) if isinstance(content, Page) else content)
+    body = dumps(page_content(content, keyset) if isinstance(content, Page) else content)
     tag = etag_of(body)
     sent = request.headers.get("if-none-match")
     if sent is not None and _matches(sent, tag):

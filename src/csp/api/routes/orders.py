@@ -55,7 +55,7 @@ async def orders(
 
     def answer() -> Response:
         access.check_organization(app, permit(), organization_id)
-        return list_response(request, read.orders(organization_id, status_, limit, offset, after))
+        return list_response(request, read.orders(organization_id, status_, limit, offset, after), keyset=True)
 
     return await in_thread(answer)
 

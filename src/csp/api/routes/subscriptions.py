@@ -61,7 +61,7 @@ async def subscriptions(
 
     def answer() -> Response:
         rows = subscription_rows(app, read, permit(), organization_id, q, status_, limit, offset, after)
-        return list_response(request, rows)
+        return list_response(request, rows, keyset=True)
 
     return await in_thread(answer)
 
