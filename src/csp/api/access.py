@@ -5,6 +5,7 @@ that takes an id goes through here."""
 from __future__ import annotations
 
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 from csp.aggregates.customization import CustomerSegment
 from csp.aggregates.errors import NotFound
@@ -29,6 +30,21 @@ def organization(app: CspApplication, caller: Caller, organization_id: UUID) -> 
     if not _visible(caller, org.owner_reseller_id, org.id):
         raise NotFound("organization", organization_id)
     return org
+
+
+# An organization's owner never changes (``Organization.owner_reseller_id``): once read,
+# whom it belongs to is known for good, in any process.
+_owners: WeakKeyDictionary[CspApplication, dict[UUID, UUID]] = WeakKeyDictionary()
+
+
+def check_organization(app: CspApplication, caller: Caller, organization_id: UUID) -> None:
+    """``organization`` without the aggregate: a list route needs only the check."""
+    owners = _owners.setdefault(app, {})
+    owner = owners.get(organization_id)
+    if owner is None:
+        owners[organization_id] = organization(app, caller, organization_id).owner_reseller_id
+    elif not _visible(caller, owner, organization_id):
+        raise NotFound("organization", organization_id)
 
 
 def reseller(app: CspApplication, caller: Caller) -> Organization:

@@ -20,6 +20,7 @@ from csp.aggregates.base import Actor, user_actor
 from csp.aggregates.organization import SIGN_IN_METHODS
 from csp.aggregates.organization import SignInMethod as SignInMethodName
 from csp.aggregates.user import CUSTOMER_ROLES, User
+from csp.api.callers import CallerCache
 from csp.api.errors import NotAllowed, TooManyAttempts, Unauthorized
 from csp.api.throttles import LoginThrottle
 from csp.application import CspApplication
@@ -43,6 +44,9 @@ class Caller:
     reseller_id: UUID
     via: Literal["session", "token"]
     session: Session | None = None
+    # whether the reseller lets customers order for themselves, when it was read with
+    # the caller (None: not read; the permission check then reads it)
+    self_service_allowed: bool | None = None
 
     @property
     def actor(self) -> Actor:
@@ -53,8 +57,16 @@ class Caller:
         return self.role in CUSTOMER_ROLES
 
     @classmethod
-    def of(cls, user: User, via: Literal["session", "token"], session: Session | None = None) -> Caller:
-        return cls(user.id, user.email, user.role, user.organization_id, user.reseller_id, via, session)
+    def of(
+        cls,
+        user: User,
+        via: Literal["session", "token"],
+        session: Session | None = None,
+        self_service_allowed: bool | None = None,
+    ) -> Caller:
+        return cls(
+            user.id, user.email, user.role, user.organization_id, user.reseller_id, via, session, self_service_allowed
+        )
 
 
 class SignInMethod(Protocol):
@@ -104,6 +116,7 @@ class Auth:
         self.local = LocalSignIn(app, self.throttle)
         self.methods: dict[str, SignInMethod] = {"local": self.local}
         self.ttl_seconds = settings.session_ttl_hours * 3600
+        self.callers = CallerCache(app)
 
     def register_method(self, method: SignInMethod) -> None:
         self.methods[method.name] = method
@@ -150,21 +163,21 @@ class Auth:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthorized("the Authorization header must be 'Bearer <api token>'", code="invalid_token")
-            user = self.app.user_by_token(token.strip())
-            if user is None:
+            resolved = self.callers.by_token(token.strip())
+            if resolved is None:
                 raise Unauthorized("this API token is unknown, revoked, or its user is disabled", code="invalid_token")
-            return Caller.of(user, "token")
+            return Caller.of(resolved.user, "token", None, resolved.self_service_allowed)
         sid = request.cookies.get(SESSION_COOKIE)
         if not sid:
             return None
         session = self.store.get(sid)
         if session is None:
             return None
-        user = self.app.user(session.user_id)
-        if not user.is_active:
+        resolved = self.callers.user(session.user_id)
+        if not resolved.user.is_active:
             self.store.delete(sid)
             return None
-        caller = Caller.of(user, "session", session)
+        caller = Caller.of(resolved.user, "session", session, resolved.self_service_allowed)
         if request.method in UNSAFE_METHODS:
             sent = csrf_token if csrf_token is not None else request.headers.get(CSRF_HEADER, "")
             if not sent or not hmac.compare_digest(sent, session.csrf_token):

@@ -14,9 +14,8 @@ from csp.api import access
 from csp.api import schemas as s
 from csp.api.auth import Caller
 from csp.api.presenters import PriceView, offer_public, view_of
-from csp.api.readside import page
 from csp.application import CspApplication
-from csp.projections import ReadModels
+from csp.projections import Page, ReadModels
 
 
 @dataclass(frozen=True)
@@ -116,13 +115,14 @@ def subscription_rows(
     status: str | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> dict[str, Any]:
+    after: str | None = None,
+) -> Page:
     """The Subscriptions screen's rows (one per subscription); a customer user never sees
     the reseller's (partner) prices or margins."""
-    access.organization(app, caller, organization_id)
-    result = page(read.subscriptions(organization_id, q, status, limit, offset))
+    access.check_organization(app, caller, organization_id)
+    result = read.subscriptions(organization_id, q, status, limit, offset, after)
     if caller.is_customer:
-        for row in result["items"]:
+        for row in result.items:
             for k in PARTNER_FIELDS:
                 if k in row:
                     row[k] = None

@@ -777,8 +777,11 @@ class OrderRow(Row):
     outcome: str | None = None  # "2 of 3 lines provisioned · 1 failed: reason"
 
 
+NEXT_AFTER = "keyset paging: give it as `after` for the page that follows (null: this is the last page)"
+
+
 class OrdersPublic(Page[OrderRow]):
-    pass
+    next_after: str | None = Field(None, description=NEXT_AFTER)
 
 
 class SubscriptionRow(Row):
@@ -799,7 +802,7 @@ class SubscriptionRow(Row):
 
 
 class SubscriptionsPublic(Page[SubscriptionRow]):
-    pass
+    next_after: str | None = Field(None, description=NEXT_AFTER)
 
 
 class UserRow(Row):

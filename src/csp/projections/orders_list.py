@@ -15,7 +15,7 @@ from uuid import UUID
 from csp.aggregates.order import ORDER_STATUSES, ChangeLine, Order, OrderLine, outcome_summary
 from csp.aggregates.pricing import money
 from csp.projections.model import ReadModel, handles
-from csp.projections.query import Page, check_choice, db_params, select_page
+from csp.projections.query import Page, check_choice, cursor_of, db_params, select_window, values_of_cursor
 from csp.projections.rows import Rows
 from csp.projections.sql import Table, cols
 from csp.projections.store import ReadView
@@ -203,12 +203,30 @@ def item(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def orders(view: ReadView, organization_id: UUID, status: str | None = None, limit: int = 50, offset: int = 0) -> Page:
+ORDER_KEY = ("created_at", "number")  # newest first: both descending
+
+
+def orders(
+    view: ReadView,
+    organization_id: UUID,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    after: str | None = None,
+) -> Page:
+    """A page of the organization's orders, newest first: ``offset`` rows in, or (keyset
+    paging) after the order whose cursor is ``after``; ``total`` counts them all."""
     check_choice("status", status, ORDER_STATUSES)
     where = '"organization_id" = ?'
     params = db_params(view, ORDERS, organization_id=organization_id)
     if status is not None:
         where += ' AND "status" = ?'
         params += db_params(view, ORDERS, status=status)
-    found, total = select_page(view, ORDERS, where, params, '"created_at" DESC, "number" DESC', limit, offset)
-    return Page([item(r) for r in found], total)
+    keyset = None
+    if after is not None:
+        keyset = ('("created_at", "number") < (?, ?)', values_of_cursor(view, after, ("time", "text")))
+    found, total, more = select_window(
+        view, ORDERS, where, params, '"created_at" DESC, "number" DESC', limit, offset, keyset
+    )
+    last = found[-1] if found and more else None
+    return Page([item(r) for r in found], total, cursor_of([last[k] for k in ORDER_KEY]) if last else None)

@@ -28,6 +28,7 @@ from csp.projections import (
     orders_list,
     organizations_list,
     quotes_list,
+    reports_subscriptions,
     subscriptions_list,
     tenants_list,
     users_list,
@@ -38,7 +39,7 @@ from csp.projections.invoice_history import InvoiceHistory
 from csp.projections.model import ReadModelGroup
 from csp.projections.orders_list import OrdersList
 from csp.projections.organizations_list import OrganizationsList
-from csp.projections.query import Page, csv_text
+from csp.projections.query import Page, check_paging, csv_text
 from csp.projections.quotes_list import QuotesList
 from csp.projections.reports import REPORTS, TIMED_REPORTS, report_columns, sort_rows
 from csp.projections.reports_consumption import ReportsConsumption
@@ -56,6 +57,13 @@ WAIT_POLL_SECONDS = 0.02
 # With a position signal, how often a waiter re-reads the tracking position anyway (a
 # signal lost while a listener reconnects costs this much, never a wrong answer).
 SIGNAL_SAFETY_SECONDS = 0.5
+
+
+def _check_report(name: str, date_from: date | datetime | None, date_to: date | datetime | None) -> None:
+    if name not in REPORTS:
+        raise InvalidInput("name", f"must be one of {', '.join(REPORTS)}", value=name)
+    if date_from is not None and date_to is not None and date_to < date_from:
+        raise InvalidInput("to", "must not be before from")
 
 
 def read_models() -> ReadModelGroup:
@@ -220,13 +228,26 @@ class ReadModels:
 
     # --- queries (API.md's field names; money Decimal, ids UUID, times aware) ------------
 
-    def orders(self, organization_id: UUID, status: str | None = None, limit: int = 50, offset: int = 0) -> Page:
-        return orders_list.orders(self.view, organization_id, status, limit, offset)
+    def orders(
+        self,
+        organization_id: UUID,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        after: str | None = None,
+    ) -> Page:
+        return orders_list.orders(self.view, organization_id, status, limit, offset, after)
 
     def subscriptions(
-        self, organization_id: UUID, q: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        organization_id: UUID,
+        q: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        after: str | None = None,
     ) -> Page:
-        return subscriptions_list.subscriptions(self.view, organization_id, q, status, limit, offset)
+        return subscriptions_list.subscriptions(self.view, organization_id, q, status, limit, offset, after)
 
     def subscription(self, subscription_id: UUID) -> dict[str, Any] | None:
         return subscriptions_list.subscription(self.view, subscription_id)
@@ -335,10 +356,7 @@ class ReadModels:
     ) -> Page:
         """A report's rows (``customers``, ``subscriptions``, ``licenses``, ``consumption``,
         ``evolution``), in the report's order or by the column ``sort``."""
-        if name not in REPORTS:
-            raise InvalidInput("name", f"must be one of {', '.join(REPORTS)}", value=name)
-        if date_from is not None and date_to is not None and date_to < date_from:
-            raise InvalidInput("to", "must not be before from")
+        _check_report(name, date_from, date_to)
         query = REPORTS[name][1]
         if name in TIMED_REPORTS:
             rows = query(self.view, reseller_id, organization_id, date_from, date_to, now=self.app.now())
@@ -346,6 +364,29 @@ class ReadModels:
             rows = query(self.view, reseller_id, organization_id, date_from, date_to)
         rows = sort_rows(name, rows, sort, descending)
         return Page(rows, len(rows))
+
+    def report_page(
+        self,
+        name: str,
+        reseller_id: UUID,
+        organization_id: UUID | None = None,
+        date_from: date | datetime | None = None,
+        date_to: date | datetime | None = None,
+        sort: str | None = None,
+        descending: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
+        """A page of ``report``: filtered, ordered and cut in SQL where the report's rows
+        are rows of a table (``subscriptions`` in its own order); else computed whole, then cut."""
+        _check_report(name, date_from, date_to)
+        check_paging(limit, offset)
+        if name == "subscriptions" and not sort:
+            return reports_subscriptions.page(
+                self.view, reseller_id, organization_id, date_from, date_to, limit, offset
+            )
+        found = self.report(name, reseller_id, organization_id, date_from, date_to, sort, descending)
+        return Page(found.items[offset : offset + limit], found.total)
 
     def report_csv(
         self,

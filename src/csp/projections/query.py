@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import io
 import json
@@ -10,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from csp.aggregates.errors import InvalidInput
-from csp.projections.sql import Row, Table
+from csp.projections.sql import ColumnType, Row, Table
 from csp.projections.store import ReadView
 
 MAX_LIMIT = 200
@@ -24,6 +27,7 @@ class Page:
 
     items: list[dict[str, Any]] = field(default_factory=list)
     total: int = 0
+    next_after: str | None = None  # keyset paging: the ``after`` of the next page (None: the last)
 
 
 def check_paging(limit: int, offset: int) -> None:
@@ -48,17 +52,70 @@ def select_page(
     offset: int,
 ) -> tuple[list[Row], int]:
     """Rows of a page and the total, read in one transaction (a consistent snapshot)."""
+    rows, total, _ = select_window(view, table, where, params, order_by, limit, offset)
+    return rows, total
+
+
+def select_window(
+    view: ReadView,
+    table: Table,
+    where: str,
+    params: Sequence[Any],
+    order_by: str,
+    limit: int,
+    offset: int,
+    keyset: tuple[str, Sequence[Any]] | None = None,
+) -> tuple[list[Row], int, bool]:
+    """Rows of a page, the total of ``where`` and whether more rows follow, in one
+    transaction; ``keyset`` (a condition on the sort key and its values) starts the page
+    after a given row, the total still counting every row of ``where``."""
     check_paging(limit, offset)
     d = view.dialect
     names = ", ".join(f'"{c}"' for c in table.column_names)
+    page_where, page_params = where, list(params)
+    if keyset is not None:
+        page_where += f" AND {keyset[0]}"
+        page_params += keyset[1]
     with view.tx(write=False) as tx:
         total = tx.query(d.q(f"SELECT COUNT(*) AS n FROM {d.qualify(table.name)} WHERE {where}"), list(params))
         found = tx.query(
-            d.q(f"SELECT {names} FROM {d.qualify(table.name)} WHERE {where} ORDER BY {order_by} LIMIT ? OFFSET ?"),
-            [*params, limit, offset],
+            d.q(f"SELECT {names} FROM {d.qualify(table.name)} WHERE {page_where} ORDER BY {order_by} LIMIT ? OFFSET ?"),
+            [*page_params, limit + 1, offset],
         )
     types = table.types()
-    return [d.decode_row(types, r) for r in found], int(total[0]["n"])
+    return [d.decode_row(types, r) for r in found[:limit]], int(total[0]["n"]), len(found) > limit
+
+
+def cursor_of(values: Sequence[Any]) -> str:
+    """An opaque keyset cursor: the sort key of a page's last row."""
+    text = json.dumps([v.isoformat() if isinstance(v, datetime) else str(v) for v in values], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def values_of_cursor(view: ReadView, cursor: str, kinds: Sequence[ColumnType]) -> list[Any]:
+    """The sort key a cursor carries, as database values (422 ``after`` when it is not
+    one of this list's cursors)."""
+    refused = InvalidInput("after", "is not a cursor of this list (give the next_after of a page)", value=cursor)
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise refused from None
+    if not isinstance(raw, list) or len(raw) != len(kinds) or not all(isinstance(v, str) for v in raw):
+        raise refused
+    out = []
+    for kind, text in zip(kinds, raw, strict=True):
+        try:
+            value: Any = text
+            if kind == "time":
+                value = datetime.fromisoformat(text)
+                if value.tzinfo is None:
+                    raise ValueError(text)
+            elif kind == "uuid":
+                value = UUID(text)
+        except ValueError:
+            raise refused from None
+        out.append(view.dialect.to_db(kind, value))
+    return out
 
 
 def select_rows(view: ReadView, table: Table, where: str, params: Sequence[Any], order_by: str = "") -> list[Row]:

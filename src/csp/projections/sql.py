@@ -13,7 +13,7 @@ import functools
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -73,6 +73,13 @@ def cols(spec: str) -> tuple[Column, ...]:
         name, kind = part.split()
         out.append(Column(name, kind.rstrip("!"), nullable=not kind.endswith("!")))  # type: ignore[arg-type]
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=65536)
+def uuid_of(text: str) -> UUID:
+    """A stored id as a ``UUID`` (UUIDs are immutable, so the same id read again, as on
+    every page of a list, costs a look-up, not a parse)."""
+    return UUID(text)
 
 
 def to_json(value: Any) -> str:
@@ -150,7 +157,28 @@ class Dialect(ABC):
         return [self.to_db(kind, row[name]) if row[name] is not None else None for name, kind in table.pairs]
 
     def decode_row(self, types: Mapping[str, ColumnType], row: Mapping[str, Any]) -> Row:
-        return {k: self.from_db(types[k], row[k]) if k in types else row[k] for k in row.keys()}  # noqa: SIM118
+        """A row as stored, in Python values (``from_db`` per column; a column not of the
+        table, e.g. a joined name, as it is). The hot loop of every page: one converter
+        per kind, looked up once, and none called on NULL or on what needs none."""
+        out = {}
+        converters = self.converters
+        # a sqlite3.Row finds a value by name with a linear, case-blind search: walk it in order
+        pairs = row.items() if isinstance(row, dict) else zip(row.keys(), row, strict=True)
+        for k, v in pairs:
+            if v is not None:
+                kind = types.get(k)
+                if kind is not None:
+                    convert = converters[kind]
+                    if convert is not None:
+                        v = convert(v)
+            out[k] = v
+        return out
+
+    @functools.cached_property
+    def converters(self) -> dict[str, Callable[[Any], Any] | None]:
+        """``from_db`` as one function per kind of column (None: the value as it is)."""
+        kinds: tuple[ColumnType, ...] = ("uuid", "text", "int", "money", "decimal", "time", "bool", "json")
+        return {kind: functools.partial(self.from_db, kind) for kind in kinds}
 
     def upsert(self, table: Table, physical: str, nrows: int) -> str:
         names = ", ".join(f'"{c}"' for c in table.column_names)
@@ -228,6 +256,19 @@ class SQLiteDialect(Dialect):
     def list_tables_sql(self) -> str:
         return "SELECT name FROM sqlite_master WHERE type = 'table'"
 
+    @functools.cached_property
+    def converters(self) -> dict[str, Callable[[Any], Any] | None]:
+        return {
+            "uuid": uuid_of,
+            "text": None,
+            "int": None,
+            "money": Decimal,
+            "decimal": Decimal,
+            "time": datetime.fromisoformat,
+            "bool": bool,
+            "json": json.loads,
+        }
+
 
 class PostgresDialect(Dialect):
     name = "postgres"
@@ -276,6 +317,20 @@ class PostgresDialect(Dialect):
 
     def list_tables_sql(self) -> str:
         return f"SELECT tablename AS name FROM pg_tables WHERE schemaname = '{self.schema}'"
+
+    @functools.cached_property
+    def converters(self) -> dict[str, Callable[[Any], Any] | None]:
+        # psycopg gives UUID, Decimal, int, bool and aware datetimes already
+        return {
+            "uuid": lambda v: v if isinstance(v, UUID) else uuid_of(str(v)),
+            "text": None,
+            "int": None,
+            "money": None,
+            "decimal": None,
+            "time": lambda v: v.astimezone(UTC),
+            "bool": None,
+            "json": json.loads,
+        }
 
     def write_rows(self, tx: Any, table: Table, physical: str, rows: Sequence[Sequence[Any]]) -> None:
         """Upsert encoded rows in one statement: ``INSERT ... SELECT * FROM unnest(arrays)``

@@ -17,9 +17,9 @@ from csp.aggregates.catalog import Catalog
 from csp.aggregates.pricing import money
 from csp.aggregates.subscription import SUBSCRIPTION_STATUSES, Subscription, is_billed
 from csp.projections.model import ReadModel, handles
-from csp.projections.query import Page, check_choice, check_paging, db_params, in_list
+from csp.projections.query import Page, check_choice, check_paging, cursor_of, db_params, in_list, values_of_cursor
 from csp.projections.rows import Rows
-from csp.projections.sql import Row, Table, cols, like_pattern
+from csp.projections.sql import ColumnType, Row, Table, cols, like_pattern
 from csp.projections.store import ReadView
 
 SUBSCRIPTIONS = Table(
@@ -378,6 +378,12 @@ def _addons(view: ReadView, rows: list[Row]) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+# The screen's order: by product group, domain, offer, start, id (an empty group name first,
+# on both stores: SQLite sorts NULL first, PostgreSQL last).
+_SORT_KEY = ("COALESCE(g.\"name\", '')", 's."tenant_domain"', 's."offer_name"', 's."starts_at"', 's."id"')
+_SORT_KINDS: tuple[ColumnType, ...] = ("text", "text", "text", "time", "uuid")
+
+
 def subscriptions(
     view: ReadView,
     organization_id: UUID,
@@ -385,7 +391,10 @@ def subscriptions(
     status: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    after: str | None = None,
 ) -> Page:
+    """A page of the organization's subscriptions in the screen's order: ``offset`` rows in,
+    or (keyset paging) after the row whose cursor is ``after``; ``total`` counts them all."""
     check_paging(limit, offset)
     check_choice("status", status, SUBSCRIPTION_STATUSES)
     d = view.dialect
@@ -397,18 +406,29 @@ def subscriptions(
     if q:
         where += " AND (s.\"search\" LIKE ? ESCAPE '\\' OR g.\"search\" LIKE ? ESCAPE '\\')"
         params += [like_pattern(q), like_pattern(q)]
+    page_where, page_params = where, list(params)
+    if after is not None:
+        page_where += f" AND ({', '.join(_SORT_KEY)}) > ({', '.join('?' for _ in _SORT_KEY)})"
+        page_params += values_of_cursor(view, after, _SORT_KINDS)
     with view.tx(write=False) as tx:
         total = tx.query(d.q(f"SELECT COUNT(*) AS n {_from(view)} WHERE {where}"), params)
         found = tx.query(
             d.q(
-                f'SELECT {_COLUMNS}, g."name" AS product_group {_from(view)} WHERE {where} '
-                'ORDER BY g."name", s."tenant_domain", s."offer_name", s."starts_at", s."id" LIMIT ? OFFSET ?'
+                f'SELECT {_COLUMNS}, g."name" AS product_group {_from(view)} WHERE {page_where} '
+                f"ORDER BY {', '.join(_SORT_KEY)} LIMIT ? OFFSET ?"
             ),
-            [*params, limit, offset],
+            [*page_params, limit + 1, offset],
         )
-    rows = _decode(view, found)
+    more = len(found) > limit
+    rows = _decode(view, found[:limit])
     addons = _addons(view, rows)
-    return Page([item(r, addons.get(str(r["id"]), [])) for r in rows], int(total[0]["n"]))
+    last = rows[-1] if rows and more else None
+    cursor = None
+    if last is not None:
+        cursor = cursor_of(
+            [last["product_group"] or "", last["tenant_domain"], last["offer_name"], last["starts_at"], last["id"]]
+        )
+    return Page([item(r, addons.get(str(r["id"]), [])) for r in rows], int(total[0]["n"]), cursor)
 
 
 def subscription(view: ReadView, subscription_id: UUID) -> dict[str, Any] | None:

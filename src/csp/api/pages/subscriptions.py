@@ -63,9 +63,9 @@ def subscriptions(organization_id: UUID, page: PageDep) -> Response:
         "subscriptions.html",
         title=f"Subscriptions · {org.name}",
         org=org,
-        groups=grouped(found["items"]),
-        total=found["total"],
-        paging=paging.of(found["total"]),
+        groups=grouped(found.items),
+        total=found.total,
+        paging=paging.of(found.total),
         q=q or "",
     )
 

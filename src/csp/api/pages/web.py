@@ -30,11 +30,6 @@ from csp.api.deps import (
     CommandsDep,
     OptionalReadModels,
     SettingsDep,
-    get_app,
-    get_auth,
-    get_commands,
-    get_settings,
-    optional_read_models,
 )
 from csp.api.errors import NotAllowed, Unavailable
 from csp.api.pages import format as fmt
@@ -147,16 +142,8 @@ class Page:
     @classmethod
     def of(cls, request: Request, caller: Caller | None, form: FormData | None = None) -> Page:
         """The page of a request outside a route's dependencies (an error page)."""
-        return cls(
-            request,
-            get_app(request),
-            get_settings(request),
-            get_commands(request),
-            optional_read_models(request),
-            get_auth(request),
-            caller,
-            form,
-        )
+        state = request.app.state
+        return cls(request, state.application, state.settings, state.commands, state.read, state.auth, caller, form)
 
     def read_models(self) -> ReadModels:
         """The read models' queries; 503 when this process was built without them."""
@@ -177,7 +164,7 @@ class Page:
 
     def allow(self, action: Action) -> Caller:
         """The caller, if the permission table lets its role do this (else 403 / sign in)."""
-        return Authorize(action)(self.user(), self.app)
+        return Authorize(action).check(self.user(), self.app)
 
     @property
     def is_customer(self) -> bool:

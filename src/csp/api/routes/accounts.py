@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -33,8 +33,8 @@ from csp.api.deps import (
     UsersManager,
     UsersReader,
 )
+from csp.api.lists import NOT_MODIFIED, list_response
 from csp.api.presenters import organization_public, settings_public, tokens_public, user_public
-from csp.api.readside import page
 from csp.application.accounts import NewLogin
 
 router = APIRouter(tags=["accounts"])
@@ -252,11 +252,13 @@ def revoke_user_token(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/users", response_model=s.UserRowsPublic)
-def users(caller: UsersReader, read: ReadModelsDep, limit: Limit = 50, offset: Offset = 0) -> Any:
+@router.get("/users", response_model=s.UserRowsPublic, responses=NOT_MODIFIED)
+def users(
+    caller: UsersReader, read: ReadModelsDep, request: Request, limit: Limit = 50, offset: Offset = 0
+) -> Response:
     """The account's users (a customer admin: its organization's)."""
     organization_id = caller.organization_id if caller.is_customer else None
-    return page(read.users(caller.reseller_id, organization_id, limit, offset))
+    return list_response(request, read.users(caller.reseller_id, organization_id, limit, offset))
 
 
 @router.post("/users/invitations", status_code=status.HTTP_201_CREATED, response_model=s.InvitationPublic)

@@ -6,12 +6,13 @@ from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from csp.api import access
 from csp.api import schemas as s
 from csp.api.deps import AppDep, InvoicesReader, Limit, Offset, ReadModelsDep, ReportsReader
+from csp.api.lists import NOT_MODIFIED, list_response
 from csp.api.queries import invoice_of
 from csp.api.readside import page
 from csp.projections import report_columns
@@ -51,8 +52,9 @@ def invoice(invoice_id: UUID, caller: InvoicesReader, read: ReadModelsDep, fmt: 
     return found
 
 
-@router.get("/reports/{name}", response_model=s.ReportPublic, responses={200: {"content": CSV}})
+@router.get("/reports/{name}", response_model=s.ReportPublic, responses={200: {"content": CSV}, **NOT_MODIFIED})
 def report(
+    request: Request,
     name: ReportName,
     caller: ReportsReader,
     app: AppDep,
@@ -80,8 +82,10 @@ def report(
             read.report_csv(name, caller.reseller_id, organization_id, date_from, date_to, chosen, sort, descending),
             f"{name}-report.csv",
         )
-    found = read.report(name, caller.reseller_id, organization_id, date_from, date_to, sort, descending)
-    items = found.items[offset : offset + limit]
+    found = read.report_page(
+        name, caller.reseller_id, organization_id, date_from, date_to, sort, descending, limit, offset
+    )
+    items = found.items
     if columns:
         items = [{c: r.get(c) for c in chosen} for r in items]
-    return {"items": list(items), "total": int(found.total)}
+    return list_response(request, {"items": list(items), "total": int(found.total)})

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from csp.aggregates.errors import InvalidInput
 from csp.aggregates.order import ChangeLine, Order
@@ -13,9 +13,21 @@ from csp.api import access
 from csp.api import schemas as s
 from csp.api.actions import new_line_request
 from csp.api.auth import Caller
-from csp.api.deps import AppDep, CommandsDep, IfMatch, Limit, Offset, OrdersReader, OrdersWriter, ReadModelsDep
+from csp.api.deps import (
+    After,
+    AppDep,
+    CommandsDep,
+    IfMatch,
+    Limit,
+    Offset,
+    OrdersReader,
+    OrdersReading,
+    OrdersWriter,
+    ReadModelsDep,
+    in_thread,
+)
+from csp.api.lists import NOT_MODIFIED, list_response
 from csp.api.presenters import line_created, order_public
-from csp.api.readside import page
 from csp.api.routes.organizations import etag
 
 router = APIRouter(tags=["orders"])
@@ -27,18 +39,25 @@ def _answer(order: Order, caller: Caller, response: Response) -> s.OrderPublic:
     return order_public(order, caller)
 
 
-@router.get("/organizations/{organization_id}/orders", response_model=s.OrdersPublic)
-def orders(
+@router.get("/organizations/{organization_id}/orders", response_model=s.OrdersPublic, responses=NOT_MODIFIED)
+async def orders(
     organization_id: UUID,
-    caller: OrdersReader,
+    permit: OrdersReading,
     app: AppDep,
     read: ReadModelsDep,
+    request: Request,
     status_: Annotated[s.OrderStatus | None, Query(alias="status")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> Any:
-    access.organization(app, caller, organization_id)
-    return page(read.orders(organization_id, status_, limit, offset))
+    after: After = None,
+) -> Response:
+    """The organization's orders, newest first (``ETag``; 304 on ``If-None-Match``)."""
+
+    def answer() -> Response:
+        access.check_organization(app, permit(), organization_id)
+        return list_response(request, read.orders(organization_id, status_, limit, offset, after), keyset=True)
+
+    return await in_thread(answer)
 
 
 @router.post(

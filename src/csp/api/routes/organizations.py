@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from csp.aggregates.organization import Address
 from csp.api import access
@@ -24,8 +24,8 @@ from csp.api.deps import (
     UsersReader,
     VendorLinksDep,
 )
+from csp.api.lists import NOT_MODIFIED, list_response
 from csp.api.presenters import organization_public, tenant_public
-from csp.api.readside import page
 from csp.api.routes.accounts import profile_of
 
 router = APIRouter(tags=["organizations"])
@@ -35,21 +35,22 @@ def etag(response: Response, version: int) -> None:
     response.headers["ETag"] = f'"{version}"'
 
 
-@router.get("/organizations", response_model=s.OrganizationsPublic)
+@router.get("/organizations", response_model=s.OrganizationsPublic, responses=NOT_MODIFIED)
 def organizations(
     caller: OrganizationsReader,
     app: AppDep,
     read: ReadModelsDep,
+    request: Request,
     q: Annotated[str | None, Query(max_length=100)] = None,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> Any:
+) -> Response:
     """The reseller's customers, and the reseller itself (``kind``); a customer user sees its own."""
     if caller.is_customer:
         org = access.organization(app, caller, caller.organization_id)
         items = [organization_public(org).model_dump()] if not q or q.lower() in org.name.lower() else []
-        return {"items": items[offset : offset + limit], "total": len(items)}
-    return page(read.organizations(caller.reseller_id, q, limit, offset))
+        return list_response(request, {"items": items[offset : offset + limit], "total": len(items)})
+    return list_response(request, read.organizations(caller.reseller_id, q, limit, offset))
 
 
 @router.post("/organizations", status_code=status.HTTP_201_CREATED, response_model=s.OrganizationPublic)
@@ -91,26 +92,33 @@ def change_organization(
     return organization_public(org)
 
 
-@router.get("/organizations/{organization_id}/users", response_model=s.UserRowsPublic)
+@router.get("/organizations/{organization_id}/users", response_model=s.UserRowsPublic, responses=NOT_MODIFIED)
 def organization_users(
-    organization_id: UUID, caller: UsersReader, app: AppDep, read: ReadModelsDep, limit: Limit = 50, offset: Offset = 0
-) -> Any:
+    organization_id: UUID,
+    caller: UsersReader,
+    app: AppDep,
+    read: ReadModelsDep,
+    request: Request,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Response:
     """The users with access to this organization."""
-    access.organization(app, caller, organization_id)
-    return page(read.users(caller.reseller_id, organization_id, limit, offset))
+    access.check_organization(app, caller, organization_id)
+    return list_response(request, read.users(caller.reseller_id, organization_id, limit, offset))
 
 
-@router.get("/organizations/{organization_id}/tenants", response_model=s.TenantsPublic)
+@router.get("/organizations/{organization_id}/tenants", response_model=s.TenantsPublic, responses=NOT_MODIFIED)
 def tenants(
     organization_id: UUID,
     caller: TenantsReader,
     app: AppDep,
     read: ReadModelsDep,
+    request: Request,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> Any:
-    access.organization(app, caller, organization_id)
-    return page(read.tenants(organization_id, limit, offset))
+) -> Response:
+    access.check_organization(app, caller, organization_id)
+    return list_response(request, read.tenants(organization_id, limit, offset))
 
 
 @router.post(

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from csp.api import access
 from csp.api import schemas as s
@@ -20,8 +19,8 @@ from csp.api.deps import (
     QuotesWriter,
     ReadModelsDep,
 )
+from csp.api.lists import NOT_MODIFIED, list_response
 from csp.api.presenters import order_public, quote_public
-from csp.api.readside import page
 from csp.api.routes.organizations import etag
 from csp.application import QuoteLineRequest
 
@@ -55,13 +54,19 @@ def create_quote(
     return quote_public(quote, caller, app.now())
 
 
-@router.get("/organizations/{organization_id}/quotes", response_model=s.QuoteRowsPublic)
+@router.get("/organizations/{organization_id}/quotes", response_model=s.QuoteRowsPublic, responses=NOT_MODIFIED)
 def quotes(
-    organization_id: UUID, caller: QuotesReader, app: AppDep, read: ReadModelsDep, limit: Limit = 50, offset: Offset = 0
-) -> Any:
+    organization_id: UUID,
+    caller: QuotesReader,
+    app: AppDep,
+    read: ReadModelsDep,
+    request: Request,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Response:
     """The organization's quotes, newest first (``status``: open, accepted, expired)."""
-    access.organization(app, caller, organization_id)
-    return page(read.quotes(organization_id, limit, offset))
+    access.check_organization(app, caller, organization_id)
+    return list_response(request, read.quotes(organization_id, limit, offset))
 
 
 @router.get("/quotes/{quote_id}", response_model=s.QuotePublic)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from csp.aggregates.subscription import Subscription
 from csp.api import access
@@ -14,6 +14,7 @@ from csp.api import schemas as s
 from csp.api.auth import Caller
 from csp.api.commands import Commands
 from csp.api.deps import (
+    After,
     AppDep,
     CommandsDep,
     IfMatch,
@@ -21,8 +22,11 @@ from csp.api.deps import (
     Offset,
     ReadModelsDep,
     SubscriptionsReader,
+    SubscriptionsReading,
     SubscriptionsWriter,
+    in_thread,
 )
+from csp.api.lists import NOT_MODIFIED, list_response
 from csp.api.presenters import subscription_public
 from csp.api.queries import subscription_rows
 from csp.api.routes.organizations import etag
@@ -37,19 +41,29 @@ def answer(app: CspApplication, sub: Subscription, caller: Caller, response: Res
     return subscription_public(sub, addons, caller, app.now())
 
 
-@router.get("/organizations/{organization_id}/subscriptions", response_model=s.SubscriptionsPublic)
-def subscriptions(
+@router.get(
+    "/organizations/{organization_id}/subscriptions", response_model=s.SubscriptionsPublic, responses=NOT_MODIFIED
+)
+async def subscriptions(
     organization_id: UUID,
-    caller: SubscriptionsReader,
+    permit: SubscriptionsReading,
     app: AppDep,
     read: ReadModelsDep,
+    request: Request,
     q: Annotated[str | None, Query(max_length=100)] = None,
     status_: Annotated[s.SubscriptionStatus | None, Query(alias="status")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> Any:
-    """One flat row per subscription (the portal groups them by product and domain)."""
-    return subscription_rows(app, read, caller, organization_id, q, status_, limit, offset)
+    after: After = None,
+) -> Response:
+    """One flat row per subscription (the portal groups them by product and domain);
+    ``ETag``, 304 on ``If-None-Match``."""
+
+    def answer() -> Response:
+        rows = subscription_rows(app, read, permit(), organization_id, q, status_, limit, offset, after)
+        return list_response(request, rows, keyset=True)
+
+    return await in_thread(answer)
 
 
 @router.get("/subscriptions/{subscription_id}", response_model=s.SubscriptionPublic)
