@@ -72,10 +72,13 @@ class ChargesLedger(ReadModel):
             found = rows.get(BILLING_STATE, (sid,))
             if found is None:
                 return
-            ledger = SubscriptionLedger.from_state(found["state"])
+            state = found["state"]
+            # The fold stays live in the rows of a batch (and its cache): its state is
+            # encoded once when the batch is written, not decoded and encoded per event.
+            ledger = state if isinstance(state, SubscriptionLedger) else SubscriptionLedger.from_state(state)
         for c in ledger.apply(e):
             rows.put(CHARGES, charge_row(c))
-        rows.put(BILLING_STATE, {"subscription_id": sid, "reseller_id": ledger.reseller_id, "state": ledger.to_state()})
+        rows.put(BILLING_STATE, {"subscription_id": sid, "reseller_id": ledger.reseller_id, "state": ledger})
 
 
 def charges(

@@ -13,7 +13,7 @@ import functools
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -26,6 +26,32 @@ Key = tuple[Any, ...]
 
 # SQLite allows 32766 variables per statement, PostgreSQL 65535.
 MAX_PARAMS = 30000
+MEMO_SIZE = 20_000  # recent conversions kept (ids and times recur across rows); cleared when full
+
+Encode = Callable[[Any], Any]
+
+
+class Memo:
+    """A bounded memo of a pure conversion: a replay converts the same ids and times to
+    text again and again (a subscription's id is in every row it touches), and
+    ``str(UUID)`` or ``UUID(text)`` cost ten times a dict lookup. Cleared when full, so
+    memory stays bounded whatever the number of events."""
+
+    __slots__ = ("_fn", "_size", "_values")
+
+    def __init__(self, fn: Encode, size: int = MEMO_SIZE) -> None:
+        self._fn = fn
+        self._size = size
+        self._values: dict[Any, Any] = {}
+
+    def __call__(self, value: Any) -> Any:
+        found = self._values.get(value)
+        if found is None:
+            found = self._fn(value)
+            if len(self._values) >= self._size:
+                self._values.clear()
+            self._values[value] = found
+        return found
 
 
 @dataclass(frozen=True)
@@ -60,7 +86,14 @@ class Table:
         return {c.name: c.type for c in self.columns}
 
     def key_of(self, row: Mapping[str, Any]) -> Key:
+        if len(self.key) == 1:
+            return (row[self.key[0]],)
         return tuple(row[k] for k in self.key)
+
+    @functools.cached_property
+    def encoders(self) -> dict[str, Callable[[Mapping[str, Any]], list[Any]]]:
+        """Each dialect's compiled row encoder (``Dialect.encode_row``), by dialect name."""
+        return {}
 
     def signature(self) -> str:
         return json.dumps([self.name, [[c.name, c.type, c.nullable] for c in self.columns], self.key, self.indexes])
@@ -76,6 +109,11 @@ def cols(spec: str) -> tuple[Column, ...]:
 
 
 def to_json(value: Any) -> str:
+    """JSON text; an object with ``to_state()`` (a fold kept live between events, such as
+    a subscription's ledger) is stored as its state."""
+    state = getattr(value, "to_state", None)
+    if state is not None:
+        value = state()
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
@@ -146,11 +184,46 @@ class Dialect(ABC):
 
     # --- rows -------------------------------------------------------------------
 
+    def encoder(self, kind: ColumnType) -> Encode | None:
+        """How a non-null value of this type is written (None: as it is)."""
+        return functools.partial(self.to_db, kind)
+
+    def decoder(self, kind: ColumnType) -> Encode | None:
+        """How a non-null value of this type is read (None: as it is)."""
+        return functools.partial(self.from_db, kind)
+
     def encode_row(self, table: Table, row: Mapping[str, Any]) -> list[Any]:
-        return [self.to_db(kind, row[name]) if row[name] is not None else None for name, kind in table.pairs]
+        encode = table.encoders.get(self.name)
+        if encode is None:
+            encode = table.encoders[self.name] = self._row_encoder(table)
+        return encode(row)
+
+    def _row_encoder(self, table: Table) -> Callable[[Mapping[str, Any]], list[Any]]:
+        columns = tuple((c.name, self.encoder(c.type)) for c in table.columns)
+
+        def encode(row: Mapping[str, Any]) -> list[Any]:
+            return [v if (v := row[n]) is None or f is None else f(v) for n, f in columns]
+
+        return encode
 
     def decode_row(self, types: Mapping[str, ColumnType], row: Mapping[str, Any]) -> Row:
-        return {k: self.from_db(types[k], row[k]) if k in types else row[k] for k in row.keys()}  # noqa: SIM118
+        decoders = self._decoders
+        out = {}
+        for k in row.keys():  # noqa: SIM118 (a sqlite3.Row has keys(), not items())
+            v = row[k]
+            kind = types.get(k)
+            if kind is not None and v is not None:
+                f = decoders.get(kind, _UNKNOWN)
+                if f is _UNKNOWN:
+                    f = decoders[kind] = self.decoder(kind)
+                if f is not None:
+                    v = f(v)
+            out[k] = v
+        return out
+
+    @functools.cached_property
+    def _decoders(self) -> dict[str, Encode | None]:
+        return {}
 
     def upsert(self, table: Table, physical: str, nrows: int) -> str:
         names = ", ".join(f'"{c}"' for c in table.column_names)
@@ -194,16 +267,49 @@ class SQLiteDialect(Dialect):
         "json": "TEXT",
     }
 
+    def __init__(self) -> None:
+        self._uuid_text = Memo(str)
+        self._time_text = Memo(utc_text)
+        self._uuid = Memo(UUID)
+
     def ddl_type(self, kind: ColumnType) -> str:
         return self._ddl[kind]
+
+    def encoder(self, kind: ColumnType) -> Encode | None:
+        if kind == "uuid":
+            return self._uuid_text
+        if kind in ("money", "decimal"):
+            return str
+        if kind == "time":
+            return self._time_text
+        if kind == "bool":
+            return _bool_int
+        if kind == "json":
+            return to_json
+        return None
+
+    def decoder(self, kind: ColumnType) -> Encode | None:
+        if kind == "uuid":
+            return self._uuid
+        if kind in ("money", "decimal"):
+            return Decimal
+        if kind == "time":
+            return datetime.fromisoformat
+        if kind == "bool":
+            return bool
+        if kind == "json":
+            return json.loads
+        return None
 
     def to_db(self, kind: ColumnType, value: Any) -> Any:
         if value is None:
             return None
-        if kind in ("uuid", "money", "decimal"):
+        if kind == "uuid":
+            return self._uuid_text(value)
+        if kind in ("money", "decimal"):
             return str(value)
         if kind == "time":
-            return utc_text(value)
+            return self._time_text(value)
         if kind == "bool":
             return 1 if value else 0
         if kind == "json":
@@ -214,7 +320,7 @@ class SQLiteDialect(Dialect):
         if value is None:
             return None
         if kind == "uuid":
-            return UUID(value)
+            return self._uuid(value)
         if kind in ("money", "decimal"):
             return Decimal(value)
         if kind == "time":
@@ -254,6 +360,22 @@ class PostgresDialect(Dialect):
     def ddl_type(self, kind: ColumnType) -> str:
         return self._ddl[kind]
 
+    def encoder(self, kind: ColumnType) -> Encode | None:
+        if kind == "json":
+            return to_json
+        if kind == "time":
+            return _aware
+        return None
+
+    def decoder(self, kind: ColumnType) -> Encode | None:
+        if kind == "json":
+            return json.loads
+        if kind == "time":
+            return _as_utc_time
+        if kind == "uuid":
+            return _as_uuid
+        return None
+
     def to_db(self, kind: ColumnType, value: Any) -> Any:
         if value is None:
             return None
@@ -290,6 +412,27 @@ class PostgresDialect(Dialect):
         sql = f"INSERT INTO {self.qualify(physical)} ({names}) SELECT * FROM unnest({arrays}) ON CONFLICT ({key}) {action}"
         # Binary: arrays of ids, numbers and times dump without text quoting.
         tx.execute(sql, [list(column) for column in zip(*rows, strict=True)], binary=True)
+
+
+_UNKNOWN = object()
+
+
+def _bool_int(value: Any) -> int:
+    return 1 if value else 0
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("read-model times must carry a timezone")
+    return value
+
+
+def _as_utc_time(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _as_uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
 
 
 def schema_hash(tables: Iterable[Table], version: int) -> str:
