@@ -43,6 +43,9 @@ class RowCache:
         self._rows.move_to_end(k)
         return self._rows[k]
 
+    def clear(self) -> None:
+        self._rows.clear()
+
     def set(self, table: str, key: Key, row: Row | None) -> None:
         k = (table, key)
         self._rows[k] = row
@@ -55,14 +58,20 @@ class RowBuffer:
     """Buffered reads and writes on one transaction, flushed as multi-row statements."""
 
     def __init__(
-        self, tx: Tx, names: dict[str, str] | None = None, cache: RowCache | None = None, dialect: Dialect | None = None
+        self,
+        tx: Tx,
+        names: dict[str, str] | None = None,
+        cache: RowCache | None = None,
+        dialect: Dialect | None = None,
+        flush_rows: int | None = FLUSH_ROWS,
     ) -> None:
-        self.tx = tx
+        self.tx = tx  # reads (and writes, at flush): may be replaced before the flush
         self.dialect = dialect or tx.dialect
         self._names = names or {}
         self._cache = cache
         self._pending: dict[str, tuple[Table, dict[Key, Any]]] = {}
         self._count = 0
+        self._flush_rows = flush_rows  # None: only at flush
 
     def physical(self, table: Table) -> str:
         return self._names.get(table.name, table.name)
@@ -96,7 +105,7 @@ class RowBuffer:
 
     def _written(self) -> None:
         self._count += 1
-        if self._count >= FLUSH_ROWS:
+        if self._flush_rows is not None and self._count >= self._flush_rows:
             self.flush()
 
     def flush(self) -> int:

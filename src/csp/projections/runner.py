@@ -27,12 +27,14 @@ from eventsourcing.projection import BaseProjectionRunner, Projection
 
 from csp.application import CspApplication
 from csp.projections.model import Dispatcher, ReadModelGroup
-from csp.projections.rows import RowBuffer
-from csp.projections.store import APPLICATION_NAME, ReadView
+from csp.projections.rows import RowBuffer, RowCache
+from csp.projections.schema import META
+from csp.projections.store import APPLICATION_NAME, ReadView, Tx
 
 log = logging.getLogger("csp.projections")
 
-CATCH_UP_BATCH = 500
+CATCH_UP_BATCH = 2000
+CACHE_ROWS = 10_000  # rows kept between transactions (a subscription's row, its ledger...)
 POLL_SECONDS = 2.0  # fallback wake-up of the subscription (a NOTIFY may come before LISTEN)
 STANDBY_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 30.0
@@ -59,7 +61,14 @@ class LogReader(CspApplication):
 
 
 class GroupProjection(Projection[Any]):
-    """Applies notifications to a group's read models, rows and position in one transaction."""
+    """Applies notifications to a group's read models, rows and position in one transaction.
+
+    Rows read or written are kept in a bounded cache between transactions, so an
+    aggregate's next event finds its row without a query. Only this projection writes
+    the tables, but a rebuild (in any process) swaps in new ones: it changes
+    ``read_meta``, which each transaction compares first, dropping the cache if it moved.
+    A failed transaction drops it too (it may hold rows that were rolled back).
+    """
 
     name = "read"
 
@@ -75,20 +84,36 @@ class GroupProjection(Projection[Any]):
         self.topics = group.topics()
         self.dispatcher = Dispatcher(group.models, decode)
         self.on_commit = on_commit
+        self.cache = RowCache(CACHE_ROWS)
+        self._meta: tuple[tuple[Any, ...], ...] | None = None
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self.process([domain_event], tracking.notification_id)
 
     def process(self, notifications: Sequence[Notification], position: int) -> None:
         view: ReadView = self.view
-        with view.tx(write=True) as tx:
-            # The position first: a second replica processing the same events blocks here,
-            # then fails (the upsert finds a position already at or past its own) and rolls back.
-            tx.insert_tracking(Tracking(APPLICATION_NAME, position))
-            rows = RowBuffer(tx)
-            self.dispatcher.apply(notifications, rows)
-            rows.flush()
+        try:
+            with view.tx(write=True) as tx:
+                # The position first: a second replica processing the same events blocks here,
+                # then fails (the upsert finds a position already at or past its own) and rolls back.
+                tx.insert_tracking(Tracking(APPLICATION_NAME, position))
+                self._check_cache(tx)
+                rows = RowBuffer(tx, cache=self.cache)
+                self.dispatcher.apply(notifications, rows)
+                rows.flush()
+        except BaseException:
+            self.cache.clear()
+            raise
         self.on_commit(position)
+
+    def _check_cache(self, tx: Tx) -> None:
+        d = tx.dialect
+        names = ", ".join(f'"{c}"' for c in META.column_names)
+        found = tx.query(f'SELECT {names} FROM {d.qualify(META.name)} ORDER BY "model"')
+        meta = tuple(tuple(r[c] for c in META.column_names) for r in found)
+        if meta != self._meta:
+            self.cache.clear()
+            self._meta = meta
 
     def catch_up(self, reader: LogReader, batch: int | None = None, stop: threading.Event | None = None) -> int:
         """Process the log in batches up to its head; returns the position reached."""
