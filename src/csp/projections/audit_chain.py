@@ -53,6 +53,7 @@ class AuditChain(ReadModel):
     name = "audit_chain"
     tables = (AUDIT_CHAIN, AUDIT_HEAD)
     all_events = True
+    cost = 4
 
     def apply_notifications(self, notifications: Sequence[Notification], rows: Rows) -> None:
         """A batch at once: the head is read and written once, each link hashed in turn."""

@@ -62,6 +62,7 @@ class ChargesLedger(ReadModel):
     name = "charges_ledger"
     version = 2  # 2: add-ons on their base's billing dates, every part period pro rata by day
     tables = (BILLING_STATE, CHARGES)
+    cost = 8  # the billing fold of every subscription event: half a rebuild's work
 
     @handles(*BILLING_EVENTS)
     def billing_event(self, e: Subscription.Event, rows: Rows) -> None:

@@ -35,6 +35,7 @@ class ReadModel:
     version: ClassVar[int] = 1  # bump when the handlers change: the model is rebuilt
     tables: ClassVar[tuple[Table, ...]] = ()
     all_events: ClassVar[bool] = False  # sees every notification, undecoded (the audit chain)
+    cost: ClassVar[int] = 1  # relative cost of a replay, to share a rebuild among processes
     dispatch: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
