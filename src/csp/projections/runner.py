@@ -134,7 +134,11 @@ class GroupProjection(Projection[Any]):
 
 
 class GroupRunner(BaseProjectionRunner[LogReader]):
-    """eventsourcing's runner for a group projection built by us, plus a polling fallback."""
+    """eventsourcing's runner for a group projection built by us, plus a polling fallback.
+
+    Following the log live, the events the subscription has already fetched (its page,
+    up to 500) are applied together, in one transaction, instead of one transaction
+    each: under load the runner keeps up with fewer commits."""
 
     def __init__(self, projection: GroupProjection, env: dict[str, str], poll_seconds: float = POLL_SECONDS) -> None:
         super().__init__(
@@ -148,10 +152,39 @@ class GroupRunner(BaseProjectionRunner[LogReader]):
         self._poller = threading.Thread(target=self._poll, name="read-side-poller", daemon=True)
         self._poller.start()
 
+    @staticmethod
+    def _process_events_loop(  # type: ignore[override]
+        subscription: Any, projection: GroupProjection, is_stopping: threading.Event, runner: Any
+    ) -> None:
+        try:
+            notifications = subscription.subscription  # the recorder's: notifications, in pages
+            for first in notifications:
+                batch = [first, *_fetched(notifications)]
+                projection.process(batch, batch[-1].id)
+        except BaseException as e:
+            r = runner()
+            if r is not None:
+                r._thread_error = e
+        finally:
+            is_stopping.set()
+
     def _poll(self) -> None:
         flag = getattr(self._subscription.subscription, "_has_been_notified", None)
         while flag is not None and not self.is_interrupted.wait(self._poll_seconds):
             flag.set()
+
+
+def _fetched(subscription: Any) -> list[Notification]:
+    """The notifications a subscription has fetched and not yet handed out (the rest of
+    its current page), taken without blocking. eventsourcing 9.5.6's
+    ``ListenNotifySubscription`` keeps them in ``_notifications`` from
+    ``_notifications_index``; a subscription without them hands out one at a time."""
+    page = getattr(subscription, "_notifications", None)
+    index = getattr(subscription, "_notifications_index", None)
+    if not isinstance(page, Sequence) or not isinstance(index, int) or index >= len(page):
+        return []
+    subscription._notifications_index = len(page)
+    return list(page[index:])
 
 
 class Supervisor:
