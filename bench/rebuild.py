@@ -21,6 +21,7 @@ from pathlib import Path
 from csp.application import CspApplication
 from csp.persistence import eventsourcing_env, parse_database_url
 from csp.projections import Projector, ReadModels
+from csp.projections.rebuild import RebuildResult
 
 
 def peak_rss_mb() -> float:
@@ -41,6 +42,17 @@ def raw_scan(app: CspApplication, page: int = 1000) -> dict[str, float]:
         start = found[-1].id
     seconds = time.monotonic() - started
     return {"events": n, "seconds": round(seconds, 1), "events_per_second": round(n / seconds) if seconds else 0}
+
+
+def _processes(result: RebuildResult | None) -> dict[str, object]:
+    """How many processes a replay shared (a fresh read side is built as a rebuild), and
+    the largest peak memory of the others (``peak_rss_mb`` is this process's)."""
+    if result is None:
+        return {"processes": 1}
+    out: dict[str, object] = {"processes": result.processes}
+    if result.child_peak_rss_mb:
+        out["child_peak_rss_mb"] = round(result.child_peak_rss_mb)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -67,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
             "seconds": round(seconds, 1),
             "events_per_second": round((head - before) / seconds),
             "peak_rss_mb": round(peak_rss_mb()),
-        }
+        } | _processes(projector.last_build)
         print(f"catch-up: {head - before:,} events in {seconds:.1f}s", file=sys.stderr)
 
     last = [0.0]
@@ -85,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         "seconds": round(result.seconds, 1),
         "events_per_second": round(result.rate),
         "peak_rss_mb": round(peak_rss_mb()),
-    }
+    } | _processes(result)
     print(json.dumps(out, indent=2))
     path = args.json or Path(__file__).parent / "results" / f"rebuild-{db.kind}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

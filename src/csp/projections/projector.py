@@ -60,6 +60,7 @@ class Projector:
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.last_build: RebuildResult | None = None  # of a fresh read side, by ``_prepare``
         self.supervisor = Supervisor(
             read.view, read.group, self.reader_env, read.committed, self._prepare, active=read.applying
         )
@@ -104,6 +105,7 @@ class Projector:
             log.info("read side: building the read models from the log (%d events)", head)
             names = [m.name for m in group.models]
             result = rebuilding.rebuild(view, group, names, reader, stop=stop, store=self.store, advance=True)
+            self.last_build = result
             log.info(
                 "read side: built to %d: %d events, %.0f events/s, %d process(es)",
                 result.position,

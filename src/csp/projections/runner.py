@@ -34,7 +34,7 @@ from csp.projections.store import APPLICATION_NAME, ReadView, Tx
 log = logging.getLogger("csp.projections")
 
 CATCH_UP_BATCH = 2000
-CACHE_ROWS = 10_000  # rows kept between transactions (a subscription's row, its ledger...)
+CACHE_ROWS = 5000  # rows kept between transactions (a subscription's row, its ledger...)
 POLL_SECONDS = 2.0  # fallback wake-up of the subscription (a NOTIFY may come before LISTEN)
 STANDBY_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 30.0
