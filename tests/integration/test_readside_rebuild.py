@@ -213,3 +213,17 @@ def test_a_rebuild_whose_other_process_fails_says_why_and_leaves_the_live_models
     finally:
         read.close()
         app.close()
+
+
+def test_rows_copied_in_bulk_equal_the_fold_when_following_and_when_rebuilding(
+    read_world: ReadWorld, monkeypatch: pytest.MonkeyPatch
+):
+    rw = read_world
+    monkeypatch.setattr("csp.projections.sql.COPY_MIN_ROWS", 1)  # PostgreSQL: every write through COPY
+    rw.projector.start()
+    busy_world(rw)
+    assert rw.read.wait(rw.app.last_notification_id(), timeout=10)
+    assert_matches_fold(rw.read, rw.app)
+    before = stored_tables(rw.read)
+    rw.projector.rebuild(rw.read.model_names())
+    assert stored_tables(rw.read) == before

@@ -26,7 +26,7 @@ Key = tuple[Any, ...]
 
 # SQLite allows 32766 variables per statement, PostgreSQL 65535.
 MAX_PARAMS = 30000
-MEMO_SIZE = 20_000  # recent conversions kept (ids and times recur across rows); cleared when full
+MEMO_SIZE = 10_000  # recent conversions kept (ids and times recur across rows); cleared when full
 
 Encode = Callable[[Any], Any]
 
@@ -401,17 +401,48 @@ class PostgresDialect(Dialect):
 
     def write_rows(self, tx: Any, table: Table, physical: str, rows: Sequence[Sequence[Any]]) -> None:
         """Upsert encoded rows in one statement: ``INSERT ... SELECT * FROM unnest(arrays)``
-        (one array per column; a short statement, parsed once, whatever the row count)."""
+        (one array per column; a short statement, parsed once, whatever the row count).
+        Many rows (a batch of a catch-up or a rebuild) are copied (binary ``COPY``) into a
+        temporary table of the transaction and upserted from it: psycopg dumps the arrays
+        of ``unnest`` value by value in Python, ~20 us a row, ``COPY`` ~3 us."""
         if not rows:
             return
         names = ", ".join(f'"{c}"' for c in table.column_names)
-        arrays = ", ".join(f"%s::{self._ddl[c.type]}[]" for c in table.columns)
         key = ", ".join(f'"{k}"' for k in table.key)
         updates = [f'"{c}" = excluded."{c}"' for c in table.column_names if c not in table.key]
         action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
+        if len(rows) >= COPY_MIN_ROWS and hasattr(tx, "copy_rows"):
+            stage = f"stage_{table.name}"
+            if tx.stage(stage):
+                columns = ", ".join(f'"{c.name}" {self._ddl[c.type]}' for c in table.columns)
+                tx.execute(f'CREATE TEMPORARY TABLE "{stage}" ({columns}) ON COMMIT DROP')
+            tx.copy_rows(f'COPY "{stage}" ({names}) FROM STDIN (FORMAT BINARY)', self._copy_types(table), rows)
+            tx.execute(
+                f'INSERT INTO {self.qualify(physical)} ({names}) SELECT {names} FROM "{stage}" '
+                f"ON CONFLICT ({key}) {action}"
+            )
+            tx.execute(f'DELETE FROM "{stage}"')
+            return
+        arrays = ", ".join(f"%s::{self._ddl[c.type]}[]" for c in table.columns)
         sql = f"INSERT INTO {self.qualify(physical)} ({names}) SELECT * FROM unnest({arrays}) ON CONFLICT ({key}) {action}"
         # Binary: arrays of ids, numbers and times dump without text quoting.
         tx.execute(sql, [list(column) for column in zip(*rows, strict=True)], binary=True)
+
+    def _copy_types(self, table: Table) -> list[str]:
+        return [_COPY_TYPES[c.type] for c in table.columns]
+
+
+COPY_MIN_ROWS = 200  # fewer rows are upserted from arrays (one statement, no temporary table)
+_COPY_TYPES = {
+    "uuid": "uuid",
+    "text": "text",
+    "int": "int8",
+    "money": "numeric",
+    "decimal": "numeric",
+    "time": "timestamptz",
+    "bool": "bool",
+    "json": "text",
+}
 
 
 _UNKNOWN = object()

@@ -186,9 +186,23 @@ class _PostgresTx:
         self.dialect = view.dialect
         self._view = view
         self._cursor = cursor
+        self._staged: set[str] = set()
 
     def execute(self, sql: str, params: Sequence[Any] = (), binary: bool = False) -> None:
         self._cursor.execute(sql, params or None, binary=binary)
+
+    def stage(self, name: str) -> bool:
+        """Whether the temporary table ``name`` is still to be created in this transaction."""
+        if name in self._staged:
+            return False
+        self._staged.add(name)
+        return True
+
+    def copy_rows(self, sql: str, types: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        with self._cursor.copy(sql) as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
 
     def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
         self._cursor.executemany(sql, params)
