@@ -106,6 +106,11 @@ class SQLiteReadView(SQLiteTrackingRecorder):
     def tx(self, write: bool = True) -> Iterator[_SQLiteTx]:
         with self.datastore.get_connection(commit=write) as conn:
             cursor = conn.cursor()
+            if write:
+                # No fsync per commit (WAL syncs at its checkpoints): a crash of the machine
+                # may lose the last commits, never half of one; rows and position go back
+                # together and the events are applied again from the log (which keeps FULL).
+                cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield _SQLiteTx(self, cursor)
