@@ -29,8 +29,7 @@ import os
 import resource
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,13 +39,12 @@ from eventsourcing.utils import Environment
 from csp.aggregates.errors import Conflict
 from csp.projections.model import Dispatcher, ReadModel, ReadModelGroup
 from csp.projections.rows import FLUSH_ROWS, RowBuffer, RowCache
-from csp.projections.runner import LogReader
+from csp.projections.runner import REPLAY_GC_THRESHOLD, LogReader, fewer_collections
 from csp.projections.schema import create_indexes, create_tables, set_meta, table_names
 from csp.projections.store import APPLICATION_NAME, ReadView, Tx
 
 REBUILD_BATCH = 2000
 CACHE_ROWS = 5000
-REPLAY_GC_THRESHOLD = 50_000  # allocations between young collections while replaying (700 by default)
 PARALLEL_MIN_EVENTS = 50_000  # below this, starting processes costs more than it saves
 APART_SLICE = 50  # notifications applied between checks of the rows waiting to be written,
 APART_SLICE_BYTES = 256 * 1024  # or fewer, if they are large (an invoice: a line per subscription)
@@ -140,18 +138,6 @@ def rebuild(
             return _rebuild(view, models, reader, progress, stop, batch, cache_rows, store, advance)
     finally:
         lock.release()
-
-
-@contextmanager
-def fewer_collections() -> Iterator[None]:
-    """A replay allocates millions of short-lived objects and hardly any cycles: the
-    young generation is collected less often meanwhile (about a tenth of the CPU)."""
-    before = gc.get_threshold()
-    gc.set_threshold(max(before[0], REPLAY_GC_THRESHOLD), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def _rebuild(

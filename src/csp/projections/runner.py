@@ -15,10 +15,12 @@ restarts after any failure with a log line, so ``csp project`` never dies silent
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -38,6 +40,36 @@ CACHE_ROWS = 5000  # rows kept between transactions (a subscription's row, its l
 POLL_SECONDS = 2.0  # fallback wake-up of the subscription (a NOTIFY may come before LISTEN)
 STANDBY_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 30.0
+REPLAY_GC_THRESHOLD = 50_000  # allocations between young collections while replaying (700 by default)
+
+
+class _FewerCollections:
+    """The process's GC thresholds while replays run: set by the first, put back by the last."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.before: tuple[int, int, int] = gc.get_threshold()
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self.lock:
+            if self.running == 0:
+                self.before = gc.get_threshold()
+                gc.set_threshold(max(self.before[0], REPLAY_GC_THRESHOLD), *self.before[1:])
+            self.running += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.running -= 1
+                if self.running == 0:
+                    gc.set_threshold(*self.before)
+
+
+# A replay allocates millions of short-lived objects and hardly any cycles: the young
+# generation is collected less often meanwhile (about a tenth of the CPU).
+fewer_collections = _FewerCollections()
 
 
 class _PassThroughMapper(Mapper[UUID]):
@@ -120,16 +152,17 @@ class GroupProjection(Projection[Any]):
         batch = batch or CATCH_UP_BATCH
         view: ReadView = self.view
         position = view.max_tracking_id(APPLICATION_NAME) or 0
-        while stop is None or not stop.is_set():
-            page = reader.recorder.select_notifications(
-                position, batch, topics=list(self.topics), inclusive_of_start=False
-            )
-            if not page:
-                break
-            self.process(page, page[-1].id)
-            position = page[-1].id
-            if len(page) < batch:
-                break
+        with fewer_collections():
+            while stop is None or not stop.is_set():
+                page = reader.recorder.select_notifications(
+                    position, batch, topics=list(self.topics), inclusive_of_start=False
+                )
+                if not page:
+                    break
+                self.process(page, page[-1].id)
+                position = page[-1].id
+                if len(page) < batch:
+                    break
         return position
 
 
