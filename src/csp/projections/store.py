@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import os
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -101,16 +102,20 @@ class SQLiteReadView(SQLiteTrackingRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.dialect: Dialect = SQLiteDialect()
+        self._relaxed: weakref.WeakSet[Any] = weakref.WeakSet()  # connections set to synchronous=NORMAL
 
     @contextmanager
     def tx(self, write: bool = True) -> Iterator[_SQLiteTx]:
         with self.datastore.get_connection(commit=write) as conn:
             cursor = conn.cursor()
-            if write:
+            if write and conn not in self._relaxed:
                 # No fsync per commit (WAL syncs at its checkpoints): a crash of the machine
                 # may lose the last commits, never half of one; rows and position go back
                 # together and the events are applied again from the log (which keeps FULL).
+                # Once per connection: each SQLite call lets the GIL go, and taking it back
+                # from busy request threads is what a live projection waits for most.
                 cursor.execute("PRAGMA synchronous=NORMAL")
+                self._relaxed.add(conn)
             cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield _SQLiteTx(self, cursor)
