@@ -21,10 +21,18 @@ from pathlib import Path
 from csp.application import CspApplication
 from csp.persistence import eventsourcing_env, parse_database_url
 from csp.projections import Projector, ReadModels
+from csp.projections.rebuild import RebuildResult
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that ended (a rebuild's other
+    processes): on a shared machine, steadier than the elapsed time."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def raw_scan(app: CspApplication, page: int = 1000) -> dict[str, float]:
@@ -43,6 +51,17 @@ def raw_scan(app: CspApplication, page: int = 1000) -> dict[str, float]:
     return {"events": n, "seconds": round(seconds, 1), "events_per_second": round(n / seconds) if seconds else 0}
 
 
+def _processes(result: RebuildResult | None) -> dict[str, object]:
+    """How many processes a replay shared (a fresh read side is built as a rebuild), and
+    the largest peak memory of the others (``peak_rss_mb`` is this process's)."""
+    if result is None:
+        return {"processes": 1}
+    out: dict[str, object] = {"processes": getattr(result, "processes", 1)}
+    if getattr(result, "child_peak_rss_mb", None):
+        out["child_peak_rss_mb"] = round(result.child_peak_rss_mb)  # type: ignore[union-attr]
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--database-url", required=True)
@@ -59,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     projector = Projector(read, run_in_process=False)
     if not args.skip_catch_up:
         before = read.position()
-        started = time.monotonic()
+        started, cpu = time.monotonic(), cpu_seconds()
         projector.sync(timeout=3600)
         seconds = time.monotonic() - started
         out["catch_up"] = {
@@ -67,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
             "seconds": round(seconds, 1),
             "events_per_second": round((head - before) / seconds),
             "peak_rss_mb": round(peak_rss_mb()),
-        }
+            "cpu_seconds": round(cpu_seconds() - cpu, 1),
+        } | _processes(getattr(projector, "last_build", None))
         print(f"catch-up: {head - before:,} events in {seconds:.1f}s", file=sys.stderr)
 
     last = [0.0]
@@ -78,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
             last[0] = now
             print(f"  {pr.done:,}/{pr.total:,}  {pr.rate:,.0f} events/s", file=sys.stderr)  # type: ignore[attr-defined]
 
+    cpu = cpu_seconds()
     result = projector.rebuild(read.model_names(), progress=progress)
     out["rebuild"] = {
         "models": list(result.models),
@@ -85,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
         "seconds": round(result.seconds, 1),
         "events_per_second": round(result.rate),
         "peak_rss_mb": round(peak_rss_mb()),
-    }
+        "cpu_seconds": round(cpu_seconds() - cpu, 1),
+    } | _processes(result)
     print(json.dumps(out, indent=2))
     path = args.json or Path(__file__).parent / "results" / f"rebuild-{db.kind}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

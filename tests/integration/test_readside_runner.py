@@ -21,6 +21,7 @@ from csp.clock import SettableClock
 from csp.projections import ReadModels
 from csp.projections.model import ReadModelGroup
 from csp.projections.orders_list import OrdersList
+from csp.projections.runner import GroupProjection
 from csp.projections.store import APPLICATION_NAME
 from csp.projections.subscriptions_list import SubscriptionsList
 from tests.fixtures.readside import ReadWorld, assert_matches_fold, open_read_world
@@ -49,6 +50,29 @@ def test_a_command_is_read_back_as_soon_as_it_returns(read_world: ReadWorld):
     assert rw.read.wait_for(recordings)
     assert rw.read.position() == rw.app.recorder.max_notification_id()
     assert rw.read.lag() == 0
+
+
+def test_events_fetched_together_while_following_the_log_are_applied_in_one_transaction(
+    read_world: ReadWorld, monkeypatch: pytest.MonkeyPatch
+):
+    rw = read_world
+    batches: list[int] = []
+    process = GroupProjection.process
+
+    def recording(self, notifications, position):
+        batches.append(len(notifications))
+        return process(self, notifications, position)
+
+    monkeypatch.setattr(GroupProjection, "process", recording)
+    rw.projector.start()
+    eventually(lambda: rw.projector.is_active)
+    w = rw.world()
+    now = rw.app.now()
+    rw.app.save(*(Order.draft(uuid4(), w.customer.id, w.reseller.id, f"#{i}", ACTOR, now) for i in range(20)))
+    assert rw.read.wait(rw.app.last_notification_id(), timeout=10)
+    assert max(batches) >= 20  # the twenty drafts, saved at once, in one transaction
+    assert rw.read.orders(w.customer.id).total == 20
+    assert_matches_fold(rw.read, rw.app)
 
 
 def test_waiting_times_out_when_no_process_projects(store_url: str, clock: SettableClock):

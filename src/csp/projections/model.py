@@ -35,6 +35,7 @@ class ReadModel:
     version: ClassVar[int] = 1  # bump when the handlers change: the model is rebuilt
     tables: ClassVar[tuple[Table, ...]] = ()
     all_events: ClassVar[bool] = False  # sees every notification, undecoded (the audit chain)
+    cost: ClassVar[int] = 1  # relative cost of a replay, to share a rebuild among processes
     dispatch: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -57,8 +58,8 @@ class ReadModel:
     def apply(self, event: Any, rows: Rows) -> None:
         getattr(self, self.dispatch[get_topic(type(event))])(event, rows)
 
-    def apply_notification(self, notification: Notification, rows: Rows) -> None:
-        """For ``all_events`` models: every notification, as stored."""
+    def apply_notifications(self, notifications: Sequence[Notification], rows: Rows) -> None:
+        """For ``all_events`` models: every notification of a batch, as stored, in order."""
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,11 @@ class Dispatcher:
         self._decode = decode
         self._raw = tuple(m for m in self.models if m.all_events)
         self._by_topic: dict[str, tuple[ReadModel, ...]] = {}
+        self._handlers: dict[str, tuple[Callable[[Any, Rows], None], ...]] = {}
         for m in self.models:
             for topic in m.topics():
                 self._by_topic[topic] = (*self._by_topic.get(topic, ()), m)
+                self._handlers[topic] = (*self._handlers.get(topic, ()), getattr(m, m.dispatch[topic]))
 
     def topics(self) -> frozenset[str] | None:
         """The topics these models need (None: every one)."""
@@ -107,11 +110,15 @@ class Dispatcher:
         return frozenset(self._by_topic)
 
     def apply(self, notifications: Iterable[Notification], rows: Rows) -> None:
+        # Each model reads and writes only its own tables, so a model that sees every
+        # notification can take the whole batch first.
+        notifications = notifications if isinstance(notifications, Sequence) else list(notifications)
+        for m in self._raw:
+            m.apply_notifications(notifications, rows)
+        handlers, decode = self._handlers, self._decode
         for n in notifications:
-            for m in self._raw:
-                m.apply_notification(n, rows)
-            models = self._by_topic.get(n.topic)
-            if models:
-                event = self._decode(n)
-                for m in models:
-                    m.apply(event, rows)
+            found = handlers.get(n.topic)
+            if found:
+                event = decode(n)
+                for handle in found:
+                    handle(event, rows)

@@ -19,12 +19,14 @@ from csp.persistence import Database, eventsourcing_env
 from csp.projections import rebuild as rebuilding
 from csp.projections.audit_chain import Verification
 from csp.projections.audit_chain import verify as verify_chain
-from csp.projections.queries import ReadModels
-from csp.projections.rebuild import Progress, RebuildResult
+from csp.projections.queries import GROUP_NAME, ReadModels
+from csp.projections.rebuild import Progress, RebuildResult, Store
 from csp.projections.runner import GroupProjection, LogReader, Supervisor
 from csp.projections.schema import ensure_schema
 
 log = logging.getLogger("csp.projections")
+
+BUILD_MIN_EVENTS = 50_000  # a fresh read side over a longer log is built, not caught up
 
 
 def reader_env(db: Database) -> dict[str, str]:
@@ -48,8 +50,17 @@ class Projector:
         self.read = read
         self.run_in_process = run_in_process
         self.reader_env = reader_env(read.database)
+        # how a rebuild's other processes open the read store and the log
+        self.store = Store(
+            GROUP_NAME,
+            read.env,
+            type(read.view),
+            self.reader_env,
+            shared=not (read.database.is_sqlite and read.database.path is None),
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.last_build: RebuildResult | None = None  # of a fresh read side, by ``_prepare``
         self.supervisor = Supervisor(
             read.view, read.group, self.reader_env, read.committed, self._prepare, active=read.applying
         )
@@ -83,13 +94,28 @@ class Projector:
         return self.read.applying.is_set()
 
     def _prepare(self, reader: LogReader, stop: threading.Event) -> None:
-        """As the new leader: create missing tables, rebuild stale models."""
+        """As the new leader: create missing tables, rebuild stale models; a fresh read
+        side over a long log is built as a rebuild of every model (in parallel)."""
         view, group = self.read.view, self.read.group
         with view.tx(write=True) as tx:
-            stale = ensure_schema(tx, group, tx.position())
-        if stale:
+            position = tx.position()
+            stale = ensure_schema(tx, group, position)
+        head = reader.recorder.max_notification_id() or 0
+        if not position and head >= BUILD_MIN_EVENTS:
+            log.info("read side: building the read models from the log (%d events)", head)
+            names = [m.name for m in group.models]
+            result = rebuilding.rebuild(view, group, names, reader, stop=stop, store=self.store, advance=True)
+            self.last_build = result
+            log.info(
+                "read side: built to %d: %d events, %.0f events/s, %d process(es)",
+                result.position,
+                result.events,
+                result.rate,
+                result.processes,
+            )
+        elif stale:
             log.info("read side: rebuilding %s (new or changed)", ", ".join(stale))
-            result = rebuilding.rebuild(view, group, stale, reader, stop=stop)
+            result = rebuilding.rebuild(view, group, stale, reader, stop=stop, store=self.store)
             log.info("read side: rebuilt %s: %d events, %.0f events/s", ", ".join(stale), result.events, result.rate)
 
     # --- one-off commands ----------------------------------------------------------
@@ -126,7 +152,9 @@ class Projector:
             self.read.model_names_check(n)
         reader = LogReader(self.reader_env)
         try:
-            return rebuilding.rebuild(self.read.view, self.read.group, names, reader, progress=progress, stop=stop)
+            return rebuilding.rebuild(
+                self.read.view, self.read.group, names, reader, progress=progress, stop=stop, store=self.store
+            )
         finally:
             reader.close()
 

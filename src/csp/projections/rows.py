@@ -30,20 +30,31 @@ class Rows(Protocol):
 
 
 class RowCache:
-    """A bounded LRU of rows known to be in the database (None: known to be absent)."""
+    """A bounded LRU of rows known to be in the database (None: known to be absent).
+
+    Only rows of tables that handlers read are kept: most rows written (charges, audit
+    links, invoice lines, usage) are never read back, and would only push out those that
+    are (a subscription's row, its ledger)."""
 
     def __init__(self, size: int) -> None:
         self._size = size
         self._rows: OrderedDict[tuple[str, Key], Row | None] = OrderedDict()
+        self._read: set[str] = set()  # tables read through this cache
 
     def get(self, table: str, key: Key) -> Any:
+        self._read.add(table)
         k = (table, key)
-        if k not in self._rows:
-            return _ABSENT
-        self._rows.move_to_end(k)
-        return self._rows[k]
+        row = self._rows.get(k, _ABSENT)
+        if row is not _ABSENT:
+            self._rows.move_to_end(k)
+        return row
+
+    def clear(self) -> None:
+        self._rows.clear()
 
     def set(self, table: str, key: Key, row: Row | None) -> None:
+        if table not in self._read:
+            return
         k = (table, key)
         self._rows[k] = row
         self._rows.move_to_end(k)
@@ -55,14 +66,25 @@ class RowBuffer:
     """Buffered reads and writes on one transaction, flushed as multi-row statements."""
 
     def __init__(
-        self, tx: Tx, names: dict[str, str] | None = None, cache: RowCache | None = None, dialect: Dialect | None = None
+        self,
+        tx: Tx,
+        names: dict[str, str] | None = None,
+        cache: RowCache | None = None,
+        dialect: Dialect | None = None,
+        flush_rows: int | None = FLUSH_ROWS,
     ) -> None:
-        self.tx = tx
+        self.tx = tx  # reads (and writes, at flush): may be replaced before the flush
         self.dialect = dialect or tx.dialect
         self._names = names or {}
         self._cache = cache
         self._pending: dict[str, tuple[Table, dict[Key, Any]]] = {}
         self._count = 0
+        self._flush_rows = flush_rows  # None: only at flush
+
+    @property
+    def count(self) -> int:
+        """Rows written or deleted since the last flush."""
+        return self._count
 
     def physical(self, table: Table) -> str:
         return self._names.get(table.name, table.name)
@@ -96,7 +118,7 @@ class RowBuffer:
 
     def _written(self) -> None:
         self._count += 1
-        if self._count >= FLUSH_ROWS:
+        if self._flush_rows is not None and self._count >= self._flush_rows:
             self.flush()
 
     def flush(self) -> int:

@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import os
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -101,11 +102,20 @@ class SQLiteReadView(SQLiteTrackingRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.dialect: Dialect = SQLiteDialect()
+        self._relaxed: weakref.WeakSet[Any] = weakref.WeakSet()  # connections set to synchronous=NORMAL
 
     @contextmanager
     def tx(self, write: bool = True) -> Iterator[_SQLiteTx]:
         with self.datastore.get_connection(commit=write) as conn:
             cursor = conn.cursor()
+            if write and conn not in self._relaxed:
+                # No fsync per commit (WAL syncs at its checkpoints): a crash of the machine
+                # may lose the last commits, never half of one; rows and position go back
+                # together and the events are applied again from the log (which keeps FULL).
+                # Once per connection: each SQLite call lets the GIL go, and taking it back
+                # from busy request threads is what a live projection waits for most.
+                cursor.execute("PRAGMA synchronous=NORMAL")
+                self._relaxed.add(conn)
             cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield _SQLiteTx(self, cursor)
@@ -186,9 +196,23 @@ class _PostgresTx:
         self.dialect = view.dialect
         self._view = view
         self._cursor = cursor
+        self._staged: set[str] = set()
 
     def execute(self, sql: str, params: Sequence[Any] = (), binary: bool = False) -> None:
         self._cursor.execute(sql, params or None, binary=binary)
+
+    def stage(self, name: str) -> bool:
+        """Whether the temporary table ``name`` is still to be created in this transaction."""
+        if name in self._staged:
+            return False
+        self._staged.add(name)
+        return True
+
+    def copy_rows(self, sql: str, types: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        with self._cursor.copy(sql) as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
 
     def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
         self._cursor.executemany(sql, params)
