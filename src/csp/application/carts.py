@@ -82,19 +82,22 @@ class NewLineRequest:
 
 
 class Carts:
-    """Order numbers and new lines, over the application's ``load``, ``exists``,
-    ``catalog``, clock (``now``) and the customer's pricing."""
+    """Order numbers and new lines, over the application's ``load``, ``exists``, ``read``
+    (the aggregates a line is priced from are only read: no copies), ``catalog``, clock
+    (``now``) and the customer's pricing."""
 
     def __init__(
         self,
         load: Callable[..., CspAggregate],
         exists: Callable[[UUID], bool],
+        read: Callable[..., CspAggregate],
         catalog: Callable[[], Catalog],
         now: Callable[[], datetime],
         pricing: CustomerPricing,
     ) -> None:
         self._load = load
         self._exists = exists
+        self._read = read
         self._catalog = catalog
         self._now = now
         self._pricing = pricing
@@ -114,19 +117,19 @@ class Carts:
         """The line ``req`` asks for in ``order``: what the customer may buy (refused
         first), then the domain's rules and prices."""
         catalog = self._catalog()
-        buyer = self._load(Organization, order.organization_id, "organization")
+        buyer = self._read(Organization, order.organization_id, "organization")
         assert isinstance(buyer, Organization)
         offer = catalog.offer(req.offer_id)
         self._pricing.check_offer_available(buyer, offer)
         for a in req.addons:
             self._pricing.check_offer_available(buyer, catalog.offer(a.offer_id))
-        tenant = self._load(Tenant, req.tenant_id, "tenant")
+        tenant = self._read(Tenant, req.tenant_id, "tenant")
         assert isinstance(tenant, Tenant)
         parent_sub = None
         parent_line = None
         parent_offer = None
         if req.parent_subscription_id is not None:
-            parent_sub = self._load(Subscription, req.parent_subscription_id, "subscription")
+            parent_sub = self._read(Subscription, req.parent_subscription_id, "subscription")
             assert isinstance(parent_sub, Subscription)
             if parent_sub.organization_id != order.organization_id:
                 raise InvalidInput("parent_subscription_id", "the subscription belongs to another organization")

@@ -32,7 +32,7 @@ class OrderCommands(CspApplicationBase):
 
     def create_order(self, organization_id: UUID, actor: Actor, order_id: UUID | None = None) -> Order:
         """A new draft (cart) for a customer organization, with the next order number."""
-        org = self.load(Organization, organization_id, "organization")
+        org = self.read(Organization, organization_id, "organization")
         new_id = order_id or uuid4()
 
         def attempt() -> Order:
@@ -46,7 +46,7 @@ class OrderCommands(CspApplicationBase):
     def create_order_with_line(self, organization_id: UUID, req: NewLineRequest, actor: Actor) -> Order:
         """A new cart holding its first line, saved as one: a line the domain refuses (a
         quantity above the offer's limit, say) records nothing, and leaves no empty draft."""
-        org = self.load(Organization, organization_id, "organization")
+        org = self.read(Organization, organization_id, "organization")
         new_id = uuid4()
 
         def attempt() -> Order:
@@ -77,7 +77,7 @@ class OrderCommands(CspApplicationBase):
     ) -> Order:
         """A ``+N Users`` line on an existing subscription of the same organization."""
         order = self.load_for_update(Order, order_id, "order", expected_version)
-        sub = self.load(Subscription, subscription_id, "subscription")
+        sub = self.read(Subscription, subscription_id, "subscription")
         line = price_change_line(
             line_no=order.next_line_no,
             subscription=sub,
@@ -106,7 +106,7 @@ class OrderCommands(CspApplicationBase):
         old = order.line(line_no)
         if not isinstance(old, ChangeLine):
             raise InvalidInput("line_no", "this line is a new subscription, not a change")
-        sub = self.load(Subscription, old.subscription_id, "subscription")
+        sub = self.read(Subscription, old.subscription_id, "subscription")
         line = price_change_line(
             line_no=line_no,
             subscription=sub,
