@@ -10,6 +10,12 @@ Redis, projections in-process, so their work counts in the CPU figure), and the 
     python -m bench.costs --store postgres --postgres-url postgresql://root@127.0.0.1:5432/db
     python -m bench.costs --store sqlite
 
+Two loops on the same store: over HTTP (the figures include the test client's own work,
+about a third of the process's CPU, so they are for comparison only), then ``direct``: the
+routes' bodies alone — the access checks (``csp.api.access``) and the command through the
+command runner, as the routes call them, without the session look-up and with no
+read-your-writes wait — in this one thread, CPU by ``time.thread_time()``.
+
 Round trips are counted in libpq's pure-Python binding (``PSYCOPG_IMPL=python``, set by
 ``--round-trips``, which makes CPU figures meaningless): one per reply awaited after a send,
 by thread. Without it, the CPU figures use the C binding, as the server does.
@@ -75,6 +81,67 @@ def _requests_thread(name: str) -> bool:
     # FastAPI runs sync dependencies and routes in AnyIO's worker threads; the test
     # client's event loop runs in its portal thread.
     return name.startswith("AnyIO") or name == "MainThread" or "portal" in name.lower()
+
+
+def direct(app: Any, custs: list[tuple[str, str]], offer: str, email: str, orders: int, rt: bool) -> dict[str, Any]:
+    """The three commands as the routes run them (access checks, the command runner), in this thread."""
+    import inspect
+    from uuid import UUID
+
+    from csp.api import access
+    from csp.api.auth import Caller
+    from csp.api.commands import Commands
+    from csp.application import NewLineRequest
+
+    # the same loop before and after the runner took the access-checked aggregates
+    handing = len(inspect.signature(Commands.run).parameters) > 2
+    commands = Commands(None, app) if "app" in inspect.signature(Commands.__init__).parameters else Commands(None)
+
+    def run(fn: Any, *loaded: Any) -> Any:
+        return commands.run(fn, *loaded) if handing else commands.run(fn)
+
+    user = app.user_by_email(email)
+    caller = Caller.of(user, "session")
+    steps = ("create cart", "add line", "place")
+    cpu: dict[str, list[float]] = {s: [] for s in steps}
+    trips: dict[str, list[int]] = {s: [] for s in steps}
+    me = threading.current_thread().name
+
+    def timed(name: str, record: bool, fn: Any) -> Any:
+        ROUND_TRIPS.clear()
+        t0 = time.thread_time()
+        out = fn()
+        if record:
+            cpu[name].append((time.thread_time() - t0) * 1000)
+            trips[name].append(ROUND_TRIPS[me])
+        return out
+
+    def create(org_id: UUID) -> Any:
+        org = access.organization(app, caller, org_id)
+        return run(lambda: app.create_order(org_id, caller.actor), org)
+
+    def add(order_id: UUID, tenant_id: UUID) -> Any:
+        order = access.order(app, caller, order_id)
+        tenant = access.tenant(app, caller, tenant_id)
+        req = NewLineRequest(UUID(offer), tenant_id, 3, "monthly", "annual")
+        return run(lambda: app.add_new_subscription_line(order_id, req, caller.actor), order, tenant)
+
+    def place(order_id: UUID) -> Any:
+        order = access.order(app, caller, order_id)
+        return run(lambda: app.place_order(order_id, True, caller.actor), order)
+
+    for i in range(10 + orders):
+        record = i >= 10
+        org, tenant = (UUID(x) for x in custs[i % len(custs)])
+        order = timed("create cart", record, lambda org=org: create(org))
+        timed("add line", record, lambda order=order, tenant=tenant: add(order.id, tenant))
+        timed("place", record, lambda order=order: place(order.id))
+    out: dict[str, Any] = {}
+    for s in steps:
+        out[s] = {"cpu_ms_median": round(statistics.median(cpu[s]), 3)}
+        if rt:
+            out[s]["round_trips"] = statistics.median(trips[s])
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -183,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
                 row["round_trips_request_max"] = max(trips[s])
                 row["round_trips_projector"] = statistics.median(beside[s])
             results[s] = row
+        results["direct"] = direct(system.app, custs, offer, reseller_login(1, 0), args.orders, args.round_trips)
     finally:
         system.close()
     if args.round_trips:
