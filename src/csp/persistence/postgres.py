@@ -11,6 +11,7 @@ one round trip, and the lock held only while the server runs it and commits.
 Group commit: while one thread's append is in flight, the saves of other threads queue;
 the next append takes every queued save at once (no added delay: a save that arrives
 alone goes alone), so a transaction pays the lock and the commit once for all of them.
+The thread whose save heads the queue sends it (each thread leads at most once).
 Each save inserts in its own sub-transaction (a plpgsql exception block): a save that
 conflicts (another writer took its aggregate's version) fails alone, with eventsourcing's
 ``IntegrityError``, and the others commit. Any other failure of a combined append is
@@ -58,15 +59,21 @@ def check_when_needed(conn: Connection[Any]) -> None:
 
 
 class _Save:
-    """One thread's save waiting in the group: its events, then its outcome."""
+    """One thread's save waiting in the queue: its events, then its outcome. Its thread
+    is woken when the outcome is known, or when it is handed the lead."""
 
-    __slots__ = ("done", "error", "events", "ids")
+    __slots__ = ("error", "events", "finished", "ids", "wake")
 
     def __init__(self, events: Sequence[StoredEvent]) -> None:
         self.events = events
         self.ids: list[int] | None = None
         self.error: BaseException | None = None
-        self.done = threading.Event()
+        self.finished = False
+        self.wake = threading.Event()
+
+    def finish(self) -> None:
+        self.finished = True
+        self.wake.set()
 
 
 class GroupCommitRecorder(PostgresApplicationRecorder):
@@ -127,39 +134,47 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         with self._queue_lock:
             self._queue.append(mine)
             lead = not self._leading
+            self._leading = True
+        while True:
             if lead:
-                self._leading = True
-        if lead:
-            self._lead()
-        mine.done.wait()
+                self._lead_once()
+            mine.wake.wait()
+            if mine.finished:
+                break
+            lead = True  # handed the lead: this thread's save is at the head of the queue
         if mine.error is not None:
             raise mine.error
         return mine.ids
 
-    def _lead(self) -> None:
-        """Append what is queued, group by group, until the queue is empty."""
-        while True:
-            with self._queue_lock:
-                group: list[_Save] = []
-                size = 0
-                while self._queue and (not group or size + len(self._queue[0].events) <= MAX_GROUP_EVENTS):
-                    save = self._queue.pop(0)
-                    group.append(save)
-                    size += len(save.events)
-                if not group:
-                    self._leading = False
-                    return
-            try:
-                self._append_group(group)
-            except BaseException as e:  # each save is told; no save waits forever
-                for save in group:
-                    if not save.done.is_set():
-                        save.error = e
-                        save.done.set()
-                if not isinstance(e, Exception):
-                    with self._queue_lock:
-                        self._leading = False
-                    raise
+    def _lead_once(self) -> None:
+        """Append one group of what is queued (this thread's save in it), then hand the
+        lead to the first save still queued: a thread leads once, so no request waits
+        on a stream of other threads' saves."""
+        with self._queue_lock:
+            group: list[_Save] = []
+            size = 0
+            while self._queue and (not group or size + len(self._queue[0].events) <= MAX_GROUP_EVENTS):
+                save = self._queue.pop(0)
+                group.append(save)
+                size += len(save.events)
+        try:
+            self._append_group(group)
+        except BaseException as e:  # each save is told; no save waits forever
+            for save in group:
+                if not save.finished:
+                    save.error = e
+                    save.finish()
+            if not isinstance(e, Exception):
+                self._hand_over()
+                raise
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        with self._queue_lock:
+            if self._queue:
+                self._queue[0].wake.set()
+            else:
+                self._leading = False
 
     def _append_group(self, group: list[_Save]) -> None:
         try:
@@ -173,7 +188,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                     self._tell(save, self._append_once([save])[0])
                 except Exception as alone:
                     save.error = alone
-                    save.done.set()
+                    save.finish()
             return
         for save, outcome in zip(group, outcomes, strict=True):
             self._tell(save, outcome)
@@ -184,7 +199,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
             save.error = IntegrityError("duplicate key value violates unique constraint (originator_id, version)")
         else:
             save.ids = ids
-        save.done.set()
+        save.finish()
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def _append_once(self, group: list[_Save]) -> list[list[int] | None]:
