@@ -2,7 +2,9 @@
 
 Creating a second ``UniqueKey`` for the same key writes the same aggregate id at version
 1 again, which the event store refuses: uniqueness (slugs, emails, tenant domains) holds
-across processes without a lock. ``Counter`` hands out order-number sequences.
+across processes without a lock. ``Counter`` hands out order-number sequences, a block
+at a time (``reserve``): two processes reserving at once write the same version, and
+the store refuses the second, so no number is handed out twice.
 """
 
 from __future__ import annotations
@@ -89,6 +91,14 @@ class Counter(CspAggregate):
     def advance(self, actor: Actor, at: datetime) -> int:
         self._advance(value=self.value + 1, actor=actor, at=at)
         return self.value
+
+    def reserve(self, count: int, actor: Actor, at: datetime) -> range:
+        """The next ``count`` values, for the caller alone once saved."""
+        if count < 1:
+            raise ValueError("reserve at least one value")
+        first = self.value + 1
+        self._advance(value=self.value + count, actor=actor, at=at)
+        return range(first, self.value + 1)
 
     @event(Advanced)
     def _advance(self, value: int, actor: Actor, at: datetime) -> None:

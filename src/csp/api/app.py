@@ -90,7 +90,7 @@ def create_app(parts: WebParts, auth: Auth | None = None) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
-    commands = Commands(parts.read)
+    commands = Commands(parts.read, parts.app)
     saga_control = SagaControl(parts.sagas)
     app.state.application = parts.app
     app.state.settings = settings

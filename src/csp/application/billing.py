@@ -176,10 +176,10 @@ class BillingCommands(CspApplicationBase):
         book_id = invoice_book_id_for(reseller_id)
         if not self.exists(book_id):
             return set()
-        book = self.load(InvoiceBook, book_id, "invoice book", read_only=True)
+        book = self.read(InvoiceBook, book_id, "invoice book")
         out: set[UUID] = set()
         for invoice_id in book.invoice_ids:  # issued invoices never change: no copy to read them
-            out |= self.load(Invoice, invoice_id, "invoice", read_only=True).charge_ids
+            out |= self.read(Invoice, invoice_id, "invoice").charge_ids
         return out
 
     def _issue_invoice(self, reseller_id: UUID, period: str, charges: list[Charge], actor: Actor) -> Invoice | None:

@@ -1,5 +1,5 @@
-"""The cart's shared steps: the next order number, and a new-subscription line built from
-what a user asks for (``NewLineRequest``). Orders and accepted quotes both add lines
+"""The cart's shared steps: the next order number (``OrderNumbers``), and a
+new-subscription line built from what a user asks for (``NewLineRequest``). Orders and accepted quotes both add lines
 through ``Carts``; it is composed into the application (``app.carts``), not inherited,
 so no command builds a line differently. The line itself (defaults, rules, add-on term
 and cycle, prices) is decided by the domain (``csp.aggregates.order.price_new_line``).
@@ -7,7 +7,8 @@ and cycle, prices) is decided by the domain (``csp.aggregates.order.price_new_li
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -81,52 +82,82 @@ class NewLineRequest:
         )
 
 
-class Carts:
-    """Order numbers and new lines, over the application's ``load``, ``exists``,
-    ``catalog``, clock (``now``) and the customer's pricing."""
+class OrderNumbers:
+    """Order numbers, unique across processes, without a write per order: each process
+    reserves a block of ``BLOCK`` numbers on the order-number ``Counter`` (one save, its
+    own transaction) and hands them out from memory. Numbers stay unique and readable
+    (``#07-12-2026 27013``); a process that stops leaves the rest of its block unused
+    (a gap), and orders of several processes interleave their blocks."""
+
+    BLOCK = 20
 
     def __init__(
         self,
-        load: Callable[..., CspAggregate],
-        exists: Callable[[UUID], bool],
+        find: Callable[..., CspAggregate | None],
+        save: Callable[..., object],
+        retrying: Callable[[Callable[[], range]], range],
+        now: Callable[[], datetime],
+    ) -> None:
+        self._find = find
+        self._save = save
+        self._retrying = retrying
+        self._now = now
+        self._lock = threading.Lock()
+        self._left: Iterator[int] = iter(())
+
+    def next(self, actor: Actor) -> str:
+        """The next order number, dated now."""
+        with self._lock:
+            value = next(self._left, None)
+            if value is None:
+                self._left = iter(self._retrying(lambda: self._reserve(actor)))
+                value = next(self._left)
+        return format_order_number(self._now(), value)
+
+    def _reserve(self, actor: Actor) -> range:
+        now = self._now()
+        counter = self._find(Counter, Counter.id_for(ORDER_NUMBER_COUNTER), "counter")
+        if counter is None:
+            counter = Counter(name=ORDER_NUMBER_COUNTER, value=FIRST_ORDER_NUMBER, actor=actor, at=now)
+        assert isinstance(counter, Counter)
+        block = counter.reserve(self.BLOCK, actor=actor, at=now)
+        self._save(counter)
+        return block
+
+
+class Carts:
+    """New lines, over the application's ``read`` (the aggregates a line is priced from
+    are only read: no copies), ``catalog``, clock (``now``) and the customer's pricing."""
+
+    def __init__(
+        self,
+        read: Callable[..., CspAggregate],
         catalog: Callable[[], Catalog],
         now: Callable[[], datetime],
         pricing: CustomerPricing,
     ) -> None:
-        self._load = load
-        self._exists = exists
+        self._read = read
         self._catalog = catalog
         self._now = now
         self._pricing = pricing
-
-    def next_order_number(self, actor: Actor) -> tuple[str, Counter]:
-        now = self._now()
-        counter_id = Counter.id_for(ORDER_NUMBER_COUNTER)
-        if self._exists(counter_id):
-            counter = self._load(Counter, counter_id, "counter")
-            assert isinstance(counter, Counter)
-        else:
-            counter = Counter(name=ORDER_NUMBER_COUNTER, value=FIRST_ORDER_NUMBER, actor=actor, at=now)
-        value = counter.advance(actor=actor, at=now)
-        return format_order_number(now, value), counter
 
     def new_line(self, order: Order, line_no: int, req: NewLineRequest) -> NewSubscriptionLine:
         """The line ``req`` asks for in ``order``: what the customer may buy (refused
         first), then the domain's rules and prices."""
         catalog = self._catalog()
-        buyer = self._load(Organization, order.organization_id, "organization")
+        buyer = self._read(Organization, order.organization_id, "organization")
         assert isinstance(buyer, Organization)
         offer = catalog.offer(req.offer_id)
         self._pricing.check_offer_available(buyer, offer)
         for a in req.addons:
             self._pricing.check_offer_available(buyer, catalog.offer(a.offer_id))
-        tenant = self._load(Tenant, req.tenant_id, "tenant")
+        tenant = self._read(Tenant, req.tenant_id, "tenant")
         assert isinstance(tenant, Tenant)
         parent_sub = None
         parent_line = None
         parent_offer = None
         if req.parent_subscription_id is not None:
-            parent_sub = self._load(Subscription, req.parent_subscription_id, "subscription")
+            parent_sub = self._read(Subscription, req.parent_subscription_id, "subscription")
             assert isinstance(parent_sub, Subscription)
             if parent_sub.organization_id != order.organization_id:
                 raise InvalidInput("parent_subscription_id", "the subscription belongs to another organization")

@@ -32,31 +32,21 @@ class OrderCommands(CspApplicationBase):
 
     def create_order(self, organization_id: UUID, actor: Actor, order_id: UUID | None = None) -> Order:
         """A new draft (cart) for a customer organization, with the next order number."""
-        org = self.load(Organization, organization_id, "organization")
-        new_id = order_id or uuid4()
-
-        def attempt() -> Order:
-            number, counter = self.carts.next_order_number(actor)
-            order = Order.draft(new_id, org.id, org.owner_reseller_id, number, actor=actor, at=self.now())
-            self.save(order, counter)
-            return order
-
-        return self.retrying(attempt)
+        org = self.read(Organization, organization_id, "organization")
+        number = self.order_numbers.next(actor)
+        order = Order.draft(order_id or uuid4(), org.id, org.owner_reseller_id, number, actor=actor, at=self.now())
+        self.save(order)
+        return order
 
     def create_order_with_line(self, organization_id: UUID, req: NewLineRequest, actor: Actor) -> Order:
         """A new cart holding its first line, saved as one: a line the domain refuses (a
         quantity above the offer's limit, say) records nothing, and leaves no empty draft."""
-        org = self.load(Organization, organization_id, "organization")
-        new_id = uuid4()
-
-        def attempt() -> Order:
-            number, counter = self.carts.next_order_number(actor)
-            order = Order.draft(new_id, org.id, org.owner_reseller_id, number, actor=actor, at=self.now())
-            order.add_line(self.carts.new_line(order, order.next_line_no, req), actor=actor, at=self.now())
-            self.save(order, counter)
-            return order
-
-        return self.retrying(attempt)
+        org = self.read(Organization, organization_id, "organization")
+        number = self.order_numbers.next(actor)
+        order = Order.draft(uuid4(), org.id, org.owner_reseller_id, number, actor=actor, at=self.now())
+        order.add_line(self.carts.new_line(order, order.next_line_no, req), actor=actor, at=self.now())
+        self.save(order)
+        return order
 
     def add_new_subscription_line(
         self, order_id: UUID, req: NewLineRequest, actor: Actor, expected_version: int | None = None
@@ -77,7 +67,7 @@ class OrderCommands(CspApplicationBase):
     ) -> Order:
         """A ``+N Users`` line on an existing subscription of the same organization."""
         order = self.load_for_update(Order, order_id, "order", expected_version)
-        sub = self.load(Subscription, subscription_id, "subscription")
+        sub = self.read(Subscription, subscription_id, "subscription")
         line = price_change_line(
             line_no=order.next_line_no,
             subscription=sub,
@@ -106,7 +96,7 @@ class OrderCommands(CspApplicationBase):
         old = order.line(line_no)
         if not isinstance(old, ChangeLine):
             raise InvalidInput("line_no", "this line is a new subscription, not a change")
-        sub = self.load(Subscription, old.subscription_id, "subscription")
+        sub = self.read(Subscription, old.subscription_id, "subscription")
         line = price_change_line(
             line_no=line_no,
             subscription=sub,

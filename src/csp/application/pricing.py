@@ -12,9 +12,9 @@ application, not inherited, so no command can price differently by overriding a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol, TypeVar
 from uuid import UUID
 
 from csp.aggregates.base import CspAggregate
@@ -26,72 +26,73 @@ from csp.aggregates.customization import (
     check_available,
     is_available,
 )
+from csp.aggregates.errors import NotFound
 from csp.aggregates.index import UniqueKey
 from csp.aggregates.organization import Organization
 from csp.aggregates.pricing import DEFAULT_MARKUP_PERCENT, PriceQuote, SeatPricer, customer_quote
 from csp.aggregates.terms import Term
 
 SEGMENT_MEMBER_KEYS = "segment-member"
+A = TypeVar("A", bound=CspAggregate)
+
+
+class Find(Protocol):
+    """The application's ``find``: an aggregate or None, in one round trip."""
+
+    def __call__(self, cls: type[A], aggregate_id: UUID, kind: str, *, readonly: bool = False) -> A | None: ...
 
 
 class CustomerPricing:
     """What a customer pays per seat of an offer, from the catalog, the reseller's
-    default markup and the customer's segment (read through ``load`` and ``exists``)."""
+    default markup and the customer's segment (read through ``find``: the pricing
+    decisions only read, so they read the cached aggregates, without copies)."""
 
-    def __init__(self, load: Callable[..., CspAggregate], exists: Callable[[UUID], bool]) -> None:
-        self._load = load
-        self._exists = exists
+    def __init__(self, find: Find) -> None:
+        self._find = find
 
     def default_markup(self, organization: Organization) -> Decimal:
         """The reseller's default markup (5 % unless its settings say otherwise)."""
         reseller = organization
         if organization.kind != "reseller":
-            loaded = self._load(Organization, organization.owner_reseller_id, "organization")
-            assert isinstance(loaded, Organization)
-            reseller = loaded
+            found = self._find(Organization, organization.owner_reseller_id, "organization", readonly=True)
+            if found is None:
+                raise NotFound("organization", organization.owner_reseller_id)
+            reseller = found
         return reseller.settings.default_markup_percent if reseller.settings else DEFAULT_MARKUP_PERCENT
 
-    def segment_of(self, organization_id: UUID) -> CustomerSegment | None:
+    def segment_of(self, organization_id: UUID, *, readonly: bool = False) -> CustomerSegment | None:
         """The customer segment a customer belongs to (at most one)."""
-        key_id = UniqueKey.id_for(SEGMENT_MEMBER_KEYS, str(organization_id))
-        if not self._exists(key_id):
+        key = self._find(
+            UniqueKey, UniqueKey.id_for(SEGMENT_MEMBER_KEYS, str(organization_id)), "segment membership", readonly=True
+        )
+        if key is None or key.owner_id is None:
             return None
-        key = self._load(UniqueKey, key_id, "segment membership")
-        assert isinstance(key, UniqueKey)
-        if key.owner_id is None:
-            return None
-        segment = self._load(CustomerSegment, key.owner_id, "segment")
-        assert isinstance(segment, CustomerSegment)
-        return segment
+        return self._find(CustomerSegment, key.owner_id, "segment", readonly=readonly)
 
-    def customization(self, reseller_id: UUID) -> CatalogCustomization | None:
+    def customization(self, reseller_id: UUID, *, readonly: bool = False) -> CatalogCustomization | None:
         """A reseller's catalog customisation (hidden offers, segments), if it made one."""
-        cid = CatalogCustomization.id_for(reseller_id)
-        if not self._exists(cid):
-            return None
-        found = self._load(CatalogCustomization, cid, "customization")
-        assert isinstance(found, CatalogCustomization)
-        return found
+        return self._find(
+            CatalogCustomization, CatalogCustomization.id_for(reseller_id), "customization", readonly=readonly
+        )
 
     def offer_available_to(self, buyer: Organization, offer: Offer) -> bool:
         """Whether ``buyer`` may buy ``offer``: eligible, not hidden by its reseller, in its segment."""
         if buyer.kind == "reseller":
             return is_available(offer, buyer.eligibility, None, None)
-        return is_available(
-            offer, buyer.eligibility, self.customization(buyer.owner_reseller_id), self.segment_of(buyer.id)
-        )
+        return is_available(offer, buyer.eligibility, *self._hidden_and_segment(buyer))
 
     def check_offer_available(self, buyer: Organization, offer: Offer) -> None:
         """``offer_available_to``, refused with the reason."""
         if buyer.kind == "reseller":
             check_available(offer, buyer.eligibility, None, None)
         else:
-            check_available(
-                offer, buyer.eligibility, self.customization(buyer.owner_reseller_id), self.segment_of(buyer.id)
-            )
+            check_available(offer, buyer.eligibility, *self._hidden_and_segment(buyer))
+
+    def _hidden_and_segment(self, buyer: Organization) -> tuple[CatalogCustomization | None, CustomerSegment | None]:
+        return self.customization(buyer.owner_reseller_id, readonly=True), self.segment_of(buyer.id, readonly=True)
 
     def segment_price(self, buyer: Organization, offer_id: UUID) -> SegmentPrice | None:
-        segment = self.segment_of(buyer.id) if buyer.kind == "customer" else None
+        segment = self.segment_of(buyer.id, readonly=True) if buyer.kind == "customer" else None
         return segment.price_for(offer_id) if segment is not None else None
 
     def price(

@@ -83,7 +83,7 @@ class QuoteCommands(CspApplicationBase):
             now = self.now()
             quote.check_acceptable(now)
             org = self.load(Organization, quote.organization_id, "organization")
-            number, counter = self.carts.next_order_number(actor)
+            number = self.order_numbers.next(actor)
             order = Order.draft(uuid4(), org.id, org.owner_reseller_id, number, actor=actor, at=now)
             for ql in quote.lines:
                 tenant = ql.tenant_id or tenant_id
@@ -99,7 +99,7 @@ class QuoteCommands(CspApplicationBase):
                 )
                 order.add_line(self.carts.new_line(order, order.next_line_no, req), actor=actor, at=now)
             quote.accept(order.id, actor=actor, at=now)
-            self.save(order, counter, quote)
+            self.save(order, quote)
             return quote, order
 
         return self.retrying(attempt)

@@ -134,7 +134,10 @@ def eventsourcing_env(db: Database, sqlite_path: Path | None = None) -> dict[str
         "POSTGRES_CONNECT_TIMEOUT": "5",
         # A pooled connection is checked before use: one dropped by the server (a
         # restart, ``pg_terminate_backend``, an idle timeout) is replaced, not handed out.
+        # (The events' recorder checks only when needed: ``csp.persistence.postgres``.)
         "POSTGRES_PRE_PING": "y",
+        # Appends in one round trip, concurrent saves committed together.
+        "APPLICATION_RECORDER_TOPIC": "csp.persistence.postgres:GroupCommitRecorder",
     }
     if db.schema:
         env["POSTGRES_SCHEMA"] = db.schema

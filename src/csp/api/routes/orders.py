@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
@@ -67,8 +67,8 @@ def create_order(
     organization_id: UUID, caller: OrdersWriter, app: AppDep, commands: CommandsDep, response: Response
 ) -> s.OrderPublic:
     """A new, empty cart for the organization."""
-    access.organization(app, caller, organization_id)
-    order = commands.run(lambda: app.create_order(organization_id, caller.actor))
+    org = access.organization(app, caller, organization_id)
+    order = commands.run(lambda: app.create_order(organization_id, caller.actor), org)
     return _answer(order, caller, response)
 
 
@@ -91,20 +91,23 @@ def add_line(
     order = access.order(app, caller, order_id)
     line_no = order.next_line_no
     if body.subscription_id is not None:
-        access.subscription(app, caller, body.subscription_id)
+        sub = access.subscription(app, caller, body.subscription_id)
         if body.quantity_delta is None:
             raise InvalidInput("quantity_delta", "is required for a change line (e.g. 1 for +1 Users)")
         delta = body.quantity_delta
         order = commands.run(
             lambda: app.add_change_line(order_id, body.subscription_id, delta, caller.actor, version),  # type: ignore[arg-type]
+            order,
+            sub,
         )
     else:
+        checked: list[Any] = [order]
         if body.tenant_id is not None:
-            access.tenant(app, caller, body.tenant_id)
+            checked.append(access.tenant(app, caller, body.tenant_id))
         if body.parent_subscription_id is not None:
-            access.subscription(app, caller, body.parent_subscription_id)
+            checked.append(access.subscription(app, caller, body.parent_subscription_id))
         req = new_line_request(caller, body)
-        order = commands.run(lambda: app.add_new_subscription_line(order_id, req, caller.actor, version))
+        order = commands.run(lambda: app.add_new_subscription_line(order_id, req, caller.actor, version), *checked)
     etag(response, order.version)
     return line_created(order, line_no, caller)
 
@@ -127,10 +130,12 @@ def change_line(
         if body.quantity_delta is None:
             raise InvalidInput("quantity_delta", "is required to edit a change line")
         delta = body.quantity_delta
-        order = commands.run(lambda: app.replace_change_line(order_id, line_no, delta, caller.actor, version))
+        order = commands.run(lambda: app.replace_change_line(order_id, line_no, delta, caller.actor, version), order)
     else:
         req = new_line_request(caller, body, base=line)
-        order = commands.run(lambda: app.replace_new_subscription_line(order_id, line_no, req, caller.actor, version))
+        order = commands.run(
+            lambda: app.replace_new_subscription_line(order_id, line_no, req, caller.actor, version), order
+        )
     etag(response, order.version)
     return line_created(order, line_no, caller)
 
@@ -145,8 +150,8 @@ def remove_line(
     version: IfMatch,
     response: Response,
 ) -> s.OrderPublic:
-    access.order(app, caller, order_id)
-    order = commands.run(lambda: app.remove_order_line(order_id, line_no, caller.actor, version))
+    order = access.order(app, caller, order_id)
+    order = commands.run(lambda: app.remove_order_line(order_id, line_no, caller.actor, version), order)
     return _answer(order, caller, response)
 
 
@@ -162,9 +167,9 @@ def place(
 ) -> s.OrderPublic:
     """Place the cart; the Product Terms must be accepted (409 ``terms_not_accepted``).
     Provisioning follows at the vendor: 202."""
-    access.order(app, caller, order_id)
+    order = access.order(app, caller, order_id)
     accept = body.accept_terms if body is not None else False
-    order = commands.run(lambda: app.place_order(order_id, accept, caller.actor, version))
+    order = commands.run(lambda: app.place_order(order_id, accept, caller.actor, version), order)
     return _answer(order, caller, response)
 
 
@@ -172,8 +177,8 @@ def place(
 def discard(
     order_id: UUID, caller: OrdersWriter, app: AppDep, commands: CommandsDep, version: IfMatch, response: Response
 ) -> s.OrderPublic:
-    access.order(app, caller, order_id)
-    order = commands.run(lambda: app.discard_order(order_id, caller.actor, version))
+    order = access.order(app, caller, order_id)
+    order = commands.run(lambda: app.discard_order(order_id, caller.actor, version), order)
     return _answer(order, caller, response)
 
 
@@ -183,8 +188,8 @@ def retry_failed_lines(
 ) -> s.OrderPublic:
     """A new attempt at the failed lines of a partially provisioned or failed order (409
     ``invalid_order_transition`` otherwise). Provisioning follows at the vendor: 202."""
-    access.order(app, caller, order_id)
-    order = commands.run(lambda: app.retry_failed_lines(order_id, caller.actor, version))
+    order = access.order(app, caller, order_id)
+    order = commands.run(lambda: app.retry_failed_lines(order_id, caller.actor, version), order)
     return _answer(order, caller, response)
 
 
@@ -194,6 +199,6 @@ def discard_failed_lines(
 ) -> s.OrderPublic:
     """Give up the failed lines of a partially provisioned order: it is finished with the
     lines it has (409 ``invalid_order_transition`` otherwise)."""
-    access.order(app, caller, order_id)
-    order = commands.run(lambda: app.discard_failed_lines(order_id, caller.actor, version))
+    order = access.order(app, caller, order_id)
+    order = commands.run(lambda: app.discard_failed_lines(order_id, caller.actor, version), order)
     return _answer(order, caller, response)

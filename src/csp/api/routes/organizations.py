@@ -81,12 +81,13 @@ def change_organization(
     version: IfMatch,
     response: Response,
 ) -> s.OrganizationPublic:
-    access.organization(app, caller, organization_id)
+    checked = access.organization(app, caller, organization_id)
     changes: dict[str, Any] = body.model_dump(exclude_none=True)
     if body.address is not None:
         changes["address"] = Address(**body.address.model_dump())
     org = commands.run(
         lambda: app.change_organization(organization_id, caller.actor, expected_version=version, **changes),
+        checked,
     )
     etag(response, org.version)
     return organization_public(org)
@@ -134,8 +135,8 @@ def request_tenant(
 ) -> s.TenantPublic:
     """Create a new tenant (its domain verified, then created at the vendor) or link an
     existing one; both run asynchronously, so the answer is 202 with the status."""
-    access.organization(app, caller, organization_id)
-    tenant = commands.run(lambda: app.request_tenant(organization_id, body.domain, body.mode, caller.actor))
+    org = access.organization(app, caller, organization_id)
+    tenant = commands.run(lambda: app.request_tenant(organization_id, body.domain, body.mode, caller.actor), org)
     etag(response, tenant.version)
     return tenant_public(tenant)
 

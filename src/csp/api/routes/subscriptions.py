@@ -76,8 +76,8 @@ def get_subscription(
 def _run(
     app: CspApplication, commands: Commands, caller: Caller, subscription_id: UUID, fn: Any, response: Response
 ) -> s.SubscriptionPublic:
-    access.subscription(app, caller, subscription_id)
-    sub = commands.run(fn)
+    checked = access.subscription(app, caller, subscription_id)
+    sub = commands.run(fn, checked)
     return answer(app, sub, caller, response)
 
 
