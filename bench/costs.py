@@ -253,6 +253,11 @@ def main(argv: list[str] | None = None) -> None:
         results["direct"] = direct(system.app, custs, offer, reseller_login(1, 0), args.orders, args.round_trips)
     finally:
         system.close()
+        if args.store == "postgres":
+            with psycopg.connect(
+                host=db.host, port=db.port, user=db.user or None, dbname=db.dbname, autocommit=True
+            ) as c:
+                c.execute(f'DROP SCHEMA "{schema}" CASCADE')
     if args.round_trips:
         print("(CPU figures under the pure-Python libpq: compare round trips only)", file=sys.stderr)
     print(json.dumps(results, indent=2))
