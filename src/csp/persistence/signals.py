@@ -114,7 +114,7 @@ class PostgresSignal:
                     conn.execute(f'LISTEN "{self.channel}"')
                     on_position(None)  # what was committed before we listened
                     while not self._stop.is_set():
-                        for n in conn.notifies(timeout=1.0):
+                        for n in conn.notifies(timeout=0.25):
                             on_position(_as_position(n.payload))
             except psycopg.Error as e:
                 if self._stop.is_set():
@@ -127,7 +127,7 @@ class PostgresSignal:
         with self._publish_lock:
             self._drop_publisher()
         if self._listener is not None:
-            self._listener.join(timeout=3)
+            self._listener.join(timeout=1)  # it looks at the stop flag 4 times a second
             self._listener = None
 
 
@@ -190,12 +190,17 @@ class SocketDirSignal:
                 continue
             except OSError:
                 return
+            if self._stop.is_set():
+                return
             on_position(_as_position(data.decode(errors="replace")))
 
     def close(self) -> None:
         self._stop.set()
         with self._lock:
             if self._listener is not None:
+                if self._own is not None:  # wake its recv now, not at its next timeout
+                    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+                        s.sendto(b"", str(self._own))
                 self._listener.join(timeout=3)
                 self._listener = None
             for s in (self._in, self._out):
