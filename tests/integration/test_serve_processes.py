@@ -28,25 +28,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.test_api_walkthrough import FAST, free_port
 from tests.fixtures.api import API, PASSWORD, contoso
 from tests.support import BUSINESS_PREMIUM, postgres_schema
-
-FAST = {
-    "CSP_TEST_MODE": "1",
-    "CSP_VENDOR_SIM_DOMAIN_CHECK_SECONDS": "0.2",
-    "CSP_VENDOR_SIM_ORDER_SECONDS": "0.2",
-    "CSP_SAGA_POLL_MS": "100",
-    "CSP_SCHEDULER_INTERVAL_SECONDS": "2",
-    "CSP_LOG_LEVEL": "WARNING",
-}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
