@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     saga_max_backoff_ms: int = Field(default=30_000, description="longest retry delay")
     saga_time_limit_ms: int = Field(default=120_000, description="a saga step taking longer is interrupted")
     saga_poll_ms: int = Field(default=500, description="how long to wait before asking the vendor again")
+    saga_settle_ms: int = Field(
+        default=30_000,
+        description="how long a vendor request left unanswered may still be worked on at the vendor: before a "
+        "line is recorded failed, the vendor is asked a second time after this long",
+    )
     scheduler_interval_seconds: float = Field(default=30.0, description="how often the scheduler looks for due work")
     vendor_sync_interval_seconds: float = Field(
         default=3600.0, description="how often assigned licences and usage are synced from the vendor"

@@ -194,6 +194,7 @@ def test_chaos_every_acknowledged_order_is_final_and_the_vendor_holds_exactly_wh
             saga_min_backoff_ms=20,
             saga_max_backoff_ms=150,
             saga_max_retries=2,  # retries do run out: the saga asks the vendor before it gives up
+            saga_settle_ms=3000,  # and asks again this long after, for requests still queued at the vendor
         )
         env = _env(settings, CSP_VENDOR_SIM_DB=str(tmp_path / "vendor-sim.db"), CSP_TEST_MODE="true")
         faulty = {

@@ -79,6 +79,55 @@ def test_retries_that_run_out_after_a_lost_answer_end_with_the_line_provisioned_
     assert [f.actor for f in w.sagas.store.failed()] == ["provision_order"]  # the operator still sees it
 
 
+class LateVendor(FlakyVendor):
+    """The first order call gets no answer in time, and the vendor does its work only
+    ``late`` seconds later (a request queued at the vendor after the caller gave up on it);
+    every order call after it fails until ``outage`` is cleared."""
+
+    def __init__(self, real: Any, late: float) -> None:
+        super().__init__(real, lose_first=False)
+        self.late = late
+        self.worker: threading.Thread | None = None
+
+    def place_order(self, customer_id: str, line_items: list[LineItem], idempotency_key: str) -> VendorOrder:
+        with self.lock:
+            self.place_calls += 1
+            first = self.place_calls == 1
+        if first:
+
+            def work() -> None:
+                time.sleep(self.late)
+                self.real.place_order(customer_id, line_items, idempotency_key)
+
+            self.worker = threading.Thread(target=work, daemon=True)
+            self.worker.start()
+            raise VendorUnavailable("POST orders: timed out after 0.5 s")
+        return super().place_order(customer_id, line_items, idempotency_key)
+
+
+def test_a_request_the_vendor_works_on_after_the_retries_ran_out_ends_provisioned_not_failed(saga_system_factory):
+    system = saga_system_factory(
+        saga_max_retries=2, saga_min_backoff_ms=20, saga_max_backoff_ms=100, saga_settle_ms=1500
+    )
+    w = world_through_sagas(system)
+    app = w.app
+    late = LateVendor(system.sagas.gateway(), late=0.6)
+    system.sagas._gateway = late
+    # given an order whose first vendor call times out, the vendor doing the work later
+    order = _order(app, w)
+    app.place_order(order.id, accept_terms=True, actor=ACTOR)
+    # when the retries run out before the vendor has done it
+    assert w.sagas.drain(30)
+    assert late.worker is not None
+    late.worker.join(5)
+    # then the line is not failed while the vendor may still be working: the second look finds it
+    order = app.load(Order, order.id, "order")
+    assert order.status == "provision_finished", order.failure_reason
+    sub = app.load(Subscription, order.subscription_ids[0], "subscription")
+    vendor = _vendor_subscriptions(system, w.tenant.vendor_customer_id)
+    assert [(v["id"], v["status"]) for v in vendor] == [(sub.vendor_subscription_id, "active")]
+
+
 def test_a_line_the_vendor_never_received_fails_with_the_vendors_last_answer(saga_system_factory):
     system = saga_system_factory(saga_max_retries=2, saga_min_backoff_ms=20, saga_max_backoff_ms=100)
     w = world_through_sagas(system)

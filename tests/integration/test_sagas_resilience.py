@@ -53,6 +53,7 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
             "CSP_SAGA_MIN_BACKOFF_MS": str(settings.saga_min_backoff_ms),
             "CSP_SAGA_MAX_BACKOFF_MS": str(settings.saga_max_backoff_ms),
             "CSP_SAGA_MAX_RETRIES": str(settings.saga_max_retries),
+            "CSP_SAGA_SETTLE_MS": str(settings.saga_settle_ms),
             "CSP_LOG_LEVEL": "WARNING",
         }
     )

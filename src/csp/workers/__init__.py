@@ -79,6 +79,7 @@ class Sagas:
             self.send,
             poll_ms=s.saga_poll_ms,
             reconcile_ms=s.saga_max_backoff_ms,
+            settle_ms=s.saga_settle_ms,
         )
         self.actors = register_actors(self.broker, self.steps, s, self.store, clock)
         self.relay = Relay(self.app, self.store, lambda actor, args: self.send(actor, *args))

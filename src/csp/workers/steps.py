@@ -86,9 +86,11 @@ class SagaSteps:
         send: Send,
         poll_ms: int = 500,
         reconcile_ms: int = 5000,
+        settle_ms: int = 30_000,
     ) -> None:
         self.app = app
         self.reconcile_ms = reconcile_ms
+        self.settle_ms = settle_ms
         self.lines = OrderLines(app, gateway)
         self.store = store
         self._gateway = gateway
@@ -185,11 +187,15 @@ class SagaSteps:
         the line in progress (``reconcile_order``)."""
         self.send("reconcile_order", order_id, error)
 
-    def reconcile_order(self, order_id: str, error: str) -> None:
+    def reconcile_order(self, order_id: str, error: str, looks: int = 1) -> None:
         """Ask the vendor what became of the first pending line (by its idempotency key):
         done there, it is provisioned here and the saga goes on with a fresh attempt;
         still pending there, the saga waits for it; not there, the line failed, with the
-        last error, and the saga goes on with the order's other lines. While the vendor cannot be asked, nothing is concluded: ask later."""
+        last error, and the saga goes on with the order's other lines. While the vendor cannot be asked, nothing is concluded: ask later.
+
+        "Not there" is concluded only at the second look, ``settle_ms`` after the first: a
+        request whose answer the saga gave up waiting for may still be queued or running at
+        the vendor, and would otherwise create subscriptions for a line recorded failed."""
         oid = UUID(order_id)
         order = self.app.load(Order, oid, "order")
         if order.status == "placed":
@@ -205,7 +211,7 @@ class SagaSteps:
             state = self.lines.settle(order, line_no)
         except VendorUnavailable as e:
             log.warning("order %s: the vendor cannot say what became of line %d (%s); asking later", oid, line_no, e)
-            self.send("reconcile_order", order_id, error, delay_ms=self.reconcile_ms)
+            self.send("reconcile_order", order_id, error, looks, delay_ms=self.reconcile_ms)
             return
         except LineNotAccepted as e:
             self.app.fail_order_line(oid, line_no, f"line {line_no}: {e.reason}")
@@ -216,6 +222,9 @@ class SagaSteps:
             self.send("provision_order", order_id)
         elif state == "pending":
             self.send("provision_order", order_id, delay_ms=self.poll_ms)
+        elif looks < 2:
+            log.info("order %s: line %d not found at the vendor; looking again in %d ms", oid, line_no, self.settle_ms)
+            self.send("reconcile_order", order_id, error, looks + 1, delay_ms=self.settle_ms)
         else:
             line = order.line(line_no)
             self.app.fail_order_line(
