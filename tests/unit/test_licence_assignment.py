@@ -35,7 +35,9 @@ def test_an_assignment_is_recorded_as_a_request_for_the_vendor(world: World):
     event = world.app.subscription_event(sub.id, sub.version)
     assert isinstance(event, Subscription.LicenceAssignmentRequested)
     assert (event.tenant_user_id, event.actor) == ("user-1", ACTOR)
-    assert [(r.tenant_user_id, r.action, r.version) for r in sub.licence_requests] == [("user-1", "assign", sub.version)]
+    assert [(r.tenant_user_id, r.action, r.version) for r in sub.licence_requests] == [
+        ("user-1", "assign", sub.version)
+    ]
     assert sub.pending_assignments == 1
 
 
