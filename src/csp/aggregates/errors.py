@@ -162,6 +162,21 @@ class InvalidSubscriptionTransition(SubscriptionError):
     code = "invalid_subscription_transition"
 
 
+# --- licence assignment (a tenant's users and a subscription's seats) ---------------
+
+
+class NoFreeLicence(SubscriptionError):
+    """Every purchased seat is assigned or about to be: buy more, or unassign one first."""
+
+    code = "no_free_licence"
+
+
+class LicencesAssigned(SubscriptionError):
+    """An immediate reduction below the licences assigned to users: unassign them first."""
+
+    code = "licences_assigned"
+
+
 class OrganizationError(Conflict):
     code = "organization_error"
 

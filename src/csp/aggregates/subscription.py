@@ -29,6 +29,8 @@ from csp.aggregates.errors import (
     AddonRequiresBase,
     InvalidInput,
     InvalidSubscriptionTransition,
+    LicencesAssigned,
+    NoFreeLicence,
     NotATrial,
     NotDue,
     OutsideCancellationWindow,
@@ -96,6 +98,28 @@ class SeatRemoval(Value):
 
     tranche_number: int
     quantity: int
+
+
+LicenceAction = Literal["assign", "unassign"]
+
+
+@dataclass(frozen=True)
+class LicenceRequest(Value):
+    """A licence assignment decided here and not yet answered by the vendor: the request
+    event's version is the push's key (``push_change(subscription_id, version)``)."""
+
+    version: int
+    tenant_user_id: str
+    action: LicenceAction
+
+
+@dataclass(frozen=True)
+class UnusedSeats(Value):
+    """Unassigned seats still inside their cancellation window: cheap to cut until
+    ``until`` (all ``count`` of them; fewer after)."""
+
+    count: int
+    until: datetime | None
 
 
 @dataclass(frozen=True)
@@ -224,6 +248,7 @@ class Subscription(CspAggregate):
         self.addon_ids: tuple[UUID, ...] = ()
         self.assigned = 0
         self.assigned_synced_at: datetime | None = None
+        self.licence_requests: tuple[LicenceRequest, ...] = ()
         self.suspended_at: datetime | None = None
         self.ended_at: datetime | None = None
         self.renewal_count = 0
@@ -327,6 +352,20 @@ class Subscription(CspAggregate):
     def open_windows(self, at: datetime) -> tuple[Tranche, ...]:
         return tuple(t for t in self.tranches if t.quantity > 0 and t.window_open(at))
 
+    @property
+    def pending_assignments(self) -> int:
+        """Assignments decided here that the vendor has not answered yet."""
+        return sum(1 for r in self.licence_requests if r.action == "assign")
+
+    @property
+    def unassigned(self) -> int:
+        return max(0, self.quantity - self.assigned)
+
+    def unused_in_window(self, at: datetime) -> UnusedSeats:
+        if self.status not in ("active", "suspended"):
+            return UnusedSeats(0, None)
+        return unused_seats(self.unassigned, [(t.quantity, t.window_ends_at) for t in self.tranches], at)
+
     def billing_boundaries(self) -> list[datetime]:
         return billing_boundaries(self.starts_at, self.ends_at, self.billing_cycle, self.term)
 
@@ -360,6 +399,16 @@ class Subscription(CspAggregate):
         self._require_changeable("change quantity")
         self._check_bounds(quantity)
         reduction = self.quantity - quantity
+        held = self.assigned + self.pending_assignments
+        if reduction > 0 and quantity < held:
+            # As Microsoft 365's admin centre: assigned licences cannot be removed; the
+            # vendor (and its simulator) refuses the same.
+            raise LicencesAssigned(
+                f"{held} licence(s) are assigned to users; unassign {held - quantity} first",
+                subscription_id=self.id,
+                assigned=held,
+                requested_quantity=quantity,
+            )
         if reduction > 0 and reduction > self.refundable_quantity(at):
             raise OutsideCancellationWindow(
                 f"only {self.refundable_quantity(at)} seat(s) are inside their cancellation window; "
@@ -981,6 +1030,62 @@ class Subscription(CspAggregate):
             self.addon_ids = tuple(a for a in self.addon_ids if a != addon_id)
         self.last_vendor_refusal = f"{offer_name} was not added: {reason}"
 
+    # --- licence assignment (pushed to the vendor, which holds the tenant's users) ---
+
+    class LicenceAssignmentRequested(CspAggregate.Event):
+        tenant_user_id: str
+
+    class LicenceUnassignmentRequested(CspAggregate.Event):
+        tenant_user_id: str
+
+    def request_licence_assignment(self, tenant_user_id: str, actor: Actor, at: datetime) -> bool:
+        """Give one of this subscription's seats to a user of its tenant. Refused when every
+        purchased seat is assigned or about to be (``no_free_licence``); False when the same
+        request is already on its way to the vendor (nothing new to do)."""
+        if self.status not in ("active", "trial"):
+            raise SubscriptionNotActive(
+                f"licences of a {self.status} subscription cannot be assigned", subscription_id=self.id
+            )
+        if not tenant_user_id.strip():
+            raise InvalidInput("tenant_user_id", "must not be empty")
+        last = self._last_licence_request(tenant_user_id)
+        if last is not None and last.action == "assign":
+            return False
+        if self.assigned + self.pending_assignments >= self.quantity:
+            raise NoFreeLicence(
+                f"all {self.quantity} purchased licence(s) are assigned; buy more or unassign one first",
+                subscription_id=self.id,
+                purchased=self.quantity,
+                assigned=self.assigned,
+                pending=self.pending_assignments,
+            )
+        self._request_assignment(tenant_user_id=tenant_user_id, actor=actor, at=at)
+        return True
+
+    def request_licence_unassignment(self, tenant_user_id: str, actor: Actor, at: datetime) -> bool:
+        """Take a user's licence back (the seat becomes free); False when already on its way."""
+        self._require_live()
+        if not tenant_user_id.strip():
+            raise InvalidInput("tenant_user_id", "must not be empty")
+        last = self._last_licence_request(tenant_user_id)
+        if last is not None and last.action == "unassign":
+            return False
+        self._request_unassignment(tenant_user_id=tenant_user_id, actor=actor, at=at)
+        return True
+
+    def _last_licence_request(self, tenant_user_id: str) -> LicenceRequest | None:
+        mine = [r for r in self.licence_requests if r.tenant_user_id == tenant_user_id]
+        return mine[-1] if mine else None
+
+    # The applying method runs before the version moves on: this event's version is the next.
+    @event(LicenceAssignmentRequested)
+    def _request_assignment(self, tenant_user_id: str, actor: Actor, at: datetime) -> None:
+        self.licence_requests = (*self.licence_requests, LicenceRequest(self.version + 1, tenant_user_id, "assign"))
+
+    @event(LicenceUnassignmentRequested)
+    def _request_unassignment(self, tenant_user_id: str, actor: Actor, at: datetime) -> None:
+        self.licence_requests = (*self.licence_requests, LicenceRequest(self.version + 1, tenant_user_id, "unassign"))
+
     # --- facts from the vendor and the clock --------------------------------
 
     class AssignedLicencesSynced(CspAggregate.Event):
@@ -1140,6 +1245,7 @@ class Subscription(CspAggregate):
     @event(VendorChangeAcknowledged)
     def _acknowledge(self, change_version: int, actor: Actor, at: datetime) -> None:
         self.last_vendor_refusal = None
+        self.licence_requests = tuple(r for r in self.licence_requests if r.version != change_version)
 
     class VendorChangeRefused(CspAggregate.Event):
         """The vendor refused a change: the compensation restores the vendor's state."""
@@ -1218,8 +1324,26 @@ class Subscription(CspAggregate):
         self.auto_renew = auto_renew
         self.renewal_quantity = renewal_quantity
         self.last_vendor_refusal = reason
+        self.licence_requests = tuple(r for r in self.licence_requests if r.version != change_version)
         if status != "cancelled":
             self.ended_at = None
+
+
+def unused_seats(unassigned: int, tranches: list[tuple[int, datetime]], at: datetime) -> UnusedSeats:
+    """How many of ``unassigned`` seats can still be cut inside their window at ``at``, and
+    until when all of them can: seats go newest first (as a reduction takes them), so the
+    instant is the earliest window close among the tranches that cover them."""
+    open_ = sorted(((q, end) for q, end in tranches if q > 0 and at < end), key=lambda t: t[1], reverse=True)
+    count = min(unassigned, sum(q for q, _ in open_))
+    if count <= 0:
+        return UnusedSeats(0, None)
+    needed, until = count, None
+    for q, end in open_:
+        until = end
+        needed -= q
+        if needed <= 0:
+            break
+    return UnusedSeats(count, until)
 
 
 def _apply_removals(tranches: tuple[Tranche, ...], removals: tuple[SeatRemoval, ...]) -> tuple[Tranche, ...]:

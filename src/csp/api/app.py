@@ -28,6 +28,7 @@ from csp.api.routes import (
     billing,
     catalog,
     history,
+    licences,
     operations,
     orders,
     organizations,
@@ -36,6 +37,7 @@ from csp.api.routes import (
 )
 from csp.api.schemas import ErrorPublic
 from csp.api.signups import SignUps
+from csp.api.tenant_directory import TenantDirectory
 from csp.application import CspApplication
 from csp.clock import Clock
 from csp.persistence import Database
@@ -99,6 +101,7 @@ def create_app(parts: WebParts, auth: Auth | None = None) -> FastAPI:
     app.state.clock = parts.clock
     app.state.saga_control = saga_control
     app.state.vendor_links = VendorLinks(parts.sagas)
+    app.state.tenant_directory = TenantDirectory(parts.sagas)  # licence assignment: a tenant's users
     app.state.invitations = Invitations(parts.app, commands, parts.mailer, settings.public_url, settings.test_mode)
     app.state.auth = auth or Auth(parts.app, settings, build_session_store(settings, parts.database))
     app.state.metrics = Metrics()
@@ -127,7 +130,7 @@ def create_app(parts: WebParts, auth: Auth | None = None) -> FastAPI:
     parts.app.add_save_listener(remember_saves)  # read-your-writes (csp.api.commands)
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX, responses=ERRORS)  # type: ignore[arg-type]
-    for module in (accounts, catalog, organizations, orders, subscriptions, history, billing, quotes):
+    for module in (accounts, catalog, organizations, orders, subscriptions, history, billing, quotes, licences):
         api.include_router(module.router)
     api.include_router(oidc_router)
     api.include_router(operations.router)

@@ -21,6 +21,7 @@ from csp.api.passwords import PasswordFlows
 from csp.api.permissions import Action, Grant, grant_for
 from csp.api.ports import SagaControl, VendorLinks
 from csp.api.signups import SignUps
+from csp.api.tenant_directory import TenantDirectory
 from csp.application import CspApplication
 from csp.clock import Clock
 from csp.projections import ReadModels
@@ -65,6 +66,10 @@ async def get_vendor_links(request: Request) -> VendorLinks:
     return request.app.state.vendor_links  # type: ignore[no-any-return]
 
 
+async def get_tenant_directory(request: Request) -> TenantDirectory:
+    return request.app.state.tenant_directory  # type: ignore[no-any-return]
+
+
 async def get_invitations(request: Request) -> Invitations:
     return request.app.state.invitations  # type: ignore[no-any-return]
 
@@ -94,6 +99,7 @@ CommandsDep = Annotated[Commands, Depends(get_commands)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SagaControlDep = Annotated[SagaControl, Depends(get_saga_control)]
 VendorLinksDep = Annotated[VendorLinks, Depends(get_vendor_links)]
+TenantDirectoryDep = Annotated[TenantDirectory, Depends(get_tenant_directory)]
 InvitationsDep = Annotated[Invitations, Depends(get_invitations)]
 PasswordsDep = Annotated[PasswordFlows, Depends(get_passwords)]
 SignUpsDep = Annotated[SignUps, Depends(get_signups)]

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from csp.api.errors import Unavailable
-from csp.vendor.gateway import VendorError
+from csp.vendor.gateway import VendorError, VendorGateway
 
 
 class _DueReport(Protocol):
@@ -36,6 +36,8 @@ class Sagas(Protocol):
     def run_due(self, now: datetime, timeout: float = 30.0) -> _DueReport: ...
 
     def relationship_request_url(self) -> str: ...
+
+    def gateway(self) -> VendorGateway: ...  # a tenant's users, read from the vendor (tenant_directory)
 
 
 class SagaControl:

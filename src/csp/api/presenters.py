@@ -298,6 +298,7 @@ def subscription_public(
     partner = None if trial or caller.is_customer else sub.unit_partner_price
     q = sub.quantity
     billed = q if is_billed(sub.status) else 0  # an ended one costs nothing any more
+    unused = sub.unused_in_window(now)
 
     def monthly(price: Decimal | None) -> Decimal | None:
         if price is None:
@@ -350,6 +351,12 @@ def subscription_public(
         order_id=sub.order_id,
         last_vendor_refusal=sub.last_vendor_refusal,
         version=sub.version,
+        unassigned=sub.unassigned,
+        unused_in_window=unused.count,
+        unused_in_window_until=unused.until,
+        licence_requests=[
+            s.LicenceRequestPublic(tenant_user_id=r.tenant_user_id, action=r.action) for r in sub.licence_requests
+        ],
     )
 
 

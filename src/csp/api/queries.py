@@ -121,6 +121,12 @@ def subscription_rows(
     the reseller's (partner) prices or margins."""
     access.check_organization(app, caller, organization_id)
     result = read.subscriptions(organization_id, q, status, limit, offset, after)
+    unused = read.unused_seats([row["id"] for row in result.items])
+    for row in result.items:  # licences: unassigned, and unassigned seats still cheap to cut
+        seats = unused.get(row["id"])
+        row["unassigned"] = max(0, row["purchased"] - row["assigned"])
+        row["unused_in_window"] = seats.count if seats else 0
+        row["unused_in_window_until"] = seats.until if seats else None
     if caller.is_customer:
         for row in result.items:
             for k in PARTNER_FIELDS:

@@ -17,7 +17,7 @@ from csp.aggregates.catalog import LicenceType, Segment
 from csp.aggregates.order import LineOutcome, OrderStatus
 from csp.aggregates.organization import Industry, OrganizationKind, SignInMethod
 from csp.aggregates.quote import QuoteStatus
-from csp.aggregates.subscription import SubscriptionStatus
+from csp.aggregates.subscription import LicenceAction, SubscriptionStatus
 from csp.aggregates.tenant import TenantMode, TenantStatus
 from csp.aggregates.terms import BillingCycle, Term
 from csp.aggregates.user import Role, UserStatus
@@ -567,6 +567,32 @@ class AddonSummary(BaseModel):
     status: str
 
 
+# --- licence assignment: a tenant's users (the vendor's) and their licences ----------
+
+
+class LicenceRequestPublic(BaseModel):
+    """An assignment decided here, on its way to the vendor."""
+
+    tenant_user_id: str
+    action: LicenceAction
+
+
+class TenantUserPublic(BaseModel):
+    id: str  # the vendor's user id
+    user_principal_name: str
+    display_name: str
+    licences: list[UUID]  # subscription ids whose licence the user holds
+
+
+class TenantUsersPublic(Page[TenantUserPublic]):
+    pass
+
+
+class TenantUserCreate(In):
+    user_principal_name: Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    display_name: Annotated[str, Field(min_length=1, max_length=256)]
+
+
 class SubscriptionPublic(BaseModel):
     id: UUID
     organization_id: UUID
@@ -605,6 +631,12 @@ class SubscriptionPublic(BaseModel):
     order_id: UUID | None
     last_vendor_refusal: str | None
     version: int
+    # licence assignment: purchased − assigned, and the unassigned seats still inside their
+    # 7-day window (cheap to cut) with the instant until which all of them can go
+    unassigned: int = 0
+    unused_in_window: int = 0
+    unused_in_window_until: datetime | None = None
+    licence_requests: list[LicenceRequestPublic] = []
 
 
 class QuantityChange(In):
@@ -786,6 +818,9 @@ class OrdersPublic(Page[OrderRow]):
 
 class SubscriptionRow(Row):
     id: UUID
+    unassigned: int = 0
+    unused_in_window: int = 0
+    unused_in_window_until: datetime | None = None
     offer_id: UUID
     offer_name: str
     product_group: UUID

@@ -16,6 +16,7 @@ from csp.application.billing import BillingCommands
 from csp.application.carts import AddonRequest, NewLineRequest
 from csp.application.catalog import CatalogCommands
 from csp.application.customization import CustomizationCommands
+from csp.application.licences import LicenceCommands
 from csp.application.orders import OrderCommands
 from csp.application.organizations import OrganizationCommands
 from csp.application.quotes import QuoteCommands, QuoteLineRequest
@@ -34,6 +35,7 @@ class CspApplication(
     TenantCommands,
     OrderCommands,
     SubscriptionCommands,
+    LicenceCommands,
     CatalogCommands,
     VendorSyncCommands,
     BillingCommands,

@@ -20,11 +20,13 @@ from eventsourcing.persistence import InfrastructureFactory, Recording
 from eventsourcing.utils import Environment
 
 from csp.aggregates.errors import InvalidInput, NotFound
+from csp.aggregates.subscription import UnusedSeats
 from csp.persistence import Database, eventsourcing_env
 from csp.persistence.signals import position_signal
 from csp.projections import (
     charges_ledger,
     invoice_history,
+    licence_seats,
     orders_list,
     organizations_list,
     quotes_list,
@@ -36,6 +38,7 @@ from csp.projections import (
 from csp.projections.audit_chain import AuditChain
 from csp.projections.charges_ledger import ChargesLedger
 from csp.projections.invoice_history import InvoiceHistory
+from csp.projections.licence_seats import LicenceSeats
 from csp.projections.model import ReadModelGroup
 from csp.projections.orders_list import OrdersList
 from csp.projections.organizations_list import OrganizationsList
@@ -81,6 +84,7 @@ def read_models() -> ReadModelGroup:
             InvoiceHistory(),
             ReportsConsumption(),
             AuditChain(),
+            LicenceSeats(),
         ),
     )
 
@@ -251,6 +255,13 @@ class ReadModels:
 
     def subscription(self, subscription_id: UUID) -> dict[str, Any] | None:
         return subscriptions_list.subscription(self.view, subscription_id)
+
+    def unused_seats(self, subscription_ids: list[UUID]) -> dict[UUID, UnusedSeats]:
+        """Unassigned seats still inside their 7-day window, now (``licence_seats``)."""
+        return licence_seats.unused(self.view, subscription_ids, self.app.now())
+
+    def subscriptions_by_vendor_id(self, tenant_id: UUID) -> dict[str, UUID]:
+        return licence_seats.by_vendor_id(self.view, tenant_id)
 
     def organizations(self, reseller_id: UUID, q: str | None = None, limit: int = 50, offset: int = 0) -> Page:
         return organizations_list.organizations(self.view, reseller_id, q, limit, offset)

@@ -12,6 +12,7 @@ never the application, the read side or the API.
 from csp.vendor.gateway import (
     CompanyProfile,
     LineItem,
+    TenantUser,
     UsageRecord,
     VendorCustomer,
     VendorError,
@@ -26,6 +27,7 @@ from csp.vendor.gateway import (
 __all__ = [
     "CompanyProfile",
     "LineItem",
+    "TenantUser",
     "UsageRecord",
     "VendorCustomer",
     "VendorError",

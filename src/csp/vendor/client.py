@@ -18,6 +18,7 @@ import httpx
 from csp.vendor.gateway import (
     CompanyProfile,
     LineItem,
+    TenantUser,
     UsageRecord,
     VendorCustomer,
     VendorNotFound,
@@ -189,6 +190,42 @@ class HttpVendorGateway:
             )
             for i in items
         ]
+
+    # --- a customer tenant's users and their licences ---------------------------
+
+    def list_users(self, customer_id: str) -> list[TenantUser]:
+        items = self._call("GET", f"/v1/customers/{quote(customer_id)}/users").json()["items"]
+        return [_user(i) for i in items]
+
+    def create_user(
+        self, customer_id: str, user_principal_name: str, display_name: str, idempotency_key: str
+    ) -> TenantUser:
+        body = {"userPrincipalName": user_principal_name, "displayName": display_name}
+        path = f"/v1/customers/{quote(customer_id)}/users"
+        return _user(self._call("POST", path, json=body, idempotency_key=idempotency_key).json())
+
+    def _licence_update(self, customer_id: str, user_id: str, body: dict[str, Any], key: str) -> TenantUser:
+        path = f"/v1/customers/{quote(customer_id)}/users/{quote(user_id)}/licenses"
+        return _user(self._call("POST", path, json=body, idempotency_key=key).json())
+
+    def assign_licence(self, customer_id: str, user_id: str, subscription_id: str, idempotency_key: str) -> TenantUser:
+        body = {"addLicenses": [{"subscriptionId": subscription_id}], "removeLicenses": []}
+        return self._licence_update(customer_id, user_id, body, idempotency_key)
+
+    def unassign_licence(
+        self, customer_id: str, user_id: str, subscription_id: str, idempotency_key: str
+    ) -> TenantUser:
+        body = {"addLicenses": [], "removeLicenses": [{"subscriptionId": subscription_id}]}
+        return self._licence_update(customer_id, user_id, body, idempotency_key)
+
+
+def _user(d: dict[str, Any]) -> TenantUser:
+    return TenantUser(
+        id=d["id"],
+        user_principal_name=d["userPrincipalName"],
+        display_name=d.get("displayName", ""),
+        licences=tuple(str(x["subscriptionId"]) for x in d.get("assignedLicenses", [])),
+    )
 
 
 def _refusal(r: httpx.Response) -> VendorRefused:

@@ -110,6 +110,17 @@ class VendorSubscription:
 
 
 @dataclass(frozen=True)
+class TenantUser:
+    """A user of a customer's tenant (Microsoft Graph / Partner Center ``/users``), with the
+    subscriptions whose licences it holds."""
+
+    id: str
+    user_principal_name: str
+    display_name: str
+    licences: tuple[str, ...] = ()  # vendor subscription ids
+
+
+@dataclass(frozen=True)
 class UsageRecord:
     day: str  # ISO date
     meter: str
@@ -165,6 +176,22 @@ class VendorGateway(Protocol):
     ) -> VendorSubscription: ...
 
     def usage(self, customer_id: str, subscription_id: str, day: str) -> list[UsageRecord]: ...
+
+    # --- a customer tenant's users and their licences ---------------------------
+
+    def list_users(self, customer_id: str) -> list[TenantUser]: ...
+
+    def create_user(
+        self, customer_id: str, user_principal_name: str, display_name: str, idempotency_key: str
+    ) -> TenantUser: ...
+
+    def assign_licence(
+        self, customer_id: str, user_id: str, subscription_id: str, idempotency_key: str
+    ) -> TenantUser: ...
+
+    def unassign_licence(
+        self, customer_id: str, user_id: str, subscription_id: str, idempotency_key: str
+    ) -> TenantUser: ...
 
     def relationship_request_url(self) -> str:
         """The link a customer's global admin opens to make this partner its reseller and

@@ -11,11 +11,19 @@ with the vendor's error shape ``{"code", "errorName", "description", "data"}``.
 
 Faults are injected by settings on ``/v1`` calls: latency, a rate of 5xx answers and of
 timeouts (neither processed), and a rate of answers lost after the work was done.
-Its dates, assigned-licence growth and rated usage follow the platform's clock (in test
-mode the stored-offset test clock), its own delays real time.
+Its dates and rated usage follow the platform's clock (in test mode the stored-offset
+test clock), its own delays real time.
 
-``/sim/...`` is the simulator's own control API (seed an existing tenant, set assigned
-licences, read counters); it never fails on purpose.
+A customer's tenant has users (``/v1/customers/{id}/users``; the administrator
+``admin@<domain>`` from the start) and each user holds licences of the customer's
+subscriptions (``/users/{id}/licenses``, Graph's assignLicense shape). A subscription's
+``assignedLicenses`` is the number of its users: an assignment beyond the purchased
+seats is refused (``NoAvailableLicenses``), and so is a reduction below the assigned
+licences (``AssignedLicensesExceedQuantity``); a cancelled subscription's users lose
+its licences. Nothing assigns licences on its own.
+
+``/sim/...`` is the simulator's own control API (seed an existing tenant, give a number
+of licences to generated users, read counters); it never fails on purpose.
 """
 
 from __future__ import annotations
@@ -65,6 +73,13 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 CREATE TABLE IF NOT EXISTS idempotency (
     key TEXT PRIMARY KEY, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, upn TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL,
+    created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS user_licenses (
+    user_id TEXT NOT NULL, subscription_id TEXT NOT NULL, assigned_at REAL NOT NULL,
+    PRIMARY KEY (user_id, subscription_id));
+CREATE INDEX IF NOT EXISTS user_licenses_subscription ON user_licenses (subscription_id);
 """
 
 
@@ -147,7 +162,7 @@ class SimState:
         delay_clock: Callable[[], float] | None = None,
     ) -> None:
         """``clock`` gives the vendor's dates (creation and term dates, seat windows,
-        assigned-licence growth, rated usage): the platform's clock. ``delay_clock``
+        rated usage): the platform's clock. ``delay_clock``
         times the vendor's own work (a tenant being created, an order pending): real
         time, so a test clock that jumps or stands still neither skips nor stalls it
         (default: ``clock``)."""
@@ -261,7 +276,145 @@ class SimState:
                 int(ours),
             ),
         )
+        # a new tenant starts with its global administrator
+        self.add_user(c, cid, f"admin@{domain}", "Administrator")
         return self.customer_json(self.customer_row(c, cid))
+
+    # --- a tenant's users and their licences ------------------------------------
+
+    def user_json(self, c: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+        held = c.execute(
+            "SELECT l.subscription_id, s.offer_id FROM user_licenses l JOIN subscriptions s ON s.id = l.subscription_id "
+            "WHERE l.user_id = ? ORDER BY l.assigned_at, l.subscription_id",
+            (row["id"],),
+        ).fetchall()
+        return {
+            "id": row["id"],
+            "userPrincipalName": row["upn"],
+            "displayName": row["display_name"],
+            "assignedLicenses": [{"skuId": h["offer_id"], "subscriptionId": h["subscription_id"]} for h in held],
+        }
+
+    def user_row(self, c: sqlite3.Connection, customer_id: str, user_id: str) -> sqlite3.Row:
+        row = c.execute("SELECT * FROM users WHERE id = ? AND customer_id = ?", (user_id, customer_id)).fetchone()
+        if row is None:
+            raise Refusal(404, "UserNotFound", f"no user {user_id} in this tenant")
+        return row
+
+    def list_users(self, c: sqlite3.Connection, customer_id: str) -> list[dict[str, Any]]:
+        self.customer_row(c, customer_id)
+        rows = c.execute("SELECT * FROM users WHERE customer_id = ? ORDER BY created_at, upn", (customer_id,))
+        return [self.user_json(c, r) for r in rows.fetchall()]
+
+    def add_user(self, c: sqlite3.Connection, customer_id: str, upn: str, display_name: str) -> dict[str, Any]:
+        """A user of the tenant: its name must be in the tenant's domain, and unique."""
+        customer = self.customer_row(c, customer_id)
+        upn = upn.strip().lower()
+        local, _, domain = upn.partition("@")
+        if not local or domain != customer["domain"] or any(ch.isspace() for ch in upn):
+            raise Refusal(
+                400,
+                "InvalidUserPrincipalName",
+                f"the user principal name must be name@{customer['domain']}",
+                userPrincipalName=upn,
+            )
+        if not display_name.strip():
+            raise Refusal(400, "InvalidDisplayName", "a user has a display name")
+        if c.execute("SELECT 1 FROM users WHERE upn = ?", (upn,)).fetchone():
+            raise Refusal(409, "UserAlreadyExists", f"a user {upn} already exists", userPrincipalName=upn)
+        uid = str(uuid.uuid4())
+        c.execute(
+            "INSERT INTO users (id, customer_id, upn, display_name, created_at) VALUES (?, ?, ?, ?, ?)",
+            (uid, customer_id, upn, display_name.strip(), self.clock()),
+        )
+        return self.user_json(c, self.user_row(c, customer_id, uid))
+
+    def update_licenses(
+        self, c: sqlite3.Connection, customer_id: str, user_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Graph's assignLicense: ``addLicenses`` / ``removeLicenses``, each naming the
+        subscription (``subscriptionId``) or only the product (``skuId``: the first of the
+        customer's active subscriptions of it with a free seat)."""
+        user = self.user_row(c, customer_id, user_id)
+        add, remove = body.get("addLicenses", []), body.get("removeLicenses", [])
+        if not isinstance(add, list) or not isinstance(remove, list) or not (add or remove):
+            raise Refusal(400, "InvalidLicenseUpdate", "addLicenses and removeLicenses are lists, not both empty")
+        for item in remove:
+            sub = self._licensed_subscription(c, customer_id, item, for_removal=True)
+            done = c.execute(
+                "DELETE FROM user_licenses WHERE user_id = ? AND subscription_id = ?", (user_id, sub["id"])
+            ).rowcount
+            if not done:
+                raise Refusal(
+                    409,
+                    "LicenseNotAssigned",
+                    f"{user['upn']} has no licence of this subscription",
+                    subscriptionId=sub["id"],
+                )
+        for item in add:
+            sub = self._licensed_subscription(c, customer_id, item, for_removal=False)
+            if c.execute(
+                "SELECT 1 FROM user_licenses WHERE user_id = ? AND subscription_id = ?", (user_id, sub["id"])
+            ).fetchone():
+                continue  # already licensed: nothing to do, as Graph
+            status = self.effective_status(c, sub)
+            if status != "active":
+                raise Refusal(409, "SubscriptionNotActive", f"the subscription is {status}", subscriptionId=sub["id"])
+            if self.assigned(c, sub) >= int(sub["quantity"]):
+                raise Refusal(
+                    409,
+                    "NoAvailableLicenses",
+                    "License assignment failed because there are no available licenses.",
+                    subscriptionId=sub["id"],
+                    quantity=int(sub["quantity"]),
+                )
+            c.execute(
+                "INSERT INTO user_licenses (user_id, subscription_id, assigned_at) VALUES (?, ?, ?)",
+                (user_id, sub["id"], self.clock()),
+            )
+        return self.user_json(c, user)
+
+    def _licensed_subscription(
+        self, c: sqlite3.Connection, customer_id: str, item: Any, *, for_removal: bool
+    ) -> sqlite3.Row:
+        if not isinstance(item, dict):
+            raise Refusal(400, "InvalidLicenseUpdate", "each licence is an object with subscriptionId or skuId")
+        if item.get("subscriptionId"):
+            return self.subscription_row(c, customer_id, str(item["subscriptionId"]))
+        sku = str(item.get("skuId") or "")
+        for row in c.execute(
+            "SELECT * FROM subscriptions WHERE customer_id = ? AND offer_id = ? ORDER BY created_at", (customer_id, sku)
+        ).fetchall():
+            if for_removal or (self.effective_status(c, row) == "active" and self.assigned(c, row) < row["quantity"]):
+                return row
+        raise Refusal(409, "NoAvailableLicenses", f"no subscription of {sku or '(no skuId)'} has a free licence")
+
+    def set_assigned(self, c: sqlite3.Connection, sub_id: str, count: int) -> None:
+        """The control API's shortcut: generated users (``user<n>@<domain>``) hold exactly
+        ``count`` licences of the subscription (at most its seats), as if assigned there."""
+        row = c.execute("SELECT * FROM subscriptions WHERE id = ?", (sub_id,)).fetchone()
+        if row is None:
+            raise Refusal(404, "SubscriptionNotFound", f"no subscription {sub_id}")
+        customer = self.customer_row(c, row["customer_id"])
+        count = max(0, min(count, int(row["quantity"])))
+        held = [
+            r["user_id"]
+            for r in c.execute(
+                "SELECT user_id FROM user_licenses WHERE subscription_id = ? ORDER BY assigned_at DESC", (sub_id,)
+            )
+        ]
+        for uid in held[: max(0, len(held) - count)]:
+            c.execute("DELETE FROM user_licenses WHERE user_id = ? AND subscription_id = ?", (uid, sub_id))
+        n = 0
+        while self.assigned(c, row) < count:
+            n += 1
+            upn = f"user{n}@{customer['domain']}"
+            user = c.execute("SELECT id FROM users WHERE upn = ?", (upn,)).fetchone()
+            uid = user["id"] if user else self.add_user(c, row["customer_id"], upn, f"User {n}")["id"]
+            c.execute(
+                "INSERT OR IGNORE INTO user_licenses (user_id, subscription_id, assigned_at) VALUES (?, ?, ?)",
+                (uid, sub_id, self.clock()),
+            )
 
     # --- orders ---------------------------------------------------------------
 
@@ -401,12 +554,11 @@ class SimState:
             return "expired"
         return str(row["status"])
 
-    def assigned(self, row: sqlite3.Row) -> int:
-        """Users get licences over time: about a tenth of the seats per day since purchase."""
-        if row["assigned"] is not None:
-            return min(int(row["assigned"]), int(row["quantity"]))
-        days = int((self.clock() - row["created_at"]) // 86400)
-        return min(int(row["quantity"]), days * max(1, -(-int(row["quantity"]) // 10)))
+    def assigned(self, c: sqlite3.Connection, row: sqlite3.Row) -> int:
+        """The subscription's licences held by users of the tenant."""
+        return int(
+            c.execute("SELECT COUNT(*) FROM user_licenses WHERE subscription_id = ?", (row["id"],)).fetchone()[0]
+        )
 
     def subscription_json(self, c: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
         return {
@@ -420,7 +572,7 @@ class SimState:
             "billingCycle": row["billing_cycle"],
             "termDuration": row["term"],
             "autoRenewEnabled": bool(row["auto_renew"]),
-            "assignedLicenses": self.assigned(row),
+            "assignedLicenses": self.assigned(c, row),
             "parentSubscriptionId": row["parent_id"],
             "isTrial": bool(row["is_trial"]),
             "creationDate": _iso(row["created_at"]),
@@ -467,6 +619,8 @@ class SimState:
                             refundable=refundable,
                         )
                 new_status = "cancelled"
+                # its users lose its licences
+                c.execute("DELETE FROM user_licenses WHERE subscription_id = ?", (sub_id,))
             else:
                 raise Refusal(400, "InvalidStatus", f"unknown status {target!r}")
         if "quantity" in body:
@@ -486,6 +640,13 @@ class SimState:
                     )
                 if target_q > quantity:
                     tranches.append([target_q - quantity, now])
+                elif target_q < self.assigned(c, row):
+                    raise Refusal(
+                        409,
+                        "AssignedLicensesExceedQuantity",
+                        f"{self.assigned(c, row)} licences are assigned to users; unassign them before reducing",
+                        assignedLicenses=self.assigned(c, row),
+                    )
                 else:
                     tranches = _remove_seats(tranches, quantity - target_q, now)
                 quantity = target_q
@@ -621,8 +782,7 @@ def create_app(
     """The simulator's FastAPI app, from settings (``CSP_VENDOR_SIM_*``).
 
     ``clock`` is the platform's (in test mode the stored-offset test clock every process
-    reads): the vendor's dates, pending orders and tenants, assigned-licence growth and
-    rated usage follow it, so moving the test clock moves the vendor too. Without it, wall
+    reads): the vendor's dates, pending orders and tenants and rated usage follow it, so moving the test clock moves the vendor too. Without it, wall
     time."""
     state = state or SimState(
         settings.resolved_vendor_sim_db(),
@@ -814,6 +974,37 @@ def create_app(
             lambda: serve(request, lambda c: (201, state.place_order(c, customer_id, body, key)), True)
         )
 
+    @app.get("/v1/customers/{customer_id}/users")
+    def list_users(customer_id: str, request: Request) -> Response:
+        def work(c: sqlite3.Connection) -> tuple[int, Any]:
+            items = state.list_users(c, customer_id)
+            return 200, {"totalCount": len(items), "items": items}
+
+        return serve(request, work, mutating=False)
+
+    @app.post("/v1/customers/{customer_id}/users")
+    async def create_user(customer_id: str, request: Request) -> Response:
+        body = await body_of(request)
+        upn, name = str(body.get("userPrincipalName") or ""), str(body.get("displayName") or "")
+        return await _in_thread(
+            lambda: serve(request, lambda c: (201, state.add_user(c, customer_id, upn, name)), True)
+        )
+
+    @app.get("/v1/customers/{customer_id}/users/{user_id}/licenses")
+    def user_licenses(customer_id: str, user_id: str, request: Request) -> Response:
+        def work(c: sqlite3.Connection) -> tuple[int, Any]:
+            items = state.user_json(c, state.user_row(c, customer_id, user_id))["assignedLicenses"]
+            return 200, {"totalCount": len(items), "items": items}
+
+        return serve(request, work, mutating=False)
+
+    @app.post("/v1/customers/{customer_id}/users/{user_id}/licenses")
+    async def update_user_licenses(customer_id: str, user_id: str, request: Request) -> Response:
+        body = await body_of(request)
+        return await _in_thread(
+            lambda: serve(request, lambda c: (200, state.update_licenses(c, customer_id, user_id, body)), True)
+        )
+
     @app.get("/v1/customers/{customer_id}/orders")
     def list_orders(customer_id: str, request: Request, idempotencyKey: str = "") -> Response:
         """The customer's orders, oldest first; ``idempotencyKey`` finds the one a request made."""
@@ -893,7 +1084,7 @@ def create_app(
     async def set_assigned(sub_id: str, request: Request) -> Response:
         body = await body_of(request)
         with state.tx() as c:
-            c.execute("UPDATE subscriptions SET assigned = ? WHERE id = ?", (int(body["assignedLicenses"]), sub_id))
+            state.set_assigned(c, sub_id, int(body["assignedLicenses"]))
         return Response(status_code=204)
 
     @app.get("/sim/stats")
@@ -954,5 +1145,5 @@ def _answer(status: int, body: Any) -> Response:
 
 def _route_name(path: str) -> str:
     parts = [p for p in path.split("/") if p]
-    names = {"v1", "customers", "orders", "subscriptions", "agreements", "conversions", "domains"}
+    names = {"v1", "customers", "orders", "subscriptions", "agreements", "conversions", "domains", "users", "licenses"}
     return "/" + "/".join(p if p in names else "{id}" for p in parts)

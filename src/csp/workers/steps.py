@@ -57,6 +57,9 @@ PUSHED_CHANGES: tuple[type, ...] = (
     Subscription.RenewalQuantityScheduled,
     Subscription.RenewalTermScheduled,
     Subscription.Provisioned,
+    # licence assignment: the vendor holds the tenant's users and their licences
+    Subscription.LicenceAssignmentRequested,
+    Subscription.LicenceUnassignmentRequested,
 )
 PLATFORM_ACTORS = ("system:provisioning", "system:vendor-sync", "system:scheduler", "system:billing")
 
@@ -374,6 +377,8 @@ class SagaSteps:
             v.update_subscription(customer_id, vendor_id, {"renewalQuantity": change.quantity}, key)
         elif isinstance(change, Subscription.RenewalTermScheduled):
             v.update_subscription(customer_id, vendor_id, {"renewalTermDuration": TERM_ISO[change.term]}, key)
+        elif isinstance(change, (Subscription.LicenceAssignmentRequested, Subscription.LicenceUnassignmentRequested)):
+            self._push_licence(sub, change, customer_id, vendor_id, key)
         elif isinstance(change, Subscription.TrialConverted):
             offer = self.app.catalog().offer(change.terms.offer_id)
             v.convert_trial(
@@ -387,6 +392,18 @@ class SagaSteps:
             )
         else:
             raise PlatformNotReady(f"{type(change).__name__} is not pushed to the vendor")
+
+    def _push_licence(self, sub: Subscription, change: Any, customer_id: str, vendor_id: str, key: str) -> None:
+        """One user's licence at the vendor; then the subscription's assigned figure is the
+        vendor's again (its number of licensed users), before the change is acknowledged."""
+        v = self.vendor
+        if isinstance(change, Subscription.LicenceAssignmentRequested):
+            v.assign_licence(customer_id, change.tenant_user_id, vendor_id, key)
+        else:
+            v.unassign_licence(customer_id, change.tenant_user_id, vendor_id, key)
+        vs = v.get_subscription(customer_id, vendor_id)
+        if vs.assigned_licences != sub.assigned:
+            self.app.sync_assigned_licences(sub.id, vs.assigned_licences, actor=SYSTEM_VENDOR_SYNC)
 
     def _create_addon(self, addon: Subscription, customer_id: str, key: str) -> bool:
         """An add-on a user attached to a live base: one vendor order, then link its id."""

@@ -37,6 +37,8 @@ VERBS: dict[str, str] = {
     "AddonDetached": "detached an add-on",
     "AddonRefused": "recorded the vendor's refusal of an add-on",
     "AssignedLicencesSynced": "synced the licences assigned at the vendor",
+    "LicenceAssignmentRequested": "gave a licence to a user of the tenant (sent to the vendor)",
+    "LicenceUnassignmentRequested": "took a licence back from a user of the tenant (sent to the vendor)",
     "UsageReported": "recorded the vendor's usage report",
     "CancellationWindowsClosed": "closed the 7-day cancellation windows that ended",
     "VendorSubscriptionLinked": "linked the vendor's subscription",

@@ -1,0 +1,79 @@
+"""The portal's licence pages without JavaScript: a tenant's users (from the vendor) with a
+form to add one, a subscription's Assign / Unassign buttons through the saga, and the
+unused-seats badge on the Subscriptions list."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from csp.bootstrap import System, web_app
+from tests.fixtures.api import sign_up
+from tests.integration.test_licence_assignment_api import _buy
+from tests.unit.test_portal_pages import log_in
+
+
+def test_a_reseller_adds_a_user_and_gives_it_a_licence_from_the_portal(saga_system_factory: Callable[..., System]):
+    system = saga_system_factory(test_mode=True, public_url="http://testserver")
+    assert system.projector is not None
+    assert system.sagas is not None
+    system.projector.start()
+    app = web_app(system)
+    acc = sign_up(app, system)
+    customer = acc.customer()
+    tenant = acc.boss.ok(
+        "POST", f"/organizations/{customer['id']}/tenants", 202, json={"domain": "tailspin", "mode": "create"}
+    )
+    assert system.sagas.drain(30)
+    tid = tenant["id"]
+    sid = _buy(acc, system, customer["id"], tid, 2)
+    browser = log_in(app, acc.email)
+
+    # the customer's page links the tenant, whose page lists its administrator
+    assert f'href="/tenants/{tid}"' in browser.page(f"/o/{customer['id']}")
+    html = browser.page(f"/tenants/{tid}")
+    assert "admin@tailspin.onmicrosoft.com" in html
+    # a user name outside the tenant's domain is refused next to its field
+    bad = browser.submit(f"/tenants/{tid}/users", {"user_name": "ana@other.example", "display_name": "Ana"}, 422)
+    assert "tailspin.onmicrosoft.com" in bad.text
+    # a user is added (its name completed with the tenant's domain)
+    done = browser.submit(f"/tenants/{tid}/users", {"user_name": "ana", "display_name": "Ana Pop"})
+    assert done.headers["location"] == f"/tenants/{tid}"
+    assert "ana@tailspin.onmicrosoft.com" in browser.page(f"/tenants/{tid}")
+
+    # the subscription's licences: a button per user
+    html = browser.page(f"/subscriptions/{sid}/licences")
+    ana = next(u for u in acc.boss.ok("GET", f"/tenants/{tid}/users")["items"] if u["display_name"] == "Ana Pop")
+    assert f"/subscriptions/{sid}/licences/{ana['id']}/assign" in html
+    browser.submit(f"/subscriptions/{sid}/licences/{ana['id']}/assign", {})
+    assert system.sagas.drain(30)
+    html = browser.page(f"/subscriptions/{sid}/licences")
+    assert f"/subscriptions/{sid}/licences/{ana['id']}/unassign" in html
+    assert "Licences of" in html
+    # the tenant's page names Ana's licence
+    assert f'href="/subscriptions/{sid}/licences"' in browser.page(f"/tenants/{tid}")
+    # the list flags the one unassigned seat, still inside its window
+    listed = browser.page(f"/o/{customer['id']}/subscriptions")
+    assert "1 unused, cancellable until" in listed
+
+
+def test_read_only_sees_the_licences_without_buttons(saga_system_factory: Callable[..., System]):
+    system = saga_system_factory(test_mode=True, public_url="http://testserver")
+    assert system.projector is not None
+    assert system.sagas is not None
+    system.projector.start()
+    app = web_app(system)
+    acc = sign_up(app, system)
+    customer = acc.customer()
+    tenant = acc.boss.ok(
+        "POST", f"/organizations/{customer['id']}/tenants", 202, json={"domain": "adatum", "mode": "create"}
+    )
+    assert system.sagas.drain(30)
+    sid = _buy(acc, system, customer["id"], tenant["id"], 1)
+    acc.invite("viewer@example.com", "read_only", acc.reseller_id)
+    viewer = log_in(app, "viewer@example.com")
+    html = viewer.page(f"/subscriptions/{sid}/licences")
+    assert "admin@adatum.onmicrosoft.com" in html
+    assert "/assign" not in html
+    assert "Add a user" not in viewer.page(f"/tenants/{tenant['id']}")
+    admin = acc.boss.ok("GET", f"/tenants/{tenant['id']}/users")["items"][0]
+    viewer.submit(f"/subscriptions/{sid}/licences/{admin['id']}/assign", {}, 403)
