@@ -164,6 +164,7 @@ def offer_public(
         trial_converts_to=offer.trial_converts_to,
         is_addon=offer.is_addon,
         addon_offer_ids=list(offer.addon_offer_ids),
+        upgrade_offer_ids=list(offer.upgrade_offer_ids),
         min_quantity=offer.min_quantity,
         max_quantity=offer.max_quantity,
         unit=offer.unit,
@@ -350,6 +351,9 @@ def subscription_public(
         order_id=sub.order_id,
         last_vendor_refusal=sub.last_vendor_refusal,
         version=sub.version,
+        transitioned_from=sub.transitioned_from,
+        transitioned_to=sub.transitioned_to,
+        pending_transition=s.PendingTransition(**vars(sub.pending_transition)) if sub.pending_transition else None,
     )
 
 

@@ -22,6 +22,7 @@ from csp.application.quotes import QuoteCommands, QuoteLineRequest
 from csp.application.sign_in import SignInCommands
 from csp.application.subscriptions import DueWorkReport, SubscriptionCommands
 from csp.application.tenants import TenantCommands
+from csp.application.transitions import TransitionCommands
 from csp.application.vendor_sync import VendorSyncCommands
 
 
@@ -34,6 +35,7 @@ class CspApplication(
     TenantCommands,
     OrderCommands,
     SubscriptionCommands,
+    TransitionCommands,
     CatalogCommands,
     VendorSyncCommands,
     BillingCommands,
