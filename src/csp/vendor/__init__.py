@@ -12,6 +12,7 @@ never the application, the read side or the API.
 from csp.vendor.gateway import (
     CompanyProfile,
     LineItem,
+    TransitionEligibility,
     UsageRecord,
     VendorCustomer,
     VendorError,
@@ -20,12 +21,14 @@ from csp.vendor.gateway import (
     VendorOrder,
     VendorRefused,
     VendorSubscription,
+    VendorTransition,
     VendorUnavailable,
 )
 
 __all__ = [
     "CompanyProfile",
     "LineItem",
+    "TransitionEligibility",
     "UsageRecord",
     "VendorCustomer",
     "VendorError",
@@ -34,5 +37,6 @@ __all__ = [
     "VendorOrder",
     "VendorRefused",
     "VendorSubscription",
+    "VendorTransition",
     "VendorUnavailable",
 ]
