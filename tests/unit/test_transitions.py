@@ -107,7 +107,8 @@ def test_completing_a_transition_twice_changes_nothing_the_second_time(world: Wo
     old, request = world.app.request_transition(old.id, BUSINESS_STANDARD, ACTOR)
     first = world.app.complete_transition(old.id, request.transition_id, "vendor-new")
     again = world.app.complete_transition(old.id, request.transition_id, "vendor-new")
-    assert again.id == first.id and again.version == first.version
+    assert again.id == first.id
+    assert again.version == first.version
     assert world.sub(old.id).version == old.version + 1  # one TransitionCompleted, not two
 
 
@@ -215,7 +216,8 @@ def test_a_monthly_billed_upgrade_is_billed_on_the_old_calendar(world: World):
     old, new = move(world, old, BUSINESS_PREMIUM)
     charges = charges_until(new.id, list(world.app.events.get(new.id)), old.ends_at)
     first, second = charges[0], charges[1]
-    assert first.charged_at == world.clock.now() and first.days < 31
+    assert first.charged_at == world.clock.now()
+    assert first.days < 31
     assert second.period_start == first.period_end  # then whole months, on the old subscription's dates
     assert second.amount == D("28.32")  # 2 × 14.16
 
@@ -234,7 +236,8 @@ def test_the_next_term_holds_every_scheduled_change_and_the_renewal_applies_them
         None,
         "yearly",
     )
-    assert n.scheduled and n.applies_at == sub.ends_at
+    assert n.scheduled
+    assert n.applies_at == sub.ends_at
     # when the term ends
     world.clock.set(sub.ends_at)
     world.app.run_due_work(sub.id)
