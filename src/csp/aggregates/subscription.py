@@ -550,6 +550,7 @@ class Subscription(CspAggregate):
             raise TransitionNotAllowed(
                 f"{offer.name} is not another base offer of the family of {self.offer_name}",
                 reason="not_an_upgrade",
+                field="offer_id",
                 offer_id=offer.id,
             )
         if offer.id in upgrades:
@@ -557,7 +558,10 @@ class Subscription(CspAggregate):
         if self.offer_id in offer.upgrade_offer_ids:
             return "downgrade"
         raise TransitionNotAllowed(
-            f"{offer.name} is not in the family of {self.offer_name}", reason="not_an_upgrade", offer_id=offer.id
+            f"{offer.name} is not in the family of {self.offer_name}",
+            reason="not_an_upgrade",
+            field="offer_id",
+            offer_id=offer.id,
         )
 
     def schedule_offer_for_renewal(
@@ -1210,16 +1214,21 @@ class Subscription(CspAggregate):
                 f"{offer.name} is a downgrade of {self.offer_name}: possible only at the renewal "
                 "(schedule it as the next term's offer)",
                 reason="downgrade",
+                field="offer_id",
                 offer_id=offer.id,
             )
         if self.term not in offer.terms:
             raise TransitionNotAllowed(
-                f"{offer.name} is not sold with a {self.term} term", reason="term_not_sold", offer_id=offer.id
+                f"{offer.name} is not sold with a {self.term} term",
+                reason="term_not_sold",
+                field="offer_id",
+                offer_id=offer.id,
             )
         if self.billing_cycle not in offer.billing_cycles:
             raise TransitionNotAllowed(
                 f"{offer.name} cannot be billed {self.billing_cycle}",
                 reason="billing_cycle_not_sold",
+                field="offer_id",
                 offer_id=offer.id,
             )
         qty = self.quantity if quantity is None else quantity
