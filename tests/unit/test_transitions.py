@@ -316,3 +316,11 @@ def test_the_next_terms_billing_cycle_waits_for_the_renewal(world: World):
     world.clock.set(sub.ends_at)
     world.app.run_due_work(sub.id)
     assert world.sub(sub.id).billing_cycle == "yearly"
+
+
+def test_cancelling_an_empty_next_term_of_a_suspended_subscription_changes_nothing(world: World):
+    sub = world.buy(quantity=2, offer_id=BUSINESS_BASIC)
+    world.app.suspend_subscription(sub.id, ACTOR)
+    before = world.sub(sub.id).version
+    assert not world.app.cancel_next_term(sub.id, ACTOR).scheduled
+    assert world.sub(sub.id).version == before

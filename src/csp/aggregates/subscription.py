@@ -457,6 +457,8 @@ class Subscription(CspAggregate):
 
     def schedule_quantity_for_renewal(self, quantity: int | None, actor: Actor, at: datetime) -> None:
         """Set (or with None, clear) the quantity the subscription renews with."""
+        if quantity is None and self.renewal_quantity is None:
+            return  # nothing to withdraw
         self._require_changeable("schedule a quantity change")
         if quantity is not None:
             self._check_bounds(quantity)
@@ -569,6 +571,8 @@ class Subscription(CspAggregate):
     ) -> None:
         """The offer the subscription renews as (an upgrade or a downgrade of the same
         family: a downgrade is possible only here, never mid-term); None withdraws it."""
+        if offer is None and self.renewal_offer_id is None:
+            return  # nothing to withdraw
         self._require_changeable("schedule another offer")
         if self.is_addon:
             raise TransitionNotAllowed("an add-on follows its base", reason="addon")
@@ -602,6 +606,8 @@ class Subscription(CspAggregate):
     ) -> None:
         """A billing cycle for the next term (not the next period: that is
         ``change_billing_cycle``); None, or the current cycle, withdraws it."""
+        if (billing_cycle is None or billing_cycle == self.billing_cycle) and self._cycle_at_renewal is None:
+            return  # nothing to withdraw
         self._require_changeable("change its billing cycle")
         if self.is_addon:
             raise InvalidInput("billing_cycle", "an add-on is billed on its base's cycle; change the base's instead")
