@@ -145,6 +145,7 @@ def test_an_upgrade_through_the_vendor_and_the_next_term_over_http(http_system: 
         True,
         new["renews_at"],
     )
+    assert boss.ok("GET", f"/subscriptions/{new_id}")["renewal_offer_id"] == str(BUSINESS_PREMIUM)
     boss.ok("POST", f"/subscriptions/{new_id}/quantity", json={"quantity": 6})
     got = boss.ok("GET", f"/subscriptions/{new_id}/next-term")
     assert (got["scheduled"], got["offer_id"], got["quantity"]) == (False, None, None)

@@ -354,6 +354,8 @@ def subscription_public(
         transitioned_from=sub.transitioned_from,
         transitioned_to=sub.transitioned_to,
         pending_transition=s.PendingTransition(**vars(sub.pending_transition)) if sub.pending_transition else None,
+        renewal_offer_id=sub.renewal_offer_id,
+        renewal_offer_name=sub.renewal_offer_name,
     )
 
 

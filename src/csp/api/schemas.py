@@ -618,6 +618,8 @@ class SubscriptionPublic(BaseModel):
     transitioned_from: UUID | None = None  # the subscription upgraded to this one
     transitioned_to: UUID | None = None  # the subscription this one's seats were upgraded to
     pending_transition: PendingTransition | None = None  # asked of the vendor, not done yet
+    renewal_offer_id: UUID | None = None  # the offer scheduled for the next term (GET …/next-term has it all)
+    renewal_offer_name: str | None = None
 
 
 class TransitionOptionPublic(BaseModel):
