@@ -380,9 +380,9 @@ class SagaSteps:
                 key,
             )
         elif isinstance(change, Subscription.RenewalOfferScheduled):
-            offer = self.app.catalog().offer(change.offer_id) if change.offer_id is not None else None
+            next_offer = self.app.catalog().offer(change.offer_id) if change.offer_id is not None else None
             v.update_subscription(
-                customer_id, vendor_id, {"renewalOfferId": offer.vendor_offer_id if offer else None}, key
+                customer_id, vendor_id, {"renewalOfferId": next_offer.vendor_offer_id if next_offer else None}, key
             )
         elif isinstance(change, Subscription.TransitionRequested):
             self._transition(sub, change, customer_id, vendor_id, key)
