@@ -11,9 +11,10 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from csp.aggregates.errors import CspError, OutsideCancellationWindow, SubscriptionSuspended
+from csp.aggregates.errors import CspError, OutsideCancellationWindow, SubscriptionSuspended, TransitionNotAllowed
 from csp.aggregates.subscription import SUBSCRIPTION_STATUSES, Subscription
 from csp.aggregates.terms import billing_boundaries
+from csp.application.catalog import offer_id_for
 from csp.clock import SettableClock
 from tests.support import (
     ACTOR,
@@ -25,6 +26,11 @@ from tests.support import (
     make_world,
     memory_app,
 )
+
+BUSINESS_STANDARD = offer_id_for("CFQ7TTC0LDPB:0001")
+M365_E5 = offer_id_for("CFQ7TTC0LFLX:0002")
+# upgrades, a downgrade and an offer of another family, for the transition rules
+TARGETS = st.sampled_from([BUSINESS_STANDARD, BUSINESS_PREMIUM, BUSINESS_BASIC, M365_E5])
 
 DURATIONS = st.one_of(
     st.integers(min_value=1, max_value=120).map(lambda m: timedelta(minutes=m)),
@@ -53,13 +59,15 @@ class SubscriptionLifecycle(RuleBasedStateMachine):
     @initialize(
         quantity=st.integers(min_value=1, max_value=20),
         cycle=st.sampled_from(["monthly", "yearly"]),
-        kind=st.sampled_from(["annual", "annual", "monthly-term", "trial"]),
+        kind=st.sampled_from(["annual", "annual", "monthly-term", "trial", "basic"]),
     )
     def start(self, quantity: int, cycle: str, kind: str) -> None:
         clock = SettableClock()
         self.world = make_world(memory_app(clock), clock)
         if kind == "trial":
             sub = self.world.buy(offer_id=BUSINESS_PREMIUM_TRIAL, quantity=None, term="monthly", markup_percent=None)
+        elif kind == "basic":  # the family with upgrades: Basic → Standard → Premium
+            sub = self.world.buy(offer_id=BUSINESS_BASIC, quantity=quantity, billing_cycle=cycle)
         elif kind == "monthly-term":
             sub = self.world.buy(offer_id=BUSINESS_BASIC, quantity=quantity, term="monthly", billing_cycle="monthly")
         else:
@@ -123,6 +131,8 @@ class SubscriptionLifecycle(RuleBasedStateMachine):
                 assert isinstance(error, OutsideCancellationWindow)
         if error is not None:
             assert after.version == before.version  # nothing half-written
+        elif quantity != before.quantity:
+            assert not after.has_next_term_changes  # an immediate change deletes the next term's
 
     def _addon_blocks(self, quantity: int) -> bool:
         return any(
@@ -179,6 +189,58 @@ class SubscriptionLifecycle(RuleBasedStateMachine):
         if self.sub.addon_ids:
             self.attempt(self.world.app.remove_subscription_addon, self.sub.addon_ids[0])
 
+    @rule(offer=TARGETS, part=st.integers(min_value=0, max_value=3), vendor_says_yes=st.booleans())
+    def transition(self, offer: object, part: int, vendor_says_yes: bool) -> None:
+        """An upgrade asked for (all seats, or all but ``part``), then done or refused by the vendor."""
+        before = self.sub
+        upgrades = self.world.app.catalog().offer(before.offer_id).upgrade_offer_ids
+        quantity = before.quantity - part if part and before.quantity > part else None
+        app = self.world.app
+        error: CspError | None = None
+        try:
+            sub, request = app.request_transition(self.sub_id, offer, ACTOR, quantity=quantity)  # type: ignore[arg-type]
+        except CspError as e:
+            error = e
+        if error is not None:
+            assert self.sub.version == before.version  # nothing half-written
+            if before.status != "active" or offer not in upgrades:
+                assert isinstance(error, TransitionNotAllowed), error
+            return
+        # only an active subscription, only to an upgrade of its offer, never a downgrade
+        assert before.status == "active"
+        assert offer in upgrades
+        if vendor_says_yes:
+            new = app.complete_transition(sub.id, request.transition_id, f"vendor-{request.transition_id}")
+            after = self.sub
+            assert (new.ends_at, new.term) == (before.ends_at, before.term)
+            assert new.quantity + after.quantity == before.quantity  # every seat somewhere, once
+            assert after.status == ("transitioned" if quantity is None else "active")
+            assert not after.has_next_term_changes
+        else:
+            app.record_vendor_refusal(sub.id, sub.version, "not eligible [TransitionNotEligible]")
+            assert (self.sub.pending_transition, self.sub.quantity) == (None, before.quantity)
+
+    @rule(
+        offer=st.sampled_from([None, BUSINESS_STANDARD, BUSINESS_PREMIUM, BUSINESS_BASIC]),
+        quantity=st.one_of(st.none(), st.integers(min_value=1, max_value=30)),
+        cycle=st.sampled_from([None, "monthly", "yearly"]),
+    )
+    def set_next_term(self, offer: object, quantity: int | None, cycle: str | None) -> None:
+        before = self.sub
+        with contextlib.suppress(CspError):
+            self.world.app.set_next_term(self.sub_id, ACTOR, offer_id=offer, quantity=quantity, billing_cycle=cycle)  # type: ignore[arg-type]
+            after = self.sub
+            assert (after.renewal_offer_id, after.renewal_quantity) == (
+                None if offer == before.offer_id else offer,
+                quantity,
+            )
+            assert after.billing_cycle == before.billing_cycle  # only at the renewal
+
+    @rule()
+    def cancel_next_term(self) -> None:
+        if self.attempt(self.world.app.cancel_next_term) is None:
+            assert not self.sub.has_next_term_changes or self.sub.billing_cycle_change_due is not None
+
     # --- invariants -------------------------------------------------------------
 
     @invariant()
@@ -186,7 +248,7 @@ class SubscriptionLifecycle(RuleBasedStateMachine):
         sub = self.sub
         assert sub.status in SUBSCRIPTION_STATUSES
         assert sub.quantity == sum(t.quantity for t in sub.tranches)
-        if sub.status != "cancelled":
+        if sub.status not in ("cancelled", "transitioned"):
             assert sub.quantity >= 1
         if sub.status == "trial":
             assert sub.quantity == 25
@@ -222,6 +284,14 @@ class SubscriptionLifecycle(RuleBasedStateMachine):
             if isinstance(e, Subscription.Renewed):
                 assert e.at >= state.ends_at
                 assert e.starts_at == state.ends_at
+            if isinstance(e, Subscription.TransitionRequested):
+                # only from an active subscription, to an upgrade its catalog names
+                assert state.status == "active"
+                upgrades = self.world.app.catalog().offer(state.offer_id).upgrade_offer_ids
+                assert e.request.offer_id in upgrades
+            if isinstance(e, Subscription.TransitionCompleted):
+                assert state.pending_transition is not None
+                assert state.pending_transition.transition_id == e.transition_id
             state = e.mutate(state)
         self.checked_version = len(events)
 

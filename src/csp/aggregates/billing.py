@@ -18,6 +18,9 @@ The reseller buys at the partner price, per licence per month (DOMAIN.md, "Invoi
   removal to the end of the period they were charged for;
 - a suspended subscription is still charged; trials are free; an expired, disabled or
   cancelled one is not charged for later periods;
+- seats moved by a transition (an upgrade) are credited like a removal, from the
+  transition to the end of the period they were charged for; a full move ends the
+  billing (the new subscription is billed from the transition, on the same calendar);
 - a usage-based (Azure) subscription is charged what the vendor rated, on the day of use;
 - a change the vendor refused is reversed: what it charged or refunded is given back (an
   add-on the vendor refused to create: all it was charged, and nothing after).
@@ -62,6 +65,7 @@ BILLING_EVENTS: tuple[type[Subscription.Event], ...] = (
     Subscription.BillingCycleChanged,
     Subscription.UsageReported,
     Subscription.VendorChangeRefused,
+    Subscription.TransitionCompleted,
 )
 
 
@@ -224,6 +228,12 @@ class SubscriptionLedger:
             out += self._usage(event)
         elif isinstance(event, Subscription.VendorChangeRefused):
             out += self._refused(event, at)
+        elif isinstance(event, Subscription.TransitionCompleted):
+            # the seats moved to the upgrade: credited from now, as a removal is; a full
+            # move ends the billing here (the new subscription is billed from now on)
+            out += self._seats_removed(event, event.removals, verb="moved to an upgrade")
+            if event.kind == "full":
+                self.status = "transitioned"
         return out
 
     def advance(self, until: datetime) -> list[Charge]:
@@ -316,7 +326,7 @@ class SubscriptionLedger:
             period,
         )
 
-    def _seats_removed(self, e: Any, removals: tuple[Any, ...]) -> list[Charge]:
+    def _seats_removed(self, e: Any, removals: tuple[Any, ...], verb: str = "removed") -> list[Charge]:
         out: list[Charge] = []
         period = self._current_period(e.at)
         done: list[_Removal] = []
@@ -336,7 +346,7 @@ class SubscriptionLedger:
                 tranche.number,
                 "refund",
                 ("refund", e.originator_version, tranche.number),
-                f"−{r.quantity} removed {_d(e.at)}, refund {days}/{period_days} days",
+                f"−{r.quantity} {verb} {_d(e.at)}, refund {days}/{period_days} days",
                 Decimal(-r.quantity),
                 tranche.unit_price,
                 days,

@@ -78,6 +78,9 @@ class Offer(Value):
     max_quantity: int = 10000
     unit: str = "Users"
     currency: str = "EUR"
+    # Offers of the same family a subscription of this one may move to mid-term (Partner
+    # Center's transition eligibilities): only upgrades; the reverse is a downgrade.
+    upgrade_offer_ids: tuple[UUID, ...] = ()
 
     def price_at(self, at: datetime, term: Term | None = None) -> PricePoint:
         """The price point in force at ``at`` for the term (default: the first term)."""
@@ -254,3 +257,11 @@ def _check_consistent(categories: tuple[Category, ...], offers: tuple[Offer, ...
         for a in o.addon_offer_ids:
             if a not in ids:
                 raise InvalidInput("offers", f"{o.name}: unknown add-on offer {a}")
+        for u in o.upgrade_offer_ids:
+            if u not in ids or u == o.id:
+                raise InvalidInput("offers", f"{o.name}: unknown upgrade offer {u}")
+    by_id = {o.id: o for o in offers}
+    for o in offers:
+        for u in o.upgrade_offer_ids:
+            if o.id in by_id[u].upgrade_offer_ids:
+                raise InvalidInput("offers", f"{o.name} and {by_id[u].name} cannot be upgrades of each other")

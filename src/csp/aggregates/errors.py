@@ -154,6 +154,14 @@ class TermCannotShrink(SubscriptionError):
     code = "term_cannot_shrink"
 
 
+class TransitionNotAllowed(SubscriptionError):
+    """A mid-term move to another offer the rules refuse: not an upgrade of it (a downgrade
+    waits for the renewal), a trial, a suspended or ended subscription, an add-on the new
+    offer does not take; ``details["reason"]`` names which."""
+
+    code = "transition_not_allowed"
+
+
 class NotDue(SubscriptionError):
     code = "not_due"
 

@@ -7,6 +7,14 @@
                         └──cancel (only inside the cancellation window) ─▶ cancelled
     trial ──expire──▶ expired;  active, auto-renew off ──term end──▶ expired
     suspended ──term end──▶ disabled
+    active ──transition (all seats to an upgrade, done at the vendor)──▶ transitioned
+
+A transition (Partner Center's upgrade) moves seats mid-term to an offer the catalog
+marks as an upgrade of this one: requested here, done by the vendor (a saga), then the
+seats leave this subscription for a new one with the same term end; all of them (full:
+this one ends, ``transitioned``) or some (partial: this one keeps the rest).
+What is scheduled for the next term (quantity, term, billing cycle, offer) applies at
+the renewal and is deleted by any immediate change, as the vendor does.
 
 Seats are bought in tranches; each purchase, increase and renewal opens its own
 168-hour cancellation window. Seats can be removed only from tranches whose window
@@ -37,6 +45,7 @@ from csp.aggregates.errors import (
     SubscriptionNotActive,
     SubscriptionSuspended,
     TermCannotShrink,
+    TransitionNotAllowed,
     TrialQuantityFixed,
 )
 from csp.aggregates.pricing import PriceBasis, PriceQuote, customer_price, markup_for_target, money
@@ -54,7 +63,7 @@ from csp.aggregates.terms import (
     term_rank,
 )
 
-SubscriptionStatus = Literal["trial", "active", "suspended", "expired", "disabled", "cancelled"]
+SubscriptionStatus = Literal["trial", "active", "suspended", "expired", "disabled", "cancelled", "transitioned"]
 SUBSCRIPTION_STATUSES: tuple[SubscriptionStatus, ...] = (
     "trial",
     "active",
@@ -62,9 +71,10 @@ SUBSCRIPTION_STATUSES: tuple[SubscriptionStatus, ...] = (
     "expired",
     "disabled",
     "cancelled",
+    "transitioned",
 )
 TrancheKind = Literal["purchase", "increase", "renewal", "conversion", "trial"]
-TERMINAL: tuple[SubscriptionStatus, ...] = ("expired", "disabled", "cancelled")
+TERMINAL: tuple[SubscriptionStatus, ...] = ("expired", "disabled", "cancelled", "transitioned")
 
 
 def is_billed(status: SubscriptionStatus) -> bool:
@@ -74,7 +84,8 @@ def is_billed(status: SubscriptionStatus) -> bool:
     return status in ("active", "suspended")
 
 
-NextTermClearReason = Literal["quantity_changed", "billing_cycle_changed", "offer_changed"]
+NextTermClearReason = Literal["quantity_changed", "billing_cycle_changed", "offer_changed", "transitioned"]
+TransitionKind = Literal["full", "partial"]
 
 
 @dataclass(frozen=True)
@@ -157,6 +168,19 @@ class SubscriptionTerms(Value):
     vendor_subscription_id: str | None = None
     price_basis: PriceBasis = "explicit"  # terms stored before it was recorded: as given
     billing_dates: BillingDates | None = None  # an add-on's: its base's billing calendar
+    transitioned_from: UUID | None = None  # the subscription whose seats moved to this one
+
+
+@dataclass(frozen=True)
+class TransitionRequest(Value):
+    """Seats asked to move to an upgrade offer, waiting for the vendor to do it."""
+
+    transition_id: UUID
+    offer_id: UUID
+    offer_name: str
+    quantity: int
+    kind: TransitionKind
+    requested_at: datetime
 
 
 def subscription_terms_from_offer(
@@ -257,6 +281,11 @@ class Subscription(CspAggregate):
         self.last_vendor_refusal: str | None = None
         self.adopted = False
         self.last_reconciliation: str | None = None
+        self.transitioned_from: UUID | None = t.transitioned_from
+        self.transitioned_to: UUID | None = None
+        self.pending_transition: TransitionRequest | None = None
+        self.renewal_offer_id: UUID | None = None
+        self.renewal_offer_name: str | None = None
 
     def _assign_offer_terms(
         self, t: SubscriptionTerms, starts_at: datetime, ends_at: datetime, tranche: Tranche
@@ -477,6 +506,8 @@ class Subscription(CspAggregate):
 
     def schedule_quantity_for_renewal(self, quantity: int | None, actor: Actor, at: datetime) -> None:
         """Set (or with None, clear) the quantity the subscription renews with."""
+        if quantity is None and self.renewal_quantity is None:
+            return  # nothing to withdraw
         self._require_changeable("schedule a quantity change")
         if quantity is not None:
             self._check_bounds(quantity)
@@ -496,10 +527,21 @@ class Subscription(CspAggregate):
         renewal_quantity: int | None
         renewal_term: Term | None
         billing_cycle: BillingCycle | None  # a billing-cycle change due only at the renewal
+        renewal_offer_id: UUID | None = None  # recorded since next-term offers exist
 
     @property
     def has_next_term_changes(self) -> bool:
-        return self.renewal_quantity is not None or self.renewal_term is not None or self._cycle_at_renewal is not None
+        return (
+            self.renewal_quantity is not None
+            or self.renewal_term is not None
+            or self._cycle_at_renewal is not None
+            or self.renewal_offer_id is not None
+        )
+
+    @property
+    def renewal_billing_cycle(self) -> BillingCycle | None:
+        """The billing cycle scheduled for the next term (None: the current one goes on)."""
+        return self._cycle_at_renewal
 
     @property
     def _cycle_at_renewal(self) -> BillingCycle | None:
@@ -514,13 +556,14 @@ class Subscription(CspAggregate):
         """After an immediate change (quantity, offer, billing cycle): nothing scheduled
         for the next term survives it (Partner Center deletes it too)."""
         cycle = None if keep_billing_cycle else self._cycle_at_renewal
-        if self.renewal_quantity is None and self.renewal_term is None and cycle is None:
+        if (self.renewal_quantity, self.renewal_term, cycle, self.renewal_offer_id) == (None, None, None, None):
             return
         self._next_term_cleared(
             reason=reason,
             renewal_quantity=self.renewal_quantity,
             renewal_term=self.renewal_term,
             billing_cycle=cycle,
+            renewal_offer_id=self.renewal_offer_id,
             actor=actor,
             at=at,
         )
@@ -534,12 +577,104 @@ class Subscription(CspAggregate):
         billing_cycle: BillingCycle | None,
         actor: Actor,
         at: datetime,
+        renewal_offer_id: UUID | None = None,
     ) -> None:
         self.renewal_quantity = None
         self.renewal_term = None
+        self.renewal_offer_id = None
+        self.renewal_offer_name = None
         if billing_cycle is not None:
             self.pending_billing_cycle = None
             self.pending_billing_cycle_at = None
+
+    # --- the next term's offer and billing cycle (Partner Center's scheduled next-term
+    # instructions; quantity and term are scheduled above and below) ----------------
+
+    class RenewalOfferScheduled(CspAggregate.Event):
+        offer_id: UUID | None  # None: the scheduled offer withdrawn
+        offer_name: str | None
+
+    def check_family(self, offer: Offer, upgrades: tuple[UUID, ...]) -> Literal["upgrade", "downgrade"]:
+        """Whether ``offer`` is an upgrade or a downgrade of this one (``upgrades``: the
+        catalog's upgrades of this subscription's offer); else a TransitionNotAllowed."""
+        if offer.is_trial or offer.is_addon or offer.id == self.offer_id:
+            raise TransitionNotAllowed(
+                f"{offer.name} is not another base offer of the family of {self.offer_name}",
+                reason="not_an_upgrade",
+                field="offer_id",
+                offer_id=offer.id,
+            )
+        if offer.id in upgrades:
+            return "upgrade"
+        if self.offer_id in offer.upgrade_offer_ids:
+            return "downgrade"
+        raise TransitionNotAllowed(
+            f"{offer.name} is not in the family of {self.offer_name}",
+            reason="not_an_upgrade",
+            field="offer_id",
+            offer_id=offer.id,
+        )
+
+    def schedule_offer_for_renewal(
+        self, offer: Offer | None, upgrades: tuple[UUID, ...], actor: Actor, at: datetime
+    ) -> None:
+        """The offer the subscription renews as (an upgrade or a downgrade of the same
+        family: a downgrade is possible only here, never mid-term); None withdraws it."""
+        if offer is None and self.renewal_offer_id is None:
+            return  # nothing to withdraw
+        self._require_changeable("schedule another offer")
+        if self.is_addon:
+            raise TransitionNotAllowed("an add-on follows its base", reason="addon")
+        if offer is None:
+            if self.renewal_offer_id is not None:
+                self._schedule_renewal_offer(offer_id=None, offer_name=None, actor=actor, at=at)
+            return
+        if offer.id == self.offer_id:
+            self.schedule_offer_for_renewal(None, upgrades, actor, at)
+            return
+        self.check_family(offer, upgrades)
+        term = self.renewal_term or self.term
+        if term not in offer.terms:
+            raise InvalidInput("offer_id", f"{offer.name} is not sold with a {term} term", offer_id=offer.id)
+        cycle = self.pending_billing_cycle or self.billing_cycle
+        if cycle not in offer.billing_cycles:
+            raise InvalidInput("offer_id", f"{offer.name} cannot be billed {cycle}", offer_id=offer.id)
+        if offer.id == self.renewal_offer_id:
+            return
+        self._schedule_renewal_offer(offer_id=offer.id, offer_name=offer.name, actor=actor, at=at)
+
+    @event(RenewalOfferScheduled)
+    def _schedule_renewal_offer(
+        self, offer_id: UUID | None, offer_name: str | None, actor: Actor, at: datetime
+    ) -> None:
+        self.renewal_offer_id = offer_id
+        self.renewal_offer_name = offer_name
+
+    def schedule_billing_cycle_for_renewal(
+        self, billing_cycle: BillingCycle | None, actor: Actor, at: datetime
+    ) -> None:
+        """A billing cycle for the next term (not the next period: that is
+        ``change_billing_cycle``); None, or the current cycle, withdraws it."""
+        if (billing_cycle is None or billing_cycle == self.billing_cycle) and self._cycle_at_renewal is None:
+            return  # nothing to withdraw
+        self._require_changeable("change its billing cycle")
+        if self.is_addon:
+            raise InvalidInput("billing_cycle", "an add-on is billed on its base's cycle; change the base's instead")
+        if billing_cycle is None or billing_cycle == self.billing_cycle:
+            if self._cycle_at_renewal is not None:
+                self._schedule_billing_cycle(billing_cycle=None, effective_at=None, actor=actor, at=at)
+            return
+        if self.billing_cycle_change_due is not None:
+            raise InvalidInput(
+                "billing_cycle",
+                f"a change to {self.pending_billing_cycle} billing is due inside this term; withdraw it first",
+            )
+        if billing_cycle not in self.billing_cycles_allowed:
+            raise InvalidInput("billing_cycle", f"{self.offer_name} allows: {', '.join(self.billing_cycles_allowed)}")
+        check_cycle_allowed(self.renewal_term or self.term, billing_cycle)
+        if billing_cycle == self.pending_billing_cycle:
+            return
+        self._schedule_billing_cycle(billing_cycle=billing_cycle, effective_at=self.ends_at, actor=actor, at=at)
 
     # --- billing cycle and term -------------------------------------------
 
@@ -642,7 +777,14 @@ class Subscription(CspAggregate):
 
     @event(RenewalTermScheduled)
     def _schedule_term(self, term: Term, actor: Actor, at: datetime) -> None:
-        self.renewal_term = term
+        self.renewal_term = None if term == self.term else term  # the current term: none scheduled
+
+    def withdraw_renewal_term(self, actor: Actor, at: datetime) -> None:
+        """Renew with the current term again (the scheduled one withdrawn)."""
+        if self.renewal_term is None:
+            return
+        self._require_changeable("change its term")
+        self._schedule_term(term=self.term, actor=actor, at=at)
 
     # --- status ------------------------------------------------------------
 
@@ -805,6 +947,7 @@ class Subscription(CspAggregate):
         price: PriceQuote | None = None,
         base_ends_at: datetime | None = None,
         allow_renewal: bool = True,
+        next_offer: Offer | None = None,
     ) -> SubscriptionStatus:
         """What happens at term end: renew (auto-renew on), expire, or disable (suspended).
 
@@ -812,7 +955,9 @@ class Subscription(CspAggregate):
         is, on the catalog price in force at renewal (the lock ends with the term); without
         it the subscription renews at its own prices;
         ``base_ends_at`` is the base's new term end for an add-on (coterminous), and
-        ``allow_renewal`` is False for an add-on whose base did not renew.
+        ``allow_renewal`` is False for an add-on whose base did not renew;
+        ``next_offer`` is the catalog's offer scheduled for the next term (the subscription
+        renews as it; without it, a scheduled offer the catalog no longer sells is dropped).
         """
         if self.status in TERMINAL:
             return self.status
@@ -825,8 +970,65 @@ class Subscription(CspAggregate):
         elif not self.auto_renew or not allow_renewal:
             self._expire(actor=actor, at=at)
         else:
+            if self.renewal_offer_id is not None:
+                self._apply_renewal_offer(next_offer, actor, at)
             self._renew_now(actor, at, price, base_ends_at)
         return self.status
+
+    class RenewalOfferApplied(CspAggregate.Event):
+        """The next term's offer takes over at the renewal (its rules; its prices come with
+        the ``Renewed`` event that follows)."""
+
+        offer_id: UUID
+        offer_name: str
+        product_group_id: UUID
+        terms_allowed: tuple[Term, ...]
+        billing_cycles_allowed: tuple[BillingCycle, ...]
+        min_quantity: int
+        max_quantity: int
+        addon_offer_ids_allowed: tuple[UUID, ...]
+
+    def _apply_renewal_offer(self, offer: Offer | None, actor: Actor, at: datetime) -> None:
+        if offer is None or offer.id != self.renewal_offer_id:
+            self._schedule_renewal_offer(offer_id=None, offer_name=None, actor=actor, at=at)
+            return
+        self._renewal_offer_applied(
+            offer_id=offer.id,
+            offer_name=offer.name,
+            product_group_id=offer.product_group_id,
+            terms_allowed=offer.terms,
+            billing_cycles_allowed=offer.billing_cycles,
+            min_quantity=offer.min_quantity,
+            max_quantity=offer.max_quantity,
+            addon_offer_ids_allowed=offer.addon_offer_ids,
+            actor=actor,
+            at=at,
+        )
+
+    @event(RenewalOfferApplied)
+    def _renewal_offer_applied(
+        self,
+        offer_id: UUID,
+        offer_name: str,
+        product_group_id: UUID,
+        terms_allowed: tuple[Term, ...],
+        billing_cycles_allowed: tuple[BillingCycle, ...],
+        min_quantity: int,
+        max_quantity: int,
+        addon_offer_ids_allowed: tuple[UUID, ...],
+        actor: Actor,
+        at: datetime,
+    ) -> None:
+        self.offer_id = offer_id
+        self.offer_name = offer_name
+        self.product_group_id = product_group_id
+        self.terms_allowed = terms_allowed
+        self.billing_cycles_allowed = billing_cycles_allowed
+        self.min_quantity = min_quantity
+        self.max_quantity = max_quantity
+        self.addon_offer_ids_allowed = addon_offer_ids_allowed
+        self.renewal_offer_id = None
+        self.renewal_offer_name = None
 
     def _renew_now(self, actor: Actor, at: datetime, price: PriceQuote | None, base_ends_at: datetime | None) -> None:
         term = self.renewal_term or self.term
@@ -1086,6 +1288,165 @@ class Subscription(CspAggregate):
     def _request_unassignment(self, tenant_user_id: str, actor: Actor, at: datetime) -> None:
         self.licence_requests = (*self.licence_requests, LicenceRequest(self.version + 1, tenant_user_id, "unassign"))
 
+    # --- transitions (upgrades mid-term) --------------------------------------
+
+    class TransitionRequested(CspAggregate.Event):
+        request: TransitionRequest
+
+    class TransitionCompleted(CspAggregate.Event):
+        """The vendor moved the seats: they leave this subscription (credited from now by
+        the billing side) for ``new_subscription_id``; a full transition ends this one."""
+
+        transition_id: UUID
+        new_subscription_id: UUID
+        removals: tuple[SeatRemoval, ...]
+        quantity: int  # what this one keeps
+        kind: TransitionKind
+
+    def check_transition(self, offer: Offer, upgrades: tuple[UUID, ...], quantity: int | None) -> int:
+        """Raise unless ``quantity`` seats (default: all) may move now to ``offer``: this one
+        active (not a trial, not suspended), not an add-on, the offer one of ``upgrades``
+        (the catalog's upgrades of this offer; a downgrade waits for the renewal) selling
+        this term and billing cycle. Returns the quantity."""
+        if self.status == "trial" or self.is_trial:
+            raise TransitionNotAllowed("a trial cannot be upgraded; convert it first", reason="trial")
+        if self.status == "suspended":
+            raise TransitionNotAllowed("a suspended subscription cannot be upgraded", reason="suspended")
+        if self.status != "active":
+            raise TransitionNotAllowed(f"the subscription is {self.status}", reason="not_active")
+        if self.is_addon:
+            raise TransitionNotAllowed("an add-on cannot be upgraded on its own", reason="addon")
+        if self.pending_transition is not None:
+            raise TransitionNotAllowed(
+                f"a move to {self.pending_transition.offer_name} is already under way", reason="transition_pending"
+            )
+        if self.check_family(offer, upgrades) == "downgrade":
+            raise TransitionNotAllowed(
+                f"{offer.name} is a downgrade of {self.offer_name}: possible only at the renewal "
+                "(schedule it as the next term's offer)",
+                reason="downgrade",
+                field="offer_id",
+                offer_id=offer.id,
+            )
+        if self.term not in offer.terms:
+            raise TransitionNotAllowed(
+                f"{offer.name} is not sold with a {self.term} term",
+                reason="term_not_sold",
+                field="offer_id",
+                offer_id=offer.id,
+            )
+        if self.billing_cycle not in offer.billing_cycles:
+            raise TransitionNotAllowed(
+                f"{offer.name} cannot be billed {self.billing_cycle}",
+                reason="billing_cycle_not_sold",
+                field="offer_id",
+                offer_id=offer.id,
+            )
+        qty = self.quantity if quantity is None else quantity
+        if not 1 <= qty <= self.quantity:
+            raise InvalidInput("quantity", f"must be between 1 and the {self.quantity} seat(s) purchased")
+        if qty < self.quantity and self.quantity - qty < self.min_quantity:
+            raise InvalidInput("quantity", f"{self.offer_name} must keep at least {self.min_quantity} seat(s)")
+        offer.check_quantity(qty)
+        return qty
+
+    def request_transition(
+        self,
+        transition_id: UUID,
+        offer: Offer,
+        upgrades: tuple[UUID, ...],
+        quantity: int | None,
+        actor: Actor,
+        at: datetime,
+    ) -> TransitionRequest:
+        qty = self.check_transition(offer, upgrades, quantity)
+        request = TransitionRequest(
+            transition_id=transition_id,
+            offer_id=offer.id,
+            offer_name=offer.name,
+            quantity=qty,
+            kind="full" if qty == self.quantity else "partial",
+            requested_at=at,
+        )
+        self._request_transition(request=request, actor=actor, at=at)
+        return request
+
+    @event(TransitionRequested)
+    def _request_transition(self, request: TransitionRequest, actor: Actor, at: datetime) -> None:
+        self.pending_transition = request
+
+    def complete_transition(self, transition_id: UUID, new_subscription_id: UUID, actor: Actor, at: datetime) -> None:
+        """The vendor did it: the seats leave (newest first, whatever their window: they
+        move, they are not cancelled); all of them end this subscription."""
+        request = self.pending_transition
+        if request is None or request.transition_id != transition_id:
+            raise TransitionNotAllowed("no such transition is under way", reason="not_pending")
+        count = min(request.quantity, self.quantity)
+        full = count >= self.quantity
+        removals = []
+        for t in sorted(self.tranches, key=lambda t: (t.purchased_at, t.number), reverse=True):
+            if count == 0:
+                break
+            n = min(count, t.quantity)
+            if n:
+                removals.append(SeatRemoval(tranche_number=t.number, quantity=n))
+                count -= n
+        self._clear_next_term("transitioned", actor, at)
+        self._complete_transition(
+            transition_id=transition_id,
+            new_subscription_id=new_subscription_id,
+            removals=tuple(removals),
+            quantity=self.quantity - sum(r.quantity for r in removals),
+            kind="full" if full else "partial",
+            actor=actor,
+            at=at,
+        )
+
+    @event(TransitionCompleted)
+    def _complete_transition(
+        self,
+        transition_id: UUID,
+        new_subscription_id: UUID,
+        removals: tuple[SeatRemoval, ...],
+        quantity: int,
+        kind: TransitionKind,
+        actor: Actor,
+        at: datetime,
+    ) -> None:
+        self.tranches = _apply_removals(self.tranches, removals)
+        self.quantity = quantity
+        self.pending_transition = None
+        self.transitioned_to = new_subscription_id
+        if kind == "full":
+            self.status = "transitioned"
+            self.ended_at = at
+            self.renewal_quantity = None
+            self.renewal_term = None
+            self.renewal_offer_id = None
+            self.renewal_offer_name = None
+            self.pending_billing_cycle = None
+            self.pending_billing_cycle_at = None
+
+    class MovedToBase(CspAggregate.Event):
+        """An add-on carried to the subscription its base was upgraded to."""
+
+        parent_id: UUID
+
+    def move_to_base(self, base: Subscription, actor: Actor, at: datetime) -> None:
+        if not self.is_addon or base.tenant_id != self.tenant_id:
+            raise InvalidInput("addon_id", "only an add-on of the same tenant moves to another base")
+        if self.offer_id not in base.addon_offer_ids_allowed:
+            raise TransitionNotAllowed(
+                f"{self.offer_name} cannot be added to {base.offer_name}", reason="addon_not_allowed"
+            )
+        if self.parent_id == base.id:
+            return
+        self._move_to_base(parent_id=base.id, actor=actor, at=at)
+
+    @event(MovedToBase)
+    def _move_to_base(self, parent_id: UUID, actor: Actor, at: datetime) -> None:
+        self.parent_id = parent_id
+
     # --- facts from the vendor and the clock --------------------------------
 
     class AssignedLicencesSynced(CspAggregate.Event):
@@ -1325,6 +1686,12 @@ class Subscription(CspAggregate):
         self.renewal_quantity = renewal_quantity
         self.last_vendor_refusal = reason
         self.licence_requests = tuple(r for r in self.licence_requests if r.version != change_version)
+
+        if change_type == "TransitionRequested":
+            self.pending_transition = None
+        elif change_type == "RenewalOfferScheduled":
+            self.renewal_offer_id = None
+            self.renewal_offer_name = None
         if status != "cancelled":
             self.ended_at = None
 

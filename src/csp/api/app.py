@@ -35,6 +35,7 @@ from csp.api.routes import (
     quotes,
     subscriptions,
 )
+from csp.api.routes import transitions as transition_routes  # issue 16: upgrades, next term
 from csp.api.schemas import ErrorPublic
 from csp.api.signups import SignUps
 from csp.api.tenant_directory import TenantDirectory
@@ -132,6 +133,7 @@ def create_app(parts: WebParts, auth: Auth | None = None) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX, responses=ERRORS)  # type: ignore[arg-type]
     for module in (accounts, catalog, organizations, orders, subscriptions, history, billing, quotes, licences):
         api.include_router(module.router)
+    api.include_router(transition_routes.router)
     api.include_router(oidc_router)
     api.include_router(operations.router)
     if settings.test_mode:

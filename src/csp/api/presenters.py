@@ -164,6 +164,7 @@ def offer_public(
         trial_converts_to=offer.trial_converts_to,
         is_addon=offer.is_addon,
         addon_offer_ids=list(offer.addon_offer_ids),
+        upgrade_offer_ids=list(offer.upgrade_offer_ids),
         min_quantity=offer.min_quantity,
         max_quantity=offer.max_quantity,
         unit=offer.unit,
@@ -357,6 +358,11 @@ def subscription_public(
         licence_requests=[
             s.LicenceRequestPublic(tenant_user_id=r.tenant_user_id, action=r.action) for r in sub.licence_requests
         ],
+        transitioned_from=sub.transitioned_from,
+        transitioned_to=sub.transitioned_to,
+        pending_transition=s.PendingTransition(**vars(sub.pending_transition)) if sub.pending_transition else None,
+        renewal_offer_id=sub.renewal_offer_id,
+        renewal_offer_name=sub.renewal_offer_name,
     )
 
 

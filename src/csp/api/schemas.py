@@ -382,6 +382,7 @@ class OfferPublic(BaseModel):
     trial_converts_to: UUID | None
     is_addon: bool
     addon_offer_ids: list[UUID]
+    upgrade_offer_ids: list[UUID] = []  # the offers a subscription of this one may be upgraded to mid-term
     min_quantity: int
     max_quantity: int
     unit: str
@@ -593,6 +594,15 @@ class TenantUserCreate(In):
     display_name: Annotated[str, Field(min_length=1, max_length=256)]
 
 
+class PendingTransition(BaseModel):
+    transition_id: UUID
+    offer_id: UUID
+    offer_name: str
+    quantity: int
+    kind: Literal["full", "partial"]
+    requested_at: datetime
+
+
 class SubscriptionPublic(BaseModel):
     id: UUID
     organization_id: UUID
@@ -637,6 +647,63 @@ class SubscriptionPublic(BaseModel):
     unused_in_window: int = 0
     unused_in_window_until: datetime | None = None
     licence_requests: list[LicenceRequestPublic] = []
+    transitioned_from: UUID | None = None  # the subscription upgraded to this one
+    transitioned_to: UUID | None = None  # the subscription this one's seats were upgraded to
+    pending_transition: PendingTransition | None = None  # asked of the vendor, not done yet
+    renewal_offer_id: UUID | None = None  # the offer scheduled for the next term (GET …/next-term has it all)
+    renewal_offer_name: str | None = None
+
+
+class TransitionOptionPublic(BaseModel):
+    offer_id: UUID
+    offer_name: str
+    kind: Literal["upgrade"] = "upgrade"
+    partial_allowed: bool
+    unit_partner_price: Decimal | None  # null for customer users
+    unit_customer_price: Decimal
+    terms: list[Term]
+    billing_cycles: list[BillingCycle]
+
+
+class TransitionOptionsPublic(BaseModel):
+    items: list[TransitionOptionPublic]
+    total: int
+
+
+class TransitionCreate(In):
+    offer_id: UUID
+    quantity: Quantity | None = None  # fewer than purchased: a partial transition
+
+
+class TransitionAccepted(BaseModel):
+    transition_id: UUID
+    status: Literal["requested"] = "requested"
+    subscription_id: UUID
+    new_subscription_id: UUID  # where the seats will be once the vendor has moved them
+    offer_id: UUID
+    quantity: int
+    kind: Literal["full", "partial"]
+
+
+class NextTermPublic(BaseModel):
+    subscription_id: UUID
+    scheduled: bool  # anything scheduled at all
+    applies_at: datetime | None  # the renewal (null: the subscription does not renew)
+    offer_id: UUID | None
+    offer_name: str | None
+    quantity: int | None
+    term: Term | None
+    billing_cycle: BillingCycle | None
+    version: int
+
+
+class NextTermChange(In):
+    """The next term's changes; a field left out (or null) renews as it is now."""
+
+    offer_id: UUID | None = None
+    quantity: Quantity | None = None
+    term: Term | None = None
+    billing_cycle: BillingCycle | None = None
 
 
 class QuantityChange(In):
@@ -829,6 +896,8 @@ class SubscriptionRow(Row):
     status: SubscriptionStatus
     purchased: int
     renewal_quantity: int | None = None  # a quantity scheduled for the renewal
+    transitioned_from: UUID | None = None  # the subscription upgraded to this one
+    transitioned_to: UUID | None = None  # the subscription this one's seats were upgraded to
     unit_cost: Decimal | None
     monthly_cost: Decimal | None
     yearly_cost: Decimal | None

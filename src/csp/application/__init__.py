@@ -23,6 +23,7 @@ from csp.application.quotes import QuoteCommands, QuoteLineRequest
 from csp.application.sign_in import SignInCommands
 from csp.application.subscriptions import DueWorkReport, SubscriptionCommands
 from csp.application.tenants import TenantCommands
+from csp.application.transitions import TransitionCommands
 from csp.application.vendor_sync import VendorSyncCommands
 
 
@@ -36,6 +37,7 @@ class CspApplication(
     OrderCommands,
     SubscriptionCommands,
     LicenceCommands,
+    TransitionCommands,
     CatalogCommands,
     VendorSyncCommands,
     BillingCommands,

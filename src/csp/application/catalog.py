@@ -108,6 +108,7 @@ def _parse(doc: dict[str, Any], origin: str) -> tuple[tuple[Category, ...], tupl
                     max_quantity=int(o.get("max_quantity", 10000)),
                     unit=o.get("unit", "Users"),
                     currency=doc.get("currency", "EUR"),
+                    upgrade_offer_ids=tuple(offer_id_for(u) for u in o.get("upgrades", [])),
                 )
             )
         except KeyError as e:

@@ -385,7 +385,9 @@ class SubscriptionCommands(CspApplicationBase):
         report.windows_closed = sub.close_windows(actor=actor, at=now)
         if sub.status not in TERMINAL and now >= sub.ends_at:
             price = self._renewal_price(sub)
-            report.term_ended = sub.end_term(actor=actor, at=now, price=price)
+            # a scheduled offer renews only at its own price; without one it is dropped
+            next_offer = self.catalog().offers.get(sub.renewal_offer_id) if sub.renewal_offer_id and price else None
+            report.term_ended = sub.end_term(actor=actor, at=now, price=price, next_offer=next_offer)
         for a in addons:
             ar = DueWorkReport(a.id)
             ar.billing_cycle_applied = a.apply_due_billing_cycle(actor=actor, at=now)
@@ -414,7 +416,7 @@ class SubscriptionCommands(CspApplicationBase):
         set explicitly keeps its markup, any other is the segment's or the default's
         of the day. None when the catalog no longer sells it: it renews at its own."""
         catalog = self.catalog()
-        offer = catalog.offers.get(sub.offer_id)
+        offer = catalog.offers.get(sub.renewal_offer_id or sub.offer_id)  # the next term's offer, if scheduled
         if offer is None:
             return None
         term = sub.renewal_term or sub.term

@@ -31,7 +31,8 @@ SUBSCRIPTIONS = Table(
         "pending_billing_cycle_at time, starts_at time!, ends_at time!, auto_renew bool!, purchased int!, "
         "assigned int!, renewal_quantity int, unit_partner_price money!, unit_customer_price money!, "
         "erp_price money, markup_percent decimal!, addon_ids json!, vendor_subscription_id text, "
-        "suspended_at time, ended_at time, created_at time!, updated_at time!, search text!"
+        "suspended_at time, ended_at time, created_at time!, updated_at time!, search text!, "
+        "transitioned_from uuid, transitioned_to uuid"
     ),
     key=("id",),
     indexes=(
@@ -97,6 +98,8 @@ class SubscriptionsList(ReadModel):
                 "vendor_subscription_id": t.vendor_subscription_id,
                 "suspended_at": None,
                 "ended_at": None,
+                "transitioned_from": t.transitioned_from,
+                "transitioned_to": None,
                 "created_at": e.at,
                 "updated_at": e.at,
                 "search": _search(t.offer_name, t.tenant_domain),
@@ -203,6 +206,33 @@ class SubscriptionsList(ReadModel):
         if e.billing_cycle is not None:
             changes.update(pending_billing_cycle=None, pending_billing_cycle_at=None)
         self._update(e, rows, **changes)
+
+    # --- transitions (upgrades) and the next term's offer -------------------------
+
+    @handles(Subscription.TransitionCompleted)
+    def transition_completed(self, e: Subscription.TransitionCompleted, rows: Rows) -> None:
+        changes: dict[str, Any] = {"purchased": e.quantity, "transitioned_to": e.new_subscription_id}
+        if e.kind == "full":
+            changes.update(status="transitioned", ended_at=e.at, renewal_quantity=None, pending_billing_cycle=None)
+        self._update(e, rows, **changes)
+
+    @handles(Subscription.MovedToBase)
+    def moved_to_base(self, e: Subscription.MovedToBase, rows: Rows) -> None:
+        self._update(e, rows, parent_id=e.parent_id)
+
+    @handles(Subscription.RenewalOfferApplied)
+    def renewal_offer_applied(self, e: Subscription.RenewalOfferApplied, rows: Rows) -> None:
+        row = rows.get(SUBSCRIPTIONS, (e.originator_id,))
+        if row is None:
+            return
+        self._update(
+            e,
+            rows,
+            offer_id=e.offer_id,
+            offer_name=e.offer_name,
+            product_group_id=e.product_group_id,
+            search=_search(e.offer_name, row["tenant_domain"]),
+        )
 
     @handles(Subscription.CustomerPriceChanged)
     def price(self, e: Subscription.CustomerPriceChanged, rows: Rows) -> None:
@@ -324,6 +354,8 @@ def item(row: Row, addons: list[dict[str, Any]]) -> dict[str, Any]:
         "parent_id": row["parent_id"],
         "order_id": row["order_id"],
         "is_trial": row["is_trial"],
+        "transitioned_from": row["transitioned_from"],
+        "transitioned_to": row["transitioned_to"],
     }
 
 

@@ -13,6 +13,7 @@ from csp.vendor.gateway import (
     CompanyProfile,
     LineItem,
     TenantUser,
+    TransitionEligibility,
     UsageRecord,
     VendorCustomer,
     VendorError,
@@ -21,6 +22,7 @@ from csp.vendor.gateway import (
     VendorOrder,
     VendorRefused,
     VendorSubscription,
+    VendorTransition,
     VendorUnavailable,
 )
 
@@ -28,6 +30,7 @@ __all__ = [
     "CompanyProfile",
     "LineItem",
     "TenantUser",
+    "TransitionEligibility",
     "UsageRecord",
     "VendorCustomer",
     "VendorError",
@@ -36,5 +39,6 @@ __all__ = [
     "VendorOrder",
     "VendorRefused",
     "VendorSubscription",
+    "VendorTransition",
     "VendorUnavailable",
 ]

@@ -19,6 +19,7 @@ from csp.vendor.gateway import (
     CompanyProfile,
     LineItem,
     TenantUser,
+    TransitionEligibility,
     UsageRecord,
     VendorCustomer,
     VendorNotFound,
@@ -26,6 +27,7 @@ from csp.vendor.gateway import (
     VendorOrderLine,
     VendorRefused,
     VendorSubscription,
+    VendorTransition,
     VendorUnavailable,
 )
 
@@ -190,6 +192,33 @@ class HttpVendorGateway:
             )
             for i in items
         ]
+
+    # --- transitions (upgrades) ---
+
+    def transition_eligibilities(self, customer_id: str, subscription_id: str) -> list[TransitionEligibility]:
+        path = f"/v1/customers/{quote(customer_id)}/subscriptions/{quote(subscription_id)}/transitionEligibilities"
+        items = self._call("GET", path, params={"eligibilityType": "immediate"}).json()["items"]
+        out = []
+        for i in items:
+            e = (i.get("eligibilities") or [{}])[0]
+            errors = tuple(str(x.get("description", x.get("code", ""))) for x in e.get("errors", []))
+            out.append(TransitionEligibility(i["catalogItemId"], i.get("title", ""), bool(e.get("isEligible")), errors))
+        return out
+
+    def transition(
+        self, customer_id: str, subscription_id: str, offer_id: str, quantity: int, idempotency_key: str
+    ) -> VendorTransition:
+        path = f"/v1/customers/{quote(customer_id)}/subscriptions/{quote(subscription_id)}/transitions"
+        body = {"toCatalogItemId": offer_id, "quantity": quantity, "transitionType": "transition_only"}
+        d = self._call("POST", path, json=body, idempotency_key=idempotency_key).json()
+        return VendorTransition(
+            id=d["id"],
+            from_subscription_id=d["fromSubscriptionId"],
+            to_subscription_id=d["toSubscriptionId"],
+            to_offer_id=d["toCatalogItemId"],
+            quantity=int(d["quantity"]),
+            status=d["status"],
+        )
 
     # --- a customer tenant's users and their licences ---------------------------
 

@@ -121,6 +121,28 @@ class TenantUser:
 
 
 @dataclass(frozen=True)
+class TransitionEligibility:
+    """One offer a subscription may transition to (Partner Center's transitionEligibilities)."""
+
+    offer_id: str
+    title: str
+    eligible: bool
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class VendorTransition:
+    """A transition done by the vendor: ``quantity`` seats moved to ``to_subscription_id``."""
+
+    id: str
+    from_subscription_id: str
+    to_subscription_id: str
+    to_offer_id: str
+    quantity: int
+    status: str
+
+
+@dataclass(frozen=True)
 class UsageRecord:
     day: str  # ISO date
     meter: str
@@ -192,6 +214,16 @@ class VendorGateway(Protocol):
     def unassign_licence(
         self, customer_id: str, user_id: str, subscription_id: str, idempotency_key: str
     ) -> TenantUser: ...
+
+    def transition_eligibilities(self, customer_id: str, subscription_id: str) -> list[TransitionEligibility]:
+        """The offers the subscription may move to now, and why not where it may not."""
+        ...
+
+    def transition(
+        self, customer_id: str, subscription_id: str, offer_id: str, quantity: int, idempotency_key: str
+    ) -> VendorTransition:
+        """Move ``quantity`` seats to a new subscription of the upgrade ``offer_id``."""
+        ...
 
     def relationship_request_url(self) -> str:
         """The link a customer's global admin opens to make this partner its reseller and

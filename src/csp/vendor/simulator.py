@@ -96,6 +96,7 @@ class SimOffer:
     is_addon: bool
     addons: tuple[str, ...]
     usage_based: bool
+    upgrades: tuple[str, ...] = ()  # the offers a subscription may transition to mid-term
 
 
 def load_offers(path: Path | None = None) -> dict[str, SimOffer]:
@@ -119,6 +120,7 @@ def load_offers(path: Path | None = None) -> dict[str, SimOffer]:
             is_addon=bool(o.get("addon", False)),
             addons=tuple(o.get("addons", [])),
             usage_based=o.get("type", "licence") == "usage",
+            upgrades=tuple(o.get("upgrades", [])),
         )
     return offers
 
@@ -674,12 +676,127 @@ class SimState:
             if body["renewalTermDuration"] not in offer.terms:
                 raise Refusal(400, "InvalidTermDuration", "term not sold")
             scheduled["renewalTermDuration"] = body["renewalTermDuration"]
+        if "renewalOfferId" in body:
+            # the next term's offer: an upgrade or a downgrade of the same family
+            target_id = body["renewalOfferId"]
+            if target_id is None or target_id == offer.id:
+                scheduled.pop("renewalOfferId", None)
+            else:
+                target = self.offers.get(str(target_id))
+                if target is None or (target.id not in offer.upgrades and offer.id not in target.upgrades):
+                    raise Refusal(400, "InvalidNextTermOffer", f"{target_id} is not in the family of {offer.name}")
+                scheduled["renewalOfferId"] = target.id
         c.execute(
             "UPDATE subscriptions SET quantity = ?, status = ?, auto_renew = ?, tranches = ?, scheduled = ? "
             "WHERE id = ?",
             (quantity, new_status, int(auto_renew), json.dumps(tranches), json.dumps(scheduled), sub_id),
         )
         return self.subscription_json(c, self.subscription_row(c, customer_id, sub_id))
+
+    # --- transitions (Partner Center: transitionEligibilities, transitions) -------------
+
+    def transition_errors(self, c: sqlite3.Connection, row: sqlite3.Row, target_id: str) -> list[dict[str, str]]:
+        """Why the subscription cannot move to ``target_id`` now (empty: it can)."""
+        offer = self.offers[row["offer_id"]]
+        status = self.effective_status(c, row)
+        errors = []
+        if row["is_trial"]:
+            errors.append({"code": "TrialSubscription", "description": "a trial cannot be upgraded; convert it first"})
+        elif status == "suspended":
+            errors.append({"code": "SubscriptionSuspended", "description": "a suspended subscription cannot move"})
+        elif status != "active":
+            errors.append({"code": "SubscriptionNotActive", "description": f"the subscription is {status}"})
+        target = self.offers.get(target_id)
+        if target is None or target.id not in offer.upgrades:
+            errors.append({"code": "NotAnUpgrade", "description": f"{target_id} is not an upgrade of {offer.name}"})
+        elif row["term"] not in target.terms or row["billing_cycle"] not in target.billing_cycles:
+            errors.append({"code": "TermNotSold", "description": f"{target.name} is not sold with this term and cycle"})
+        return errors
+
+    def transition_eligibilities(self, c: sqlite3.Connection, customer_id: str, sub_id: str) -> dict[str, Any]:
+        row = self.subscription_row(c, customer_id, sub_id)
+        items = []
+        for target_id in self.offers[row["offer_id"]].upgrades:
+            errors = self.transition_errors(c, row, target_id)
+            items.append(
+                {
+                    "catalogItemId": target_id,
+                    "title": self.offers[target_id].name if target_id in self.offers else "",
+                    "eligibilities": [
+                        {"isEligible": not errors, "transitionType": "transition_only", "errors": errors}
+                    ],
+                }
+            )
+        return {"totalCount": len(items), "items": items}
+
+    def transition(self, c: sqlite3.Connection, customer_id: str, sub_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Move ``quantity`` seats (all: the source ends) to a new subscription of an upgrade
+        offer, with the same term end; a full move carries the add-ons, which the new offer
+        must take. Scheduled next-term changes of the source are deleted."""
+        row = self.subscription_row(c, customer_id, sub_id)
+        target_id = str(body.get("toCatalogItemId"))
+        errors = self.transition_errors(c, row, target_id)
+        if errors:
+            raise Refusal(409, errors[0]["code"], errors[0]["description"], errors=errors)
+        target = self.offers[target_id]
+        have = int(row["quantity"])
+        qty = body.get("quantity", have)
+        if not isinstance(qty, int) or not 1 <= qty <= have or not target.min_quantity <= qty <= target.max_quantity:
+            raise Refusal(
+                400, "InvalidQuantity", f"quantity must be between 1 and the {have} seat(s) of the subscription"
+            )
+        full = qty == have
+        addons = c.execute(
+            "SELECT * FROM subscriptions WHERE parent_id = ? AND status IN ('active', 'suspended')", (sub_id,)
+        ).fetchall()
+        for a in addons:
+            if full and a["offer_id"] not in target.addons:
+                raise Refusal(409, "IncompatibleAddOn", f"{self.offers[a['offer_id']].name} cannot go on {target.name}")
+            if not full and a["quantity"] > have - qty:
+                raise Refusal(409, "InvalidQuantity", "the add-ons need a seat each on the source subscription")
+        now = self.clock()
+        new_id = str(uuid.uuid4())
+        c.execute(
+            "INSERT INTO subscriptions (id, customer_id, order_id, line_number, offer_id, quantity, status, "
+            "billing_cycle, term, auto_renew, parent_id, is_trial, created_at, ends_at, tranches) "
+            "VALUES (?, ?, ?, 1, ?, ?, 'active', ?, ?, ?, NULL, 0, ?, ?, ?)",
+            (
+                new_id,
+                customer_id,
+                f"transition:{new_id}",
+                target.id,
+                qty,
+                row["billing_cycle"],
+                row["term"],
+                row["auto_renew"],
+                now,
+                row["ends_at"],
+                json.dumps([[qty, now]]),
+            ),
+        )
+        tranches: list[list[float]] = json.loads(row["tranches"])
+        left = qty
+        for t in sorted(tranches, key=lambda t: t[1], reverse=True):  # newest first, whatever the window
+            n = min(left, int(t[0]))
+            t[0] -= n
+            left -= n
+        c.execute(
+            "UPDATE subscriptions SET quantity = ?, status = ?, tranches = ?, scheduled = '{}' WHERE id = ?",
+            (have - qty, "expired" if full else row["status"], json.dumps(tranches), sub_id),
+        )
+        if full:
+            c.execute("UPDATE subscriptions SET parent_id = ? WHERE parent_id = ?", (new_id, sub_id))
+        return {
+            "id": new_id,
+            "fromCatalogItemId": row["offer_id"],
+            "toCatalogItemId": target.id,
+            "fromSubscriptionId": sub_id,
+            "toSubscriptionId": new_id,
+            "quantity": qty,
+            "transitionType": "transition_only",
+            "status": "completed",
+            "creationDate": _iso(now),
+        }
 
     def convert_trial(
         self, c: sqlite3.Connection, customer_id: str, sub_id: str, body: dict[str, Any]
@@ -747,6 +864,7 @@ def _clear_next_term(scheduled: dict[str, Any], row: sqlite3.Row, now: float) ->
     Center does): the renewal quantity and term, and a billing cycle due at renewal."""
     scheduled.pop("renewalQuantity", None)
     scheduled.pop("renewalTermDuration", None)
+    scheduled.pop("renewalOfferId", None)
     if _changes_at_renewal(row, now):
         scheduled.pop("scheduledBillingCycle", None)
 
@@ -1052,6 +1170,17 @@ def create_app(
         body = await body_of(request)
         return await _in_thread(
             lambda: serve(request, lambda c: (200, state.convert_trial(c, customer_id, sub_id, body)), True)
+        )
+
+    @app.get("/v1/customers/{customer_id}/subscriptions/{sub_id}/transitionEligibilities")
+    def transition_eligibilities(customer_id: str, sub_id: str, request: Request) -> Response:
+        return serve(request, lambda c: (200, state.transition_eligibilities(c, customer_id, sub_id)), False)
+
+    @app.post("/v1/customers/{customer_id}/subscriptions/{sub_id}/transitions")
+    async def transition(customer_id: str, sub_id: str, request: Request) -> Response:
+        body = await body_of(request)
+        return await _in_thread(
+            lambda: serve(request, lambda c: (201, state.transition(c, customer_id, sub_id, body)), True)
         )
 
     @app.get("/v1/customers/{customer_id}/subscriptions/{sub_id}/utilizations/azure")

@@ -228,11 +228,12 @@ class ReconciliationReport:
         )
 
 
-ENDED_STATUSES = frozenset({"cancelled", "expired"})
+ENDED_STATUSES = frozenset({"cancelled", "expired", "transitioned"})
 
 
 def _expected_vendor_status(sub: Subscription) -> str:
-    return {"trial": "active", "disabled": "suspended"}.get(sub.status, sub.status)
+    # a subscription whose every seat moved to an upgrade has ended at the vendor
+    return {"trial": "active", "disabled": "suspended", "transitioned": "expired"}.get(sub.status, sub.status)
 
 
 class VendorReconciliation:

@@ -60,6 +60,9 @@ PUSHED_CHANGES: tuple[type, ...] = (
     # licence assignment: the vendor holds the tenant's users and their licences
     Subscription.LicenceAssignmentRequested,
     Subscription.LicenceUnassignmentRequested,
+    # issue 16: upgrades and the next term's offer
+    Subscription.TransitionRequested,
+    Subscription.RenewalOfferScheduled,
 )
 PLATFORM_ACTORS = ("system:provisioning", "system:vendor-sync", "system:scheduler", "system:billing")
 
@@ -390,6 +393,13 @@ class SagaSteps:
                 TERM_ISO[change.terms.term],
                 key,
             )
+        elif isinstance(change, Subscription.RenewalOfferScheduled):
+            next_offer = self.app.catalog().offer(change.offer_id) if change.offer_id is not None else None
+            v.update_subscription(
+                customer_id, vendor_id, {"renewalOfferId": next_offer.vendor_offer_id if next_offer else None}, key
+            )
+        elif isinstance(change, Subscription.TransitionRequested):
+            self._transition(sub, change, customer_id, vendor_id, key)
         else:
             raise PlatformNotReady(f"{type(change).__name__} is not pushed to the vendor")
 
@@ -404,6 +414,19 @@ class SagaSteps:
         vs = v.get_subscription(customer_id, vendor_id)
         if vs.assigned_licences != sub.assigned:
             self.app.sync_assigned_licences(sub.id, vs.assigned_licences, actor=SYSTEM_VENDOR_SYNC)
+
+    def _transition(
+        self, sub: Subscription, change: Subscription.TransitionRequested, customer_id: str, vendor_id: str, key: str
+    ) -> None:
+        """Have the vendor do the upgrade (the same idempotency key on a replay answers the
+        same new subscription; no eligibility pre-check, which a done move would fail), then
+        record it here. A refusal is recorded with the vendor's reason by ``push_change``."""
+        request = change.request
+        if sub.pending_transition is None or sub.pending_transition.transition_id != request.transition_id:
+            return  # recorded already (a replayed step)
+        offer = self.app.catalog().offer(request.offer_id)
+        done = self.vendor.transition(customer_id, vendor_id, offer.vendor_offer_id, request.quantity, key)
+        self.app.complete_transition(sub.id, request.transition_id, done.to_subscription_id)
 
     def _create_addon(self, addon: Subscription, customer_id: str, key: str) -> bool:
         """An add-on a user attached to a live base: one vendor order, then link its id."""

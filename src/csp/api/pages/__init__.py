@@ -40,6 +40,9 @@ def install(app: FastAPI) -> None:
 
     for module in (public, home, customers, ordering, subscriptions, billing, account, passwords, licences):
         app.include_router(module.router, include_in_schema=False)
+    from csp.api.pages import transitions  # issue 16: Upgrade and Next term
+
+    app.include_router(transitions.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     _html_errors(app)
 

@@ -24,6 +24,7 @@ LABELS = {
     "expired": "Expired",
     "disabled": "Disabled",
     "cancelled": "Cancelled",
+    "transitioned": "Upgraded",
     "requested": "Requested",
     "verifying": "Verifying",
     "created": "Created",

@@ -46,6 +46,13 @@ VERBS: dict[str, str] = {
     "VendorChangeRefused": "recorded the vendor's refusal of a change, and restored its state",
     "AdoptedFromVendor": "adopted a subscription found at the vendor and unknown here",
     "CorrectedFromVendor": "set the subscription to what the vendor holds",
+    # upgrades (transitions) and the next term (issue 16)
+    "TransitionRequested": "asked the vendor to move licences to an upgrade",
+    "TransitionCompleted": "recorded the licences moved to the upgrade by the vendor",
+    "MovedToBase": "moved the add-on to the upgraded subscription",
+    "RenewalOfferScheduled": "scheduled the offer of the next term",
+    "RenewalOfferApplied": "renewed as the offer scheduled for the next term",
+    "NextTermCleared": "deleted the changes scheduled for the next term",
     # orders
     "Drafted": "created the order (a cart)",
     "LineAdded": "added a line",
@@ -88,8 +95,17 @@ VENDOR = {
     "VendorAgreementAccepted",
     "CreatedAtVendor",
     "Rejected",
+    "TransitionCompleted",
+    "MovedToBase",
 }
-SCHEDULED = {"Renewed", "Expired", "Disabled", "CancellationWindowsClosed", "BillingCycleChanged"}
+SCHEDULED = {
+    "Renewed",
+    "Expired",
+    "Disabled",
+    "CancellationWindowsClosed",
+    "BillingCycleChanged",
+    "RenewalOfferApplied",
+}
 KINDS = {
     "all": "Everything",
     "changes": "Changes people made",

@@ -25,6 +25,7 @@ from csp.api.pages.web import ORG_COOKIE, Page, page_for, parse_as_of
 from csp.api.presenters import subscription_public
 from csp.api.queries import subscription_rows
 from csp.application.subscriptions import SubscriptionEdit
+from csp.application.transitions import TransitionOption
 from csp.audit import history
 
 router = APIRouter()
@@ -90,6 +91,8 @@ def edited(sub: Subscription) -> tuple[object, ...]:
         sub.markup_percent,
         sub.addon_ids,
         sub.ends_at,
+        sub.renewal_offer_id,
+        sub.pending_transition,
     )
 
 
@@ -108,6 +111,10 @@ def _edit(page: Page, sub: Subscription, status_code: int = 200) -> Response:
         if x not in have and app.offer_available_to(org, catalog.offer(x))
     ]
     parent = app.load(Subscription, sub.parent_id, "subscription") if sub.parent_id else None
+    # issue 16: the upgrades it may move to now, and the next term's changes
+    family = [catalog.offers[u] for u in offer.upgrade_offer_ids if u in catalog.offers]
+    family += [o for o in catalog.offers.values() if sub.offer_id in o.upgrade_offer_ids]
+    upgrades = app.transition_options(sub.id) if sub.status == "active" else []
     return page.render(
         "subscription.html",
         status_code=status_code,
@@ -124,7 +131,20 @@ def _edit(page: Page, sub: Subscription, status_code: int = 200) -> Response:
         can_order=page.may("orders.write") and not caller.is_customer,
         in_cart=cart_change_line(page, caller, sub.id),
         unit=sub.unit,
+        upgrades=upgrades,
+        upgrade_options=[("", "Choose…")] + [(o.offer.id, upgrade_label(o, caller.is_customer)) for o in upgrades],
+        next_term=app.next_term(sub.id),
+        next_term_offers=[("", f"{sub.offer_name} (as now)")] + [(o.id, o.name) for o in family],
     )
+
+
+def upgrade_label(option: TransitionOption, customer: bool) -> str:
+    """An upgrade as the select shows it: its name and price per licence per month."""
+    p = option.price
+    price = f"{p.customer_price} {option.offer.currency}"
+    if not customer:
+        price = f"{p.partner_price} {option.offer.currency} partner, {price} customer"
+    return f"{option.offer.name} · {price} per licence per month"
 
 
 @router.get("/subscriptions/{subscription_id}")
@@ -195,7 +215,11 @@ def order_more(subscription_id: UUID, page: PageDep) -> Response:
 
 
 def _subscription_command(
-    page: Page, subscription_id: UUID, fn: Callable[[UUID, str, int | None], Any], ok: str
+    page: Page,
+    subscription_id: UUID,
+    fn: Callable[[UUID, str, int | None], Any],
+    ok: str,
+    fields: dict[str, str] | None = None,
 ) -> Response:
     """One of the edit screen's forms: ``fn(subscription_id, actor, version)`` with the
     version the form was rendered from (a stale form is refused, the current state shown)."""
@@ -207,7 +231,7 @@ def _subscription_command(
     try:
         page.commands.run(lambda: fn(sub.id, caller.actor, version))
     except CspError as e:
-        page.fail(e)
+        page.fail(e, fields)  # ``fields``: the domain's field names → the form's
         return _edit(page, page.app.load(Subscription, subscription_id, "subscription"), 409)
     return page.redirect(f"/subscriptions/{subscription_id}", ok)
 
