@@ -135,6 +135,18 @@ def test_a_trial_cannot_transition(world: World):
     assert world.app.transition_options(trial.id) == []
 
 
+def test_a_term_that_has_ended_waits_for_its_renewal_before_an_upgrade(world: World, clock: SettableClock):
+    # found by the lifecycle machine: the clock past the term end, the renewal not run yet
+    sub = world.buy(quantity=2, offer_id=BUSINESS_BASIC, billing_cycle="monthly", term="monthly")
+    clock.set(sub.ends_at)
+    with pytest.raises(TransitionNotAllowed) as e:
+        world.app.request_transition(sub.id, BUSINESS_STANDARD, ACTOR)
+    assert refusal(e) == "term_ended"
+    assert world.app.transition_options(sub.id) == []
+    world.app.run_due_work(sub.id)  # renewed: a new term
+    assert BUSINESS_STANDARD in {o.offer.id for o in world.app.transition_options(sub.id)}
+
+
 def test_a_suspended_subscription_cannot_transition(world: World):
     sub = world.buy(quantity=2, offer_id=BUSINESS_BASIC)
     world.app.suspend_subscription(sub.id, ACTOR)

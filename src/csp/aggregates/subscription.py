@@ -1303,17 +1303,24 @@ class Subscription(CspAggregate):
         quantity: int  # what this one keeps
         kind: TransitionKind
 
-    def check_transition(self, offer: Offer, upgrades: tuple[UUID, ...], quantity: int | None) -> int:
-        """Raise unless ``quantity`` seats (default: all) may move now to ``offer``: this one
-        active (not a trial, not suspended), not an add-on, the offer one of ``upgrades``
-        (the catalog's upgrades of this offer; a downgrade waits for the renewal) selling
-        this term and billing cycle. Returns the quantity."""
+    def check_transition(
+        self, offer: Offer, upgrades: tuple[UUID, ...], quantity: int | None, at: datetime | None = None
+    ) -> int:
+        """Raise unless ``quantity`` seats (default: all) may move at ``at`` to ``offer``: this
+        one active (not a trial, not suspended) and inside its term (a term that has ended
+        waits for its renewal), not an add-on, the offer one of ``upgrades`` (the catalog's
+        upgrades of this offer; a downgrade waits for the renewal) selling this term and
+        billing cycle. Returns the quantity."""
         if self.status == "trial" or self.is_trial:
             raise TransitionNotAllowed("a trial cannot be upgraded; convert it first", reason="trial")
         if self.status == "suspended":
             raise TransitionNotAllowed("a suspended subscription cannot be upgraded", reason="suspended")
         if self.status != "active":
             raise TransitionNotAllowed(f"the subscription is {self.status}", reason="not_active")
+        if at is not None and at >= self.ends_at:
+            raise TransitionNotAllowed(
+                "the term has ended; the subscription can be upgraded once it has renewed", reason="term_ended"
+            )
         if self.is_addon:
             raise TransitionNotAllowed("an add-on cannot be upgraded on its own", reason="addon")
         if self.pending_transition is not None:
@@ -1359,7 +1366,7 @@ class Subscription(CspAggregate):
         actor: Actor,
         at: datetime,
     ) -> TransitionRequest:
-        qty = self.check_transition(offer, upgrades, quantity)
+        qty = self.check_transition(offer, upgrades, quantity, at)
         request = TransitionRequest(
             transition_id=transition_id,
             offer_id=offer.id,

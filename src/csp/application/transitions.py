@@ -130,7 +130,7 @@ class TransitionCommands(CspApplicationBase):
             if offer is None:
                 continue
             try:
-                sub.check_transition(offer, upgrades, None)
+                sub.check_transition(offer, upgrades, None, now)
                 self._check_addons_follow(sub, offer, sub.quantity)
             except CspError:
                 continue
