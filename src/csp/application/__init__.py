@@ -16,6 +16,7 @@ from csp.application.billing import BillingCommands
 from csp.application.carts import AddonRequest, NewLineRequest
 from csp.application.catalog import CatalogCommands
 from csp.application.customization import CustomizationCommands
+from csp.application.notify import NotifyCommands
 from csp.application.orders import OrderCommands
 from csp.application.organizations import OrganizationCommands
 from csp.application.quotes import QuoteCommands, QuoteLineRequest
@@ -37,6 +38,7 @@ class CspApplication(
     CatalogCommands,
     VendorSyncCommands,
     BillingCommands,
+    NotifyCommands,  # notices and webhook endpoints (issue 16, items 6 and 7)
     CspApplicationBase,
 ):
     """Every aggregate of the platform in one application: one log, one sequence."""
