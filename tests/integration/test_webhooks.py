@@ -5,11 +5,7 @@ PostgreSQL with the in-process broker, and once on Redis."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from csp.aggregates.notify import WebhookEndpoint, notice_id_for
 from csp.aggregates.order import Order
@@ -17,27 +13,10 @@ from csp.aggregates.organization import Organization
 from csp.application import NewLineRequest
 from tests.fixtures.api import outbox
 from tests.fixtures.sagas import world_through_sagas
-from tests.fixtures.webhooks import Receiver, ReceiverServer
-from tests.support import ACTOR, BUSINESS_PREMIUM, postgres_schema
+from tests.fixtures.webhooks import FAST_HOOKS, Receiver, ReceiverServer, hook_system
+from tests.support import ACTOR, BUSINESS_PREMIUM
 
-FAST_HOOKS = {
-    "test_mode": True,
-    "webhook_min_backoff_ms": 30,
-    "webhook_max_backoff_ms": 120,
-    "webhook_max_retries": 4,
-}
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def hook_system(request: pytest.FixtureRequest, saga_system_factory: Any) -> Iterator[Any]:
-    """A started embedded system (relay and workers in-process) on each store."""
-    with contextlib.ExitStack() as stack:
-        overrides: dict[str, Any] = dict(FAST_HOOKS)
-        if request.param == "postgres":
-            url = request.getfixturevalue("postgres_dsn")
-            schema = stack.enter_context(postgres_schema(url))
-            overrides["database_url"] = f"{url}?schema={schema}"
-        yield lambda **more: saga_system_factory(**{**overrides, **more})
+__all__ = ["hook_system"]  # the fixture, imported
 
 
 def _register(system: Any, reseller_id: Any, receiver: Receiver, events: list[str]) -> WebhookEndpoint:
