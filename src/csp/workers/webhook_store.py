@@ -147,6 +147,10 @@ class WebhookStore:
             for r in rows
         ]
 
+    def any_enabled(self) -> bool:
+        """Whether any endpoint is enabled (else the relay loads nothing to build bodies)."""
+        return bool(self.store._rows("SELECT 1 FROM {p}webhook_endpoints WHERE enabled = 1 LIMIT 1"))
+
     def record_failure(self, endpoint_id: UUID) -> int:
         """One more delivery failed for good: the count of failures in a row."""
         self.store._exec(

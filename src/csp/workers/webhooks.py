@@ -37,6 +37,7 @@ from csp.aggregates.order import Order
 from csp.aggregates.subscription import Subscription
 from csp.aggregates.tenant import Tenant
 from csp.application import CspApplication
+from csp.workers.store import stamp
 from csp.workers.webhook_store import EndpointRow, NewDelivery, WebhookStore, WebhookWrite
 
 log = logging.getLogger("csp.webhooks")
@@ -172,8 +173,6 @@ def fan_out(app: CspApplication, store: WebhookStore, event: Any, kind: str) -> 
     if isinstance(event, Subscription.Event):
         sub = app.load(Subscription, event.originator_id, "subscription", version=event.originator_version)
         lane = sub.parent_id or sub.id  # a family of base and add-ons shares a lane
-    from csp.workers.store import stamp
-
     return tuple(
         NewDelivery(
             deterministic_id("delivery", e.endpoint_id, eid), e.endpoint_id, eid, kind, lane, body, stamp(event.at)
@@ -187,7 +186,7 @@ def webhook_write(app: CspApplication, store: WebhookStore, event: Any) -> Webho
     if row is not None:
         return WebhookWrite(endpoints=(row,))
     kind = webhook_kind(event)
-    if kind is None:
+    if kind is None or not store.any_enabled():
         return None
     deliveries = fan_out(app, store, event, kind)
     return WebhookWrite(deliveries=deliveries) if deliveries else None
@@ -229,8 +228,6 @@ class WebhookSteps:
             self._client = None
 
     def _now(self) -> str:
-        from csp.workers.store import stamp
-
         return stamp(self.app.now())
 
     def deliver(self, delivery_id: str) -> None:
