@@ -86,10 +86,13 @@ def test_a_trial_ending_is_noticed_seven_days_and_one_day_before(world):
     trial = world.buy(offer_id=BUSINESS_PREMIUM_TRIAL, quantity=None, term="monthly")
     assert trial.status == "trial"
     job = NoticeJob(world.app, _Live(trial.id))
+    world.clock.set(trial.tranches[0].window_ends_at - timedelta(hours=1))
+    job.run(world.clock.now())  # a trial's window closing is no news: its seats cost nothing
     for days in (6, 6, 0.5):
         world.clock.set(trial.ends_at - timedelta(days=days))
         job.run(world.clock.now())
-    notices = [n for n in _notices(world.app, world.reseller.id) if n.kind == "trial_ending"]
+    notices = _notices(world.app, world.reseller.id)
+    assert {n.kind for n in notices} == {"trial_ending"}
     assert sorted(n.due_at for n in notices) == [trial.ends_at - timedelta(days=7), trial.ends_at - timedelta(days=1)]
 
 

@@ -80,7 +80,7 @@ def due_notices(
                         f"{_subject(sub)} ({sub.quantity} licences) renews on {_when(renews)}.",
                     )
                 )
-    if prefs.window_closing_hours > 0:
+    if prefs.window_closing_hours > 0 and sub.status != "trial":  # a trial's seats cost nothing to cancel
         hours = timedelta(hours=prefs.window_closing_hours)
         for t in sub.tranches:
             if t.quantity <= 0 or t.number in sub.closed_window_numbers:

@@ -260,7 +260,10 @@ class WebhookSteps:
             self.store.record_success(d.endpoint_id)
             self._finish(d, "delivered")
             return
-        self.store.record_attempt(d.id, self._now(), r.status_code, r.text[:200])
+        answer = r.text.strip()[:200]
+        self.store.record_attempt(
+            d.id, self._now(), r.status_code, f"HTTP {r.status_code}" + (f": {answer}" if answer else "")
+        )
         raise DeliveryFailed(f"webhook {d.id}: HTTP {r.status_code}")
 
     def gave_up(self, delivery_id: str, error: str) -> None:
