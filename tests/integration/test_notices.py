@@ -86,3 +86,28 @@ def test_an_issued_invoice_is_noticed_unless_turned_off(hook_system):
     clock.set((first_of_next + timedelta(days=32)).replace(day=1, hour=1))
     assert w.sagas.run_due(clock.now()).drained
     assert len(outbox(system, "notice_invoice_issued")) == 1
+
+
+def test_a_notice_owed_when_the_in_process_broker_loses_its_queue_is_recorded_after_a_restart(hook_system):
+    from csp.aggregates.notify import WebhookEndpoint, notice_id_for
+    from tests.support import profile
+
+    # given an event that calls for a notice, seen by the relay while no worker runs
+    first = hook_system(start=False)
+    first.sagas.start_relay()
+    reseller = first.app.register_reseller(profile(), actor=ACTOR)
+    endpoint = first.app.register_webhook(reseller.id, "https://psa.example.com/in", ["*"], ACTOR)
+    first.app.disable_webhook(endpoint.id, "10 deliveries in a row failed", "system:webhooks")
+    assert first.sagas.relay.wait(first.app.recorder.max_notification_id(), timeout=10)
+    assert ("notice:webhook_disabled", endpoint.id, 2) in first.sagas.store.pending()
+    # when the process dies (its queue with it) and the service starts again
+    first.close()
+    second = hook_system()
+    assert second.sagas.drain(30)
+    # then the relay re-enqueued it: the notice exists, once, and nothing is owed any more
+    disabled = [
+        e for e in second.app.repository.event_store.get(endpoint.id) if isinstance(e, WebhookEndpoint.Disabled)
+    ]
+    notice = second.app.notice(notice_id_for(reseller.id, "webhook_disabled", endpoint.id, disabled[0].at), reseller.id)
+    assert notice.kind == "webhook_disabled"
+    assert [p for p in second.sagas.store.pending() if p[0].startswith("notice:")] == []

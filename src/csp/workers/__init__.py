@@ -94,7 +94,13 @@ class Sagas:
             timeout_seconds=s.webhook_timeout_seconds,
         )
         self.actors = register_actors(
-            self.broker, self.steps, s, self.store, clock, webhooks=self.webhook_steps, notices=NoticeSteps(self.app)
+            self.broker,
+            self.steps,
+            s,
+            self.store,
+            clock,
+            webhooks=self.webhook_steps,
+            notices=NoticeSteps(self.app, self.store),
         )
         self.relay = Relay(self.app, self.store, lambda actor, args: self.send(actor, *args))
         jobs: list[Job] = [

@@ -138,13 +138,17 @@ def event_notice(event: Any) -> tuple[str, UUID] | None:
 class NoticeSteps:
     """The ``record_notice`` actor's work: the notice an event calls for, once."""
 
-    def __init__(self, app: CspApplication) -> None:
+    def __init__(self, app: CspApplication, store: SagaStore) -> None:
         self.app = app
+        self.store = store
 
     def record_notice(self, kind: str, subject_id: str, version: int, at: str) -> None:
         """``at``: when the event happened (the notice's due instant)."""
+        self._record(kind, UUID(subject_id), version, at)
+        self.store.complete(f"notice:{kind}", UUID(subject_id), version)
+
+    def _record(self, kind: str, sid: UUID, version: int, at: str) -> None:
         app = self.app
-        sid = UUID(subject_id)
         due = datetime.fromisoformat(at)
         if kind == "provisioning_failed":
             order = app.load(Order, sid, "order", version=version)

@@ -45,6 +45,7 @@ class NotifyRouter:
         notice = event_notice(event)
         if notice is not None:
             kind, subject = notice
+            pending.append((f"notice:{kind}", subject, event.originator_version))
             extra.append(("record_notice", (kind, str(subject), event.originator_version, event.at.isoformat())))
         if isinstance(event, Notice.Issued):
             v = event.originator_version
@@ -55,6 +56,15 @@ class NotifyRouter:
         base = write or RelayWrite({}, {})
         merged = dataclasses.replace(base, webhooks=hooks, pending_add=(*base.pending_add, *pending))
         return merged, [*messages, *extra], after
+
+    def still_needed(self, pending_kind: str, subject: Any, version: int) -> Message | None:
+        """A ``record_notice`` still owed at a (re)start, with its event's time; None once
+        the notice exists (or the kind is off: the step finds that out again)."""
+        kind = pending_kind.removeprefix("notice:")
+        events = list(self.app.repository.event_store.get(subject, gt=version - 1, lte=version))
+        if not events:
+            return None
+        return ("record_notice", (kind, str(subject), version, events[0].at.isoformat()))
 
     def rederive(self, enqueue: Callable[[str, tuple[Any, ...]], None]) -> int:
         """Re-enqueue the deliveries still pending (their lanes keep the order)."""

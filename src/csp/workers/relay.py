@@ -212,6 +212,8 @@ class Relay:
 
     def _still_needed(self, kind: str, agg: UUID, version: int) -> Message | None:
         app = self.app
+        if kind.startswith("notice:"):  # a notice an event calls for (csp.workers.notify)
+            return self.notify.still_needed(kind, agg, version)
         if kind == "order":
             order = app.load(Order, agg, "order")
             return ("provision_order", (str(agg),)) if order.status in ("placed", "provision_started") else None
