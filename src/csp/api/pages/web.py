@@ -364,9 +364,10 @@ class Page:
             # notifications (with the unread count) and webhooks (issue 16)
             if self.may("notifications.read") and self.read is not None:
                 unread = self.read.unread_notices(self.caller.reseller_id)
-                items.append(
-                    (f"NOTIFICATIONS ({unread})" if unread else "NOTIFICATIONS", "/notifications", "/notifications")
-                )
+                # current on its own pages only (not on /settings/notifications)
+                here = self.request.url.path
+                section = here if here.startswith("/notifications") else "/notifications/"
+                items.append((f"NOTIFICATIONS ({unread})" if unread else "NOTIFICATIONS", "/notifications", section))
             if self.may("webhooks.read"):
                 items.append(("WEBHOOKS", "/webhooks", "/webhooks"))
         return {
