@@ -107,6 +107,15 @@ class Settings(BaseSettings):
         "(differences are logged; csp vendor reconcile --fix resolves them)",
     )
 
+    # --- outbound webhooks (csp.workers.webhooks) ---
+    webhook_max_retries: int = Field(default=12, ge=0, description="attempts after the first, per delivery")
+    webhook_min_backoff_ms: int = Field(default=5_000, ge=1, description="first retry delay; doubles up to the maximum")
+    webhook_max_backoff_ms: int = Field(default=3_600_000, ge=1, description="longest retry delay (default 1 h)")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="timeout of one POST to an endpoint")
+    webhook_disable_after: int = Field(
+        default=10, ge=1, description="deliveries in a row given up after which an endpoint is disabled"
+    )
+
     # --- the vendor (csp.vendor) ---
     vendor_timeout_seconds: float = Field(default=10.0, description="timeout of one call to the vendor's API")
     vendor_sim_db: str = Field(default="", description="the simulator's state (default: <data_dir>/vendor-sim.db)")

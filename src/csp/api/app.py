@@ -22,13 +22,14 @@ from csp.api.oidc import install_oidc
 from csp.api.oidc import router as oidc_router
 from csp.api.pages import install as install_pages
 from csp.api.passwords import PasswordFlows
-from csp.api.ports import SagaControl, VendorLinks, WebSagas
+from csp.api.ports import SagaControl, VendorLinks, Webhooks, WebSagas
 from csp.api.routes import (
     accounts,
     billing,
     catalog,
     history,
     licences,
+    notify,
     operations,
     orders,
     organizations,
@@ -103,6 +104,7 @@ def create_app(parts: WebParts, auth: Auth | None = None) -> FastAPI:
     app.state.saga_control = saga_control
     app.state.vendor_links = VendorLinks(parts.sagas)
     app.state.tenant_directory = TenantDirectory(parts.sagas)  # licence assignment: a tenant's users
+    app.state.webhooks = Webhooks(parts.sagas)  # deliveries (csp.api.routes.notify)
     app.state.invitations = Invitations(parts.app, commands, parts.mailer, settings.public_url, settings.test_mode)
     app.state.auth = auth or Auth(parts.app, settings, build_session_store(settings, parts.database))
     app.state.metrics = Metrics()
@@ -131,7 +133,7 @@ def create_app(parts: WebParts, auth: Auth | None = None) -> FastAPI:
     parts.app.add_save_listener(remember_saves)  # read-your-writes (csp.api.commands)
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX, responses=ERRORS)  # type: ignore[arg-type]
-    for module in (accounts, catalog, organizations, orders, subscriptions, history, billing, quotes, licences):
+    for module in (accounts, catalog, organizations, orders, subscriptions, history, billing, quotes, licences, notify):
         api.include_router(module.router)
     api.include_router(transition_routes.router)
     api.include_router(oidc_router)

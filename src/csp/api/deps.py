@@ -19,7 +19,7 @@ from csp.api.commands import Commands
 from csp.api.errors import Malformed, NotAllowed, Unauthorized, Unavailable
 from csp.api.passwords import PasswordFlows
 from csp.api.permissions import Action, Grant, grant_for
-from csp.api.ports import SagaControl, VendorLinks
+from csp.api.ports import SagaControl, VendorLinks, Webhooks
 from csp.api.signups import SignUps
 from csp.api.tenant_directory import TenantDirectory
 from csp.application import CspApplication
@@ -70,6 +70,10 @@ async def get_tenant_directory(request: Request) -> TenantDirectory:
     return request.app.state.tenant_directory  # type: ignore[no-any-return]
 
 
+async def get_webhooks(request: Request) -> Webhooks:
+    return request.app.state.webhooks  # type: ignore[no-any-return]
+
+
 async def get_invitations(request: Request) -> Invitations:
     return request.app.state.invitations  # type: ignore[no-any-return]
 
@@ -100,6 +104,8 @@ ClockDep = Annotated[Clock, Depends(get_clock)]
 SagaControlDep = Annotated[SagaControl, Depends(get_saga_control)]
 VendorLinksDep = Annotated[VendorLinks, Depends(get_vendor_links)]
 TenantDirectoryDep = Annotated[TenantDirectory, Depends(get_tenant_directory)]
+
+WebhooksDep = Annotated[Webhooks, Depends(get_webhooks)]
 InvitationsDep = Annotated[Invitations, Depends(get_invitations)]
 PasswordsDep = Annotated[PasswordFlows, Depends(get_passwords)]
 SignUpsDep = Annotated[SignUps, Depends(get_signups)]
@@ -216,6 +222,10 @@ ReportsReader = Annotated[Caller, Depends(Authorize("reports.read"))]
 QuotesReader = Annotated[Caller, Depends(Authorize("quotes.read"))]
 QuotesWriter = Annotated[Caller, Depends(Authorize("quotes.write"))]
 QuotesAcceptor = Annotated[Caller, Depends(Authorize("quotes.accept"))]
+NotificationsReader = Annotated[Caller, Depends(Authorize("notifications.read"))]
+NotificationsWriter = Annotated[Caller, Depends(Authorize("notifications.write"))]
+WebhooksReader = Annotated[Caller, Depends(Authorize("webhooks.read"))]
+WebhooksWriter = Annotated[Caller, Depends(Authorize("webhooks.write"))]
 # the same permissions, for a route that checks them in its own thread (``Permit``)
 OrdersReading = Annotated[Permit, Depends(Permission("orders.read"))]
 SubscriptionsReading = Annotated[Permit, Depends(Permission("subscriptions.read"))]

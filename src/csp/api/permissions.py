@@ -41,6 +41,10 @@ Action = Literal[
     "quotes.read",
     "quotes.write",
     "quotes.accept",
+    "notifications.read",
+    "notifications.write",
+    "webhooks.read",
+    "webhooks.write",
 ]
 
 A, S = Grant.ALLOW, Grant.SELF_SERVICE
@@ -76,6 +80,11 @@ PERMISSIONS: dict[Action, dict[Role, Grant]] = {
     "quotes.read": _EVERYONE_READS,
     "quotes.write": _MANAGERS,
     "quotes.accept": {**_MANAGERS, "customer_admin": S},
+    # notifications and webhooks (the reseller's own; no customer role)
+    "notifications.read": _RESELLER_READERS,
+    "notifications.write": _MANAGERS,  # mark a notice read
+    "webhooks.read": {"account_manager": A, "read_only": A},
+    "webhooks.write": {"account_manager": A},
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Protocol
+from uuid import UUID
 
 from csp.api.errors import Unavailable
 from csp.vendor.gateway import VendorError, VendorGateway
@@ -38,6 +39,11 @@ class Sagas(Protocol):
     def relationship_request_url(self) -> str: ...
 
     def gateway(self) -> VendorGateway: ...  # a tenant's users, read from the vendor (tenant_directory)
+    def deliveries(self, endpoint_id: UUID, limit: int = 50, offset: int = 0) -> tuple[list[Any], int]: ...
+
+    def delivery(self, delivery_id: UUID) -> Any: ...
+
+    def replay_delivery(self, delivery_id: UUID) -> str: ...
 
 
 class SagaControl:
@@ -81,6 +87,28 @@ class VendorLinks:
             return self._sagas.relationship_request_url()
         except VendorError as e:
             raise Unavailable(f"the vendor did not give the link: {e}", code="vendor_unavailable") from None
+
+
+class Webhooks:
+    """An endpoint's deliveries and their attempts (the sagas' store, shared by every
+    process), and replaying one; 503 without the sagas in this process."""
+
+    def __init__(self, sagas: Sagas | None) -> None:
+        self._sagas = sagas
+
+    def _require(self) -> Sagas:
+        if self._sagas is None:
+            raise Unavailable("the sagas' store is not reachable from this process", code="sagas_unavailable")
+        return self._sagas
+
+    def deliveries(self, endpoint_id: UUID, limit: int, offset: int) -> tuple[list[Any], int]:
+        return self._require().deliveries(endpoint_id, limit, offset)
+
+    def delivery(self, delivery_id: UUID) -> Any:
+        return self._require().delivery(delivery_id)
+
+    def replay(self, delivery_id: UUID) -> str:
+        return self._require().replay_delivery(delivery_id)
 
 
 class SagaRunner(Protocol):

@@ -17,6 +17,7 @@ from csp.application.carts import AddonRequest, NewLineRequest
 from csp.application.catalog import CatalogCommands
 from csp.application.customization import CustomizationCommands
 from csp.application.licences import LicenceCommands
+from csp.application.notify import NotifyCommands
 from csp.application.orders import OrderCommands
 from csp.application.organizations import OrganizationCommands
 from csp.application.quotes import QuoteCommands, QuoteLineRequest
@@ -41,6 +42,7 @@ class CspApplication(
     CatalogCommands,
     VendorSyncCommands,
     BillingCommands,
+    NotifyCommands,  # notices and webhook endpoints (issue 16, items 6 and 7)
     CspApplicationBase,
 ):
     """Every aggregate of the platform in one application: one log, one sequence."""

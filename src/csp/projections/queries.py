@@ -27,6 +27,7 @@ from csp.projections import (
     charges_ledger,
     invoice_history,
     licence_seats,
+    notices_list,
     orders_list,
     organizations_list,
     quotes_list,
@@ -34,12 +35,14 @@ from csp.projections import (
     subscriptions_list,
     tenants_list,
     users_list,
+    webhooks_list,
 )
 from csp.projections.audit_chain import AuditChain
 from csp.projections.charges_ledger import ChargesLedger
 from csp.projections.invoice_history import InvoiceHistory
 from csp.projections.licence_seats import LicenceSeats
 from csp.projections.model import ReadModelGroup
+from csp.projections.notices_list import NoticesList
 from csp.projections.orders_list import OrdersList
 from csp.projections.organizations_list import OrganizationsList
 from csp.projections.query import Page, check_paging, csv_text
@@ -51,6 +54,7 @@ from csp.projections.store import APPLICATION_NAME, PostgresReadView, ReadView, 
 from csp.projections.subscriptions_list import SubscriptionsList
 from csp.projections.tenants_list import TenantsList
 from csp.projections.users_list import UsersList
+from csp.projections.webhooks_list import WebhooksList
 
 if TYPE_CHECKING:
     from csp.application import CspApplication
@@ -85,6 +89,8 @@ def read_models() -> ReadModelGroup:
             ReportsConsumption(),
             AuditChain(),
             LicenceSeats(),
+            NoticesList(),  # notifications and webhooks (issue 16)
+            WebhooksList(),
         ),
     )
 
@@ -277,6 +283,20 @@ class ReadModels:
 
     def users(self, reseller_id: UUID, organization_id: UUID | None = None, limit: int = 50, offset: int = 0) -> Page:
         return users_list.users(self.view, reseller_id, organization_id, limit, offset)
+
+    # --- notices and webhook endpoints (issue 16) ---
+
+    def notices(self, reseller_id: UUID, unread: bool = False, limit: int = 50, offset: int = 0) -> Page:
+        return notices_list.notices(self.view, reseller_id, unread, limit, offset)
+
+    def unread_notices(self, reseller_id: UUID) -> int:
+        return notices_list.unread_count(self.view, reseller_id)
+
+    def notice(self, notice_id: UUID) -> dict[str, Any] | None:
+        return notices_list.notice(self.view, notice_id)
+
+    def webhooks(self, reseller_id: UUID, limit: int = 50, offset: int = 0) -> Page:
+        return webhooks_list.webhooks(self.view, reseller_id, limit, offset)
 
     def quotes(self, organization_id: UUID, limit: int = 50, offset: int = 0) -> Page:
         return quotes_list.quotes(self.view, organization_id, self.app.now(), limit, offset)

@@ -22,6 +22,7 @@ import threading
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
@@ -35,11 +36,14 @@ from csp.vendor.client import HttpVendorGateway
 from csp.workers.actors import register_actors
 from csp.workers.broker import broker_kind, build_broker
 from csp.workers.control import SagasControlClient
+from csp.workers.notices import NoticeJob, NoticeSteps
 from csp.workers.reconcile import VendorReconciliation
 from csp.workers.relay import Relay
 from csp.workers.scheduler import BillingJob, DueReport, DueWorkJob, Job, Scheduler, VendorSyncJob
 from csp.workers.steps import SagaSteps
 from csp.workers.store import SagaStore
+from csp.workers.webhook_store import Delivery, WebhookStore
+from csp.workers.webhooks import WebhookSteps
 
 if TYPE_CHECKING:
     from csp.application import CspApplication
@@ -81,16 +85,35 @@ class Sagas:
             reconcile_ms=s.saga_max_backoff_ms,
             settle_ms=s.saga_settle_ms,
         )
-        self.actors = register_actors(self.broker, self.steps, s, self.store, clock)
+        # notifications and webhooks (issue 16, items 6 and 7)
+        self.webhook_store = WebhookStore(self.store)
+        self.webhook_steps = WebhookSteps(
+            self.app,
+            self.webhook_store,
+            self.send,
+            disable_after=s.webhook_disable_after,
+            timeout_seconds=s.webhook_timeout_seconds,
+        )
+        self.actors = register_actors(
+            self.broker,
+            self.steps,
+            s,
+            self.store,
+            clock,
+            webhooks=self.webhook_steps,
+            notices=NoticeSteps(self.app, self.store),
+        )
         self.relay = Relay(self.app, self.store, lambda actor, args: self.send(actor, *args))
         jobs: list[Job] = [
             DueWorkJob(self.app, self.store),
             VendorSyncJob(self.store, self.send, s.vendor_sync_interval_seconds),
             BillingJob(self.app, self.store),
+            NoticeJob(self.app, self.store),
             VendorReconciliation(self.app, self.store, self.gateway, s.vendor_reconcile_interval_seconds),
         ]
         self.scheduler = Scheduler(jobs, self.app.now, s.scheduler_interval_seconds)
         self.scheduler.on_tick.append(self.enqueue_requested_retries)
+        self.scheduler.on_tick.append(self.enqueue_requested_replays)
         self.worker: dramatiq.Worker | None = None
         self._relationship_url: str | None = None
         self._running: set[str] = set()
@@ -154,6 +177,32 @@ class Sagas:
             n += 1
         return n
 
+    # --- webhook deliveries (the web layer's port: csp.api.ports.Webhooks) ------------
+
+    def deliveries(self, endpoint_id: UUID, limit: int = 50, offset: int = 0) -> tuple[list[Delivery], int]:
+        return self.webhook_store.deliveries(endpoint_id, limit, offset)
+
+    def delivery(self, delivery_id: UUID) -> Delivery | None:
+        return self.webhook_store.delivery(delivery_id)
+
+    def replay_delivery(self, delivery_id: UUID) -> str:
+        """Send a delivery again, with its webhook-id and body. With the in-process broker
+        and no worker here, the running service sends it on its next scheduler tick."""
+        later = self.kind == "stub" and "worker" not in self._running
+        self.webhook_store.request_replay(delivery_id, requested=later)
+        if later:
+            return "requested"
+        self.send("deliver_webhook", str(delivery_id))
+        return "enqueued"
+
+    def enqueue_requested_replays(self) -> int:
+        n = 0
+        for delivery_id in self.webhook_store.replay_requests():
+            self.webhook_store.clear_replay_request(delivery_id)
+            self.send("deliver_webhook", str(delivery_id))
+            n += 1
+        return n
+
     # --- running -----------------------------------------------------------------
 
     def start(self) -> None:
@@ -197,6 +246,7 @@ class Sagas:
         if self._gateway is not None:
             self._gateway.close()
             self._gateway = None
+        self.webhook_steps.close()
         if self.remote is not None:
             self.remote.close()
             self.remote = None

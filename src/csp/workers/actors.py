@@ -21,8 +21,10 @@ from csp.clock import Clock
 from csp.settings import Settings
 from csp.vendor.gateway import VendorUnavailable
 from csp.workers.broker import queue_name
+from csp.workers.notices import NoticeSteps
 from csp.workers.steps import SagaSteps
 from csp.workers.store import SagaStore
+from csp.workers.webhooks import WebhookSteps
 
 log = logging.getLogger("csp.workers")
 
@@ -34,6 +36,8 @@ ACTORS: dict[str, str] = {
     "push_change": "sagas",
     "send_mail": "mail",
     "sync_subscription": "sync",
+    "record_notice": "mail",
+    "deliver_webhook": "webhooks",
 }
 
 
@@ -115,7 +119,13 @@ class FailureRecorder(Middleware):
 
 
 def register_actors(
-    broker: dramatiq.Broker, steps: SagaSteps, settings: Settings, store: SagaStore, clock: Clock
+    broker: dramatiq.Broker,
+    steps: SagaSteps,
+    settings: Settings,
+    store: SagaStore,
+    clock: Clock,
+    webhooks: WebhookSteps | None = None,
+    notices: NoticeSteps | None = None,
 ) -> dict[str, dramatiq.Actor[Any, Any]]:
     options = {
         "max_retries": settings.saga_max_retries,
@@ -131,6 +141,17 @@ def register_actors(
         "send_mail": steps.send_mail,
         "sync_subscription": steps.sync_subscription,
     }
+    per_actor: dict[str, dict[str, Any]] = {}
+    # notifications and webhooks (issue 16): a delivery has its own, slower retry policy
+    if notices is not None:
+        functions["record_notice"] = notices.record_notice
+    if webhooks is not None:
+        functions["deliver_webhook"] = webhooks.deliver
+        per_actor["deliver_webhook"] = {
+            "max_retries": settings.webhook_max_retries,
+            "min_backoff": settings.webhook_min_backoff_ms,
+            "max_backoff": settings.webhook_max_backoff_ms,
+        }
     actors = {}
     for name, fn in functions.items():
         actors[name] = dramatiq.Actor(
@@ -139,7 +160,7 @@ def register_actors(
             actor_name=name,
             queue_name=queue_name(settings, ACTORS[name]),
             priority=0,
-            options=dict(options),
+            options={**options, **per_actor.get(name, {})},
         )
     # "after" hooks run in reverse order: placed before Retries, this one runs after it
     # and sees whether Retries gave the message up.
@@ -150,6 +171,11 @@ def register_actors(
             {
                 "provision_order": lambda order_id, error: steps.provisioning_gave_up(order_id, error),
                 "create_tenant": lambda tenant_id, error: steps.tenant_gave_up(tenant_id, error),
+                **(
+                    {"deliver_webhook": lambda delivery_id, error: webhooks.gave_up(delivery_id, error)}
+                    if webhooks is not None
+                    else {}
+                ),
             },
         ),
         before=Retries,

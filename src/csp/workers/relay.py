@@ -26,8 +26,10 @@ from csp.aggregates.order import Order
 from csp.aggregates.subscription import TERMINAL, Subscription
 from csp.aggregates.tenant import Tenant
 from csp.application import CspApplication
+from csp.workers.notify import NotifyRouter
 from csp.workers.steps import needs_push
 from csp.workers.store import RelayWrite, SagaStore
+from csp.workers.webhook_store import WebhookStore
 
 log = logging.getLogger("csp.relay")
 
@@ -125,6 +127,7 @@ class Relay:
         self.store = store
         self.enqueue = enqueue
         self.router = Router(app)
+        self.notify = NotifyRouter(app, WebhookStore(store))  # notices and webhooks (csp.workers.notify)
         self._stopping = threading.Event()
         self._subscription: ApplicationSubscription[UUID] | None = None
         self._thread: threading.Thread | None = None
@@ -176,10 +179,14 @@ class Relay:
                     return
                 for event, tracking in sub:
                     write, messages = self.router.route(event)
+                    write, messages, after_commit = self.notify.extend(event, write, messages)
                     for actor, args in messages:
                         self.enqueue(actor, args)
                         self.enqueued += 1
                     self.store.commit(tracking, write)
+                    for actor, args in after_commit:  # webhook deliveries: their rows are written now
+                        self.enqueue(actor, args)
+                        self.enqueued += 1
                     with self._cond:
                         self.position = tracking.notification_id
                         self._cond.notify_all()
@@ -198,12 +205,15 @@ class Relay:
                 continue
             self.enqueue(*message)
             count += 1
+        count += self.notify.rederive(self.enqueue)
         if count:
             log.info("relay: re-enqueued %d pending saga step(s)", count)
         return count
 
     def _still_needed(self, kind: str, agg: UUID, version: int) -> Message | None:
         app = self.app
+        if kind.startswith("notice:"):  # a notice an event calls for (csp.workers.notify)
+            return self.notify.still_needed(kind, agg, version)
         if kind == "order":
             order = app.load(Order, agg, "order")
             return ("provision_order", (str(agg),)) if order.status in ("placed", "provision_started") else None

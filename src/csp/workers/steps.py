@@ -37,6 +37,7 @@ from csp.mail import (
     vendor_refused_message,
 )
 from csp.vendor import CompanyProfile, LineItem, VendorGateway, VendorRefused, VendorUnavailable
+from csp.workers.notices import CUSTOMER_COPIES, customer_copy, notice_message
 from csp.workers.reconcile import LineNotAccepted, OrderLines, order_line_key
 from csp.workers.store import SagaStore
 
@@ -499,13 +500,19 @@ class SagaSteps:
         agg_id = UUID(aggregate_id)
         key = f"{aggregate_id}:{version}"
         pending_kind = f"mail:{kind}"
-        if self.store.mail_sent(key):
+        if self.store.mail_sent(key) and (kind not in CUSTOMER_COPIES or self.store.mail_sent(f"{key}:customer")):
             self.store.complete(pending_kind, agg_id, version)
             return
         message = self._message(kind, agg_id, version)
         if message is not None:
-            self.mailer.send(message)
-            self.store.record_mail(key, kind, message.to, self.app.now())
+            if not self.store.mail_sent(key):
+                self.mailer.send(message)
+                self.store.record_mail(key, kind, message.to, self.app.now())
+            # the customer's copy, when the reseller wants it (csp.workers.notices)
+            copy = customer_copy(self.app, kind, agg_id, message)
+            if copy is not None and not self.store.mail_sent(f"{key}:customer"):
+                self.mailer.send(copy)
+                self.store.record_mail(f"{key}:customer", copy.kind, copy.to, self.app.now())
         self.store.complete(pending_kind, agg_id, version)
 
     def _reseller_email(self, reseller_id: UUID) -> str:
@@ -525,6 +532,8 @@ class SagaSteps:
 
     def _message(self, kind: str, agg_id: UUID, version: int) -> Message | None:
         app = self.app
+        if kind == "notice":  # a lifecycle notice (csp.workers.notices)
+            return notice_message(app, agg_id)
         if kind == "tenant_created":
             t = app.load(Tenant, agg_id, "tenant", version=version)
             org = app.load(Organization, t.organization_id, "organization")

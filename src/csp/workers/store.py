@@ -35,6 +35,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 
 from csp.persistence import Database, eventsourcing_env
+from csp.workers.webhook_store import WEBHOOK_TABLES, WebhookWrite, apply_webhook_write
 
 RELAY_NAME = "relay"
 APPLICATION_NAME = "csp"
@@ -58,6 +59,7 @@ _TABLES = [
     "PRIMARY KEY (subscription_id, day))",
     "CREATE TABLE IF NOT EXISTS {p}saga_jobs (job TEXT NOT NULL, period TEXT NOT NULL, ran_at TEXT NOT NULL, "
     "PRIMARY KEY (job, period))",
+    *WEBHOOK_TABLES,  # outbound webhooks (csp.workers.webhook_store)
 ]
 
 
@@ -109,6 +111,7 @@ class RelayWrite:
     pending_add: tuple[tuple[str, UUID, int], ...] = ()
     pending_done: tuple[tuple[str, UUID, int | None], ...] = ()
     lanes: tuple[tuple[UUID, UUID, int], ...] = ()  # (lane, aggregate, version) of a pushed change
+    webhooks: WebhookWrite | None = None  # endpoints and new deliveries (csp.workers.webhook_store)
 
 
 class SagaStore:
@@ -205,6 +208,8 @@ class SagaStore:
             )
         for kind, agg, maybe_version in w.pending_done:
             self._delete_pending(c, kind, agg, maybe_version)
+        if w.webhooks is not None:
+            apply_webhook_write(self._sql, c, w.webhooks, position)
 
     def _delete_pending(self, c: Any, kind: str, agg: UUID, version: int | None) -> None:
         if version is None:

@@ -31,6 +31,7 @@ def install(app: FastAPI) -> None:
         customers,
         home,
         licences,
+        notify,
         ordering,
         passwords,
         public,
@@ -38,7 +39,7 @@ def install(app: FastAPI) -> None:
     )
     from csp.api.pages.web import HERE
 
-    for module in (public, home, customers, ordering, subscriptions, billing, account, passwords, licences):
+    for module in (public, home, customers, ordering, subscriptions, billing, account, passwords, licences, notify):
         app.include_router(module.router, include_in_schema=False)
     from csp.api.pages import transitions  # issue 16: Upgrade and Next term
 

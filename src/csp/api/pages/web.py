@@ -361,6 +361,15 @@ class Page:
                 items.append(("USERS", f"/o/{org}#users-h" if customer else "/users", "/users"))
             if self.may("quotes.read"):
                 items.append(("QUOTES", f"{base}/quotes" if base else "/organizations", "/quotes"))
+            # notifications (with the unread count) and webhooks (issue 16)
+            if self.may("notifications.read") and self.read is not None:
+                unread = self.read.unread_notices(self.caller.reseller_id)
+                # current on its own pages only (not on /settings/notifications)
+                here = self.request.url.path
+                section = here if here.startswith("/notifications") else "/notifications/"
+                items.append((f"NOTIFICATIONS ({unread})" if unread else "NOTIFICATIONS", "/notifications", section))
+            if self.may("webhooks.read"):
+                items.append(("WEBHOOKS", "/webhooks", "/webhooks"))
         return {
             "links": items,
             "org_id": org,

@@ -1,0 +1,210 @@
+"""Lifecycle notices: the ones time brings (a scheduler job on the test clock like the
+rest) and the ones an event brings (from the relay), each recorded once as a ``Notice``
+(its id derived from kind, subject and due instant) whose ``Issued`` event the relay turns
+into an email to the reseller and a ``notice.<kind>`` webhook. Also the customers' copies
+of their order emails, when the reseller wants them.
+
+- ``renewal_due``: N days before a subscription renews (``renewal_days``).
+- ``window_closing``: H hours before a cancellation window of a subscription closes.
+- ``trial_ending``: N days before a trial ends.
+- ``gdap_expiring``: defined (kind, setting, webhook kind) but not emitted: this tree has
+  no GDAP relationships yet to read an end date from.
+- ``invoice_issued`` / ``provisioning_failed``: when the event happens.
+- ``webhook_disabled``: an endpoint the platform turned off (always on).
+
+A notice is due at ``instant - offset`` and sent by the first scheduler run at or after
+that time while its instant is still ahead; moving the clock again sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from csp.aggregates.base import SYSTEM_SCHEDULER
+from csp.aggregates.errors import NotFound
+from csp.aggregates.invoice import Invoice
+from csp.aggregates.notify import Notice, NotificationPreferences, WebhookEndpoint
+from csp.aggregates.order import Order
+from csp.aggregates.organization import Organization
+from csp.aggregates.subscription import TERMINAL, Subscription
+from csp.application import CspApplication
+from csp.mail import Message
+from csp.workers.store import SagaStore
+
+log = logging.getLogger("csp.notices")
+
+SYSTEM_NOTICES = "system:notices"
+CUSTOMER_COPIES = ("order_placed", "licences_provisioned")
+
+
+def _when(at: datetime) -> str:
+    return f"{at.astimezone(UTC):%d %B %Y, %H:%M} UTC"
+
+
+def _subject(sub: Subscription) -> str:
+    return f"{sub.offer_name} for {sub.tenant_domain}"
+
+
+def due_notices(
+    sub: Subscription, prefs: NotificationPreferences, now: datetime
+) -> list[tuple[str, datetime, str, str]]:
+    """The time-driven notices of one subscription due at ``now``: (kind, due_at, title, detail)."""
+    if sub.status in TERMINAL:
+        return []
+    out: list[tuple[str, datetime, str, str]] = []
+    if sub.status == "trial":
+        for days in prefs.trial_ending_days:
+            due = sub.ends_at - timedelta(days=days)
+            if due <= now < sub.ends_at:
+                out.append(
+                    (
+                        "trial_ending",
+                        due,
+                        f"Trial ends in {days} day{'s' if days != 1 else ''}: {_subject(sub)}",
+                        f"The trial of {_subject(sub)} ends on {_when(sub.ends_at)}. Convert it to keep the licences.",
+                    )
+                )
+    renews = sub.renews_at
+    if renews is not None:
+        for days in prefs.renewal_days:
+            due = renews - timedelta(days=days)
+            if due <= now < renews:
+                out.append(
+                    (
+                        "renewal_due",
+                        due,
+                        f"Renewal in {days} day{'s' if days != 1 else ''}: {_subject(sub)}",
+                        f"{_subject(sub)} ({sub.quantity} licences) renews on {_when(renews)}.",
+                    )
+                )
+    if prefs.window_closing_hours > 0 and sub.status != "trial":  # a trial's seats cost nothing to cancel
+        hours = timedelta(hours=prefs.window_closing_hours)
+        for t in sub.tranches:
+            if t.quantity <= 0 or t.number in sub.closed_window_numbers:
+                continue
+            due = t.window_ends_at - hours
+            if due <= now < t.window_ends_at:
+                out.append(
+                    (
+                        "window_closing",
+                        due,
+                        f"Cancellation window closes within {prefs.window_closing_hours} h: {_subject(sub)}",
+                        f"{t.quantity} licence(s) of {_subject(sub)} can be cancelled for a refund until "
+                        f"{_when(t.window_ends_at)}.",
+                    )
+                )
+    return out
+
+
+class NoticeJob:
+    """The time-driven notices of every live subscription (scheduler job ``notices``)."""
+
+    name = "notices"
+
+    def __init__(self, app: CspApplication, store: SagaStore) -> None:
+        self.app = app
+        self.store = store
+
+    def run(self, now: datetime) -> dict[str, Any]:
+        prefs: dict[UUID, NotificationPreferences] = {}
+        issued = 0
+        for sid, _ in self.store.live_subscriptions():
+            sub = self.app.find(Subscription, sid, "subscription", readonly=True)
+            if sub is None:
+                continue
+            p = prefs.get(sub.reseller_id)
+            if p is None:
+                p = prefs[sub.reseller_id] = self.app.notification_preferences(sub.reseller_id)
+            for kind, due, title, detail in due_notices(sub, p, now):
+                if self.app.issue_notice(sub.reseller_id, kind, sub.id, due, title, detail, SYSTEM_SCHEDULER):
+                    issued += 1
+        return {"issued": issued, "changes": issued}
+
+
+def event_notice(event: Any) -> tuple[str, UUID] | None:
+    """An event that calls for a notice: (kind, subject id)."""
+    if isinstance(event, Order.ProvisionFailed):
+        return "provisioning_failed", event.originator_id
+    if isinstance(event, Invoice.Issued):
+        return "invoice_issued", event.originator_id
+    if isinstance(event, WebhookEndpoint.Disabled):
+        return "webhook_disabled", event.originator_id
+    return None
+
+
+class NoticeSteps:
+    """The ``record_notice`` actor's work: the notice an event calls for, once."""
+
+    def __init__(self, app: CspApplication, store: SagaStore) -> None:
+        self.app = app
+        self.store = store
+
+    def record_notice(self, kind: str, subject_id: str, version: int, at: str) -> None:
+        """``at``: when the event happened (the notice's due instant)."""
+        self._record(kind, UUID(subject_id), version, at)
+        self.store.complete(f"notice:{kind}", UUID(subject_id), version)
+
+    def _record(self, kind: str, sid: UUID, version: int, at: str) -> None:
+        app = self.app
+        due = datetime.fromisoformat(at)
+        if kind == "provisioning_failed":
+            order = app.load(Order, sid, "order", version=version)
+            reseller = order.reseller_id
+            org = app.load(Organization, order.organization_id, "organization")
+            title = f"Order {order.number} for {org.name} failed"
+            detail = f"Provisioning of order {order.number} failed: {order.failure_reason or 'no reason given'}."
+            wanted = app.notification_preferences(reseller).provisioning_failed
+        elif kind == "invoice_issued":
+            invoice = app.load(Invoice, sid, "invoice")
+            reseller = invoice.reseller_id
+            title = f"Invoice {invoice.number} issued ({invoice.period})"
+            detail = f"Invoice {invoice.number} for {invoice.period}: {invoice.total} {invoice.currency}."
+            wanted = app.notification_preferences(reseller).invoice_issued
+        elif kind == "webhook_disabled":
+            endpoint = app.load(WebhookEndpoint, sid, "webhook", version=version)
+            reseller = endpoint.reseller_id
+            title = f"Webhook endpoint disabled: {endpoint.url}"
+            detail = (
+                f"The platform stopped sending to {endpoint.url}: {endpoint.disabled_reason}. "
+                "Fix the receiver, enable the endpoint again and replay the failed deliveries."
+            )
+            wanted = True
+        else:
+            log.warning("no notice for kind %s", kind)
+            return
+        if wanted:
+            app.retrying(lambda: app.issue_notice(reseller, kind, sid, due, title, detail, SYSTEM_NOTICES))
+
+
+def notice_message(app: CspApplication, notice_id: UUID) -> Message:
+    """The email of a notice, to the reseller's contact address."""
+    notice = app.load(Notice, notice_id, "notice")
+    to = app.load(Organization, notice.reseller_id, "organization").profile.contact_email
+    return Message(
+        to=to,
+        kind=f"notice_{notice.kind}",
+        subject=notice.title,
+        text=f"Hello,\n\n{notice.detail}\n\nSee every notice under Notifications in the portal.\n",
+        created_at=notice.sent_at,
+    )
+
+
+def customer_copy(app: CspApplication, kind: str, order_id: UUID, message: Message) -> Message | None:
+    """A copy of an order email for the customer's contact address, when the reseller wants it."""
+    if kind not in CUSTOMER_COPIES:
+        return None
+    try:
+        order = app.load(Order, order_id, "order")
+    except NotFound:
+        return None
+    if not app.notification_preferences(order.reseller_id).copy_customer:
+        return None
+    to = app.load(Organization, order.organization_id, "organization").profile.contact_email
+    if not to or to == message.to:
+        return None
+    return Message(
+        to=to, subject=message.subject, text=message.text, kind=f"{message.kind}_customer_copy", headers=message.headers
+    )
