@@ -126,6 +126,21 @@ ENDPOINTS: list[Endpoint] = [
     ep("GET", "/organizations/{customer}/quotes", EVERYONE),
     ep("GET", "/quotes/{quote}", EVERYONE),
     ep("POST", "/quotes/{quote}/accept", {AM, OM, CA}, {"tenant_id": "{tenant}"}),
+    # licence assignment and upgrades (issue 16)
+    ep("GET", "/tenants/{tenant}/users", EVERYONE),
+    ep(
+        "POST",
+        "/tenants/{tenant}/users",
+        {AM, OM, CA},
+        {"user_principal_name": "u{n}@nowhere.example", "display_name": "U"},
+    ),
+    ep("PUT", "/subscriptions/{subscription}/assignments/{random}", MANAGERS),
+    ep("DELETE", "/subscriptions/{subscription}/assignments/{random}", MANAGERS),
+    ep("GET", "/subscriptions/{subscription}/transitions", EVERYONE),
+    ep("POST", "/subscriptions/{subscription}/transitions", MANAGERS, {"offer_id": str(BUSINESS_PREMIUM)}),
+    ep("GET", "/subscriptions/{subscription}/next-term", EVERYONE),
+    ep("PUT", "/subscriptions/{subscription}/next-term", MANAGERS, {}),
+    ep("DELETE", "/subscriptions/{subscription}/next-term", MANAGERS),
     # notifications and webhooks (issue 16): the reseller's own, no customer role
     ep("GET", "/notifications", RESELLER, ids=False),
     ep("POST", "/notifications/{random}/read", MANAGERS, ids=False),
