@@ -18,18 +18,35 @@ from csp.aggregates.notify import (
 )
 from csp.clock import SettableClock
 from csp.workers.notices import NoticeJob
+from csp.workers.store import CHECK_NEVER, CHECK_NOW, stamp
 from csp.workers.webhooks import signature
 from tests.support import ACTOR, BUSINESS_PREMIUM_TRIAL, make_world, memory_app
 
 
 class _Live:
-    """The sagas' store as the notice job reads it: the live subscriptions."""
+    """The sagas' store as the notice job uses it (its notice checks), in memory."""
 
     def __init__(self, *ids: Any) -> None:
         self.ids = list(ids)
+        self.checks: dict[Any, str] = {}
+        self.jobs: set[tuple[str, str]] = set()
 
-    def live_subscriptions(self) -> list[tuple[Any, bool]]:
-        return [(i, False) for i in self.ids]
+    def job_done(self, job: str, period: str) -> bool:
+        return (job, period) in self.jobs
+
+    def record_job(self, job: str, period: str, at: Any) -> None:
+        self.jobs.add((job, period))
+
+    def backfill_notice_checks(self) -> None:
+        for i in self.ids:
+            self.checks.setdefault(i, CHECK_NOW)
+
+    def notice_checks_due(self, now: Any, limit: int = 500) -> list[tuple[Any, str]]:
+        return sorted(((i, at) for i, at in self.checks.items() if at <= stamp(now)), key=lambda x: x[1])[:limit]
+
+    def set_notice_check(self, sid: Any, seen: str, next_at: Any) -> None:
+        if self.checks.get(sid) == seen:
+            self.checks[sid] = stamp(next_at) if next_at is not None else CHECK_NEVER
 
 
 def _notices(app: Any, reseller_id: Any) -> list[Notice]:
@@ -68,6 +85,21 @@ def test_renewal_and_window_notices_are_each_sent_once_as_the_clock_moves_past_t
     assert sorted(n.due_at for n in renewals) == [sub.ends_at - timedelta(days=30), sub.ends_at - timedelta(days=7)]
     assert all(n.subject_id == sub.id for n in renewals)
     assert "renews on" in renewals[0].detail
+
+
+def test_the_job_looks_at_a_subscription_only_when_one_of_its_notices_falls_due(world):
+    # given a subscription looked at once (the first run takes every live one)
+    sub = world.buy(quantity=3)
+    job = NoticeJob(world.app, _Live(sub.id))
+    window_ends = sub.tranches[0].window_ends_at
+    assert job.run(world.clock.now())["looked_at"] == 1
+    # then runs before its next notice look at nothing
+    world.clock.set(window_ends - timedelta(hours=25))
+    assert job.run(world.clock.now())["looked_at"] == 0
+    # and the run at the window's notice looks at it, once
+    world.clock.set(window_ends - timedelta(hours=24))
+    assert job.run(world.clock.now()) == {"issued": 1, "looked_at": 1, "changes": 1}
+    assert job.run(world.clock.now())["looked_at"] == 0
 
 
 def test_kinds_turned_off_send_nothing(world):

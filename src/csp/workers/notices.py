@@ -100,7 +100,12 @@ def due_notices(
 
 
 class NoticeJob:
-    """The time-driven notices of every live subscription (scheduler job ``notices``)."""
+    """The time-driven notices of the subscriptions due a look (scheduler job ``notices``).
+
+    Each subscription is looked at only when a notice of it may be due: after each of its
+    events (the relay asks for a look), after a change of its reseller's settings, and at
+    the next instant a notice of it falls due (stored when it was last looked at), so a
+    tick costs nothing for the subscriptions with nothing due."""
 
     name = "notices"
 
@@ -109,19 +114,47 @@ class NoticeJob:
         self.store = store
 
     def run(self, now: datetime) -> dict[str, Any]:
+        if not self.store.job_done("notice_checks", "backfill"):
+            self.store.backfill_notice_checks()
+            self.store.record_job("notice_checks", "backfill", now)
         prefs: dict[UUID, NotificationPreferences] = {}
-        issued = 0
-        for sid, _ in self.store.live_subscriptions():
-            sub = self.app.find(Subscription, sid, "subscription", readonly=True)
-            if sub is None:
-                continue
-            p = prefs.get(sub.reseller_id)
-            if p is None:
-                p = prefs[sub.reseller_id] = self.app.notification_preferences(sub.reseller_id)
-            for kind, due, title, detail in due_notices(sub, p, now):
-                if self.app.issue_notice(sub.reseller_id, kind, sub.id, due, title, detail, SYSTEM_SCHEDULER):
-                    issued += 1
-        return {"issued": issued, "changes": issued}
+        issued = looked = 0
+        while batch := self.store.notice_checks_due(now):
+            for sid, seen in batch:
+                looked += 1
+                sub = self.app.find(Subscription, sid, "subscription", readonly=True)
+                if sub is None:
+                    self.store.set_notice_check(sid, seen, None)
+                    continue
+                p = prefs.get(sub.reseller_id)
+                if p is None:
+                    p = prefs[sub.reseller_id] = self.app.notification_preferences(sub.reseller_id)
+                for kind, due, title, detail in due_notices(sub, p, now):
+                    if self.app.issue_notice(sub.reseller_id, kind, sub.id, due, title, detail, SYSTEM_SCHEDULER):
+                        issued += 1
+                self.store.set_notice_check(sid, seen, next_notice_at(sub, p, now))
+        return {"issued": issued, "looked_at": looked, "changes": issued}
+
+
+def next_notice_at(sub: Subscription, prefs: NotificationPreferences, now: datetime) -> datetime | None:
+    """The first instant after ``now`` at which a time-driven notice of ``sub`` falls due
+    (None: none ahead until its next event)."""
+    if sub.status in TERMINAL:
+        return None
+    dues: list[datetime] = []
+    if sub.status == "trial":
+        dues += [sub.ends_at - timedelta(days=d) for d in prefs.trial_ending_days]
+    if sub.renews_at is not None:
+        dues += [sub.renews_at - timedelta(days=d) for d in prefs.renewal_days]
+    if prefs.window_closing_hours > 0 and sub.status != "trial":
+        hours = timedelta(hours=prefs.window_closing_hours)
+        dues += [
+            t.window_ends_at - hours
+            for t in sub.tranches
+            if t.quantity > 0 and t.number not in sub.closed_window_numbers
+        ]
+    ahead = [d for d in dues if d > now]
+    return min(ahead) if ahead else None
 
 
 def event_notice(event: Any) -> tuple[str, UUID] | None:

@@ -15,7 +15,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from csp.aggregates.notify import Notice
+from csp.aggregates.notify import Notice, NotificationSettings
+from csp.aggregates.subscription import Subscription
 from csp.application import CspApplication
 from csp.workers.notices import event_notice
 from csp.workers.store import RelayWrite
@@ -51,10 +52,19 @@ class NotifyRouter:
             v = event.originator_version
             pending.append(("mail:notice", event.originator_id, v))
             extra.append(("send_mail", ("notice", str(event.originator_id), v)))
-        if hooks is None and not pending:
+        # time-driven notices: a subscription's change, or new settings, calls for a new look
+        checks = (event.originator_id,) if isinstance(event, Subscription.Event) else ()
+        recheck_all = isinstance(event, NotificationSettings.Event)
+        if hooks is None and not pending and not checks and not recheck_all:
             return write, [*messages, *extra], after
         base = write or RelayWrite({}, {})
-        merged = dataclasses.replace(base, webhooks=hooks, pending_add=(*base.pending_add, *pending))
+        merged = dataclasses.replace(
+            base,
+            webhooks=hooks,
+            pending_add=(*base.pending_add, *pending),
+            notice_checks=(*base.notice_checks, *checks),
+            notice_recheck_all=base.notice_recheck_all or recheck_all,
+        )
         return merged, [*messages, *extra], after
 
     def still_needed(self, pending_kind: str, subject: Any, version: int) -> Message | None:

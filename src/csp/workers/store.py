@@ -59,8 +59,14 @@ _TABLES = [
     "PRIMARY KEY (subscription_id, day))",
     "CREATE TABLE IF NOT EXISTS {p}saga_jobs (job TEXT NOT NULL, period TEXT NOT NULL, ran_at TEXT NOT NULL, "
     "PRIMARY KEY (job, period))",
+    # when each subscription's time-driven notices are next to be looked at (csp.workers.notices)
+    "CREATE TABLE IF NOT EXISTS {p}saga_notice_checks (subscription_id TEXT PRIMARY KEY, check_at TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS saga_notice_checks_at ON {p}saga_notice_checks (check_at)",
     *WEBHOOK_TABLES,  # outbound webhooks (csp.workers.webhook_store)
 ]
+
+CHECK_NOW = "0001-01-01T00:00:00.000000Z"  # a notice check due at once (before any stamp)
+CHECK_NEVER = "9999-12-31T23:59:59.999999Z"  # no notice ahead: looked at again after its next event
 
 
 def stamp(at: datetime) -> str:
@@ -112,6 +118,8 @@ class RelayWrite:
     pending_done: tuple[tuple[str, UUID, int | None], ...] = ()
     lanes: tuple[tuple[UUID, UUID, int], ...] = ()  # (lane, aggregate, version) of a pushed change
     webhooks: WebhookWrite | None = None  # endpoints and new deliveries (csp.workers.webhook_store)
+    notice_checks: tuple[UUID, ...] = ()  # subscriptions whose notices are to be looked at again
+    notice_recheck_all: bool = False  # a reseller's notice settings changed: look at every one again
 
 
 class SagaStore:
@@ -210,6 +218,16 @@ class SagaStore:
             self._delete_pending(c, kind, agg, maybe_version)
         if w.webhooks is not None:
             apply_webhook_write(self._sql, c, w.webhooks, position)
+        for sid in w.notice_checks:
+            c.execute(
+                self._sql(
+                    "INSERT INTO {p}saga_notice_checks (subscription_id, check_at) VALUES (?, ?) "
+                    "ON CONFLICT (subscription_id) DO UPDATE SET check_at = excluded.check_at"
+                ),
+                (str(sid), CHECK_NOW),
+            )
+        if w.notice_recheck_all:
+            c.execute(self._sql("UPDATE {p}saga_notice_checks SET check_at = ?"), (CHECK_NOW,))
 
     def _delete_pending(self, c: Any, kind: str, agg: UUID, version: int | None) -> None:
         if version is None:
@@ -359,6 +377,39 @@ class SagaStore:
             "INSERT INTO {p}saga_usage (subscription_id, day) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (str(subscription_id), day),
         )
+
+    # --- notice checks -------------------------------------------------------------
+
+    def notice_checks_due(self, now: datetime, limit: int = 500) -> list[tuple[UUID, str]]:
+        """Subscriptions whose notices are to be looked at by ``now``, with the check's stamp
+        (for ``set_notice_check``)."""
+        rows = self._rows(
+            "SELECT subscription_id, check_at FROM {p}saga_notice_checks WHERE check_at <= ? "
+            "ORDER BY check_at, subscription_id LIMIT ?",
+            (stamp(now), limit),
+        )
+        return [(UUID(r["subscription_id"]), r["check_at"]) for r in rows]
+
+    def set_notice_check(self, subscription_id: UUID, seen: str, next_at: datetime | None) -> None:
+        """The next look at a subscription's notices (None: none ahead), unless an event asked
+        for a look since ``seen`` was read (compare and set: that look wins)."""
+        with self._tx() as c:
+            c.execute(
+                self._sql("UPDATE {p}saga_notice_checks SET check_at = ? WHERE subscription_id = ? AND check_at = ?"),
+                (stamp(next_at) if next_at is not None else CHECK_NEVER, str(subscription_id), seen),
+            )
+
+    def backfill_notice_checks(self) -> None:
+        """Every live subscription looked at once (a store written before notice checks)."""
+        with self._tx() as c:
+            c.execute(
+                self._sql(
+                    "INSERT INTO {p}saga_notice_checks (subscription_id, check_at) "
+                    "SELECT subscription_id, ? FROM {p}saga_subscriptions WHERE live = 1 "
+                    "ON CONFLICT (subscription_id) DO NOTHING"
+                ),
+                (CHECK_NOW,),
+            )
 
     def job_done(self, job: str, period: str) -> bool:
         return bool(self._rows("SELECT 1 FROM {p}saga_jobs WHERE job = ? AND period = ?", (job, period)))
