@@ -37,6 +37,8 @@ class Sagas(Protocol):
 
     def relationship_request_url(self) -> str: ...
 
+    def approve_gdap_as_customer(self, gdap_id: str, approval_url: str) -> bool: ...
+
 
 class SagaControl:
     """The sagas as operations see them: wait until they settled, run what became due at
@@ -79,6 +81,16 @@ class VendorLinks:
             return self._sagas.relationship_request_url()
         except VendorError as e:
             raise Unavailable(f"the vendor did not give the link: {e}", code="vendor_unavailable") from None
+
+    def approve_gdap_as_customer(self, gdap_id: str, approval_url: str) -> bool:
+        """Test mode: what the customer's global admin does at the approval link, then wait
+        for the GDAP saga to learn it; False if it did not settle in time."""
+        if self._sagas is None:
+            raise Unavailable("the vendor is not reachable from this process", code="vendor_unavailable")
+        try:
+            return self._sagas.approve_gdap_as_customer(gdap_id, approval_url)
+        except VendorError as e:
+            raise Unavailable(f"the vendor's approval page refused: {e}", code="vendor_unavailable") from None
 
 
 class SagaRunner(Protocol):

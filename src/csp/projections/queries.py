@@ -24,6 +24,7 @@ from csp.persistence import Database, eventsourcing_env
 from csp.persistence.signals import position_signal
 from csp.projections import (
     charges_ledger,
+    gdap_list,
     invoice_history,
     orders_list,
     organizations_list,
@@ -35,6 +36,7 @@ from csp.projections import (
 )
 from csp.projections.audit_chain import AuditChain
 from csp.projections.charges_ledger import ChargesLedger
+from csp.projections.gdap_list import GdapList
 from csp.projections.invoice_history import InvoiceHistory
 from csp.projections.model import ReadModelGroup
 from csp.projections.orders_list import OrdersList
@@ -81,6 +83,7 @@ def read_models() -> ReadModelGroup:
             InvoiceHistory(),
             ReportsConsumption(),
             AuditChain(),
+            GdapList(),  # issue 16
         ),
     )
 
@@ -263,6 +266,9 @@ class ReadModels:
 
     def tenant(self, tenant_id: UUID) -> dict[str, Any] | None:
         return tenants_list.tenant(self.view, tenant_id)
+
+    def gdap_relationships(self, tenant_id: UUID, limit: int = 50, offset: int = 0) -> Page:
+        return gdap_list.relationships(self.view, tenant_id, limit, offset)
 
     def users(self, reseller_id: UUID, organization_id: UUID | None = None, limit: int = 50, offset: int = 0) -> Page:
         return users_list.users(self.view, reseller_id, organization_id, limit, offset)

@@ -10,12 +10,14 @@ never the application, the read side or the API.
 """
 
 from csp.vendor.gateway import (
+    AgreementAttestation,
     CompanyProfile,
     LineItem,
     UsageRecord,
     VendorCustomer,
     VendorError,
     VendorGateway,
+    VendorGdapRelationship,
     VendorNotFound,
     VendorOrder,
     VendorRefused,
@@ -24,12 +26,14 @@ from csp.vendor.gateway import (
 )
 
 __all__ = [
+    "AgreementAttestation",
     "CompanyProfile",
     "LineItem",
     "UsageRecord",
     "VendorCustomer",
     "VendorError",
     "VendorGateway",
+    "VendorGdapRelationship",
     "VendorNotFound",
     "VendorOrder",
     "VendorRefused",

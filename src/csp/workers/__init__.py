@@ -35,6 +35,7 @@ from csp.vendor.client import HttpVendorGateway
 from csp.workers.actors import register_actors
 from csp.workers.broker import broker_kind, build_broker
 from csp.workers.control import SagasControlClient
+from csp.workers.gdap_steps import GdapJob
 from csp.workers.reconcile import VendorReconciliation
 from csp.workers.relay import Relay
 from csp.workers.scheduler import BillingJob, DueReport, DueWorkJob, Job, Scheduler, VendorSyncJob
@@ -87,6 +88,7 @@ class Sagas:
             VendorSyncJob(self.store, self.send, s.vendor_sync_interval_seconds),
             BillingJob(self.app, self.store),
             VendorReconciliation(self.app, self.store, self.gateway, s.vendor_reconcile_interval_seconds),
+            GdapJob(self.app, self.store, self.send, s.vendor_sync_interval_seconds),  # issue 16
         ]
         self.scheduler = Scheduler(jobs, self.app.now, s.scheduler_interval_seconds)
         self.scheduler.on_tick.append(self.enqueue_requested_retries)
@@ -115,6 +117,23 @@ class Sagas:
         if self._relationship_url is None:
             self._relationship_url = self.gateway().relationship_request_url()
         return self._relationship_url
+
+    def approve_gdap_as_customer(self, gdap_id: str, approval_url: str, timeout: float = 30.0) -> bool:
+        """Test mode (``POST /test/gdap/{id}/approve``): what the customer's global admin does
+        at the approval link (the simulator's page posts the same form), then the GDAP saga
+        asks the vendor at once instead of at its next poll."""
+        import httpx
+
+        from csp.vendor.gateway import VendorError
+
+        try:
+            answer = httpx.post(approval_url, timeout=self.settings.vendor_timeout_seconds)
+        except httpx.HTTPError as e:
+            raise VendorError(f"{type(e).__name__}: {e}") from None
+        if answer.status_code >= 400:
+            raise VendorError(f"the approval page answered {answer.status_code}")
+        self.send("sync_gdap", gdap_id, 0)
+        return self.drain(timeout)
 
     def _start_simulator(self) -> str:
         from csp.vendor.server import BackgroundServer

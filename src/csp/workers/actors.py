@@ -34,6 +34,7 @@ ACTORS: dict[str, str] = {
     "push_change": "sagas",
     "send_mail": "mail",
     "sync_subscription": "sync",
+    "sync_gdap": "sagas",  # issue 16: GDAP relationships
 }
 
 
@@ -130,6 +131,7 @@ def register_actors(
         "push_change": steps.push_change,
         "send_mail": steps.send_mail,
         "sync_subscription": steps.sync_subscription,
+        "sync_gdap": steps.gdap.sync_gdap,
     }
     actors = {}
     for name, fn in functions.items():
