@@ -255,7 +255,7 @@ class GdapState:
 def mount_gdap(app: FastAPI, state: Any, serve: Serve, body_of: BodyOf, now: Callable[[], float]) -> GdapState:
     """The GDAP routes and their approval page, on the simulator's app."""
     gdap = GdapState(now)
-    with state.tx() as c:
+    with state.read() as c:
         c.executescript(SCHEMA)
 
     def approval_url(request: Request, rel_id: str) -> str:

@@ -22,6 +22,7 @@ import threading
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
@@ -88,7 +89,7 @@ class Sagas:
             VendorSyncJob(self.store, self.send, s.vendor_sync_interval_seconds),
             BillingJob(self.app, self.store),
             VendorReconciliation(self.app, self.store, self.gateway, s.vendor_reconcile_interval_seconds),
-            GdapJob(self.app, self.store, self.send, s.vendor_sync_interval_seconds),  # issue 16
+            GdapJob(self.app, self.store, self.send),  # issue 16: GDAP reminders, expiry, approvals
         ]
         self.scheduler = Scheduler(jobs, self.app.now, s.scheduler_interval_seconds)
         self.scheduler.on_tick.append(self.enqueue_requested_retries)
@@ -133,7 +134,16 @@ class Sagas:
         if answer.status_code >= 400:
             raise VendorError(f"the approval page answered {answer.status_code}")
         self.send("sync_gdap", gdap_id, 0)
-        return self.drain(timeout)
+        # wait for this relationship only (others may be polling the vendor for a while)
+        from csp.aggregates.gdap import GdapRelationship
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rel = self.app.load(GdapRelationship, UUID(gdap_id), "GDAP relationship")
+            if rel.status != "approval_pending":
+                return True
+            time.sleep(0.05)
+        return False
 
     def _start_simulator(self) -> str:
         from csp.vendor.server import BackgroundServer

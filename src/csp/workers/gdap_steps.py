@@ -29,7 +29,8 @@ from csp.workers.store import SagaStore
 log = logging.getLogger("csp.sagas")
 
 Send = Callable[..., None]
-MAX_POLLS = 12  # then the scheduler's gdap job asks, once per sync interval
+MAX_POLLS = 6  # a few quick looks (an admin approving at once), then the scheduler's gdap job asks, every ASK_SECONDS
+ASK_SECONDS = 300.0
 
 
 def _time(value: str | None) -> datetime | None:
@@ -107,7 +108,7 @@ class GdapSteps:
         if rel.status == "approval_pending":
             if at_vendor.status != "active":
                 if attempt < MAX_POLLS:
-                    delay = self.poll_ms * min(2**attempt, 64)
+                    delay = self.poll_ms * min(2**attempt, 4)
                     self.send("sync_gdap", gdap_id, attempt + 1, delay_ms=delay)
                 return
             starts, ends = _time(at_vendor.activated_at), _time(at_vendor.ends_at)
@@ -145,6 +146,7 @@ class GdapSteps:
             customer_id = self._customer_id(tenant)
             if customer_id is not None:
                 self.app.link_tenant_through_gdap(tenant.id, rel.id, customer_id)
+                self.store.complete("tenant", tenant.id)
 
     # --- the customer agreement -----------------------------------------------------
 
@@ -199,21 +201,27 @@ def rederive_gdap(app: CspApplication, agg: UUID) -> tuple[str, tuple[Any, ...]]
 class GdapJob:
     """The scheduler's part: the reminder point (``expiring``, 30 days before the end of one
     that will not extend), the vendor asked at each relationship's end (expired, or
-    extended), and approvals still pending asked once per sync interval."""
+    extended), and approvals still pending (and links waiting for admin rights) asked every
+    five minutes."""
 
     name = "gdap"
 
-    def __init__(self, app: CspApplication, store: SagaStore, send: Send, interval_seconds: float) -> None:
+    def __init__(
+        self, app: CspApplication, store: SagaStore, send: Send, interval_seconds: float = ASK_SECONDS
+    ) -> None:
         self.app = app
         self.store = store
         self.send = send
-        self.interval = max(60.0, interval_seconds)
+        self.interval = interval_seconds
 
     def run(self, now: datetime) -> dict[str, Any]:
         period = str(int(now.timestamp() // self.interval))
         ask_pending = not self.store.job_done(self.name, period)
         changes = asked = 0
         for kind, agg, _ in self.store.pending():
+            if kind == "tenant" and ask_pending:  # a link waiting for admin rights granted at the vendor
+                self.send("create_tenant", str(agg))
+                asked += 1
             if kind != "gdap":
                 continue
             try:

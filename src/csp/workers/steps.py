@@ -265,8 +265,9 @@ class SagaSteps:
                 self.app.reject_tenant(tid, f"no tenant {tenant.domain} exists at the vendor", code="tenant_not_found")
             elif found.delegated_access or any(r.is_active for r in self.vendor.list_gdap_relationships(found.id)):
                 self.app.record_tenant_linked(tid, found.id)
-            else:
+            else:  # still pending: asked again by the GDAP saga, or the scheduler's gdap job
                 log.info("tenant %s: linking waits for an approved GDAP relationship", tenant.domain)
+                return
             self.store.complete("tenant", tid)
             return
         key = f"tenant:{tid}"
