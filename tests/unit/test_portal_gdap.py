@@ -86,3 +86,23 @@ def test_a_tenants_page_asks_for_a_gdap_relationship_shows_its_link_and_terminat
     assert "Terminated" in _text(boss.page(f"/o/{org}/tenants/{tenant}"))
     # terminated is final: the button is gone, and a second terminate is refused
     boss.submit(f"/o/{org}/gdap/{gid}/terminate", {}, status=409)
+
+
+def test_read_only_users_change_nothing_and_another_customer_sees_nothing(api_app: FastAPI, account: Account) -> None:
+    org, tenant = ready_customer(account)
+    other = account.customer("Fabrikam SRL")["id"]
+    reader = account.invite("reader@example.com", "read_only", account.reseller_id)
+    stranger = account.invite("admin@fabrikam.example", "customer_admin", other)
+    # a read-only user reads, and may not ask, terminate or record
+    assert reader.ok("GET", f"/tenants/{tenant}/gdap")["items"] == []
+    assert reader.post(f"/api/v1/tenants/{tenant}/gdap", json={}).status_code == 403
+    assert reader.post(f"/api/v1/organizations/{org}/agreement", json={}).status_code == 403
+    # another organization's customer user: not found, never forbidden
+    assert stranger.get(f"/api/v1/tenants/{tenant}/gdap").status_code == 404
+    # (changing needs self-service first, as for its own tenants: refused before any look-up)
+    refused = stranger.post(f"/api/v1/tenants/{tenant}/gdap", json={})
+    assert (
+        refused.status_code == stranger.post(f"/api/v1/organizations/{org}/tenants", json={"domain": "x"}).status_code
+    )
+    assert refused.status_code in (403, 404)
+    assert stranger.get(f"/api/v1/organizations/{org}/agreement").status_code == 404

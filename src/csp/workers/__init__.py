@@ -125,8 +125,13 @@ class Sagas:
         asks the vendor at once instead of at its next poll."""
         import httpx
 
+        from csp.aggregates.gdap import GdapRelationship
         from csp.vendor.gateway import VendorError
 
+        rel = self.app.load(GdapRelationship, UUID(gdap_id), "GDAP relationship")
+        if rel.vendor_relationship_id is not None:
+            # the vendor's link as it gives it now (the embedded simulator's port changes per run)
+            approval_url = self.gateway().get_gdap_relationship(rel.vendor_relationship_id).approval_url
         try:
             answer = httpx.post(approval_url, timeout=self.settings.vendor_timeout_seconds)
         except httpx.HTTPError as e:
@@ -135,8 +140,6 @@ class Sagas:
             raise VendorError(f"the approval page answered {answer.status_code}")
         self.send("sync_gdap", gdap_id, 0)
         # wait for this relationship only (others may be polling the vendor for a while)
-        from csp.aggregates.gdap import GdapRelationship
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             rel = self.app.load(GdapRelationship, UUID(gdap_id), "GDAP relationship")
