@@ -138,7 +138,10 @@ class Sagas:
             raise VendorError(f"{type(e).__name__}: {e}") from None
         if answer.status_code >= 400:
             raise VendorError(f"the approval page answered {answer.status_code}")
-        self.send("sync_gdap", gdap_id, 0)
+        if "worker" in self._running:
+            self.send("sync_gdap", gdap_id, 0)
+        else:  # an API process of csp serve --workers, or without workers: the step runs here
+            self.steps.gdap.sync_gdap(gdap_id, 0)
         # wait for this relationship only (others may be polling the vendor for a while)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
