@@ -106,3 +106,15 @@ def test_read_only_users_change_nothing_and_another_customer_sees_nothing(api_ap
     )
     assert refused.status_code in (403, 404)
     assert stranger.get(f"/api/v1/organizations/{org}/agreement").status_code == 404
+
+
+def test_linking_a_tenant_from_the_portal_leads_to_its_gdap_form(api_app: FastAPI, account: Account) -> None:
+    boss = log_in(api_app, account.email)
+    org = account.customer()["id"]
+    boss.page(f"/o/{org}/tenants/new")
+    r = boss.submit(f"/o/{org}/tenants/new", {"mode": "link", "domain": "fabrikam.example.com", "next": ""})
+    to = r.headers["location"]
+    assert to.startswith(f"/o/{org}/tenants/")
+    page = boss.page(to)
+    assert "Ask for a GDAP relationship" in page
+    assert f'action="{to}/gdap"' in page

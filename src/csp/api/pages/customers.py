@@ -199,6 +199,12 @@ def request_tenant(organization_id: UUID, page: PageDep, vendor: VendorLinksDep)
         page.fail(e)
         return _tenant_form(page, vendor, org, 422)
     what = "verified and created" if mode == "create" else "checked"
+    if mode == "link":  # issue 16: linking needs a GDAP relationship, asked on the tenant's page
+        return page.redirect(
+            f"/o/{org.id}/tenants/{tenant.id}",
+            f"{tenant.domain} is being checked at the vendor. It links once a GDAP relationship is approved: "
+            "ask for one below and send its approval link to the customer's global admin.",
+        )
     back = safe_next(page.value("next"), f"/o/{org.id}")
     if back.startswith(f"/o/{org.id}/buy/"):  # the order page it came from: with this tenant chosen
         back += ("&" if "?" in back else "?") + urlencode({"tenant_id": str(tenant.id)})
