@@ -89,7 +89,8 @@ def test_one_that_auto_extends_is_never_expiring_and_extends(world) -> None:  # 
 
 def test_terminated_is_final(world) -> None:  # type: ignore[no-untyped-def]
     rel = _active(world)
-    assert world.app.terminate_gdap(rel.id, ACTOR).status == "terminated"
+    ended = world.app.terminate_gdap(rel.id, ACTOR, reason="the customer asked")
+    assert (ended.status, ended.termination_reason) == ("terminated", "the customer asked")
     with pytest.raises(InvalidGdapTransition):
         world.app.terminate_gdap(rel.id, ACTOR)
     with pytest.raises(InvalidGdapTransition):

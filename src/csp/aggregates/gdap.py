@@ -106,6 +106,7 @@ class GdapRelationship(CspAggregate):
         self.starts_at: datetime | None = None
         self.ends_at: datetime | None = None
         self.terminated_at_vendor = False
+        self.termination_reason = ""
         self.access_groups: tuple[str, ...] = ()
 
     @classmethod
@@ -285,18 +286,21 @@ class GdapRelationship(CspAggregate):
     # --- the reseller's decision ------------------------------------------------------
 
     class Terminated(CspAggregate.Event):
-        pass
+        """Ended by the reseller, or by the platform when the vendor refused or ended it (``reason``)."""
 
-    def terminate(self, actor: Actor, at: datetime) -> None:
+        reason: str
+
+    def terminate(self, actor: Actor, at: datetime, reason: str = "") -> None:
         if self.status in FINAL:
             raise InvalidGdapTransition(
                 f"the GDAP relationship is already {self.status}", gdap_id=self.id, status=self.status
             )
-        self._terminate(actor=actor, at=at)
+        self._terminate(reason=reason, actor=actor, at=at)
 
     @event(Terminated)
-    def _terminate(self, actor: Actor, at: datetime) -> None:
+    def _terminate(self, reason: str, actor: Actor, at: datetime) -> None:
         self.status = "terminated"
+        self.termination_reason = reason
 
     class TerminationConfirmed(CspAggregate.Event):
         """The vendor ended it too (or never had it: terminated before it was sent)."""

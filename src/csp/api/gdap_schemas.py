@@ -38,6 +38,7 @@ class GdapPublic(BaseModel):
     ends_at: datetime | None
     security_group_ids: list[str]
     access_groups: list[str]
+    termination_reason: str | None
     version: int
 
 
@@ -100,6 +101,7 @@ def gdap_public(r: GdapRelationship) -> GdapPublic:
         ends_at=r.ends_at,
         security_group_ids=list(r.security_group_ids),
         access_groups=list(r.access_groups),
+        termination_reason=r.termination_reason or None,
         version=r.version,
     )
 

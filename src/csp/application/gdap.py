@@ -47,9 +47,11 @@ class GdapCommands(CspApplicationBase):
         self.save(rel)
         return rel
 
-    def terminate_gdap(self, gdap_id: UUID, actor: Actor, expected_version: int | None = None) -> GdapRelationship:
+    def terminate_gdap(
+        self, gdap_id: UUID, actor: Actor, expected_version: int | None = None, reason: str = ""
+    ) -> GdapRelationship:
         rel = self.load_for_update(GdapRelationship, gdap_id, "GDAP relationship", expected_version)
-        rel.terminate(actor=actor, at=self.now())
+        rel.terminate(actor=actor, at=self.now(), reason=reason)
         self.save(rel)
         return rel
 

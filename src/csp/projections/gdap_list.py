@@ -16,7 +16,7 @@ GDAP = Table(
     cols(
         "id uuid!, tenant_id uuid!, organization_id uuid!, reseller_id uuid!, status text!, roles json!, "
         "duration_days int!, auto_extend bool!, security_group_ids json!, access_groups json!, "
-        "approval_url text, starts_at time, ends_at time, created_at time!, updated_at time!"
+        "approval_url text, starts_at time, ends_at time, termination_reason text, created_at time!, updated_at time!"
     ),
     key=("id",),
     indexes=(("tenant_id", "created_at"),),
@@ -45,6 +45,7 @@ class GdapList(ReadModel):
                 "approval_url": None,
                 "starts_at": None,
                 "ends_at": None,
+                "termination_reason": None,
                 "created_at": e.at,
                 "updated_at": e.at,
             },
@@ -79,7 +80,7 @@ class GdapList(ReadModel):
 
     @handles(GdapRelationship.Terminated)
     def terminated(self, e: GdapRelationship.Terminated, rows: Rows) -> None:
-        self._update(e, rows, status="terminated")
+        self._update(e, rows, status="terminated", termination_reason=e.reason or None)
 
     @handles(GdapRelationship.AccessAssigned)
     def access(self, e: GdapRelationship.AccessAssigned, rows: Rows) -> None:
@@ -101,6 +102,7 @@ def item(row: Row) -> dict[str, Any]:
         "approval_url": row["approval_url"],
         "starts_at": row["starts_at"],
         "ends_at": row["ends_at"],
+        "termination_reason": row["termination_reason"],
         "created_at": row["created_at"],
     }
 

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from csp.aggregates.agreement import agreement_versions, latest_agreement_version
 from csp.aggregates.base import SYSTEM_PROVISIONING, actor_user_id
-from csp.aggregates.errors import CspError
+from csp.aggregates.errors import CspError, InvalidGdapTransition
 from csp.aggregates.gdap import GdapRelationship, entra_roles
 from csp.aggregates.organization import Organization
 from csp.aggregates.tenant import Tenant
@@ -61,7 +61,7 @@ class GdapSteps:
         log.warning("GDAP relationship %s ended: %s", gid, reason)
         rel = self.app.load(GdapRelationship, gid, "GDAP relationship")
         if rel.status not in ("terminated", "expired"):
-            self.app.terminate_gdap(gid, actor=SYSTEM_PROVISIONING)
+            self.app.terminate_gdap(gid, actor=SYSTEM_PROVISIONING, reason=reason)
         self.app.confirm_gdap_termination(gid)
         self.store.complete("gdap", gid)
 
@@ -99,7 +99,13 @@ class GdapSteps:
             except VendorRefused as e:
                 self._end(gid, f"the vendor refused it: {e.message} [{e.code}]")
                 return
-            rel = self.app.record_gdap_sent(gid, sent.id, sent.approval_url)
+            try:
+                rel = self.app.record_gdap_sent(gid, sent.id, sent.approval_url)
+            except InvalidGdapTransition:  # terminated while it was being sent: end it there too
+                self.vendor.terminate_gdap_relationship(sent.id, f"gdap:{gid}:terminate")
+                self.app.confirm_gdap_termination(gid)
+                self.store.complete("gdap", gid)
+                return
         assert rel.vendor_relationship_id is not None
         at_vendor = self.vendor.get_gdap_relationship(rel.vendor_relationship_id)
         if at_vendor.status in ("terminated", "terminationRequested"):
