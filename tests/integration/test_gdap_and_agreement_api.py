@@ -129,11 +129,14 @@ def test_a_tenant_is_linked_through_an_approved_gdap_relationship(http_system: S
     )
     _settle(system)
     assert boss.ok("GET", f"/tenants/{t['id']}")["status"] == "verifying"  # waits for admin rights
-    rel = boss.ok("POST", f"/tenants/{t['id']}/gdap", 202, json={"roles": ["License Administrator"]})
+    body = {"roles": ["License Administrator"], "security_group_ids": ["helpdesk-agents"]}
+    rel = boss.ok("POST", f"/tenants/{t['id']}/gdap", 202, json=body)
     assert rel["status"] == "approval_pending"
     boss.ok("POST", f"/test/gdap/{rel['id']}/approve")
     _settle(system)
     assert boss.ok("GET", f"/tenants/{t['id']}")["status"] == "linked"
+    # its roles were given to the reseller's security group at the vendor
+    assert boss.ok("GET", f"/gdap/{rel['id']}")["access_groups"] == ["helpdesk-agents"]
 
 
 def test_orders_need_the_customer_agreement_which_reaches_the_vendor(http_system: System) -> None:
