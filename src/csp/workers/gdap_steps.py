@@ -220,13 +220,20 @@ class GdapJob:
         self.send = send
         self.interval = interval_seconds
 
+    def _link_waits(self, tenant_id: UUID) -> bool:
+        try:
+            tenant = self.app.load(Tenant, tenant_id, "tenant")
+        except CspError:
+            return False
+        return tenant.mode == "link" and tenant.status == "verifying"
+
     def run(self, now: datetime) -> dict[str, Any]:
         period = str(int(now.timestamp() // self.interval))
         ask_pending = not self.store.job_done(self.name, period)
         changes = asked = 0
         for kind, agg, _ in self.store.pending():
-            if kind == "tenant" and ask_pending:  # a link waiting for admin rights granted at the vendor
-                self.send("create_tenant", str(agg))
+            if kind == "tenant" and ask_pending and self._link_waits(agg):
+                self.send("create_tenant", str(agg))  # admin rights may have been granted at the vendor
                 asked += 1
             if kind != "gdap":
                 continue
