@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from uuid import UUID
 
+from csp.aggregates.agreement import latest_agreement_version
 from csp.aggregates.catalog import Eligibility
 from csp.aggregates.order import Order
 from csp.aggregates.organization import Address, Organization, OrganizationProfile
@@ -99,11 +100,22 @@ def make_world(app: CspApplication, clock: SettableClock, domain: str | None = N
         "education" if eligibility.get("academic") else "government" if eligibility.get("government") else "retail"
     )
     customer = app.register_customer(reseller.id, profile("Contoso SRL", industry, **eligibility), actor=ACTOR)
+    record_agreement(app, customer.id)
     domain = domain or f"t{uuid.uuid4().hex[:12]}"
     tenant = app.request_tenant(customer.id, domain, "create", actor=ACTOR)
     app.start_tenant_verification(tenant.id)
     tenant = app.record_tenant_created(tenant.id, f"vendor-customer-{tenant.id}", f"admin@{tenant.domain}")
     return World(app, clock, reseller, customer, tenant)
+
+
+def record_agreement(app: CspApplication, organization_id: UUID) -> None:
+    """The customer's Microsoft Customer Agreement acceptance, needed before its first order."""
+    app.record_agreement(
+        organization_id, "Ana", "Popescu", "ana.popescu@example.ro", "+40 21 555 0101", app.now(), AGREEMENT, ACTOR
+    )
+
+
+AGREEMENT = latest_agreement_version()
 
 
 def memory_app(clock: SettableClock) -> CspApplication:

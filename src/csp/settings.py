@@ -128,6 +128,11 @@ class Settings(BaseSettings):
         default=0.0, description="share of calls processed whose answer is lost (502)"
     )
     vendor_sim_hang_seconds: float = Field(default=15.0, description="how long a 'timeout' call hangs")
+    vendor_sim_legacy_delegated_access: bool = Field(
+        default=False,
+        description="the simulator reports the old yes/no delegated admin (DAP) flag, so a tenant links without "
+        "a GDAP relationship (legacy mode; off: linking needs an active GDAP relationship)",
+    )
 
     # --- sign in with Microsoft: OpenID Connect (csp.api.oidc) ---
     oidc_personal_client_id: str = Field(

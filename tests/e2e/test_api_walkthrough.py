@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fixtures.api import PASSWORD, contoso
+from tests.fixtures.api import AGREEMENT_JSON, PASSWORD, contoso
 from tests.support import BUSINESS_PREMIUM, postgres_schema
 
 CSP = str(Path(sys.executable).with_name("csp"))
@@ -203,6 +203,8 @@ def test_the_manuals_walkthrough_over_http(server: Served):
 
     # a customer, and a new tenant created asynchronously at the vendor
     customer = api.call("POST", "/organizations", 201, json=contoso("Contoso SRL"))
+    # its Microsoft Customer Agreement acceptance, which the vendor needs before the first order
+    api.call("POST", f"/organizations/{customer['id']}/agreement", 201, json=AGREEMENT_JSON)
     domain = f"csptest{uuid.uuid4().hex[:8]}"
     tenant = api.call(
         "POST", f"/organizations/{customer['id']}/tenants", 202, json={"domain": domain, "mode": "create"}

@@ -151,6 +151,14 @@ def test_the_manuals_walkthrough_in_chromium(portal: Served, browser_page: Any):
     page.get_by_role("button", name="Create tenant").click()
     expect(page.locator(".notice")).to_contain_text("several minutes")
     expect(page.locator("[data-tenant-status]")).to_have_text("Created", timeout=SLOW)
+    # the customer's Microsoft Customer Agreement, recorded before its first order
+    page.get_by_label("Signatory's first name").fill("Ana")
+    page.get_by_label("Signatory's last name").fill("Popescu")
+    page.get_by_label("Signatory's email").fill("ana.popescu@contoso.example")
+    page.get_by_label("Signatory's phone").fill("+40 21 555 0101")
+    page.get_by_label("Accepted on").fill("2026-01-05")
+    page.get_by_role("button", name="Record the agreement").click()
+    expect(page.locator(".notice")).to_contain_text("Microsoft Customer Agreement")
     check_page(page, "05-organization-and-tenant")
 
     # Buy now at +5 %: the summary shows 15.58 and a margin of 1.42 (live, from the preview API)

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from csp.aggregates.billing import charges_until
 from csp.bootstrap import System, bootstrap, web_app
 from csp.clock import SettableClock
-from tests.fixtures.api import Client, contoso, sign_up
+from tests.fixtures.api import AGREEMENT_JSON, Client, contoso, sign_up
 from tests.fixtures.readside import ReadWorld, open_read_world, store_url_for
 from tests.fixtures.sagas import fast_settings
 from tests.support import ACTOR, BUSINESS_BASIC, BUSINESS_PREMIUM, TEAMS_PHONE, World
@@ -75,6 +75,7 @@ def test_the_issues_two_addons_are_billed_on_their_bases_dates_over_http(http_sy
     # a fresh reseller, its customer and a tenant the vendor created
     _set_clock(boss, datetime(2028, 3, 6, 9, 0, tzinfo=UTC))
     customer = boss.ok("POST", "/organizations", 201, json=contoso())
+    boss.ok("POST", f"/organizations/{customer['id']}/agreement", 201, json=AGREEMENT_JSON)
     tenant = boss.ok(
         "POST", f"/organizations/{customer['id']}/tenants", 202, json={"domain": "addons2028", "mode": "create"}
     )

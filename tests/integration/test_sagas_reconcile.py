@@ -16,7 +16,7 @@ from csp.aggregates.tenant import Tenant
 from csp.application import NewLineRequest
 from csp.vendor import LineItem, VendorOrder, VendorUnavailable
 from tests.fixtures.sagas import world_through_sagas
-from tests.support import ACTOR, BUSINESS_PREMIUM, BUSINESS_PREMIUM_TRIAL, profile
+from tests.support import ACTOR, BUSINESS_PREMIUM, BUSINESS_PREMIUM_TRIAL, profile, record_agreement
 
 
 class FlakyVendor:
@@ -197,6 +197,7 @@ def test_the_tenant_saga_resumes_after_the_last_vendor_call_done_and_is_not_reje
     system.sagas._gateway = vendor
     reseller = app.register_reseller(profile(), actor=ACTOR)
     customer = app.register_customer(reseller.id, profile("Contoso SRL", "retail"), actor=ACTOR)
+    record_agreement(app, customer.id)  # sent to the vendor as the tenant is created
     tenant = app.request_tenant(customer.id, "resumes", "create", actor=ACTOR)
     # when accepting the agreement fails until the retries run out, and then some
     deadline = time.monotonic() + 30

@@ -29,7 +29,7 @@ import httpx
 import pytest
 
 from tests.e2e.test_api_walkthrough import FAST, free_port
-from tests.fixtures.api import API, PASSWORD, contoso
+from tests.fixtures.api import AGREEMENT_JSON, API, PASSWORD, contoso
 from tests.support import BUSINESS_PREMIUM, postgres_schema
 
 
@@ -144,6 +144,7 @@ def test_two_api_processes_share_sessions_writes_and_throttles(tmp_path: Path, s
         org = on_b.post("/organizations", json=contoso("Contoso Across SRL"))
         assert org.status_code == 201, org.text
         org_id = org.json()["id"]
+        assert on_b.post(f"/organizations/{org_id}/agreement", json=AGREEMENT_JSON).status_code == 201
         assert on_a.get(f"/organizations/{org_id}").json()["name"] == "Contoso Across SRL"
         listed = on_a.get("/organizations").json()["items"]
         assert org_id in [o["id"] for o in listed]
@@ -238,6 +239,7 @@ def test_serve_with_two_workers_restarts_what_is_killed_and_leaves_nothing_behin
         _, user = sign_up_and_in(base)
         client = user.on(base)
         org = client.post("/organizations", json=contoso()).json()
+        assert client.post(f"/organizations/{org['id']}/agreement", json=AGREEMENT_JSON).status_code == 201
         tenant = client.post(
             f"/organizations/{org['id']}/tenants", json={"domain": f"t{uuid.uuid4().hex[:12]}", "mode": "create"}
         ).json()

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import pytest
 
+from csp.aggregates.agreement import agreement_id
 from csp.aggregates.order import Order
 from csp.aggregates.organization import Organization
 from csp.aggregates.tenant import Tenant
@@ -82,7 +83,8 @@ def test_each_command_of_an_order_loads_each_aggregate_once_with_its_access_chec
         checked = access.order(app, caller, order.id)
         order = commands.run(lambda: app.place_order(order.id, True, caller.actor), checked)
     assert order.status == "placed"
-    assert dict(seen) == {order.id: 1}
+    # the order, and (issue 16) the customer and its agreement, which placing checks: once each
+    assert dict(seen) == {order.id: 1, world.customer.id: 1, agreement_id(world.customer.id): 1}
 
 
 def test_a_retry_after_a_conflict_loads_afresh_instead_of_reusing_the_stale_copy(world: World):

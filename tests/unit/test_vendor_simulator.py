@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from csp.settings import Settings
-from csp.vendor import CompanyProfile, LineItem, VendorRefused, VendorUnavailable
+from csp.vendor import AgreementAttestation, CompanyProfile, LineItem, VendorRefused, VendorUnavailable
 from csp.vendor.client import HttpVendorGateway
 from csp.vendor.server import BackgroundServer
 from csp.vendor.simulator import SimState, create_app, load_offers
@@ -18,6 +18,9 @@ from csp.vendor.simulator import SimState, create_app, load_offers
 PREMIUM = "CFQ7TTC0LCHC:0002"  # max 300
 TEAMS_PHONE = "CFQ7TTC0LHXM:0001"
 PROFILE = CompanyProfile("Contoso SRL", "office@contoso.ro", "RO")
+ATTESTATION = AgreementAttestation(
+    "Ana", "Popescu", "ana@contoso.ro", "+40 21 555 0101", "2026-01-05", "117a77b0-9360-443b-8795-c6dedc750cf9"
+)
 
 
 class Clock:
@@ -45,7 +48,7 @@ def _ready_customer(g: HttpVendorGateway, clock: Clock, domain: str = "contoso.o
     assert c.status == "pending"
     clock.now += 61  # creating a tenant takes its time
     assert g.get_customer(c.id).is_active
-    g.accept_agreement(c.id, PROFILE.email, f"a:{domain}")
+    g.accept_agreement(c.id, ATTESTATION, f"a:{domain}")
     return c.id
 
 

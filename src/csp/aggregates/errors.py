@@ -278,3 +278,24 @@ class QuoteExpired(QuoteError):
 
 class QuoteNotOpen(QuoteError):
     code = "quote_not_open"
+
+
+# --- GDAP relationships and the customer agreement (issue 16, items 3 and 5) ---
+
+
+class GdapError(Conflict):
+    code = "gdap_error"
+
+
+class InvalidGdapTransition(GdapError):
+    code = "invalid_gdap_transition"
+
+
+class GdapNotActive(GdapError):
+    code = "gdap_not_active"
+
+
+class AgreementMissing(Conflict):
+    """A customer orders only once its Microsoft Customer Agreement acceptance is recorded."""
+
+    code = "agreement_missing"

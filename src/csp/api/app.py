@@ -27,6 +27,7 @@ from csp.api.routes import (
     accounts,
     billing,
     catalog,
+    gdap,
     history,
     licences,
     notify,
@@ -136,10 +137,12 @@ def create_app(parts: WebParts, auth: Auth | None = None) -> FastAPI:
     for module in (accounts, catalog, organizations, orders, subscriptions, history, billing, quotes, licences, notify):
         api.include_router(module.router)
     api.include_router(transition_routes.router)
+    api.include_router(gdap.router)  # issue 16: GDAP relationships, the customer agreement
     api.include_router(oidc_router)
     api.include_router(operations.router)
     if settings.test_mode:
         api.include_router(operations.test_router)
+        api.include_router(gdap.test_router)
     app.include_router(api)
     install_pages(app)  # the server-rendered pages (csp.api.pages)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # before any parsing

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from rich.console import Console
 
+from csp.aggregates.agreement import latest_agreement_version
 from csp.aggregates.base import user_actor
 from csp.aggregates.catalog import Eligibility
 from csp.aggregates.order import Order
@@ -146,6 +147,16 @@ class Demo:
             reseller.id, _profile("City of Fabrikam", "government", "it@fabrikam.example", government=True), self.actor
         )
         self.step("customers: Contoso SRL, Northwind School (academic), City of Fabrikam (government)")
+        # the Microsoft Customer Agreement acceptance, recorded before each customer's first order
+        version = latest_agreement_version()
+        for org, (first, last, domain) in (
+            (contoso, ("Ana", "Popescu", "contoso.example")),
+            (school, ("Ion", "Ionescu", "northwind.example")),
+            (city, ("Maria", "Georgescu", "fabrikam.example")),
+        ):
+            email = f"{first.lower()}.{last.lower()}@{domain}"
+            app.record_agreement(org.id, first, last, email, "+40 21 555 0100", app.now(), version, self.actor)
+        self.step(f"customer agreements (Microsoft Customer Agreement {version}) recorded for the three customers")
 
         t_contoso = self.tenant_ready(contoso.id, "contoso")
         t_school = self.tenant_ready(school.id, "northwind")
@@ -156,6 +167,10 @@ class Demo:
         self.step(
             f"tenants: three created at the vendor, one link {refused_link.status} ({refused_link.rejection_code})"
         )
+
+        gdap = app.request_gdap(t_contoso, ["User Administrator", "License Administrator"], 730, True, self.actor)
+        self.settle()
+        self.step(f"a GDAP relationship asked of Contoso's tenant: {app.load(type(gdap), gdap.id, 'gdap').status}")
 
         premium = self.buy(contoso.id, t_contoso, BUSINESS_PREMIUM, 25, addons=(AddonRequest(TEAMS_PHONE, 5),))
         self.buy(contoso.id, t_contoso, O365_E3, 10, cycle="yearly")

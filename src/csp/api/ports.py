@@ -44,6 +44,7 @@ class Sagas(Protocol):
     def delivery(self, delivery_id: UUID) -> Any: ...
 
     def replay_delivery(self, delivery_id: UUID) -> str: ...
+    def approve_gdap_as_customer(self, gdap_id: str, approval_url: str) -> bool: ...
 
 
 class SagaControl:
@@ -87,6 +88,16 @@ class VendorLinks:
             return self._sagas.relationship_request_url()
         except VendorError as e:
             raise Unavailable(f"the vendor did not give the link: {e}", code="vendor_unavailable") from None
+
+    def approve_gdap_as_customer(self, gdap_id: str, approval_url: str) -> bool:
+        """Test mode: what the customer's global admin does at the approval link, then wait
+        for the GDAP saga to learn it; False if it did not settle in time."""
+        if self._sagas is None:
+            raise Unavailable("the vendor is not reachable from this process", code="vendor_unavailable")
+        try:
+            return self._sagas.approve_gdap_as_customer(gdap_id, approval_url)
+        except VendorError as e:
+            raise Unavailable(f"the vendor's approval page refused: {e}", code="vendor_unavailable") from None
 
 
 class Webhooks:

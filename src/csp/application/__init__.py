@@ -11,11 +11,13 @@ concurrency conflicts become domain errors. The package imports the aggregates,
 side, the workers or the API."""
 
 from csp.application.accounts import AccountCommands
+from csp.application.agreements import AgreementCommands
 from csp.application.base import CspApplicationBase
 from csp.application.billing import BillingCommands
 from csp.application.carts import AddonRequest, NewLineRequest
 from csp.application.catalog import CatalogCommands
 from csp.application.customization import CustomizationCommands
+from csp.application.gdap import GdapCommands
 from csp.application.licences import LicenceCommands
 from csp.application.notify import NotifyCommands
 from csp.application.orders import OrderCommands
@@ -43,6 +45,8 @@ class CspApplication(
     VendorSyncCommands,
     BillingCommands,
     NotifyCommands,  # notices and webhook endpoints (issue 16, items 6 and 7)
+    GdapCommands,  # issue 16: GDAP relationships
+    AgreementCommands,  # issue 16: the customer agreement
     CspApplicationBase,
 ):
     """Every aggregate of the platform in one application: one log, one sequence."""

@@ -14,6 +14,7 @@ from csp.aggregates.order import (
 )
 from csp.aggregates.organization import Organization
 from csp.aggregates.subscription import Subscription, subscription_terms_from_offer
+from csp.application.agreements import require_agreement
 from csp.application.base import CspApplicationBase
 from csp.application.carts import NewLineRequest
 
@@ -121,6 +122,8 @@ class OrderCommands(CspApplicationBase):
     ) -> Order:
         """Place the cart: the product terms must be accepted; provisioning follows."""
         order = self.load_for_update(Order, order_id, "order", expected_version)
+        if order.status == "draft" and accept_terms:  # the vendor sells only after the customer agreement
+            require_agreement(self, self.read(Organization, order.organization_id, "organization"))
         order.place(accept_terms, actor=actor, at=self.now())
         self.save(order)
         return order

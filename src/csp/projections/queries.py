@@ -25,6 +25,7 @@ from csp.persistence import Database, eventsourcing_env
 from csp.persistence.signals import position_signal
 from csp.projections import (
     charges_ledger,
+    gdap_list,
     invoice_history,
     licence_seats,
     notices_list,
@@ -39,6 +40,7 @@ from csp.projections import (
 )
 from csp.projections.audit_chain import AuditChain
 from csp.projections.charges_ledger import ChargesLedger
+from csp.projections.gdap_list import GdapList
 from csp.projections.invoice_history import InvoiceHistory
 from csp.projections.licence_seats import LicenceSeats
 from csp.projections.model import ReadModelGroup
@@ -91,6 +93,7 @@ def read_models() -> ReadModelGroup:
             LicenceSeats(),
             NoticesList(),  # notifications and webhooks (issue 16)
             WebhooksList(),
+            GdapList(),  # issue 16
         ),
     )
 
@@ -280,6 +283,9 @@ class ReadModels:
 
     def tenant(self, tenant_id: UUID) -> dict[str, Any] | None:
         return tenants_list.tenant(self.view, tenant_id)
+
+    def gdap_relationships(self, tenant_id: UUID, limit: int = 50, offset: int = 0) -> Page:
+        return gdap_list.relationships(self.view, tenant_id, limit, offset)
 
     def users(self, reseller_id: UUID, organization_id: UUID | None = None, limit: int = 50, offset: int = 0) -> Page:
         return users_list.users(self.view, reseller_id, organization_id, limit, offset)

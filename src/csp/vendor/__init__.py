@@ -10,6 +10,7 @@ never the application, the read side or the API.
 """
 
 from csp.vendor.gateway import (
+    AgreementAttestation,
     CompanyProfile,
     LineItem,
     TenantUser,
@@ -18,6 +19,7 @@ from csp.vendor.gateway import (
     VendorCustomer,
     VendorError,
     VendorGateway,
+    VendorGdapRelationship,
     VendorNotFound,
     VendorOrder,
     VendorRefused,
@@ -27,6 +29,7 @@ from csp.vendor.gateway import (
 )
 
 __all__ = [
+    "AgreementAttestation",
     "CompanyProfile",
     "LineItem",
     "TenantUser",
@@ -35,6 +38,7 @@ __all__ = [
     "VendorCustomer",
     "VendorError",
     "VendorGateway",
+    "VendorGdapRelationship",
     "VendorNotFound",
     "VendorOrder",
     "VendorRefused",

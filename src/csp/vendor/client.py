@@ -16,12 +16,14 @@ from urllib.parse import quote
 import httpx
 
 from csp.vendor.gateway import (
+    AgreementAttestation,
     CompanyProfile,
     LineItem,
     TenantUser,
     TransitionEligibility,
     UsageRecord,
     VendorCustomer,
+    VendorGdapRelationship,
     VendorNotFound,
     VendorOrder,
     VendorOrderLine,
@@ -30,6 +32,11 @@ from csp.vendor.gateway import (
     VendorTransition,
     VendorUnavailable,
 )
+
+GDAP = "/v1/tenantRelationships/delegatedAdminRelationships"
+# Where a customer's global admin approves a relationship (Microsoft's admin centre); a
+# vendor that serves its own page (the simulator) says so in the answer.
+GDAP_APPROVAL_URL = "https://admin.microsoft.com/AdminPortal/Home#/partners/invitation/granularAdminRelationships/{id}"
 
 
 class HttpVendorGateway:
@@ -104,10 +111,18 @@ class HttpVendorGateway:
         items = self._call("GET", "/v1/customers", params={"domain": domain}).json()["items"]
         return _customer(items[0]) if items else None
 
-    def accept_agreement(self, customer_id: str, contact_email: str, idempotency_key: str) -> None:
+    def accept_agreement(self, customer_id: str, attestation: AgreementAttestation, idempotency_key: str) -> None:
+        a = attestation
         body = {
             "agreementType": "MicrosoftCustomerAgreement",
-            "primaryContact": {"email": contact_email},
+            "dateAgreed": a.date_agreed,
+            "templateId": a.template_id,
+            "primaryContact": {
+                "firstName": a.first_name,
+                "lastName": a.last_name,
+                "email": a.email,
+                "phoneNumber": a.phone,
+            },
         }
         self._call("POST", f"/v1/customers/{quote(customer_id)}/agreements", json=body, idempotency_key=idempotency_key)
 
@@ -247,6 +262,54 @@ class HttpVendorGateway:
         body = {"addLicenses": [], "removeLicenses": [{"subscriptionId": subscription_id}]}
         return self._licence_update(customer_id, user_id, body, idempotency_key)
 
+    # --- GDAP relationships (Partner Center's granular delegated admin API) ---------
+
+    def create_gdap_relationship(
+        self,
+        customer_id: str,
+        display_name: str,
+        role_ids: tuple[str, ...],
+        duration_days: int,
+        auto_extend: bool,
+        idempotency_key: str,
+    ) -> VendorGdapRelationship:
+        body = {
+            "displayName": display_name,
+            "duration": f"P{duration_days}D",
+            "customer": {"tenantId": customer_id},
+            "accessDetails": {"unifiedRoles": [{"roleDefinitionId": r} for r in role_ids]},
+            "autoExtendDuration": "P180D" if auto_extend else "PT0S",
+        }
+        rel = _gdap(self._call("POST", GDAP, json=body, idempotency_key=idempotency_key).json())
+        if rel.status != "created":
+            return rel
+        # created: locked for approval, so the customer's admin can approve it
+        path = f"{GDAP}/{quote(rel.id)}/requests"
+        self._call("POST", path, json={"action": "lockForApproval"}, idempotency_key=f"{idempotency_key}:lock")
+        return self.get_gdap_relationship(rel.id)
+
+    def get_gdap_relationship(self, relationship_id: str) -> VendorGdapRelationship:
+        return _gdap(self._call("GET", f"{GDAP}/{quote(relationship_id)}").json())
+
+    def list_gdap_relationships(self, customer_id: str) -> list[VendorGdapRelationship]:
+        params = {"$filter": f"customer/tenantId eq '{customer_id}'"}
+        return [_gdap(i) for i in self._call("GET", GDAP, params=params).json()["value"]]
+
+    def terminate_gdap_relationship(self, relationship_id: str, idempotency_key: str) -> VendorGdapRelationship:
+        path = f"{GDAP}/{quote(relationship_id)}/requests"
+        self._call("POST", path, json={"action": "terminate"}, idempotency_key=idempotency_key)
+        return self.get_gdap_relationship(relationship_id)
+
+    def assign_gdap_access(
+        self, relationship_id: str, security_group_id: str, role_ids: tuple[str, ...], idempotency_key: str
+    ) -> str:
+        body = {
+            "accessContainer": {"accessContainerId": security_group_id, "accessContainerType": "securityGroup"},
+            "accessDetails": {"unifiedRoles": [{"roleDefinitionId": r} for r in role_ids]},
+        }
+        path = f"{GDAP}/{quote(relationship_id)}/accessAssignments"
+        return str(self._call("POST", path, json=body, idempotency_key=idempotency_key).json()["id"])
+
 
 def _user(d: dict[str, Any]) -> TenantUser:
     return TenantUser(
@@ -254,6 +317,25 @@ def _user(d: dict[str, Any]) -> TenantUser:
         user_principal_name=d["userPrincipalName"],
         display_name=d.get("displayName", ""),
         licences=tuple(str(x["subscriptionId"]) for x in d.get("assignedLicenses", [])),
+    )
+
+
+def _days(duration: str) -> int:
+    """``P730D`` → 730 (Partner Center writes GDAP durations in days)."""
+    return int(duration.removeprefix("P").removesuffix("D") or 0) if duration.endswith("D") else 0
+
+
+def _gdap(d: dict[str, Any]) -> VendorGdapRelationship:
+    return VendorGdapRelationship(
+        id=d["id"],
+        customer_id=d.get("customer", {}).get("tenantId", ""),
+        status=d["status"],
+        role_ids=tuple(r["roleDefinitionId"] for r in d.get("accessDetails", {}).get("unifiedRoles", [])),
+        duration_days=_days(str(d.get("duration", ""))),
+        auto_extend=_days(str(d.get("autoExtendDuration", ""))) > 0,
+        approval_url=str(d.get("approvalUrl") or GDAP_APPROVAL_URL.format(id=d["id"])),
+        activated_at=d.get("activatedDateTime"),
+        ends_at=d.get("endDateTime"),
     )
 
 

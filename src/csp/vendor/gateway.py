@@ -62,6 +62,18 @@ class VendorCustomer:
 
 
 @dataclass(frozen=True)
+class AgreementAttestation:
+    """Partner Center's agreement body: who signed for the customer, when, which template."""
+
+    first_name: str
+    last_name: str
+    email: str
+    phone: str
+    date_agreed: str  # ISO date
+    template_id: str
+
+
+@dataclass(frozen=True)
 class LineItem:
     line_number: int
     offer_id: str  # the vendor's offer id, e.g. "CFQ7TTC0LCHC:0002"
@@ -143,6 +155,23 @@ class VendorTransition:
 
 
 @dataclass(frozen=True)
+class VendorGdapRelationship:
+    id: str
+    customer_id: str
+    status: str  # created | approvalPending | active | expired | terminationRequested | terminated
+    role_ids: tuple[str, ...]
+    duration_days: int
+    auto_extend: bool
+    approval_url: str
+    activated_at: str | None = None  # ISO 8601, once active
+    ends_at: str | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+
+@dataclass(frozen=True)
 class UsageRecord:
     day: str  # ISO date
     meter: str
@@ -161,7 +190,9 @@ class VendorGateway(Protocol):
 
     def find_customer(self, domain: str) -> VendorCustomer | None: ...
 
-    def accept_agreement(self, customer_id: str, contact_email: str, idempotency_key: str) -> None: ...
+    def accept_agreement(self, customer_id: str, attestation: AgreementAttestation, idempotency_key: str) -> None:
+        """The customer's Microsoft Customer Agreement acceptance, as its signatory attested it."""
+        ...
 
     def place_order(self, customer_id: str, line_items: list[LineItem], idempotency_key: str) -> VendorOrder: ...
 
@@ -228,6 +259,32 @@ class VendorGateway(Protocol):
     def relationship_request_url(self) -> str:
         """The link a customer's global admin opens to make this partner its reseller and
         grant it delegated admin rights (then its tenant can be linked)."""
+        ...
+
+    # --- GDAP (granular delegated admin) relationships --------------------------------
+
+    def create_gdap_relationship(
+        self,
+        customer_id: str,
+        display_name: str,
+        role_ids: tuple[str, ...],
+        duration_days: int,
+        auto_extend: bool,
+        idempotency_key: str,
+    ) -> VendorGdapRelationship:
+        """Created, then locked for approval: the answer carries the approval link."""
+        ...
+
+    def get_gdap_relationship(self, relationship_id: str) -> VendorGdapRelationship: ...
+
+    def list_gdap_relationships(self, customer_id: str) -> list[VendorGdapRelationship]: ...
+
+    def terminate_gdap_relationship(self, relationship_id: str, idempotency_key: str) -> VendorGdapRelationship: ...
+
+    def assign_gdap_access(
+        self, relationship_id: str, security_group_id: str, role_ids: tuple[str, ...], idempotency_key: str
+    ) -> str:
+        """The relationship's roles given to one of the partner's security groups: the assignment's id."""
         ...
 
     def close(self) -> None: ...

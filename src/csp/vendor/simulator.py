@@ -51,6 +51,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from csp.clock import Clock
 from csp.settings import Settings
+from csp.vendor.sim_common import Refusal, _in_thread
+from csp.vendor.sim_gdap import GdapState, mount_gdap
 
 WINDOW_SECONDS = 168 * 3600
 TERM_ISO = {"monthly": "P1M", "annual": "P1Y"}
@@ -125,23 +127,6 @@ def load_offers(path: Path | None = None) -> dict[str, SimOffer]:
     return offers
 
 
-class Refusal(Exception):
-    """The vendor's error answer."""
-
-    def __init__(self, status: int, name: str, description: str, **data: Any) -> None:
-        super().__init__(description)
-        self.status = status
-        self.name = name
-        self.description = description
-        self.data = data
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(
-            {"code": self.status, "errorName": self.name, "description": self.description, "data": self.data},
-            status_code=self.status,
-        )
-
-
 @dataclass
 class Faults:
     latency_ms: int = 0
@@ -162,6 +147,7 @@ class SimState:
         order_seconds: float = 0.5,
         clock: Callable[[], float] = time.time,
         delay_clock: Callable[[], float] | None = None,
+        legacy_delegated_access: bool = False,
     ) -> None:
         """``clock`` gives the vendor's dates (creation and term dates, seat windows,
         rated usage): the platform's clock. ``delay_clock``
@@ -176,6 +162,10 @@ class SimState:
         self.order_seconds = order_seconds
         self.clock = clock
         self.delay_clock = delay_clock or clock
+        # the old yes/no delegated admin flag (DAP) is reported only in legacy mode; else
+        # admin rights are GDAP relationships (csp.vendor.sim_gdap, mounted by create_app)
+        self.legacy_delegated_access = legacy_delegated_access
+        self.gdap: GdapState | None = None
         self._lock = threading.Lock()
         with self._connect() as c:
             c.execute("PRAGMA journal_mode=WAL")
@@ -230,7 +220,7 @@ class SimState:
             "billingProfile": company.get("billingProfile", {}),
             "status": "active" if now >= row["ready_at"] else "pending",
             "userCredentials": {"userName": f"admin@{row['domain']}"},
-            "allowDelegatedAccess": bool(row["delegated"]),
+            "allowDelegatedAccess": bool(row["delegated"]) and self.legacy_delegated_access,
             "relationshipToPartner": "reseller" if row["delegated"] else "none",
             "agreementAccepted": bool(row["agreement"]),
         }
@@ -441,7 +431,7 @@ class SimState:
         now = self.clock()
         if self.delay_clock() < customer["ready_at"]:
             raise Refusal(409, "CustomerNotReady", "the customer's tenant is still being created")
-        if not customer["delegated"]:
+        if not customer["delegated"] and not (self.gdap is not None and self.gdap.has_active(c, customer_id)):
             raise Refusal(403, "NoDelegatedAccess", "the customer has not granted this partner delegated access")
         if not customer["agreement"]:
             raise Refusal(400, "AgreementNotAccepted", "the customer has not accepted the Microsoft Customer Agreement")
@@ -910,6 +900,7 @@ def create_app(
         clock=(lambda: clock.now().timestamp()) if clock is not None else time.time,
         delay_clock=time.time,
     )
+    state.legacy_delegated_access = settings.vendor_sim_legacy_delegated_access
     faults = Faults(
         latency_ms=settings.vendor_sim_latency_ms,
         error_rate=settings.vendor_sim_error_rate,
@@ -1004,6 +995,9 @@ def create_app(
     async def refusal_handler(request: Request, exc: Refusal) -> JSONResponse:
         return exc.response()
 
+    # GDAP relationships and customer agreements (csp.vendor.sim_gdap)
+    gdap = state.gdap = mount_gdap(app, state, serve, body_of, state.clock)
+
     @app.head("/v1/domains/{domain}")
     def domain_head(domain: str, request: Request) -> Response:
         answer = serve(request, lambda c: (200, {}) if state.domain_taken(domain) else (404, {}), mutating=False)
@@ -1074,13 +1068,7 @@ def create_app(
 
         def work(c: sqlite3.Connection) -> tuple[int, Any]:
             state.customer_row(c, customer_id)
-            if body.get("agreementType") != "MicrosoftCustomerAgreement":
-                raise Refusal(400, "InvalidAgreement", "agreementType must be MicrosoftCustomerAgreement")
-            c.execute("UPDATE customers SET agreement = 1 WHERE id = ?", (customer_id,))
-            return 201, {
-                "agreementType": "MicrosoftCustomerAgreement",
-                "primaryContact": body.get("primaryContact", {}),
-            }
+            return 201, gdap.record_agreement(c, customer_id, body)
 
         return await _in_thread(lambda: serve(request, work, True))
 
@@ -1254,13 +1242,6 @@ def _relationship_html(message: str, done: bool = False) -> str:
     )
 
 
-async def _in_thread(fn: Callable[[], Response]) -> Response:
-    """Run blocking work (SQLite, injected hangs) off the event loop."""
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(fn)
-
-
 def _lost() -> Response:
     """The work was done and committed; the caller never hears of it."""
     return JSONResponse({"code": 502, "errorName": "BadGateway", "description": "connection reset"}, 502)
@@ -1275,4 +1256,5 @@ def _answer(status: int, body: Any) -> Response:
 def _route_name(path: str) -> str:
     parts = [p for p in path.split("/") if p]
     names = {"v1", "customers", "orders", "subscriptions", "agreements", "conversions", "domains", "users", "licenses"}
+    names |= {"tenantRelationships", "delegatedAdminRelationships", "requests", "accessAssignments"}
     return "/" + "/".join(p if p in names else "{id}" for p in parts)

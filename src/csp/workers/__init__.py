@@ -36,6 +36,7 @@ from csp.vendor.client import HttpVendorGateway
 from csp.workers.actors import register_actors
 from csp.workers.broker import broker_kind, build_broker
 from csp.workers.control import SagasControlClient
+from csp.workers.gdap_steps import GdapJob
 from csp.workers.notices import NoticeJob, NoticeSteps
 from csp.workers.reconcile import VendorReconciliation
 from csp.workers.relay import Relay
@@ -110,6 +111,7 @@ class Sagas:
             BillingJob(self.app, self.store),
             NoticeJob(self.app, self.store),
             VendorReconciliation(self.app, self.store, self.gateway, s.vendor_reconcile_interval_seconds),
+            GdapJob(self.app, self.store, self.send),  # issue 16: GDAP reminders, expiry, approvals
         ]
         self.scheduler = Scheduler(jobs, self.app.now, s.scheduler_interval_seconds)
         self.scheduler.on_tick.append(self.enqueue_requested_retries)
@@ -139,6 +141,38 @@ class Sagas:
         if self._relationship_url is None:
             self._relationship_url = self.gateway().relationship_request_url()
         return self._relationship_url
+
+    def approve_gdap_as_customer(self, gdap_id: str, approval_url: str, timeout: float = 30.0) -> bool:
+        """Test mode (``POST /test/gdap/{id}/approve``): what the customer's global admin does
+        at the approval link (the simulator's page posts the same form), then the GDAP saga
+        asks the vendor at once instead of at its next poll."""
+        import httpx
+
+        from csp.aggregates.gdap import GdapRelationship
+        from csp.vendor.gateway import VendorError
+
+        rel = self.app.load(GdapRelationship, UUID(gdap_id), "GDAP relationship")
+        if rel.vendor_relationship_id is not None:
+            # the vendor's link as it gives it now (the embedded simulator's port changes per run)
+            approval_url = self.gateway().get_gdap_relationship(rel.vendor_relationship_id).approval_url
+        try:
+            answer = httpx.post(approval_url, timeout=self.settings.vendor_timeout_seconds)
+        except httpx.HTTPError as e:
+            raise VendorError(f"{type(e).__name__}: {e}") from None
+        if answer.status_code >= 400:
+            raise VendorError(f"the approval page answered {answer.status_code}")
+        if "worker" in self._running:
+            self.send("sync_gdap", gdap_id, 0)
+        else:  # an API process of csp serve --workers, or without workers: the step runs here
+            self.steps.gdap.sync_gdap(gdap_id, 0)
+        # wait for this relationship only (others may be polling the vendor for a while)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rel = self.app.load(GdapRelationship, UUID(gdap_id), "GDAP relationship")
+            if rel.status != "approval_pending":
+                return True
+            time.sleep(0.05)
+        return False
 
     def _start_simulator(self) -> str:
         from csp.vendor.server import BackgroundServer

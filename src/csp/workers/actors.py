@@ -38,6 +38,7 @@ ACTORS: dict[str, str] = {
     "sync_subscription": "sync",
     "record_notice": "mail",
     "deliver_webhook": "webhooks",
+    "sync_gdap": "sagas",  # issue 16: GDAP relationships
 }
 
 
@@ -140,6 +141,7 @@ def register_actors(
         "push_change": steps.push_change,
         "send_mail": steps.send_mail,
         "sync_subscription": steps.sync_subscription,
+        "sync_gdap": steps.gdap.sync_gdap,
     }
     per_actor: dict[str, dict[str, Any]] = {}
     # notifications and webhooks (issue 16): a delivery has its own, slower retry policy

@@ -22,10 +22,12 @@ from uuid import UUID
 
 from eventsourcing.projection import ApplicationSubscription
 
+from csp.aggregates.gdap import GdapRelationship
 from csp.aggregates.order import Order
 from csp.aggregates.subscription import TERMINAL, Subscription
 from csp.aggregates.tenant import Tenant
 from csp.application import CspApplication
+from csp.workers.gdap_steps import rederive_gdap
 from csp.workers.notify import NotifyRouter
 from csp.workers.steps import needs_push
 from csp.workers.store import RelayWrite, SagaStore
@@ -78,6 +80,11 @@ class Router:
             return self._done("tenant", agg)
         if isinstance(event, Subscription.Event):
             return self._subscription(event)
+        # issue 16: a GDAP relationship is saga work until it is expired or ended at the vendor
+        if isinstance(event, (GdapRelationship.Requested, GdapRelationship.Terminated)):
+            return RelayWrite({}, {}, pending_add=(("gdap", agg, v),)), [("sync_gdap", (str(agg),))]
+        if isinstance(event, (GdapRelationship.Expired, GdapRelationship.TerminationConfirmed)):
+            return self._done("gdap", agg)
         return None, []
 
     def _done(self, kind: str, agg: UUID, mail: tuple[str, int] | None = None) -> tuple[RelayWrite, list[Message]]:
@@ -222,6 +229,8 @@ class Relay:
             return ("create_tenant", (str(agg),)) if tenant.status in ("requested", "verifying") else None
         if kind == "push":
             return None if app.vendor_answer_recorded(agg, version) else ("push_change", (str(agg), version))
+        if kind == "gdap":
+            return rederive_gdap(app, agg)
         if kind.startswith("mail:"):
             sent = self.store.mail_sent(f"{agg}:{version}")
             return None if sent else ("send_mail", (kind[5:], str(agg), version))

@@ -37,6 +37,7 @@ from csp.mail import (
     vendor_refused_message,
 )
 from csp.vendor import CompanyProfile, LineItem, VendorGateway, VendorRefused, VendorUnavailable
+from csp.workers.gdap_steps import GdapSteps
 from csp.workers.notices import CUSTOMER_COPIES, customer_copy, notice_message
 from csp.workers.reconcile import LineNotAccepted, OrderLines, order_line_key
 from csp.workers.store import SagaStore
@@ -104,6 +105,8 @@ class SagaSteps:
         self.mailer = mailer
         self.send = send
         self.poll_ms = poll_ms
+        # issue 16: GDAP relationships and the customer agreement (csp.workers.gdap_steps)
+        self.gdap = GdapSteps(app, store, gateway, send, poll_ms)
 
     @property
     def vendor(self) -> VendorGateway:
@@ -119,6 +122,7 @@ class SagaSteps:
         if order.status != "provision_started":
             self.store.complete("order", oid)
             return
+        self._send_agreement(order)
         for line_no in sorted(order.pending_line_nos):
             try:
                 done = self._provision_line(order, line_no)
@@ -141,6 +145,20 @@ class SagaSteps:
         # Every line has its outcome: finished, partially provisioned or failed.
         self.app.finish_provisioning(oid)
         self.store.complete("order", oid)
+
+    def _send_agreement(self, order: Order) -> None:
+        """The customer's agreement at the vendor before its first order there (a tenant
+        created before the agreement was recorded, or linked, has none yet)."""
+        for tenant_id in {order.line(n).tenant_id for n in order.pending_line_nos}:
+            tenant = self.app.load(Tenant, tenant_id, "tenant")
+            if tenant.vendor_customer_id is None:
+                continue
+            try:
+                if self.vendor.get_customer(tenant.vendor_customer_id).agreement_accepted:
+                    continue
+                self.gdap.send_agreement(order.organization_id, tenant.vendor_customer_id, f"agreement:{tenant.id}")
+            except VendorRefused as e:  # the lines then fail with the vendor's reason
+                log.warning("order %s: the vendor refused the customer agreement: %s", order.id, e)
 
     def _customer_id(self, tenant_id: UUID) -> str:
         tenant = self.app.load(Tenant, tenant_id, "tenant")
@@ -254,17 +272,18 @@ class SagaSteps:
             return
         org = self.app.load(Organization, tenant.organization_id, "organization")
         if tenant.mode == "link":
+            # Linking needs an active GDAP relationship (asked with POST /tenants/{id}/gdap,
+            # approved by the customer's admin: the GDAP saga then links it), or one the
+            # vendor already holds; the old yes/no delegated access (DAP) counts only where
+            # the vendor still reports it (the simulator's legacy mode).
             found = self.vendor.find_customer(tenant.domain)
             if found is None:
                 self.app.reject_tenant(tid, f"no tenant {tenant.domain} exists at the vendor", code="tenant_not_found")
-            elif not found.delegated_access:
-                self.app.reject_tenant(
-                    tid,
-                    f"{tenant.domain} has not granted this reseller delegated admin access",
-                    code="no_delegated_access",
-                )
-            else:
+            elif found.delegated_access or any(r.is_active for r in self.vendor.list_gdap_relationships(found.id)):
                 self.app.record_tenant_linked(tid, found.id)
+            else:  # still pending: asked again by the GDAP saga, or the scheduler's gdap job
+                log.info("tenant %s: linking waits for an approved GDAP relationship", tenant.domain)
+                return
             self.store.complete("tenant", tid)
             return
         key = f"tenant:{tid}"
@@ -302,8 +321,10 @@ class SagaSteps:
             if not customer.is_active:
                 self.send("create_tenant", tenant_id, delay_ms=self.poll_ms)
                 return
-            if not tenant.agreement_accepted:
-                self.vendor.accept_agreement(customer.id, profile.contact_email, f"{key}:agreement")
+            attestation = self.gdap.attestation_for(org.id, tenant)
+            if not tenant.agreement_accepted and attestation is not None:
+                # the customer's recorded acceptance (else it is sent before its first order)
+                self.vendor.accept_agreement(customer.id, attestation, f"{key}:agreement")
                 self.app.record_tenant_agreement_accepted(tid)
         except VendorRefused as e:  # the vendor's own refusal, never a transient failure
             self.app.reject_tenant(tid, f"{e.message} [{e.code}]", code="vendor_refused")

@@ -29,6 +29,7 @@ def install(app: FastAPI) -> None:
         account,
         billing,
         customers,
+        gdap,
         home,
         licences,
         notify,
@@ -39,7 +40,19 @@ def install(app: FastAPI) -> None:
     )
     from csp.api.pages.web import HERE
 
-    for module in (public, home, customers, ordering, subscriptions, billing, account, passwords, licences, notify):
+    for module in (
+        public,
+        home,
+        customers,
+        gdap,
+        ordering,
+        subscriptions,
+        billing,
+        account,
+        passwords,
+        licences,
+        notify,
+    ):
         app.include_router(module.router, include_in_schema=False)
     from csp.api.pages import transitions  # issue 16: Upgrade and Next term
 

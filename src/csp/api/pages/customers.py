@@ -15,6 +15,7 @@ from csp.aggregates.organization import INDUSTRIES, OrganizationProfile
 from csp.api import access
 from csp.api.deps import VendorLinksDep
 from csp.api.errors import ApiError
+from csp.api.pages.agreement_view import agreement_context
 from csp.api.pages.public import profile_from_form
 from csp.api.pages.web import ORG_COOKIE, Page, page_for, safe_next
 from csp.api.ports import VendorLinks
@@ -139,6 +140,10 @@ def organization(organization_id: UUID, page: PageDep) -> Response:
     return _organization(page, org)
 
 
+def organization_page(page: Page, org: Any, status_code: int = 200) -> Response:
+    return _organization(page, org, status_code)
+
+
 def _organization(page: Page, org: Any, status_code: int = 200) -> Response:
     users = page.read_models().users(org.owner_reseller_id, org.id, 200, 0).items if page.may("users.read") else []
     return page.render(
@@ -151,6 +156,7 @@ def _organization(page: Page, org: Any, status_code: int = 200) -> Response:
         can_request_tenant=page.may("tenants.write"),
         can_history=page.may("history.read"),
         can_edit=page.may("organizations.write"),
+        **agreement_context(page, org),
     )
 
 
@@ -193,6 +199,12 @@ def request_tenant(organization_id: UUID, page: PageDep, vendor: VendorLinksDep)
         page.fail(e)
         return _tenant_form(page, vendor, org, 422)
     what = "verified and created" if mode == "create" else "checked"
+    if mode == "link":  # issue 16: linking needs a GDAP relationship, asked on the tenant's page
+        return page.redirect(
+            f"/o/{org.id}/tenants/{tenant.id}",
+            f"{tenant.domain} is being checked at the vendor. It links once a GDAP relationship is approved: "
+            "ask for one below and send its approval link to the customer's global admin.",
+        )
     back = safe_next(page.value("next"), f"/o/{org.id}")
     if back.startswith(f"/o/{org.id}/buy/"):  # the order page it came from: with this tenant chosen
         back += ("&" if "?" in back else "?") + urlencode({"tenant_id": str(tenant.id)})

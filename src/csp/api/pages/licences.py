@@ -4,7 +4,7 @@ one, and a subscription's licences with an Assign / Unassign button per user. Pl
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends
@@ -12,59 +12,25 @@ from starlette.responses import Response
 
 from csp.aggregates.errors import CspError
 from csp.aggregates.subscription import Subscription
-from csp.aggregates.tenant import Tenant
 from csp.api import access
 from csp.api.deps import TenantDirectoryDep
-from csp.api.errors import ApiError
+from csp.api.pages.tenant_page import tenant_page, tenant_url, tenant_users
 from csp.api.pages.web import ORG_COOKIE, Page, page_for
 from csp.api.presenters import subscription_public
 from csp.api.tenant_directory import TenantDirectory
-from csp.vendor.gateway import TenantUser
 
 router = APIRouter()
 PageDep = Annotated[Page, Depends(page_for)]
 
 
-def _users(page: Page, directory: TenantDirectory, tenant: Tenant) -> tuple[list[TenantUser], str | None]:
-    """The tenant's users, or why they cannot be shown now (not created yet, vendor away)."""
-    try:
-        return directory.users(tenant), None
-    except (CspError, ApiError) as e:
-        return [], e.message
-
-
-def _licence_names(page: Page, tenant: Tenant) -> dict[str, dict[str, Any]]:
-    """The tenant's subscriptions by the vendor's id: what a user's licence is called here."""
-    out = {}
-    for vendor_id, sid in page.read_models().subscriptions_by_vendor_id(tenant.id).items():
-        sub = page.app.load(Subscription, sid, "subscription")
-        out[vendor_id] = {"id": sid, "name": sub.offer_name}
-    return out
-
-
-def _tenant_page(page: Page, directory: TenantDirectory, tenant: Tenant, status_code: int = 200) -> Response:
-    org = access.organization(page.app, page.user(), tenant.organization_id)
-    users, unavailable = _users(page, directory, tenant)
-    names = _licence_names(page, tenant)
-    return page.render(
-        "tenant.html",
-        status_code=status_code,
-        title=f"Tenant · {tenant.domain}",
-        tenant=tenant,
-        org=org,
-        users=[{"user": u, "licences": [names[v] for v in u.licences if v in names]} for u in users],
-        unavailable=unavailable,
-        can_add=page.may("tenants.write") and unavailable is None,
-    )
-
-
 @router.get("/tenants/{tenant_id}")
-def tenant(tenant_id: UUID, page: PageDep, directory: TenantDirectoryDep) -> Response:
+def tenant(tenant_id: UUID, page: PageDep) -> Response:
+    """The tenant's page lives under its organization (``csp.api.pages.tenant_page``)."""
     caller = page.allow("tenants.read")
     found = access.tenant(page.app, caller, tenant_id)
     if not caller.is_customer:
         page.cookies[ORG_COOKIE] = str(found.organization_id)
-    return _tenant_page(page, directory, found)
+    return page.redirect(tenant_url(found))
 
 
 @router.post("/tenants/{tenant_id}/users")
@@ -74,21 +40,21 @@ def add_user(tenant_id: UUID, page: PageDep, directory: TenantDirectoryDep) -> R
     name = page.required("user_name", "enter the user's name (before the @)")
     display_name = page.required("display_name", "enter the name shown for the user")
     if page.errors:
-        return _tenant_page(page, directory, found, 422)
+        return tenant_page(page, found.organization_id, found.id, directory, 422)
     upn = name if "@" in name else f"{name}@{found.domain}"
     try:
         user = directory.create_user(found, upn, display_name)
     except CspError as e:
         page.fail(e, {"user_principal_name": "user_name"})
-        return _tenant_page(page, directory, found, 422 if e.code == "invalid_input" else 409)
-    return page.redirect(f"/tenants/{tenant_id}", f"{user.user_principal_name} is created in the tenant.")
+        return tenant_page(page, found.organization_id, found.id, directory, 422 if e.code == "invalid_input" else 409)
+    return page.redirect(tenant_url(found), f"{user.user_principal_name} is created in the tenant.")
 
 
 def _licences_page(page: Page, directory: TenantDirectory, sub: Subscription, status_code: int = 200) -> Response:
     caller = page.user()
     app = page.app
     found = access.tenant(app, caller, sub.tenant_id)
-    users, unavailable = _users(page, directory, found)
+    users, unavailable = tenant_users(page, directory, found)
     pending = {r.tenant_user_id: r.action for r in sub.licence_requests}
     rows = [
         {

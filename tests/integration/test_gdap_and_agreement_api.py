@@ -1,0 +1,169 @@
+"""GDAP relationships and the customer agreement over HTTP, the sagas and the vendor
+simulator running in process, on SQLite and PostgreSQL (issue 16, items 3 and 5)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from csp.bootstrap import System, bootstrap, web_app
+from csp.vendor.client import HttpVendorGateway
+from tests.fixtures.api import AGREEMENT_JSON, API, Client, contoso, sign_up
+from tests.fixtures.sagas import fast_settings
+from tests.support import BUSINESS_PREMIUM
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def http_system(store_url: str, tmp_path: Path) -> Iterator[System]:
+    """The whole system in test mode, sagas in process (no scheduler loop: the test clock
+    runs what falls due)."""
+    settings = fast_settings(
+        tmp_path, database_url=store_url, test_mode=True, public_url="http://testserver", worker_threads=2
+    )
+    system = bootstrap(settings)
+    assert system.sagas is not None
+    system.projector.start()
+    system.sagas.start_worker(settings.worker_threads)
+    system.sagas.start_relay()
+    try:
+        yield system
+    finally:
+        system.close()
+
+
+def _settle(system: System) -> None:
+    assert system.sagas is not None
+    assert system.sagas.drain(30), "the sagas did not settle"
+    assert system.projector.sync(30), "the read side did not catch up"
+
+
+def _created_tenant(boss: Client, system: System, organization_id: str, prefix: str) -> dict[str, Any]:
+    t = boss.ok("POST", f"/organizations/{organization_id}/tenants", 202, json={"domain": prefix, "mode": "create"})
+    _settle(system)
+    tenant = boss.ok("GET", f"/tenants/{t['id']}")
+    assert tenant["status"] == "created", tenant
+    return tenant  # type: ignore[no-any-return]
+
+
+def _clock(boss: Client, at: datetime) -> None:
+    boss.ok("POST", "/test/clock", json={"now": at.isoformat()})
+
+
+def _listed(boss: Client, tenant_id: str) -> dict[str, dict[str, Any]]:
+    return {r["id"]: r for r in boss.ok("GET", f"/tenants/{tenant_id}/gdap")["items"]}
+
+
+def test_a_gdap_relationship_is_approved_then_expires_or_extends_with_the_clock(http_system: System) -> None:
+    system = http_system
+    boss = sign_up(web_app(system), system).boss
+    customer = boss.ok("POST", "/organizations", 201, json=contoso())
+    tenant = _created_tenant(boss, system, customer["id"], "gdapcontoso")
+    path = f"/tenants/{tenant['id']}/gdap"
+    # refusals name the field and the reason
+    for body, field, word in (
+        ({"roles": ["Coffee Administrator"]}, "roles", "Coffee Administrator"),
+        ({"duration_days": 731}, "duration_days", "730"),
+        ({"roles": ["Global Administrator"], "auto_extend": True}, "auto_extend", "Global Administrator"),
+    ):
+        r = boss.post(f"{API}{path}", json=body)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["details"]["field"] == field
+        assert word in r.json()["error"]["message"]
+    # when the reseller asks for User Administrator for 60 days, and for the default for 60 days, auto-extending
+    once = boss.ok("POST", path, 202, json={"roles": ["User Administrator"], "duration_days": 60})
+    assert once["status"] == "approval_pending"
+    assert once["approval_url"].startswith("http")
+    extends = boss.ok("POST", path, 202, json={"duration_days": 60, "auto_extend": True})
+    assert extends["roles"] == ["Directory Readers"]  # least privilege by default
+    assert {r["status"] for r in _listed(boss, tenant["id"]).values()} == {"approval_pending"}
+    # the customer's global admin approves at the vendor's link
+    page = httpx.get(once["approval_url"])
+    assert "User Administrator" in page.text
+    for rel in (once, extends):
+        approved = boss.ok("POST", f"/test/gdap/{rel['id']}/approve")
+        assert approved["status"] == "active"
+    _settle(system)
+    rows = _listed(boss, tenant["id"])
+    assert rows[once["id"]]["status"] == "active"
+    starts = datetime.fromisoformat(rows[once["id"]]["starts_at"])
+    ends = datetime.fromisoformat(rows[once["id"]]["ends_at"])
+    assert ends - starts == timedelta(days=60)
+    # 31 days on: within 30 days of its end, the one that does not extend is expiring
+    _clock(boss, starts + timedelta(days=31))
+    rows = _listed(boss, tenant["id"])
+    assert (rows[once["id"]]["status"], rows[extends["id"]]["status"]) == ("expiring", "active")
+    # past the end: one expired at the vendor, the other extended there by 180 days
+    _clock(boss, ends + timedelta(hours=1))
+    rows = _listed(boss, tenant["id"])
+    assert rows[once["id"]]["status"] == "expired"
+    assert rows[extends["id"]]["status"] == "active"
+    assert datetime.fromisoformat(rows[extends["id"]]["ends_at"]) >= ends + timedelta(days=180)
+    # terminated: once; then it is final
+    assert boss.ok("DELETE", f"/gdap/{extends['id']}", 202)["status"] == "terminated"
+    assert boss.delete(f"{API}/gdap/{extends['id']}").status_code == 409
+    _settle(system)
+    gateway = system.sagas.gateway()  # type: ignore[union-attr]
+    assert isinstance(gateway, HttpVendorGateway)
+    vendor = httpx.get(f"{gateway.base_url}/v1/tenantRelationships/delegatedAdminRelationships").json()["value"]
+    assert sorted(v["status"] for v in vendor) == ["expired", "terminated"]
+
+
+def test_a_tenant_is_linked_through_an_approved_gdap_relationship(http_system: System) -> None:
+    system = http_system
+    boss = sign_up(web_app(system), system).boss
+    gateway = system.sagas.gateway()  # type: ignore[union-attr]
+    assert isinstance(gateway, HttpVendorGateway)
+    # an existing tenant at the vendor that never granted the old delegated access
+    seeded = {"domain": "fabrikam.example.com", "delegatedAccess": False}
+    httpx.post(f"{gateway.base_url}/sim/customers", json=seeded).raise_for_status()
+    customer = boss.ok("POST", "/organizations", 201, json=contoso("Fabrikam SRL"))
+    t = boss.ok(
+        "POST", f"/organizations/{customer['id']}/tenants", 202, json={"domain": "fabrikam.example.com", "mode": "link"}
+    )
+    _settle(system)
+    assert boss.ok("GET", f"/tenants/{t['id']}")["status"] == "verifying"  # waits for admin rights
+    body = {"roles": ["License Administrator"], "security_group_ids": ["helpdesk-agents"]}
+    rel = boss.ok("POST", f"/tenants/{t['id']}/gdap", 202, json=body)
+    assert rel["status"] == "approval_pending"
+    boss.ok("POST", f"/test/gdap/{rel['id']}/approve")
+    _settle(system)
+    assert boss.ok("GET", f"/tenants/{t['id']}")["status"] == "linked"
+    # its roles were given to the reseller's security group at the vendor
+    assert boss.ok("GET", f"/gdap/{rel['id']}")["access_groups"] == ["helpdesk-agents"]
+
+
+def test_orders_need_the_customer_agreement_which_reaches_the_vendor(http_system: System) -> None:
+    system = http_system
+    boss = sign_up(web_app(system), system).boss
+    customer = boss.ok("POST", "/organizations", 201, json=contoso())
+    tenant = _created_tenant(boss, system, customer["id"], "agreementcontoso")
+    order = boss.ok("POST", f"/organizations/{customer['id']}/orders", 201, json={})
+    line = {"offer_id": str(BUSINESS_PREMIUM), "tenant_id": tenant["id"], "quantity": 2, "billing_cycle": "monthly"}
+    boss.ok("POST", f"/orders/{order['id']}/lines", 201, json={**line, "term": "annual"})
+    # when the customer's agreement is missing, placing is refused, saying why
+    r = boss.post(f"{API}/orders/{order['id']}/place", json={"accept_terms": True})
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "agreement_missing"
+    assert "Microsoft Customer Agreement" in r.json()["error"]["message"]
+    assert boss.ok("GET", f"/orders/{order['id']}")["status"] == "draft"
+    # a bad attestation is refused by field
+    r = boss.post(f"{API}/organizations/{customer['id']}/agreement", json={**AGREEMENT_JSON, "email": "nobody"})
+    assert (r.status_code, r.json()["error"]["details"]["field"]) == (422, "email")
+    r = boss.post(f"{API}/organizations/{customer['id']}/agreement", json={**AGREEMENT_JSON, "agreement_version": "x"})
+    assert (r.status_code, r.json()["error"]["details"]["field"]) == (422, "agreement_version")
+    assert boss.get(f"{API}/organizations/{customer['id']}/agreement").status_code == 404
+    # then recorded, the order is accepted and provisioned: the vendor got the agreement first
+    recorded = boss.ok("POST", f"/organizations/{customer['id']}/agreement", 201, json=AGREEMENT_JSON)
+    assert (recorded["first_name"], recorded["template_id"]) == ("Ana", "117a77b0-9360-443b-8795-c6dedc750cf9")
+    assert recorded["recorded_by"].startswith("user:")
+    assert boss.ok("GET", f"/organizations/{customer['id']}/agreement")["email"] == "ana.popescu@example.ro"
+    boss.ok("POST", f"/orders/{order['id']}/place", 202, json={"accept_terms": True})
+    _settle(system)
+    assert boss.ok("GET", f"/orders/{order['id']}")["status"] == "provision_finished"
