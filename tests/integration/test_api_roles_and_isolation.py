@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from csp.aggregates.agreement import latest_agreement_version
 from csp.bootstrap import System
 from tests.fixtures.api import API, Account, Client, contoso, set_settings, sign_up
 from tests.support import BUSINESS_PREMIUM, TEAMS_PHONE
@@ -141,6 +142,32 @@ ENDPOINTS: list[Endpoint] = [
     ep("GET", "/subscriptions/{subscription}/next-term", EVERYONE),
     ep("PUT", "/subscriptions/{subscription}/next-term", MANAGERS, {}),
     ep("DELETE", "/subscriptions/{subscription}/next-term", MANAGERS),
+    # GDAP relationships and the customer agreement (issue 16)
+    ep("GET", "/gdap/roles", EVERYONE, ids=False),
+    ep(
+        "POST",
+        "/tenants/{tenant}/gdap",
+        {AM, OM, CA},
+        {"roles": ["Directory Readers"], "duration_days": 30, "auto_extend": False},
+    ),
+    ep("GET", "/tenants/{tenant}/gdap", EVERYONE),
+    ep("GET", "/gdap/{random}", EVERYONE, ids=False),
+    ep("DELETE", "/gdap/{random}", {AM, OM, CA}, ids=False),
+    ep("POST", "/test/gdap/{random}/approve", {AM, OM, CA}, ids=False),
+    ep(
+        "POST",
+        "/organizations/{customer}/agreement",
+        MANAGERS,
+        {
+            "first_name": "Ana",
+            "last_name": "Pop",
+            "email": "ana@contoso.example",
+            "phone": "+40 21 555 0100",
+            "accepted_at": "2020-01-01T00:00:00+00:00",
+            "agreement_version": latest_agreement_version(),
+        },
+    ),
+    ep("GET", "/organizations/{customer}/agreement", EVERYONE),
     # notifications and webhooks (issue 16): the reseller's own, no customer role
     ep("GET", "/notifications", RESELLER, ids=False),
     ep("POST", "/notifications/{random}/read", MANAGERS, ids=False),

@@ -29,7 +29,7 @@ def test_a_reseller_adds_a_user_and_gives_it_a_licence_from_the_portal(saga_syst
     browser = log_in(app, acc.email)
 
     # the customer's page links the tenant, whose page lists its administrator
-    assert f'href="/tenants/{tid}"' in browser.page(f"/o/{customer['id']}")
+    assert f'href="/o/{customer["id"]}/tenants/{tid}"' in browser.page(f"/o/{customer['id']}")
     html = browser.page(f"/tenants/{tid}")
     assert "admin@tailspin.onmicrosoft.com" in html
     # a user name outside the tenant's domain is refused next to its field
@@ -37,7 +37,7 @@ def test_a_reseller_adds_a_user_and_gives_it_a_licence_from_the_portal(saga_syst
     assert "tailspin.onmicrosoft.com" in bad.text
     # a user is added (its name completed with the tenant's domain)
     done = browser.submit(f"/tenants/{tid}/users", {"user_name": "ana", "display_name": "Ana Pop"})
-    assert done.headers["location"] == f"/tenants/{tid}"
+    assert done.headers["location"] == f"/o/{customer['id']}/tenants/{tid}"
     assert "ana@tailspin.onmicrosoft.com" in browser.page(f"/tenants/{tid}")
 
     # the subscription's licences: a button per user

@@ -20,7 +20,7 @@ from csp.aggregates.subscription import Subscription
 from csp.aggregates.tenant import Tenant
 from csp.bootstrap import System, bootstrap, web_app
 from csp.vendor.client import HttpVendorGateway
-from tests.fixtures.api import Client, contoso, sign_up
+from tests.fixtures.api import Client, agreement_body, contoso, sign_up
 from tests.fixtures.sagas import fast_settings
 from tests.support import BUSINESS_BASIC, BUSINESS_PREMIUM
 from tests.unit.test_transitions import BUSINESS_STANDARD, M365_E5
@@ -66,6 +66,7 @@ def test_an_upgrade_through_the_vendor_and_the_next_term_over_http(http_system: 
     start = datetime(2029, 1, 10, 10, 0, tzinfo=UTC)
     _clock(boss, start)
     customer = boss.ok("POST", "/organizations", 201, json=contoso())
+    boss.ok("POST", f"/organizations/{customer['id']}/agreement", 201, json=agreement_body(system))
     tenant = boss.ok(
         "POST", f"/organizations/{customer['id']}/tenants", 202, json={"domain": "upgr2029", "mode": "create"}
     )
