@@ -15,6 +15,7 @@ from csp.application.base import CspApplicationBase
 from csp.application.billing import BillingCommands
 from csp.application.carts import AddonRequest, NewLineRequest
 from csp.application.catalog import CatalogCommands
+from csp.application.customer_billing import CustomerBillingCommands
 from csp.application.customization import CustomizationCommands
 from csp.application.orders import OrderCommands
 from csp.application.organizations import OrganizationCommands
@@ -37,6 +38,7 @@ class CspApplication(
     CatalogCommands,
     VendorSyncCommands,
     BillingCommands,
+    CustomerBillingCommands,
     CspApplicationBase,
 ):
     """Every aggregate of the platform in one application: one log, one sequence."""
