@@ -23,7 +23,7 @@ from csp.aggregates.customer_invoice import (
     customer_invoice_id_for,
     totals,
 )
-from csp.aggregates.errors import InvalidInput, OutsideCancellationWindow
+from csp.aggregates.errors import InvalidInput
 from csp.aggregates.tax import (
     EXEMPT_MENTION,
     REVERSE_CHARGE_MENTION,
@@ -36,7 +36,8 @@ from csp.aggregates.tax import (
     tax_of,
 )
 from csp.clock import SettableClock
-from tests.support import ACTOR, BUSINESS_PREMIUM_TRIAL, World, make_world, memory_app, profile
+from tests.fixtures.customer_billing import CUSTOMER_JANUARY, RESELLER_JANUARY, run_a_month
+from tests.support import ACTOR, World, make_world, memory_app, profile
 
 RO_RATE = (TaxRate("RO", Decimal("19")),)
 
@@ -143,51 +144,10 @@ def test_tax_is_rounded_half_up_per_line_and_the_totals_are_the_sums_of_the_line
     assert [(x.net, x.tax, x.gross) for x in lines] == [(Decimal("0.10"), Decimal("0.01"), Decimal("0.11"))] * 3
     assert totals(lines) == (Decimal("0.30"), Decimal("0.03"), Decimal("0.33"))
     assert tax_of(Decimal("-12.06"), Decimal(19)) == Decimal("-2.29")
+    assert str(tax_of(Decimal("-12.06"), Decimal(0))) == "0.00"  # not -0.00
 
 
 # --- the month ---------------------------------------------------------------------------------
-
-
-def run_a_month(w: World) -> None:
-    """January 2026: additions inside and outside the window, a suspension, a trial
-    conversion, and a customer price edited after the month's charges."""
-    a = w.buy(2)
-    b = w.buy(1)
-    trial = w.buy(25, offer_id=BUSINESS_PREMIUM_TRIAL, term="monthly", markup_percent=None)
-    w.clock.set(at(1, 10))
-    w.app.change_subscription_quantity(a.id, 5, actor=ACTOR)  # +3
-    w.clock.set(at(1, 12))
-    w.app.change_subscription_quantity(a.id, 4, actor=ACTOR)  # −1, inside its window: refunded
-    w.clock.set(at(1, 15))
-    w.app.suspend_subscription(b.id, actor=ACTOR)  # still billed
-    w.clock.set(at(1, 18))
-    w.app.convert_trial(trial.id, actor=ACTOR, quantity=3)  # paid from now, at the default markup
-    w.clock.set(at(1, 20))
-    w.app.change_subscription_quantity(a.id, 5, actor=ACTOR)  # +1
-    w.clock.set(at(1, 28))
-    with pytest.raises(OutsideCancellationWindow):  # the +1's window has closed
-        w.app.change_subscription_quantity(a.id, 4, actor=ACTOR)
-    w.app.change_subscription_price(a.id, actor=ACTOR, unit_customer_price=Decimal("16.00"))  # from now on
-
-
-# The reseller's invoice of that month, as before customer invoices existed.
-RESELLER_JANUARY = [
-    (3, Decimal("14.16"), 31, Decimal("42.48")),  # the converted trial, 18 Jan – 18 Feb
-    (1, Decimal("14.16"), 31, Decimal("14.16")),  # b
-    (2, Decimal("14.16"), 31, Decimal("28.32")),  # a
-    (3, Decimal("14.16"), 26, Decimal("35.63")),  # +3 from 10 Jan: 42.48 × 26/31 = 35.628
-    (-1, Decimal("14.16"), 24, Decimal("-10.96")),  # −1 on 12 Jan: 14.16 × 24/31 = 10.963
-    (1, Decimal("14.16"), 16, Decimal("7.31")),  # +1 from 20 Jan: 14.16 × 16/31 = 7.308
-]
-# Contoso's: the same lines at its prices (15.58; the trial's 14.16 × 1.05 = 14.868 → 14.87), RO 19 %.
-CUSTOMER_JANUARY = [
-    (3, Decimal("14.87"), 31, Decimal("44.61"), Decimal("8.48"), Decimal("53.09")),
-    (1, Decimal("15.58"), 31, Decimal("15.58"), Decimal("2.96"), Decimal("18.54")),
-    (2, Decimal("15.58"), 31, Decimal("31.16"), Decimal("5.92"), Decimal("37.08")),
-    (3, Decimal("15.58"), 26, Decimal("39.20"), Decimal("7.45"), Decimal("46.65")),  # 46.74 × 26/31 = 39.201
-    (-1, Decimal("15.58"), 24, Decimal("-12.06"), Decimal("-2.29"), Decimal("-14.35")),  # 15.58 × 24/31 = 12.062
-    (1, Decimal("15.58"), 16, Decimal("8.04"), Decimal("1.53"), Decimal("9.57")),  # 15.58 × 16/31 = 8.041
-]
 
 
 def january_draft(w: World) -> CustomerInvoice:

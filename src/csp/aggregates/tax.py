@@ -104,7 +104,8 @@ def check_vat_number(country: str, value: str, field: str = "vat_number") -> str
 
 def tax_of(net: Decimal, rate_percent: Decimal) -> Decimal:
     """The tax of one line: net × rate / 100, rounded half-up to the cent (once, per line)."""
-    return (net * rate_percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+    tax = (net * rate_percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+    return abs(tax) if tax == 0 else tax  # never "-0.00" (a refund line at 0 %)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from csp.api.routes import (
     accounts,
     billing,
     catalog,
+    customer_billing,
     history,
     operations,
     orders,
@@ -129,6 +130,7 @@ def create_app(parts: WebParts, auth: Auth | None = None) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX, responses=ERRORS)  # type: ignore[arg-type]
     for module in (accounts, catalog, organizations, orders, subscriptions, history, billing, quotes):
         api.include_router(module.router)
+    api.include_router(customer_billing.router)  # customer invoices and tax (issue 18)
     api.include_router(oidc_router)
     api.include_router(operations.router)
     if settings.test_mode:

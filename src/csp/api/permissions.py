@@ -41,6 +41,10 @@ Action = Literal[
     "quotes.read",
     "quotes.write",
     "quotes.accept",
+    "customer_invoices.read",
+    "customer_invoices.write",
+    "tax.read",
+    "tax.write",
 ]
 
 A, S = Grant.ALLOW, Grant.SELF_SERVICE
@@ -76,6 +80,17 @@ PERMISSIONS: dict[Action, dict[Role, Grant]] = {
     "quotes.read": _EVERYONE_READS,
     "quotes.write": _MANAGERS,
     "quotes.accept": {**_MANAGERS, "customer_admin": S},
+    # customer invoices (issue 18): customers read their own issued ones (access scopes them)
+    "customer_invoices.read": {
+        "account_manager": A,
+        "billing": A,
+        "read_only": A,
+        "customer_admin": A,
+        "customer_user": A,
+    },
+    "customer_invoices.write": {"account_manager": A, "billing": A},
+    "tax.read": {"account_manager": A, "billing": A, "read_only": A},
+    "tax.write": {"account_manager": A, "billing": A},
 }
 
 
