@@ -165,6 +165,7 @@ class CustomerInvoice(CspAggregate):
         self.paid_at: datetime | None = None
         self.paid_amount: Decimal | None = None
         self.payment_reference = ""
+        self.email_to = ""
         self.voided_at: datetime | None = None
         self.void_reason = ""
 
@@ -217,13 +218,21 @@ class CustomerInvoice(CspAggregate):
         gross: Decimal
         seller: InvoiceParty
         buyer: InvoiceParty
+        email_to: str  # where it is emailed on issue, as the reseller's setting decided then ("": not emailed)
 
     def check_issuable(self) -> None:
         if self.status != "draft":
             raise InvoiceNotDraft(f"the invoice is {self.status}; only a draft can be issued", invoice_id=self.id)
 
     def issue(
-        self, number: str, decision: TaxDecision, seller: InvoiceParty, buyer: InvoiceParty, actor: Actor, at: datetime
+        self,
+        number: str,
+        decision: TaxDecision,
+        seller: InvoiceParty,
+        buyer: InvoiceParty,
+        actor: Actor,
+        at: datetime,
+        email_to: str = "",
     ) -> None:
         """Number it and tax it as decided now: from here on its content never changes."""
         self.check_issuable()
@@ -238,6 +247,7 @@ class CustomerInvoice(CspAggregate):
             gross=gross,
             seller=seller,
             buyer=buyer,
+            email_to=email_to,
             actor=actor,
             at=at,
         )
@@ -253,6 +263,7 @@ class CustomerInvoice(CspAggregate):
         gross: Decimal,
         seller: InvoiceParty,
         buyer: InvoiceParty,
+        email_to: str,
         actor: Actor,
         at: datetime,
     ) -> None:
@@ -263,6 +274,7 @@ class CustomerInvoice(CspAggregate):
         self.seller = seller
         self.buyer = buyer
         self.issued_at = at
+        self.email_to = email_to
 
     class Paid(CspAggregate.Event):
         paid_at: datetime

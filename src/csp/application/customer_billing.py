@@ -77,11 +77,14 @@ class CustomerBillingCommands(CspApplicationBase):
         now = self.now()
         reseller = self.read(Organization, invoice.reseller_id, "organization")
         org = self.read(Organization, invoice.organization_id, "organization")
-        decision = self.tax_settings(invoice.reseller_id).decide(tax_party(reseller), tax_party(org))
+        settings = self.tax_settings(invoice.reseller_id)
+        decision = settings.decide(tax_party(reseller), tax_party(org))
         book = self._book(invoice.reseller_id, actor, now)
         invoice.check_issuable()
         number = book.number(invoice.id, "INV", actor=actor, at=now)
-        invoice.issue(number, decision, invoice_party(reseller), invoice_party(org), actor=actor, at=now)
+        buyer = invoice_party(org)
+        email_to = buyer.email if settings.email_customer_invoices else ""
+        invoice.issue(number, decision, invoice_party(reseller), buyer, actor=actor, at=now, email_to=email_to)
         self.save(invoice, book)
         return invoice
 

@@ -80,6 +80,7 @@ class Sagas:
             poll_ms=s.saga_poll_ms,
             reconcile_ms=s.saga_max_backoff_ms,
             settle_ms=s.saga_settle_ms,
+            public_url=s.public_url,
         )
         self.actors = register_actors(self.broker, self.steps, s, self.store, clock)
         self.relay = Relay(self.app, self.store, lambda actor, args: self.send(actor, *args))
