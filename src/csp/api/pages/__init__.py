@@ -25,10 +25,20 @@ API_PATHS = ("/api/", "/docs")
 
 def install(app: FastAPI) -> None:
     """Mount the portal on the API's app (``csp.api.create_app`` calls this)."""
-    from csp.api.pages import account, billing, customers, home, ordering, passwords, public, subscriptions
+    from csp.api.pages import (
+        account,
+        billing,
+        customer_billing,
+        customers,
+        home,
+        ordering,
+        passwords,
+        public,
+        subscriptions,
+    )
     from csp.api.pages.web import HERE
 
-    for module in (public, home, customers, ordering, subscriptions, billing, account, passwords):
+    for module in (public, home, customers, ordering, subscriptions, billing, customer_billing, account, passwords):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     _html_errors(app)
