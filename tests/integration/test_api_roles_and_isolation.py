@@ -130,6 +130,7 @@ ENDPOINTS: list[Endpoint] = [
         {"lines": [{"description": "x", "unit_price": "1"}]},
         ids=False,
     ),
+    ep("POST", "/customer-invoices/payments", {AM, BI}, None, ids=False),
     ep("GET", "/settings/tax", {AM, BI, RO}, ids=False),
     ep("PUT", "/settings/tax", {AM, BI}, {"rates": [{"country": "RO", "rate_percent": "19"}]}, ids=False),
     ep(

@@ -173,3 +173,32 @@ def test_tax_settings_round_trip_and_refuse_bad_input(account: Account):
     assert r.json()["error"]["details"]["field"] == "rates[0].rate_percent"
     r = boss.put("/api/v1/settings/tax", json={"exempt_organization_ids": ["00000000-0000-0000-0000-000000000001"]})
     assert r.status_code == 422
+
+
+def test_payments_imported_from_a_csv_mark_invoices_paid_and_report_the_rows_refused(
+    account: Account, billed: dict[str, Any]
+):
+    boss = account.boss
+    items = boss.ok("GET", "/customer-invoices")["items"]
+    contoso = boss.ok("POST", f"/customer-invoices/{_only(items, billed['contoso']['id'])['id']}/issue")
+    fabrikam = boss.ok("POST", f"/customer-invoices/{_only(items, billed['fabrikam']['id'])['id']}/issue")
+    paid_on = contoso["issued_at"][:10]
+    body = (
+        "number,paid_at,amount\n"
+        f"{contoso['number']},{paid_on},{contoso['gross']}\n"
+        f"{fabrikam['number']},{paid_on},1.00\n"  # another amount
+        f"INV-1999-000001,{paid_on},1.00\n"  # no such invoice
+    )
+    report = boss.ok("POST", "/customer-invoices/payments", files={"file": ("bank.csv", body, "text/csv")})
+    assert report["paid"] == 1, report
+    assert [(r["row"], r["status"], r["status_code"]) for r in report["rows"]] == [
+        (2, "paid", 200),
+        (3, "refused", 422),
+        (4, "refused", 404),
+    ]
+    assert report["rows"][1]["error"]["details"]["field"] == "amount"
+    assert boss.ok("GET", f"/customer-invoices/{contoso['id']}")["status"] == "paid"
+    assert boss.ok("GET", f"/customer-invoices/{fabrikam['id']}")["status"] == "issued"  # nothing half-written
+    r = boss.post("/api/v1/customer-invoices/payments", files={"file": ("x.csv", "a,b\n1,2\n", "text/csv")})
+    assert r.status_code == 422
+    assert r.json()["error"]["details"]["field"] == "file"

@@ -298,8 +298,8 @@ class CustomerInvoice(CspAggregate):
         if amount != self.gross:
             raise InvalidInput("amount", f"must be the invoice's gross total {self.gross}", value=amount)
         when = paid_at or at
-        if self.issued_at is not None and when < self.issued_at:
-            raise InvalidInput("paid_at", "must not be before the invoice was issued", value=when)
+        if self.issued_at is not None and when.astimezone(UTC).date() < self.issued_at.astimezone(UTC).date():
+            raise InvalidInput("paid_at", "must not be before the day the invoice was issued", value=when)
         self._pay(paid_at=when, amount=amount, reference=reference.strip()[:200], actor=actor, at=at)
 
     @event(Paid)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, Field
@@ -127,6 +127,19 @@ class TaxSettingsModel(In):
 
 class TaxSettingsPublic(TaxSettingsModel):
     version: int
+
+
+class PaymentRowPublic(BaseModel):
+    row: int
+    number: str
+    status: Literal["paid", "refused"]
+    status_code: int
+    error: dict[str, Any] | None = None
+
+
+class PaymentsImportPublic(BaseModel):
+    paid: int
+    rows: list[PaymentRowPublic]
 
 
 CustomerInvoiceFormat = Literal["json", "csv", "pdf"]

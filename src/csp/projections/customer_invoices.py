@@ -273,6 +273,20 @@ def customer_invoice(view: ReadView, invoice_id: UUID) -> dict[str, Any] | None:
     return out
 
 
+def customer_invoice_ids_by_number(view: ReadView, reseller_id: UUID, numbers: list[str]) -> dict[str, UUID]:
+    """The reseller's invoices with these numbers: number → id."""
+    out: dict[str, UUID] = {}
+    for n in dict.fromkeys(numbers):
+        for r in select_rows(
+            view,
+            CUSTOMER_INVOICES,
+            '"reseller_id" = ? AND "number" = ?',
+            db_params(view, CUSTOMER_INVOICES, reseller_id=reseller_id, number=n),
+        ):
+            out[n] = r["id"]
+    return out
+
+
 def customer_invoice_csv(view: ReadView, invoice_id: UUID) -> str | None:
     """The invoice's lines as CSV (the invoice's number on each row), or None."""
     inv = customer_invoice(view, invoice_id)

@@ -322,6 +322,9 @@ class ReadModels:
     def customer_invoice(self, invoice_id: UUID) -> dict[str, Any] | None:
         return customer_invoices.customer_invoice(self.view, invoice_id)
 
+    def customer_invoice_ids_by_number(self, reseller_id: UUID, numbers: list[str]) -> dict[str, UUID]:
+        return customer_invoices.customer_invoice_ids_by_number(self.view, reseller_id, numbers)
+
     def customer_invoice_csv(self, invoice_id: UUID) -> str:
         text = customer_invoices.customer_invoice_csv(self.view, invoice_id)
         if text is None:

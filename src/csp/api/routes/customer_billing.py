@@ -7,14 +7,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Response, UploadFile, status
 from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 
 from csp.aggregates.customer_invoice import CreditNote, CreditRequest, CustomerInvoice
-from csp.aggregates.errors import NotFound
+from csp.aggregates.errors import InvalidInput, NotFound
 from csp.aggregates.invoice import parse_period
 from csp.aggregates.tax import TaxRate, TaxSettings
-from csp.api import access
+from csp.api import access, payments_import
 from csp.api import customer_invoice_schemas as cs
 from csp.api.auth import Caller
 from csp.api.deps import (
@@ -36,6 +37,7 @@ from csp.application.customer_invoicing import invoice_party
 from csp.projections import ReadModels
 
 router = APIRouter(tags=["customer billing"])
+MAX_UPLOAD = 2_000_000
 Format = Annotated[cs.CustomerInvoiceFormat, Query(alias="format")]
 CSV = {"text/csv": {"schema": {"type": "string"}}}
 PDF = {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
@@ -247,6 +249,19 @@ def credit(
     lines = tuple(CreditRequest(x.description, x.quantity, x.unit_price) for x in body.lines)
     note = commands.run(lambda: app.credit_customer_invoice(invoice_id, lines, body.reason, caller.actor))
     return credit_note_public(note)
+
+
+@router.post("/customer-invoices/payments", response_model=cs.PaymentsImportPublic)
+async def import_payments(
+    file: UploadFile, caller: CustomerInvoicesWriter, app: AppDep, read: ReadModelsDep, commands: CommandsDep
+) -> Any:
+    """Mark issued invoices paid from a CSV file (columns number, paid_at, amount): a row
+    per invoice; each row not matched, not issued or of another amount is reported with
+    its status code and error, and writes nothing."""
+    raw = await file.read(MAX_UPLOAD + 1)
+    if len(raw) > MAX_UPLOAD:
+        raise InvalidInput("file", f"must be at most {MAX_UPLOAD // 1_000_000} MB")
+    return await run_in_threadpool(payments_import.import_payments, app, read, commands, caller, raw)
 
 
 # --- tax settings -------------------------------------------------------------------------
