@@ -99,6 +99,11 @@ def test_an_exempt_organization_pays_no_vat_and_the_invoice_says_so():
     assert (d.kind, d.rate_percent, d.mention) == ("exempt", Decimal(0), EXEMPT_MENTION)
 
 
+def test_rates_are_kept_as_written_without_exponents():
+    s = settings(rates=(TaxRate("ro", Decimal("20.00")), TaxRate("DE", Decimal("19.50"))))
+    assert [(r.country, str(r.rate_percent)) for r in s.rates] == [("DE", "19.5"), ("RO", "20")]
+
+
 def test_a_country_without_a_rate_cannot_be_taxed():
     with pytest.raises(TaxRateMissing):
         settings().decide(SELLER, TaxParty(uuid4(), "FR", ""))
@@ -284,3 +289,20 @@ def test_a_draft_cannot_be_credited(world: World):
         world.app.credit_customer_invoice(
             january_draft(world).id, (CreditRequest("x", Decimal(1), Decimal(1)),), "", ACTOR
         )
+
+
+def test_the_printable_invoice_shows_quantities_and_rates_as_written(world: World):
+    from csp.api.documents import invoice_html
+
+    world.buy(10)
+    world.clock.set(at(2, 1, 0))
+    world.app.run_billing("2026-01")
+    issued = world.app.issue_customer_invoice(january_draft(world).id, ACTOR)
+    assert issued.seller is not None
+    assert issued.buyer is not None
+    html = invoice_html(issued, issued.seller, issued.buyer)
+    assert ">10<" in html  # not 1E+1
+    assert "1E+1" not in html
+    assert "19 %" in html
+    assert issued.number is not None
+    assert issued.number in html

@@ -182,7 +182,10 @@ class TaxSettings(CspAggregate):
             if not Decimal(0) <= r.rate_percent <= MAX_RATE:
                 raise InvalidInput(f"rates[{n}].rate_percent", "must be between 0 and 100", value=r.rate_percent)
             seen.add(country)
-            checked.append(TaxRate(country, r.rate_percent.normalize() if r.rate_percent else Decimal(0)))
+            # 19.50 → 19.5, 20 stays 20 (never 2E+1)
+            checked.append(
+                TaxRate(country, Decimal(f"{r.rate_percent.normalize():f}") if r.rate_percent else Decimal(0))
+            )
         exempt = tuple(dict.fromkeys(exempt_organization_ids))
         new = (tuple(sorted(checked, key=lambda r: r.country)), reverse_charge_eu, exempt, email_customer_invoices)
         if new == (self.rates, self.reverse_charge_eu, self.exempt_organization_ids, self.email_customer_invoices):

@@ -24,7 +24,12 @@ def _percent(value: Decimal) -> str:
     return f"{value.normalize():f} %"
 
 
+def _qty(value: Decimal) -> str:
+    return f"{value.normalize():f}"  # 10, not 1E+1
+
+
 _env.filters["money"] = _money
+_env.filters["qty"] = _qty
 _env.filters["percent"] = _percent
 
 
