@@ -28,14 +28,20 @@ def parse_rows(raw: bytes) -> list[dict[str, str]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput("file", "must be a UTF-8 CSV file") from None
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    missing = [c for c in COLUMNS if c not in header]
-    if missing:
-        raise InvalidInput(
-            "file", f"the first row must name the columns {', '.join(COLUMNS)} (missing: {', '.join(missing)})"
-        )
-    rows = [{k.strip().lower(): (v or "").strip() for k, v in r.items() if k} for r in reader]
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        missing = [c for c in COLUMNS if c not in header]
+        if missing:
+            raise InvalidInput(
+                "file", f"the first row must name the columns {', '.join(COLUMNS)} (missing: {', '.join(missing)})"
+            )
+        rows = [
+            {k.strip().lower(): v.strip() if isinstance(v, str) else "" for k, v in r.items() if isinstance(k, str)}
+            for r in reader
+        ]
+    except csv.Error as e:
+        raise InvalidInput("file", f"is not a readable CSV file ({e})") from None
     if len(rows) > MAX_ROWS:
         raise InvalidInput("file", f"at most {MAX_ROWS} rows at a time")
     return rows
