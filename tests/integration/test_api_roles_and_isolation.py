@@ -118,6 +118,22 @@ ENDPOINTS: list[Endpoint] = [
     ep("GET", "/invoices", {AM, BI, RO}, ids=False),
     ep("GET", "/invoices/{random}", {AM, BI, RO}, ids=False),
     ep("GET", "/reports/{report}", RESELLER, ids=False),
+    # customer invoices and tax (issue 18)
+    ep("GET", "/customer-invoices", {AM, BI, RO, CA, CU}, ids=False),
+    ep("GET", "/customer-invoices/{random}", {AM, BI, RO, CA, CU}, ids=False),
+    ep("POST", "/customer-invoices/{random}/issue", {AM, BI}, None, ids=False),
+    ep("POST", "/customer-invoices/{random}/pay", {AM, BI}, {}, ids=False),
+    ep("POST", "/customer-invoices/{random}/void", {AM, BI}, {}, ids=False),
+    ep(
+        "POST",
+        "/customer-invoices/{random}/credit-notes",
+        {AM, BI},
+        {"lines": [{"description": "x", "unit_price": "1"}]},
+        ids=False,
+    ),
+    ep("POST", "/customer-invoices/payments", {AM, BI}, None, ids=False),
+    ep("GET", "/settings/tax", {AM, BI, RO}, ids=False),
+    ep("PUT", "/settings/tax", {AM, BI}, {"rates": [{"country": "RO", "rate_percent": "19"}]}, ids=False),
     ep(
         "POST",
         "/organizations/{customer}/quotes",

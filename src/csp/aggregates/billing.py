@@ -25,6 +25,12 @@ The reseller buys at the partner price, per licence per month (DOMAIN.md, "Invoi
 - a change the vendor refused is reversed: what it charged or refunded is given back (an
   add-on the vendor refused to create: all it was charged, and nothing after).
 
+The same pass prices each charge for the customer too (``customer_amount``): the
+customer's unit price recorded on the subscription (at provisioning, renewal, trial
+conversion, and from an "Edit price" on: ``CustomerPriceChanged``), by the same rule and
+the same days; a tranche's refund or reversal gives back what that tranche was charged.
+Usage is priced for the customer at the subscription's total markup.
+
 Periodic charges depend on time as well as on events: ``advance(until)`` emits the period
 starts that ``until`` has passed, and ``schedule()`` the ones still ahead of the term if
 nothing else happens. Every charge has a deterministic id, so folding the same events
@@ -66,6 +72,7 @@ BILLING_EVENTS: tuple[type[Subscription.Event], ...] = (
     Subscription.UsageReported,
     Subscription.VendorChangeRefused,
     Subscription.TransitionCompleted,
+    Subscription.CustomerPriceChanged,
 )
 
 
@@ -87,6 +94,10 @@ class Charge:
     period_start: datetime
     period_end: datetime
     meter: str | None = None
+    # The same charge at the customer's price (the customer invoice's line): unit price
+    # per unit per month (None for usage) and amount, by the same days and rounding.
+    customer_unit_price: Decimal | None = None
+    customer_amount: Decimal = Decimal(0)
 
     @property
     def month(self) -> str:
@@ -101,6 +112,8 @@ class _Tranche:
     unit_price: Decimal
     purchased_at: datetime
     net_charged: Decimal = Decimal(0)
+    customer_price: Decimal = Decimal(0)  # the customer's unit price its last charge used
+    customer_net_charged: Decimal = Decimal(0)
 
 
 @dataclass
@@ -109,6 +122,7 @@ class _Removal:
     quantity: int
     amount: Decimal  # the (negative) refund
     at: datetime
+    customer_amount: Decimal = Decimal(0)
 
 
 def billing_date(anchor: datetime, k: int) -> datetime:
@@ -179,6 +193,9 @@ class SubscriptionLedger:
     periods: list[tuple[datetime, datetime]] = field(default_factory=list)
     increases: dict[int, int] = field(default_factory=dict)
     removals: dict[int, list[_Removal]] = field(default_factory=dict)
+    customer_price: Decimal = Decimal(0)  # the customer's unit price now (per unit per month)
+    default_markup: Decimal = Decimal(0)  # the markups of the customer price (usage is priced by them)
+    extra_markup: Decimal = Decimal(0)
 
     # --- folding --------------------------------------------------------------
 
@@ -210,12 +227,18 @@ class SubscriptionLedger:
         elif isinstance(event, (Subscription.Expired, Subscription.Disabled)):
             self.status = "expired" if isinstance(event, Subscription.Expired) else "disabled"
         elif isinstance(event, Subscription.Renewed):
+            self.customer_price = event.unit_customer_price
+            if event.markup_percent is not None:  # a version-1 renewal kept the subscription's
+                self.extra_markup = event.markup_percent
+            if event.default_markup_percent is not None:
+                self.default_markup = event.default_markup_percent
             out += self._new_term(event.starts_at, event.ends_at, event.billing_cycle, event.tranche)
             out += self.advance(at)
         elif isinstance(event, Subscription.TrialConverted):
             self.offer_name = event.terms.offer_name
             self.usage = event.terms.type == "usage"
             self.status = "active"
+            self._customer_terms(event.terms)
             out += self._new_term(event.starts_at, event.ends_at, event.terms.billing_cycle, event.tranche)
         elif isinstance(event, Subscription.BillingCycleChangeScheduled):
             self.pending_cycle = event.billing_cycle
@@ -234,6 +257,10 @@ class SubscriptionLedger:
             out += self._seats_removed(event, event.removals, verb="moved to an upgrade")
             if event.kind == "full":
                 self.status = "transitioned"
+        elif isinstance(event, Subscription.CustomerPriceChanged):
+            # From this moment: the next charges use it; those made keep theirs.
+            self.customer_price = event.unit_customer_price
+            self.extra_markup = event.markup_percent
         return out
 
     def advance(self, until: datetime) -> list[Charge]:
@@ -276,9 +303,15 @@ class SubscriptionLedger:
         self.tenant_domain = t.tenant_domain
         self.usage = t.type == "usage"
         self.status = e.status
+        self._customer_terms(t)
         if e.status == "trial":
             return []
         return self._new_term(e.starts_at, e.ends_at, t.billing_cycle, e.tranche, t.billing_dates)
+
+    def _customer_terms(self, t: Any) -> None:
+        self.customer_price = t.unit_customer_price
+        self.default_markup = t.default_markup_percent
+        self.extra_markup = t.markup_percent
 
     def _new_term(
         self, starts_at: datetime, ends_at: datetime, cycle: str, tranche: Tranche, dates: BillingDates | None = None
@@ -291,7 +324,13 @@ class SubscriptionLedger:
         self.pending_cycle = None
         self.pending_at = None
         self.tranches = {
-            tranche.number: _Tranche(tranche.number, tranche.quantity, tranche.unit_partner_price, tranche.purchased_at)
+            tranche.number: _Tranche(
+                tranche.number,
+                tranche.quantity,
+                tranche.unit_partner_price,
+                tranche.purchased_at,
+                customer_price=self.customer_price,
+            )
         }
         self.increases = {}
         self.removals = {}
@@ -304,7 +343,9 @@ class SubscriptionLedger:
 
     def _seats_added(self, e: Subscription.SeatsAdded) -> list[Charge]:
         t = e.tranche
-        self.tranches[t.number] = _Tranche(t.number, t.quantity, t.unit_partner_price, t.purchased_at)
+        self.tranches[t.number] = _Tranche(
+            t.number, t.quantity, t.unit_partner_price, t.purchased_at, customer_price=self.customer_price
+        )
         self.increases[e.originator_version] = t.number
         period = self._current_period(e.at)
         if period is None:
@@ -313,6 +354,7 @@ class SubscriptionLedger:
         months, period_days = self._price_and_days(a, b)
         days = days_between(e.at, b)
         amount = prorate(t.quantity * t.unit_partner_price * months, days, period_days)
+        customer = prorate(t.quantity * self.customer_price * months, days, period_days)
         return self._emit(
             t.number,
             "increase",
@@ -324,6 +366,7 @@ class SubscriptionLedger:
             amount,
             e.at,
             period,
+            (self.customer_price, customer),
         )
 
     def _seats_removed(self, e: Any, removals: tuple[Any, ...], verb: str = "removed") -> list[Charge]:
@@ -341,7 +384,8 @@ class SubscriptionLedger:
             months, period_days = self._price_and_days(a, b)
             days = days_between(e.at, b)
             amount = -prorate(r.quantity * tranche.unit_price * months, days, period_days)
-            done.append(_Removal(tranche.number, r.quantity, amount, e.at))
+            customer = -prorate(r.quantity * tranche.customer_price * months, days, period_days)
+            done.append(_Removal(tranche.number, r.quantity, amount, e.at, customer))
             out += self._emit(
                 tranche.number,
                 "refund",
@@ -353,6 +397,7 @@ class SubscriptionLedger:
                 amount,
                 e.at,
                 period,
+                (tranche.customer_price, customer),
             )
         if done:
             self.removals[e.originator_version] = done
@@ -362,6 +407,7 @@ class SubscriptionLedger:
         amount = money(e.amount)
         if amount == 0:
             return []
+        customer = money(amount * (100 + self.default_markup + self.extra_markup) / 100)
         day = datetime.fromisoformat(e.day).replace(tzinfo=UTC)
         return [
             Charge(
@@ -379,6 +425,7 @@ class SubscriptionLedger:
                 period_start=day,
                 period_end=day + timedelta(days=1),
                 meter=e.meter,
+                customer_amount=customer,
             )
         ]
 
@@ -412,12 +459,16 @@ class SubscriptionLedger:
                     -r.amount,
                     at,
                     period,
+                    (tranche.customer_price, -r.customer_amount),
                 )
                 # The restored seats missed the period starts charged while they were gone.
                 for ps, pe in self.periods:
                     if r.at < ps <= at:
                         months, period_days = self._price_and_days(ps, pe)
                         amount = prorate(r.quantity * tranche.unit_price * months, days_between(ps, pe), period_days)
+                        customer = prorate(
+                            r.quantity * tranche.customer_price * months, days_between(ps, pe), period_days
+                        )
                         out += self._emit(
                             tranche.number,
                             "period",
@@ -429,12 +480,15 @@ class SubscriptionLedger:
                             amount,
                             ps,
                             (ps, pe),
+                            (tranche.customer_price, customer),
                         )
         restored: dict[int, _Tranche] = {}
         for t in e.tranches:
             known = self.tranches.get(t.number)
             if known is None:
-                known = _Tranche(t.number, t.quantity, t.unit_partner_price, t.purchased_at)
+                known = _Tranche(
+                    t.number, t.quantity, t.unit_partner_price, t.purchased_at, customer_price=self.customer_price
+                )
             known.quantity = t.quantity
             restored[t.number] = known
         self.tranches = restored
@@ -447,7 +501,7 @@ class SubscriptionLedger:
         self, tranche: _Tranche, version: int, label: str, at: datetime, period: tuple[datetime, datetime]
     ) -> list[Charge]:
         """Give back all a tranche was charged (net of its refunds)."""
-        if tranche.net_charged == 0:
+        if tranche.net_charged == 0 and tranche.customer_net_charged == 0:
             return []
         return self._emit(
             tranche.number,
@@ -460,6 +514,7 @@ class SubscriptionLedger:
             -tranche.net_charged,
             at,
             period,
+            (tranche.customer_price, -tranche.customer_net_charged),
         )
 
     # --- periods and charges -------------------------------------------------------
@@ -529,6 +584,7 @@ class SubscriptionLedger:
         for t in self.tranches.values():
             if t.quantity <= 0:
                 continue
+            t.customer_price = self.customer_price  # each period at the customer price of its start
             out += self._emit(
                 t.number,
                 "period",
@@ -540,6 +596,7 @@ class SubscriptionLedger:
                 prorate(t.quantity * t.unit_price * months, days, period_days),
                 since,
                 (since, end),
+                (t.customer_price, prorate(t.quantity * t.customer_price * months, days, period_days)),
             )
         return out
 
@@ -558,12 +615,14 @@ class SubscriptionLedger:
         amount: Decimal,
         charged_at: datetime,
         period: tuple[datetime, datetime],
+        customer: tuple[Decimal | None, Decimal],
     ) -> list[Charge]:
-        if amount == 0:
+        if amount == 0 and customer[1] == 0:
             return []
         tranche = self.tranches.get(tranche_number)
         if tranche is not None:
             tranche.net_charged += amount
+            tranche.customer_net_charged += customer[1]
         return [
             Charge(
                 id=charge_id(self.subscription_id, key),
@@ -579,6 +638,8 @@ class SubscriptionLedger:
                 charged_at=charged_at,
                 period_start=period[0],
                 period_end=period[1],
+                customer_unit_price=customer[0],
+                customer_amount=customer[1],
             )
         ]
 
@@ -601,19 +662,29 @@ class SubscriptionLedger:
             "pending_at": _iso(self.pending_at),
             "never_created": self.never_created,
             "tranches": [
-                [t.number, t.quantity, str(t.unit_price), t.purchased_at.isoformat(), str(t.net_charged)]
+                [
+                    t.number,
+                    t.quantity,
+                    str(t.unit_price),
+                    t.purchased_at.isoformat(),
+                    str(t.net_charged),
+                    str(t.customer_price),
+                    str(t.customer_net_charged),
+                ]
                 for t in self.tranches.values()
             ],
             "periods": [[a.isoformat(), b.isoformat()] for a, b in self.periods],
             "increases": [[v, n] for v, n in self.increases.items()],
             "removals": [
-                [v, [[r.tranche, r.quantity, str(r.amount), r.at.isoformat()] for r in rs]]
+                [v, [[r.tranche, r.quantity, str(r.amount), r.at.isoformat(), str(r.customer_amount)] for r in rs]]
                 for v, rs in self.removals.items()
             ],
+            "customer": [str(self.customer_price), str(self.default_markup), str(self.extra_markup)],
         }
 
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> SubscriptionLedger:
+        customer = s.get("customer", ["0", "0", "0"])  # a state stored before customer prices
         return cls(
             subscription_id=UUID(s["subscription_id"]),
             reseller_id=UUID(s["reseller_id"]),
@@ -629,17 +700,28 @@ class SubscriptionLedger:
             pending_cycle=s["pending_cycle"],
             pending_at=_dt(s["pending_at"]),
             never_created=s.get("never_created", False),
-            tranches={
-                n: _Tranche(n, q, Decimal(p), datetime.fromisoformat(at), Decimal(net))
-                for n, q, p, at, net in s["tranches"]
-            },
+            tranches={t[0]: _tranche_from_state(t) for t in s["tranches"]},
             periods=[(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in s["periods"]],
             increases=dict(s["increases"]),
             removals={
-                v: [_Removal(t, q, Decimal(a), datetime.fromisoformat(at)) for t, q, a, at in rs]
+                v: [
+                    _Removal(
+                        r[0], r[1], Decimal(r[2]), datetime.fromisoformat(r[3]), Decimal(r[4] if len(r) > 4 else 0)
+                    )
+                    for r in rs
+                ]
                 for v, rs in s["removals"]
             },
+            customer_price=Decimal(customer[0]),
+            default_markup=Decimal(customer[1]),
+            extra_markup=Decimal(customer[2]),
         )
+
+
+def _tranche_from_state(t: list[Any]) -> _Tranche:
+    n, q, p, at, net = t[:5]
+    cp, cnet = t[5:7] if len(t) >= 7 else ("0", "0")
+    return _Tranche(n, q, Decimal(p), datetime.fromisoformat(at), Decimal(net), Decimal(cp), Decimal(cnet))
 
 
 def charges_until(subscription_id: UUID, events: list[Any], until: datetime) -> list[Charge]:

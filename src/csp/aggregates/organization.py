@@ -21,6 +21,7 @@ from csp.aggregates.errors import (
     TrialAlreadyUsed,
 )
 from csp.aggregates.pricing import DEFAULT_MARKUP_PERCENT
+from csp.aggregates.tax import check_vat_number
 
 OrganizationKind = Literal["reseller", "customer"]
 Industry = Literal[
@@ -48,6 +49,7 @@ SIGN_IN_METHODS: tuple[SignInMethod, ...] = get_args(SignInMethod)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
 _PHONE = re.compile(r"^\+?[0-9 ()./-]{5,32}$")
 
 
@@ -101,6 +103,11 @@ class OrganizationProfile(Value):
     contact_phone: str
     industry: Industry
     eligibility: Eligibility
+    # Billing details (customer invoices): a business customer's VAT number, checked by
+    # format for its country; where invoices are emailed (else contact_email); currency.
+    vat_number: str = ""
+    billing_email: str = ""
+    currency: str = "EUR"
 
     def checked(self, customer: bool = True) -> OrganizationProfile:
         """The profile, validated. A customer's is complete (address, contact phone); a
@@ -122,7 +129,16 @@ class OrganizationProfile(Value):
             raise InvalidInput("eligibility.academic", "academic eligibility requires the education industry")
         if self.eligibility.government and self.industry != "government":
             raise InvalidInput("eligibility.government", "government eligibility requires the government industry")
-        return self.replace(name=name, contact_email=check_email(self.contact_email))
+        currency = self.currency.strip().upper()
+        if not _CURRENCY.match(currency):
+            raise InvalidInput("currency", "must be an ISO 4217 three-letter code, e.g. EUR", value=self.currency)
+        return self.replace(
+            name=name,
+            contact_email=check_email(self.contact_email),
+            vat_number=check_vat_number(self.country, self.vat_number),
+            billing_email=check_email(self.billing_email, "billing_email") if self.billing_email.strip() else "",
+            currency=currency,
+        )
 
 
 class Organization(CspAggregate):
@@ -188,13 +204,15 @@ class Organization(CspAggregate):
             raise OrganizationError("customers belong to a reseller account", reseller_id=reseller.id)
         if self_registered:
             reseller.check_self_registration_allowed()
+        profile = profile.checked()
+        reseller.check_customer_currency(profile.currency)
         return cls._create(
             cls.Registered,
             id=id,
             kind="customer",
             reseller_id=reseller.id,
             slug=None,
-            profile=profile.checked(),
+            profile=profile,
             settings=None,
             self_registered=self_registered,
             actor=actor,
@@ -218,6 +236,17 @@ class Organization(CspAggregate):
         if self.settings is None:
             raise OrganizationError("only a reseller account has settings", organization_id=self.id)
         return self.settings
+
+    def check_customer_currency(self, currency: str) -> None:
+        """A customer is invoiced in the reseller's currency: converting between currencies
+        is not supported yet (a later item), so another one is refused."""
+        own = self.reseller_settings().currency
+        if currency != own:
+            raise InvalidInput(
+                "currency",
+                f"must be the reseller's currency {own} (other currencies are not supported yet)",
+                value=currency,
+            )
 
     def check_self_registration_allowed(self) -> None:
         if not self.reseller_settings().customer_self_registration:

@@ -45,6 +45,10 @@ Action = Literal[
     "notifications.write",
     "webhooks.read",
     "webhooks.write",
+    "customer_invoices.read",
+    "customer_invoices.write",
+    "tax.read",
+    "tax.write",
 ]
 
 A, S = Grant.ALLOW, Grant.SELF_SERVICE
@@ -85,6 +89,17 @@ PERMISSIONS: dict[Action, dict[Role, Grant]] = {
     "notifications.write": _MANAGERS,  # mark a notice read
     "webhooks.read": {"account_manager": A, "read_only": A},
     "webhooks.write": {"account_manager": A},
+    # customer invoices (issue 18): customers read their own issued ones (access scopes them)
+    "customer_invoices.read": {
+        "account_manager": A,
+        "billing": A,
+        "read_only": A,
+        "customer_admin": A,
+        "customer_user": A,
+    },
+    "customer_invoices.write": {"account_manager": A, "billing": A},
+    "tax.read": {"account_manager": A, "billing": A, "read_only": A},
+    "tax.write": {"account_manager": A, "billing": A},
 }
 
 

@@ -109,6 +109,9 @@ def organization_public(org: Organization) -> s.OrganizationPublic:
         self_registered=org.self_registered,
         created_at=org.registered_at,
         version=org.version,
+        vat_number=p.vat_number,
+        billing_email=p.billing_email,
+        currency=p.currency,
     )
 
 

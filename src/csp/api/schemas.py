@@ -279,6 +279,10 @@ class OrganizationCreate(In):
     contact_phone: Annotated[str, Field(max_length=32)]
     industry: Industry
     eligibility: EligibilityModel = EligibilityModel()
+    # customer billing (issue 18)
+    vat_number: Annotated[str, Field(max_length=32)] = ""
+    billing_email: Annotated[str, Field(max_length=254)] = ""
+    currency: Annotated[str, Field(max_length=3)] = "EUR"
 
 
 class OrganizationUpdate(In):
@@ -289,6 +293,10 @@ class OrganizationUpdate(In):
     contact_phone: Annotated[str, Field(max_length=32)] | None = None
     industry: Industry | None = None
     eligibility: EligibilityModel | None = None
+    # customer billing (issue 18)
+    vat_number: Annotated[str, Field(max_length=32)] | None = None
+    billing_email: Annotated[str, Field(max_length=254)] | None = None
+    currency: Annotated[str, Field(max_length=3)] | None = None
 
 
 class OrganizationPublic(BaseModel):
@@ -306,6 +314,10 @@ class OrganizationPublic(BaseModel):
     self_registered: bool
     created_at: datetime
     version: int
+    # customer billing (issue 18)
+    vat_number: str = ""
+    billing_email: str = ""
+    currency: str = "EUR"
 
 
 class CustomerRegistration(OrganizationCreate):

@@ -16,6 +16,7 @@ from csp.application.base import CspApplicationBase
 from csp.application.billing import BillingCommands
 from csp.application.carts import AddonRequest, NewLineRequest
 from csp.application.catalog import CatalogCommands
+from csp.application.customer_billing import CustomerBillingCommands
 from csp.application.customization import CustomizationCommands
 from csp.application.gdap import GdapCommands
 from csp.application.licences import LicenceCommands
@@ -47,6 +48,7 @@ class CspApplication(
     NotifyCommands,  # notices and webhook endpoints (issue 16, items 6 and 7)
     GdapCommands,  # issue 16: GDAP relationships
     AgreementCommands,  # issue 16: the customer agreement
+    CustomerBillingCommands,
     CspApplicationBase,
 ):
     """Every aggregate of the platform in one application: one log, one sequence."""

@@ -20,6 +20,7 @@ from csp.aggregates.catalog import CATALOG_ID, Catalog
 from csp.aggregates.errors import ConcurrentModification, NotFound
 from csp.aggregates.index import Counter
 from csp.application.carts import Carts, OrderNumbers
+from csp.application.customer_invoicing import CustomerInvoicing
 from csp.application.directory import Directory
 from csp.application.pricing import CustomerPricing
 from csp.clock import Clock, SystemClock
@@ -63,6 +64,8 @@ class CspApplicationBase(Application[UUID]):
         self.directory = Directory(self.load, self.exists)
         self.carts = Carts(self.read, self.catalog, self.now, self.pricing)
         self.order_numbers = OrderNumbers(self.find, self.save, self.retrying, self.now)
+        # Customer invoices: a month's charges → drafts per customer (issue 18).
+        self.customer_invoicing = CustomerInvoicing(self.find)
         super().__init__(env)
 
     def construct_transcoder(self) -> Transcoder:

@@ -6,7 +6,9 @@ the event store itself, so a run never depends on a read model having caught up.
 invoice bills every charge dated before the end of its month that no earlier invoice of
 the reseller billed: a correction that arrives late lands on the next invoice. Re-running
 a month issues nothing twice (deterministic invoice ids, and the reseller's invoice book
-saved with each invoice).
+saved with each invoice). The same run drafts the month's customer invoices from the same
+charges at the customer prices (``csp.application.customer_invoicing``), saved with the
+reseller's invoice.
 """
 
 from __future__ import annotations
@@ -186,7 +188,9 @@ class BillingCommands(CspApplicationBase):
         if self.exists(invoice_id_for(reseller_id, period)):
             return None
         billed = self.invoiced_charge_ids(reseller_id)
-        lines = lines_from_charges(c for c in charges if c.id not in billed)
+        new = [c for c in charges if c.id not in billed]
+        # A charge only the customer pays for (a free partner price) is not on the reseller's invoice.
+        lines = lines_from_charges(c for c in new if c.amount != 0)
         if not lines:
             return None
         now = self.now()
@@ -204,5 +208,7 @@ class BillingCommands(CspApplicationBase):
             reseller_id, period, book.number_for(period), lines, actor=actor, at=now, currency=currency
         )
         book.add(invoice, actor=actor, at=now)
-        self.save(invoice, book)
+        # The customers' drafts of the same charges, in the same transaction: both or neither.
+        drafts = self.customer_invoicing.drafts(reseller_id, period, new, actor, now)
+        self.save(invoice, book, *drafts)
         return invoice

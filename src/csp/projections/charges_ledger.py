@@ -60,7 +60,9 @@ def charge_row(c: Charge) -> Row:
 
 class ChargesLedger(ReadModel):
     name = "charges_ledger"
-    version = 2  # 2: add-ons on their base's billing dates, every part period pro rata by day
+    version = (
+        3  # 2: add-ons on their base's billing dates, every part period pro rata by day; 3: customer prices in the fold
+    )
     tables = (BILLING_STATE, CHARGES)
     cost = 8  # the billing fold of every subscription event: half a rebuild's work
 

@@ -25,6 +25,7 @@ from csp.persistence import Database, eventsourcing_env
 from csp.persistence.signals import position_signal
 from csp.projections import (
     charges_ledger,
+    customer_invoices,
     gdap_list,
     invoice_history,
     licence_seats,
@@ -40,6 +41,7 @@ from csp.projections import (
 )
 from csp.projections.audit_chain import AuditChain
 from csp.projections.charges_ledger import ChargesLedger
+from csp.projections.customer_invoices import CustomerInvoices
 from csp.projections.gdap_list import GdapList
 from csp.projections.invoice_history import InvoiceHistory
 from csp.projections.licence_seats import LicenceSeats
@@ -88,6 +90,7 @@ def read_models() -> ReadModelGroup:
             QuotesList(),
             ChargesLedger(),
             InvoiceHistory(),
+            CustomerInvoices(),
             ReportsConsumption(),
             AuditChain(),
             LicenceSeats(),
@@ -324,6 +327,46 @@ class ReadModels:
 
     def period_invoices(self, period: str, reseller_id: UUID | None = None) -> list[dict[str, Any]]:
         return invoice_history.period_invoices(self.view, period, reseller_id)
+
+    # --- customer invoices (issue 18) ---------------------------------------------------
+
+    def customer_invoices(
+        self,
+        reseller_id: UUID,
+        organization_id: UUID | None = None,
+        period: str | None = None,
+        status: str | None = None,
+        issued_only: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
+        return customer_invoices.customer_invoices(
+            self.view, reseller_id, organization_id, period, status, issued_only, limit, offset
+        )
+
+    def customer_invoices_csv(
+        self,
+        reseller_id: UUID,
+        organization_id: UUID | None = None,
+        period: str | None = None,
+        status: str | None = None,
+        issued_only: bool = False,
+    ) -> str:
+        return customer_invoices.customer_invoices_csv(
+            self.view, reseller_id, organization_id, period, status, issued_only
+        )
+
+    def customer_invoice(self, invoice_id: UUID) -> dict[str, Any] | None:
+        return customer_invoices.customer_invoice(self.view, invoice_id)
+
+    def customer_invoice_ids_by_number(self, reseller_id: UUID, numbers: list[str]) -> dict[str, UUID]:
+        return customer_invoices.customer_invoice_ids_by_number(self.view, reseller_id, numbers)
+
+    def customer_invoice_csv(self, invoice_id: UUID) -> str:
+        text = customer_invoices.customer_invoice_csv(self.view, invoice_id)
+        if text is None:
+            raise NotFound("customer invoice", invoice_id)
+        return text
 
     def charges(
         self,

@@ -85,6 +85,7 @@ class Sagas:
             poll_ms=s.saga_poll_ms,
             reconcile_ms=s.saga_max_backoff_ms,
             settle_ms=s.saga_settle_ms,
+            public_url=s.public_url,
         )
         # notifications and webhooks (issue 16, items 6 and 7)
         self.webhook_store = WebhookStore(self.store)

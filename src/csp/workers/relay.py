@@ -22,6 +22,7 @@ from uuid import UUID
 
 from eventsourcing.projection import ApplicationSubscription
 
+from csp.aggregates.customer_invoice import CustomerInvoice
 from csp.aggregates.gdap import GdapRelationship
 from csp.aggregates.order import Order
 from csp.aggregates.subscription import TERMINAL, Subscription
@@ -85,6 +86,10 @@ class Router:
             return RelayWrite({}, {}, pending_add=(("gdap", agg, v),)), [("sync_gdap", (str(agg),))]
         if isinstance(event, (GdapRelationship.Expired, GdapRelationship.TerminationConfirmed)):
             return self._done("gdap", agg)
+        if isinstance(event, CustomerInvoice.Issued) and event.email_to:  # customer invoices (issue 18)
+            return RelayWrite({}, {}, pending_add=(("mail:customer_invoice_issued", agg, v),)), [
+                ("send_mail", ("customer_invoice_issued", str(agg), v))
+            ]
         return None, []
 
     def _done(self, kind: str, agg: UUID, mail: tuple[str, int] | None = None) -> tuple[RelayWrite, list[Message]]:

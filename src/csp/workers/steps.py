@@ -18,6 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from csp.aggregates.base import SYSTEM_VENDOR_SYNC
+from csp.aggregates.customer_invoice import CustomerInvoice
 from csp.aggregates.errors import CspError
 from csp.aggregates.order import ChangeLine, NewSubscriptionLine, Order
 from csp.aggregates.organization import Organization
@@ -36,6 +37,7 @@ from csp.mail import (
     tenant_created_message,
     vendor_refused_message,
 )
+from csp.mail.customer_invoices import customer_invoice_message
 from csp.vendor import CompanyProfile, LineItem, VendorGateway, VendorRefused, VendorUnavailable
 from csp.workers.gdap_steps import GdapSteps
 from csp.workers.notices import CUSTOMER_COPIES, customer_copy, notice_message
@@ -95,8 +97,10 @@ class SagaSteps:
         poll_ms: int = 500,
         reconcile_ms: int = 5000,
         settle_ms: int = 30_000,
+        public_url: str = "",
     ) -> None:
         self.app = app
+        self.public_url = public_url.rstrip("/")  # for links in emails
         self.reconcile_ms = reconcile_ms
         self.settle_ms = settle_ms
         self.lines = OrderLines(app, gateway)
@@ -536,6 +540,25 @@ class SagaSteps:
                 self.store.record_mail(f"{key}:customer", copy.kind, copy.to, self.app.now())
         self.store.complete(pending_kind, agg_id, version)
 
+    def _customer_invoice_message(self, invoice_id: UUID, version: int) -> Message | None:
+        inv = self.app.load(CustomerInvoice, invoice_id, "customer invoice", version=version)
+        if inv.number is None or inv.seller is None or inv.buyer is None or inv.issued_at is None:
+            return None
+        if not inv.email_to:
+            return None
+        return customer_invoice_message(
+            inv.email_to,
+            inv.seller.name,
+            inv.buyer.name,
+            inv.number,
+            inv.period,
+            inv.gross,
+            inv.currency,
+            inv.tax.mention if inv.tax is not None else "",
+            f"{self.public_url}/api/v1/customer-invoices/{invoice_id}?format=pdf",
+            inv.issued_at,
+        )
+
     def _reseller_email(self, reseller_id: UUID) -> str:
         return self.app.load(Organization, reseller_id, "organization").profile.contact_email
 
@@ -555,6 +578,8 @@ class SagaSteps:
         app = self.app
         if kind == "notice":  # a lifecycle notice (csp.workers.notices)
             return notice_message(app, agg_id)
+        if kind == "customer_invoice_issued":
+            return self._customer_invoice_message(agg_id, version)
         if kind == "tenant_created":
             t = app.load(Tenant, agg_id, "tenant", version=version)
             org = app.load(Organization, t.organization_id, "organization")

@@ -28,6 +28,7 @@ def install(app: FastAPI) -> None:
     from csp.api.pages import (
         account,
         billing,
+        customer_billing,
         customers,
         gdap,
         home,
@@ -48,6 +49,7 @@ def install(app: FastAPI) -> None:
         ordering,
         subscriptions,
         billing,
+        customer_billing,
         account,
         passwords,
         licences,

@@ -381,6 +381,10 @@ def profile_from_form(page: Page) -> OrganizationProfile:
             government=page.checked("eligibility.government"),
             nonprofit=page.checked("eligibility.nonprofit"),
         ),
+        # billing details (customer invoices, issue 18)
+        vat_number=page.value("vat_number"),
+        billing_email=page.value("billing_email"),
+        currency=page.value("currency") or "EUR",
     )
 
 

@@ -357,6 +357,8 @@ class Page:
                 items.append(("REPORTS", f"/reports?organization_id={org}" if customer else "/reports", "/reports"))
             if self.may("invoices.read"):
                 items.append(("INVOICES", "/invoices", "/invoices"))
+            if self.may("customer_invoices.read"):  # issue 18
+                items.append(("CUSTOMER INVOICES", "/customer-invoices", "/customer-invoices"))
             if self.may("users.read"):
                 items.append(("USERS", f"/o/{org}#users-h" if customer else "/users", "/users"))
             if self.may("quotes.read"):

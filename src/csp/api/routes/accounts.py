@@ -54,6 +54,9 @@ def profile_of(body: s.OrganizationCreate) -> OrganizationProfile:
         contact_phone=body.contact_phone,
         industry=body.industry,
         eligibility=Eligibility(**body.eligibility.model_dump()),
+        vat_number=body.vat_number,
+        billing_email=body.billing_email,
+        currency=body.currency,
     )
 
 

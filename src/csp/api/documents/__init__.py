@@ -1,0 +1,68 @@
+"""Printable customer invoices and credit notes: an HTML template (Jinja2) rendered to PDF
+with WeasyPrint, on request (never on the billing run's path). An issued invoice prints
+the seller's and buyer's details recorded when it was issued, so its PDF never changes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from csp.aggregates.customer_invoice import CustomerInvoice, InvoiceParty
+
+HERE = Path(__file__).parent
+_env = Environment(loader=FileSystemLoader(str(HERE)), autoescape=select_autoescape(["html"]))
+
+
+def _money(value: Decimal | None) -> str:
+    return "" if value is None else f"{value:,.2f}"
+
+
+def _percent(value: Decimal) -> str:
+    return f"{value.normalize():f} %"
+
+
+def _qty(value: Decimal) -> str:
+    return f"{value.normalize():f}"  # 10, not 1E+1
+
+
+_env.filters["money"] = _money
+_env.filters["qty"] = _qty
+_env.filters["percent"] = _percent
+
+
+def tax_summary(invoice: CustomerInvoice) -> list[dict[str, Any]]:
+    """One row per tax rate: the net, tax and gross of its lines."""
+    out: dict[Decimal, dict[str, Any]] = {}
+    for line in invoice.lines:
+        row = out.setdefault(
+            line.tax_rate,
+            {"rate": line.tax_rate, "net": Decimal("0.00"), "tax": Decimal("0.00"), "gross": Decimal("0.00")},
+        )
+        row["net"] += line.net
+        row["tax"] += line.tax
+        row["gross"] += line.gross
+    return [out[k] for k in sorted(out)]
+
+
+def invoice_html(
+    invoice: CustomerInvoice, seller: InvoiceParty, buyer: InvoiceParty, logo_url: str | None = None
+) -> str:
+    """The invoice as a printable page. ``seller``/``buyer``: the issued invoice's own
+    (a draft's: the organizations' details now; it prints as a draft, not an invoice)."""
+    return _env.get_template("customer_invoice.html").render(
+        invoice=invoice,
+        seller=seller,
+        buyer=buyer,
+        logo_url=logo_url,
+        summary=tax_summary(invoice),
+        mention=invoice.tax.mention if invoice.tax is not None else "",
+    )
+
+
+def invoice_pdf(html: str) -> bytes:
+    from weasyprint import HTML  # imported on first use: it loads pango and the fonts
+
+    return HTML(string=html).write_pdf()  # type: ignore[no-any-return]
