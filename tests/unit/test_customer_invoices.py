@@ -212,6 +212,25 @@ def test_issuing_numbers_taxes_and_freezes_the_invoice(world: World):
         world.app.issue_customer_invoice(draft.id, ACTOR)
 
 
+def test_an_issued_customer_invoice_is_a_customer_invoice_issued_webhook(world: World):
+    from csp.workers.webhooks import _data, webhook_kind
+
+    run_a_month(world)
+    world.clock.set(at(2, 1, 0))
+    world.app.run_billing("2026-01")
+    draft = january_draft(world)
+    issued = world.app.issue_customer_invoice(draft.id, ACTOR)
+    event = list(world.app.repository.event_store.get(draft.id))[-1]
+    assert webhook_kind(event) == "customer_invoice.issued"
+    reseller, data = _data(world.app, event)
+    assert reseller == world.reseller.id
+    assert (data["number"], data["gross"], data["organization_id"]) == (
+        "INV-2026-000001",
+        str(issued.gross),
+        str(world.customer.id),
+    )
+
+
 def test_the_tax_decision_is_taken_at_issue_reverse_charge_for_an_eu_business(world: World):
     world.app.change_organization(world.customer.id, ACTOR, country="DE", vat_number="DE136695976")
     world.buy(1)

@@ -193,3 +193,39 @@ def test_the_agreement_records_who_signed_when_and_who_recorded_it(world) -> Non
     )
     assert a.attestation.template_id
     assert a.recorded_by == ACTOR
+
+
+def test_an_expiring_relationship_is_noticed_once_unless_turned_off(world) -> None:  # type: ignore[no-untyped-def]
+    from csp.aggregates.notify import Notice
+    from csp.workers.notices import NoticeSteps, event_notice
+
+    # given a relationship that becomes expiring (30 days before its end)
+    rel = _active(world, duration_days=90, auto_extend=False)
+    world.app.mark_gdap_expiring(rel.id, T0 + timedelta(days=60))
+    expiring = list(world.app.repository.event_store.get(rel.id))[-1]
+    # then its event calls for a gdap_expiring notice, recorded once however often it is processed
+    assert event_notice(expiring) == ("gdap_expiring", rel.id)
+    steps = NoticeSteps(world.app, store=None)  # type: ignore[arg-type]
+    for _ in range(2):
+        steps._record("gdap_expiring", rel.id, expiring.originator_version, expiring.at.isoformat())
+    notices = [
+        world.app.load(Notice, e.originator_id, "notice")
+        for e in (world.app.mapper.to_domain_event(n) for n in world.app.recorder.select_notifications(1, 10_000))
+        if isinstance(e, Notice.Issued)
+    ]
+    assert [(n.kind, n.subject_id) for n in notices] == [("gdap_expiring", rel.id)]
+    assert world.tenant.domain in notices[0].title
+    # and with gdap_expiring_days 0 nothing is recorded
+    world.app.change_notification_preferences(
+        world.reseller.id, world.app.notification_preferences(world.reseller.id).replace(gdap_expiring_days=0), ACTOR
+    )
+    other = _active(world, duration_days=90, auto_extend=False)
+    world.app.mark_gdap_expiring(other.id, T0 + timedelta(days=60))
+    event = list(world.app.repository.event_store.get(other.id))[-1]
+    steps._record("gdap_expiring", other.id, event.originator_version, event.at.isoformat())
+    found = [
+        e
+        for e in (world.app.mapper.to_domain_event(n) for n in world.app.recorder.select_notifications(1, 10_000))
+        if isinstance(e, Notice.Issued)
+    ]
+    assert len(found) == 1

@@ -7,8 +7,9 @@ of their order emails, when the reseller wants them.
 - ``renewal_due``: N days before a subscription renews (``renewal_days``).
 - ``window_closing``: H hours before a cancellation window of a subscription closes.
 - ``trial_ending``: N days before a trial ends.
-- ``gdap_expiring``: defined (kind, setting, webhook kind) but not emitted: this tree has
-  no GDAP relationships yet to read an end date from.
+- ``gdap_expiring``: when a GDAP relationship that will not extend itself becomes
+  ``expiring`` (its ``ExpiringSoon`` event, 30 days before its end, as Partner Center
+  warns); ``gdap_expiring_days`` 0 turns it off.
 - ``invoice_issued`` / ``provisioning_failed``: when the event happens.
 - ``webhook_disabled``: an endpoint the platform turned off (always on).
 
@@ -25,11 +26,13 @@ from uuid import UUID
 
 from csp.aggregates.base import SYSTEM_SCHEDULER
 from csp.aggregates.errors import NotFound
+from csp.aggregates.gdap import GdapRelationship
 from csp.aggregates.invoice import Invoice
 from csp.aggregates.notify import Notice, NotificationPreferences, WebhookEndpoint
 from csp.aggregates.order import Order
 from csp.aggregates.organization import Organization
 from csp.aggregates.subscription import TERMINAL, Subscription
+from csp.aggregates.tenant import Tenant
 from csp.application import CspApplication
 from csp.mail import Message
 from csp.workers.store import SagaStore
@@ -165,6 +168,8 @@ def event_notice(event: Any) -> tuple[str, UUID] | None:
         return "invoice_issued", event.originator_id
     if isinstance(event, WebhookEndpoint.Disabled):
         return "webhook_disabled", event.originator_id
+    if isinstance(event, GdapRelationship.ExpiringSoon):
+        return "gdap_expiring", event.originator_id
     return None
 
 
@@ -196,6 +201,17 @@ class NoticeSteps:
             title = f"Invoice {invoice.number} issued ({invoice.period})"
             detail = f"Invoice {invoice.number} for {invoice.period}: {invoice.total} {invoice.currency}."
             wanted = app.notification_preferences(reseller).invoice_issued
+        elif kind == "gdap_expiring":
+            rel = app.load(GdapRelationship, sid, "GDAP relationship", version=version)
+            tenant = app.load(Tenant, rel.tenant_id, "tenant")
+            reseller = rel.reseller_id
+            ends = _when(rel.ends_at) if rel.ends_at is not None else "soon"
+            title = f"GDAP relationship with {tenant.domain} expires on {ends}"
+            detail = (
+                f"The granular delegated admin relationship with {tenant.domain} ({', '.join(rel.roles)}) "
+                f"ends on {ends} and does not extend itself: ask the customer for a new one before then."
+            )
+            wanted = app.notification_preferences(reseller).gdap_expiring_days > 0
         elif kind == "webhook_disabled":
             endpoint = app.load(WebhookEndpoint, sid, "webhook", version=version)
             reseller = endpoint.reseller_id

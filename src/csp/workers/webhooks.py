@@ -31,6 +31,7 @@ import dramatiq
 import httpx
 
 from csp.aggregates.base import deterministic_id
+from csp.aggregates.customer_invoice import CustomerInvoice
 from csp.aggregates.invoice import Invoice
 from csp.aggregates.notify import Notice, WebhookEndpoint
 from csp.aggregates.order import Order
@@ -94,6 +95,8 @@ def webhook_kind(event: Any) -> str | None:
         return "subscription.cancelled"
     if isinstance(event, Invoice.Issued):
         return "invoice.issued"
+    if isinstance(event, CustomerInvoice.Issued):
+        return "customer_invoice.issued"
     if isinstance(event, Tenant.CreatedAtVendor):
         return "tenant.created"
     if isinstance(event, Notice.Issued):
@@ -133,6 +136,18 @@ def _data(app: CspApplication, event: Any) -> tuple[UUID, dict[str, Any]]:
             "period": event.period,
             "total": str(event.total),
             "currency": event.currency,
+        }
+    if isinstance(event, CustomerInvoice.Issued):
+        ci = app.load(CustomerInvoice, agg, "customer invoice", version=v)
+        return ci.reseller_id, {
+            "customer_invoice_id": str(agg),
+            "number": ci.number,
+            "organization_id": str(ci.organization_id),
+            "period": ci.period,
+            "currency": ci.currency,
+            "net": str(ci.net),
+            "tax": str(ci.tax_total),
+            "gross": str(ci.gross),
         }
     if isinstance(event, Tenant.Event):
         tenant = app.load(Tenant, agg, "tenant", version=v)
