@@ -7,6 +7,7 @@ import io
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,19 +92,33 @@ def test_csp_project_follows_the_log_until_stopped(store):
     proc = subprocess.Popen(
         [sys.executable, "-m", "csp.cli", "project"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    lines: list[str] = []
+    following = threading.Event()
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "following the log" in line:
+                following.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
     try:
         db = parse_database_url(env["CSP_DATABASE_URL"])
         read = ReadModels(database=db, app=app)
         assert read.wait(app.recorder.max_notification_id(), timeout=60)
         assert read.subscriptions(UUID(env["CUSTOMER"])).items[0]["purchased"] == 6
         read.close()
+        # caught up, then following (the catch-up alone reaches the position first)
+        assert following.wait(60), "".join(lines)
     finally:
         proc.send_signal(signal.SIGTERM)
         started = time.monotonic()
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+        proc.wait(timeout=30)
+        reader.join(10)
+    assert proc.returncode == 0, "".join(lines)
     assert time.monotonic() - started < 15
-    assert "following the log" in err
 
 
 def test_billing_export_writes_a_formula_in_a_line_as_text(tmp_path: Path):
