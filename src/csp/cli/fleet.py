@@ -155,13 +155,14 @@ class Fleet:
 
 
 def plan(
-    settings_env: Mapping[str, str], vendor_url: str, projections: bool, sagas: bool
+    settings_env: Mapping[str, str], vendor_url: str, projections: bool, sagas: bool, sim_port: int = 0
 ) -> tuple[Fleet, dict[str, str]]:
-    """The fleet to start and the environment of the API processes."""
+    """The fleet to start and the environment of the API processes (``sim_port``: the
+    simulator's, when it is started; 0: a free one)."""
     env = dict(settings_env)
     fleet = Fleet(env)
     if not vendor_url:
-        port = free_port()
+        port = sim_port or free_port()
         env["CSP_VENDOR_URL"] = f"http://127.0.0.1:{port}"
         fleet.add("vendor simulator", ["vendor-sim", "--port", str(port)], port)
     if projections:

@@ -106,8 +106,14 @@ def serve_many(host: str, port: int, n: int) -> None:
         raise StartupError("--workers above 1 needs a database file or PostgreSQL (processes share no memory)")
     # the schema and the catalog, once, before any process starts
     bootstrap(settings, role="tool").close()
+    from csp.vendor.server import remembered_port
+
     fleet, api_env = plan(
-        os.environ, settings.vendor_url, settings.run_projections_in_process(), settings.run_sagas_in_process()
+        os.environ,
+        settings.vendor_url,
+        settings.run_projections_in_process(),
+        settings.run_sagas_in_process(),
+        sim_port=0 if settings.vendor_url else remembered_port(settings.resolved_vendor_sim_db()),
     )
     fleet.start()
     try:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
@@ -38,3 +41,33 @@ class BackgroundServer:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
+
+def remembered_port(state_db: Path | None, host: str = "127.0.0.1") -> int:
+    """The simulator's port for the state in ``state_db``: the one it had last time when it
+    is free, else a free one, remembered beside the state (``vendor-sim.db.port``). So the
+    links the vendor gave (a GDAP approval page, say) still lead somewhere after a restart,
+    as the real vendor's do. 0 (any free port) without a state file."""
+    if state_db is None or str(state_db) == ":memory:":
+        return 0
+    memo = state_db.with_name(state_db.name + ".port")
+    with contextlib.suppress(OSError, ValueError):
+        port = int(memo.read_text().strip())
+        if 0 < port < 65536 and _free(host, port):
+            return port
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port = int(s.getsockname()[1])
+    with contextlib.suppress(OSError):
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        memo.write_text(f"{port}\n")
+    return port
+
+
+def _free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True

@@ -176,11 +176,13 @@ class Sagas:
         return False
 
     def _start_simulator(self) -> str:
-        from csp.vendor.server import BackgroundServer
+        from csp.vendor.server import BackgroundServer, remembered_port
         from csp.vendor.simulator import create_app
 
-        # the vendor follows the platform's clock (the test clock, in test mode)
-        self._sim_server = BackgroundServer(create_app(self.settings, clock=self.clock))
+        # the vendor follows the platform's clock (the test clock, in test mode), on the
+        # port it had last time for this state (the links it gave still work)
+        port = remembered_port(self.settings.resolved_vendor_sim_db())
+        self._sim_server = BackgroundServer(create_app(self.settings, clock=self.clock), port=port)
         url = self._sim_server.start()
         log.info("vendor simulator serving at %s (state in %s)", url, self.settings.resolved_vendor_sim_db())
         return url
