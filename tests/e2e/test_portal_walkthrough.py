@@ -43,7 +43,7 @@ def portal_link(page: Any, name: str) -> Any:
     menu = page.locator("header [data-menu]")
     if menu.locator("summary").is_visible() and menu.get_attribute("open") is None:
         menu.locator("summary").click()
-    return page.get_by_role("navigation", name="Portal").get_by_role("link", name=name)
+    return page.get_by_role("navigation", name="Portal").get_by_role("link", name=name, exact=True)
 
 
 def follow_by_keyboard(page: Any, name: str) -> None:
@@ -52,7 +52,7 @@ def follow_by_keyboard(page: Any, name: str) -> None:
     opens it, Space closes and opens it again (and with portal.js, Escape in the menu
     closes it)."""
     toggle = page.locator("header [data-menu] > summary")
-    link = page.get_by_role("navigation", name="Portal").get_by_role("link", name=name)
+    link = page.get_by_role("navigation", name="Portal").get_by_role("link", name=name, exact=True)
     focused = lambda loc: loc.evaluate("el => el === document.activeElement")  # noqa: E731
     page.locator("a.skip").focus()
     if page.viewport_name == "phone":
