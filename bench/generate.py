@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
+from csp.aggregates.agreement import CustomerAgreement, attest, latest_agreement_version
 from csp.aggregates.base import SYSTEM_PROVISIONING, SYSTEM_SCHEDULER, SYSTEM_VENDOR_SYNC, user_actor
 from csp.aggregates.catalog import Eligibility, Offer
 from csp.aggregates.errors import CspError
@@ -58,6 +59,12 @@ INDUSTRIES = ("retail", "finance", "manufacturing", "healthcare", "it_services",
 def reseller_login(seed: int, i: int) -> str:
     """The email of generated reseller ``i``'s primary contact (password ``PASSWORD``)."""
     return f"bench-{seed}-{i}@example.com"
+
+
+def _agreement(org: Organization, at: datetime) -> CustomerAgreement:
+    """The customer's Microsoft Customer Agreement acceptance (orders need it)."""
+    signed = attest("Ana", "Pop", "ana.pop@example.com", "+40 21 555 0100", at, latest_agreement_version(), at)
+    return CustomerAgreement.record(org.id, org.owner_reseller_id, signed, ACTOR, at)
 
 
 def _profile(name: str, rng: random.Random) -> OrganizationProfile:
@@ -134,7 +141,7 @@ class Generator:
         key = UniqueKey(namespace=DOMAIN_KEYS, key=tenant.domain, owner_id=tenant.id, actor=ACTOR, at=at)
         tenant.start_verification(SYSTEM_PROVISIONING, at)
         tenant.record_created(f"vc-{tenant.id}", f"admin@{tenant.domain}", SYSTEM_PROVISIONING, at)
-        out: list[Any] = [org, tenant, key]
+        out: list[Any] = [org, _agreement(org, at), tenant, key]
         for _ in range(orders):
             vid, term, cycle = self.rng.choice(LICENCE_OFFERS)
             at += timedelta(minutes=7)
@@ -153,7 +160,7 @@ class Generator:
         tenant.start_verification(SYSTEM_PROVISIONING, at)
         at += timedelta(minutes=3)
         tenant.record_created(f"vc-{tenant.id}", f"admin@{tenant.domain}", SYSTEM_PROVISIONING, at)
-        out: list[Any] = [org, tenant, key]
+        out: list[Any] = [org, _agreement(org, at), tenant, key]
         choices = [*rng.sample(LICENCE_OFFERS, rng.randint(1, 3))]
         if rng.random() < 0.25:
             choices.append(AZURE)

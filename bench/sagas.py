@@ -11,6 +11,7 @@ from typing import Any
 from eventsourcing.utils import get_topic
 
 from bench.common import csp_env, drop_redis_keys, free_port, log, processes, redis_namespace, wait_http
+from csp.aggregates.agreement import latest_agreement_version
 from csp.aggregates.order import Order
 from csp.aggregates.organization import Address, OrganizationProfile
 from csp.aggregates.tenant import Tenant
@@ -80,6 +81,16 @@ def run_sagas(
                 app = system.app
                 reseller = app.register_reseller(_profile("Bench Reseller"), actor=ACTOR)
                 customer = app.register_customer(reseller.id, _profile("Bench Customer"), actor=ACTOR)
+                app.record_agreement(
+                    customer.id,
+                    "Ana",
+                    "Pop",
+                    "ana.pop@example.com",
+                    "+40 21 555 0100",
+                    app.now(),
+                    latest_agreement_version(),
+                    ACTOR,
+                )
                 tenant = app.request_tenant(customer.id, f"bench{namespace[-10:]}", "create", actor=ACTOR)
                 deadline = time.monotonic() + 120
                 while app.load(Tenant, tenant.id, "tenant").status != "created":

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 
 from csp.api import schemas as s
 from csp.api.lists import page_content
-from csp.api.queries import PARTNER_FIELDS
+from csp.api.queries import PARTNER_FIELDS, with_licence_seats
 from csp.bootstrap import System
 from tests.fixtures.api import API, Account, Client
 from tests.support import BUSINESS_BASIC, BUSINESS_PREMIUM, BUSINESS_PREMIUM_TRIAL
@@ -64,11 +64,12 @@ def test_the_lists_answer_what_their_response_models_give(account: Account, api_
             assert any(r["unit_cost"] is None for r in got["items"])  # the trial
             assert any(r["unit_cost"] is not None and r["starts_at"].endswith("Z") for r in got["items"])
         assert got == _as_the_model_gives(
-            s.SubscriptionsPublic, page_content(read.subscriptions(org, limit=limit), keyset=True)
+            s.SubscriptionsPublic,
+            page_content(with_licence_seats(read, read.subscriptions(org, limit=limit)), keyset=True),
         )
     # a customer user: the same rows, the reseller's prices blank
     mine = customer_admin.get(f"{API}/organizations/{org}/subscriptions").json()
-    reference = page_content(read.subscriptions(org), keyset=True)
+    reference = page_content(with_licence_seats(read, read.subscriptions(org)), keyset=True)
     for row in reference["items"]:
         row.update({k: None for k in PARTNER_FIELDS if k in row})
     assert mine == _as_the_model_gives(s.SubscriptionsPublic, reference)

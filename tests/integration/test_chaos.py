@@ -26,6 +26,7 @@ import httpx
 import pytest
 from bench.common import Processes, wait_http
 
+from csp.aggregates.agreement import latest_agreement_version
 from csp.aggregates.order import PROVISION_ENDED, Order
 from csp.aggregates.subscription import Subscription
 from csp.bootstrap import bootstrap
@@ -153,6 +154,19 @@ def _customer_with_tenant(client: Client, name: str) -> tuple[str, str]:
             "contact_phone": "+40 21 555 0100",
             "industry": "retail",
             "eligibility": {"academic": False, "government": False, "nonprofit": False},
+        },
+    )
+    client.ok(
+        "POST",
+        f"/organizations/{org['id']}/agreement",
+        201,
+        json={
+            "first_name": "Ana",
+            "last_name": "Pop",
+            "email": "ana@contoso.example",
+            "phone": "+40 21 555 0100",
+            "accepted_at": "2026-01-05T09:00:00+00:00",
+            "agreement_version": latest_agreement_version(),
         },
     )
     tenant = client.ok(

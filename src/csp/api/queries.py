@@ -120,18 +120,24 @@ def subscription_rows(
     """The Subscriptions screen's rows (one per subscription); a customer user never sees
     the reseller's (partner) prices or margins."""
     access.check_organization(app, caller, organization_id)
-    result = read.subscriptions(organization_id, q, status, limit, offset, after)
-    unused = read.unused_seats([row["id"] for row in result.items])
-    for row in result.items:  # licences: unassigned, and unassigned seats still cheap to cut
-        seats = unused.get(row["id"])
-        row["unassigned"] = max(0, row["purchased"] - row["assigned"])
-        row["unused_in_window"] = seats.count if seats else 0
-        row["unused_in_window_until"] = seats.until if seats else None
+    result = with_licence_seats(read, read.subscriptions(organization_id, q, status, limit, offset, after))
     if caller.is_customer:
         for row in result.items:
             for k in PARTNER_FIELDS:
                 if k in row:
                     row[k] = None
+    return result
+
+
+def with_licence_seats(read: ReadModels, result: Page) -> Page:
+    """Subscription rows with their licences: unassigned, and the unassigned seats still
+    cheap to cut (inside their window) with the instant until which all of them are."""
+    unused = read.unused_seats([row["id"] for row in result.items])
+    for row in result.items:
+        seats = unused.get(row["id"])
+        row["unassigned"] = max(0, row["purchased"] - row["assigned"])
+        row["unused_in_window"] = seats.count if seats else 0
+        row["unused_in_window_until"] = seats.until if seats else None
     return result
 
 
