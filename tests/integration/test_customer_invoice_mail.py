@@ -15,7 +15,7 @@ from csp.aggregates.tax import TaxRate
 from csp.application import NewLineRequest
 from csp.clock import SettableClock
 from tests.fixtures.sagas import world_through_sagas
-from tests.support import ACTOR, BUSINESS_PREMIUM, profile
+from tests.support import ACTOR, BUSINESS_PREMIUM, profile, record_agreement
 
 
 def _invoice_mails(system: Any) -> list[Any]:
@@ -31,6 +31,7 @@ def test_an_issued_invoice_is_emailed_once_when_the_reseller_turned_it_on(saga_s
     app = w.app
     app.change_organization(w.customer_id, ACTOR, billing_email="ap@contoso.example")
     other = app.register_customer(w.reseller_id, profile("Fabrikam SRL", "retail"), actor=ACTOR)
+    record_agreement(app, other.id)
     for org_id in (w.customer_id, other.id):
         tenant = w.tenant
         if org_id == other.id:

@@ -17,7 +17,7 @@ from csp.application import CspApplication
 from csp.persistence import eventsourcing_env
 from tests.fixtures.customer_billing import CUSTOMER_JANUARY, RESELLER_JANUARY, at, run_a_month
 from tests.fixtures.readside import ReadWorld
-from tests.support import ACTOR, profile
+from tests.support import ACTOR, profile, record_agreement
 
 pytestmark = pytest.mark.postgres
 
@@ -89,6 +89,7 @@ def test_two_processes_issuing_at_once_take_consecutive_numbers(read_world: Read
     ids = []
     for n in range(4):
         org = w.app.register_customer(w.reseller.id, profile(f"Customer {n} SRL", "retail"), actor=ACTOR)
+        record_agreement(w.app, org.id)
         tenant = w.app.request_tenant(org.id, f"t{org.id.hex[:12]}", "create", actor=ACTOR)
         w.app.start_tenant_verification(tenant.id)
         w.customer, w.tenant = org, w.app.record_tenant_created(tenant.id, f"v-{tenant.id}", f"admin@{tenant.domain}")

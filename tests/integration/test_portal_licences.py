@@ -53,7 +53,7 @@ def test_a_reseller_adds_a_user_and_gives_it_a_licence_from_the_portal(saga_syst
     assert f'href="/subscriptions/{sid}/licences"' in browser.page(f"/tenants/{tid}")
     # the list flags the one unassigned seat, still inside its window
     listed = browser.page(f"/o/{customer['id']}/subscriptions")
-    assert ">1 unused</span><br><span class=\"muted\">until " in listed
+    assert '>1 unused</span><br><span class="muted">until ' in listed
 
 
 def test_read_only_sees_the_licences_without_buttons(saga_system_factory: Callable[..., System]):

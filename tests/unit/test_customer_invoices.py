@@ -37,7 +37,7 @@ from csp.aggregates.tax import (
 )
 from csp.clock import SettableClock
 from tests.fixtures.customer_billing import CUSTOMER_JANUARY, RESELLER_JANUARY, run_a_month
-from tests.support import ACTOR, World, make_world, memory_app, profile
+from tests.support import ACTOR, World, make_world, memory_app, profile, record_agreement
 
 RO_RATE = (TaxRate("RO", Decimal("19")),)
 
@@ -246,6 +246,7 @@ def test_the_tax_decision_is_taken_at_issue_reverse_charge_for_an_eu_business(wo
 
 def test_numbers_follow_each_other_without_gaps_per_reseller(world: World):
     other = world.app.register_customer(world.reseller.id, profile("Fabrikam SRL", "retail"), actor=ACTOR)
+    record_agreement(world.app, other.id)
     world.buy(1)
     world.customer, first = other, world.customer
     tenant = world.app.request_tenant(other.id, f"t{uuid4().hex[:12]}", "create", actor=ACTOR)
