@@ -21,6 +21,7 @@ from tests.support import (
     TEAMS_PHONE,
     catalog_with_formula_name,
     profile,
+    record_agreement,
 )
 
 pytestmark = pytest.mark.postgres
@@ -173,6 +174,7 @@ def test_reports_filter_by_organization_and_dates_and_export_csv(read_world: Rea
     paid = w.buy(10)
     rw.app.sync_assigned_licences(paid.id, 7, actor=ACTOR)
     other = rw.app.register_customer(w.reseller.id, profile("Fabrikam SA", "retail"), actor=ACTOR)
+    record_agreement(rw.app, other.id)
     tenant = rw.app.request_tenant(other.id, "fabrikam1", "create", actor=ACTOR)
     rw.app.start_tenant_verification(tenant.id)
     rw.app.record_tenant_created(tenant.id, "vc-2", "admin@fabrikam1.onmicrosoft.com")

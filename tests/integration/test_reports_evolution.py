@@ -15,7 +15,7 @@ import pytest
 from csp.aggregates.errors import InvalidInput
 from csp.application import NewLineRequest
 from tests.fixtures.readside import ReadWorld
-from tests.support import ACTOR, AZURE_PLAN, profile
+from tests.support import ACTOR, AZURE_PLAN, profile, record_agreement
 
 pytestmark = pytest.mark.postgres
 
@@ -72,6 +72,7 @@ def test_a_yearly_charge_counts_in_its_month_its_licences_every_month_usage_in_m
     # 2 licences billed yearly: 2 × 14.16 × 12 = 339.84 on 1 November, for 365 days
     w.buy(2, billing_cycle="yearly")
     other = rw.app.register_customer(w.reseller.id, profile("Fabrikam SA", "retail"), actor=ACTOR)
+    record_agreement(rw.app, other.id)
     tenant = rw.app.request_tenant(other.id, "fabrikamevo", "create", actor=ACTOR)
     rw.app.start_tenant_verification(tenant.id)
     rw.app.record_tenant_created(tenant.id, "vc-evo", "admin@fabrikamevo.onmicrosoft.com")

@@ -96,7 +96,9 @@ def register(app: typer.Typer) -> None:
                 TimeRemainingColumn(),
             )
             with Progress(*columns, console=err, transient=False) as bar:
-                task = bar.add_task(", ".join(chosen), total=None, rate=0.0)
+                task = bar.add_task(
+                    ", ".join(chosen) if len(chosen) <= 3 else f"{len(chosen)} read models", total=None, rate=0.0
+                )
 
                 def show(p: Any) -> None:
                     bar.update(task, completed=p.done, total=max(p.total, 1), rate=p.rate)
