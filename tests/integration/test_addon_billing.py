@@ -10,10 +10,8 @@ half-up to the cent — in the stored ledger and in the billing run's own fold.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,11 +19,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from csp.aggregates.billing import charges_until
-from csp.bootstrap import System, bootstrap, web_app
+from csp.bootstrap import System, web_app
 from csp.clock import SettableClock
 from tests.fixtures.api import AGREEMENT_JSON, Client, contoso, sign_up
 from tests.fixtures.readside import ReadWorld, open_read_world, store_url_for
-from tests.fixtures.sagas import fast_settings
+from tests.fixtures.sagas import settled
 from tests.support import ACTOR, BUSINESS_BASIC, BUSINESS_PREMIUM, TEAMS_PHONE, World
 
 pytestmark = pytest.mark.postgres
@@ -33,34 +31,8 @@ pytestmark = pytest.mark.postgres
 TEAMS_PHONE_PRICE = Decimal("6.30")  # annual term, a licence a month
 
 
-@pytest.fixture
-def http_system(store_url: str, tmp_path: Path) -> Iterator[System]:
-    """The whole system in test mode on the store, sagas in process (no scheduler loop:
-    the test clock runs what falls due)."""
-    settings = fast_settings(
-        tmp_path, database_url=store_url, test_mode=True, public_url="http://testserver", worker_threads=2
-    )
-    system = bootstrap(settings)
-    assert system.read is not None
-    assert system.sagas is not None
-    system.projector.start()
-    system.sagas.start_worker(settings.worker_threads)
-    system.sagas.start_relay()
-    try:
-        yield system
-    finally:
-        system.close()
-
-
 def _set_clock(client: Client, at: datetime) -> None:
     client.ok("POST", "/test/clock", json={"now": at.isoformat()})
-
-
-def _settled(system: System) -> None:
-    assert system.sagas is not None
-    assert system.sagas.drain(30), "the sagas did not settle"
-    assert system.read is not None
-    assert system.projector.sync(30), "the read side did not catch up"
 
 
 def _invoice(client: Client, period: str) -> dict[str, Any]:
@@ -79,7 +51,7 @@ def test_the_issues_two_addons_are_billed_on_their_bases_dates_over_http(http_sy
     tenant = boss.ok(
         "POST", f"/organizations/{customer['id']}/tenants", 202, json={"domain": "addons2028", "mode": "create"}
     )
-    _settled(system)
+    settled(system)
     assert boss.ok("GET", f"/tenants/{tenant['id']}")["status"] == "created"
     # 6 March 2028, 10:00: Business Basic ×2 billed monthly, Business Premium ×1 billed yearly
     _set_clock(boss, datetime(2028, 3, 6, 10, 0, tzinfo=UTC))
@@ -98,7 +70,7 @@ def test_the_issues_two_addons_are_billed_on_their_bases_dates_over_http(http_sy
             },
         )
     boss.ok("POST", f"/orders/{order['id']}/place", 202, json={"accept_terms": True})
-    _settled(system)
+    settled(system)
     order = boss.ok("GET", f"/orders/{order['id']}")
     assert order["status"] == "provision_finished"
     basic, premium = order["subscription_ids"]
@@ -108,12 +80,12 @@ def test_the_issues_two_addons_are_billed_on_their_bases_dates_over_http(http_sy
         base: boss.ok("POST", f"/subscriptions/{base}/addons", 201, json={"offer_id": str(TEAMS_PHONE), "quantity": q})
         for base, q in ((basic, 2), (premium, 1))
     }
-    _settled(system)
+    settled(system)
     assert {boss.ok("GET", f"/subscriptions/{a['id']}")["status"] for a in phone.values()} == {"active"}
 
     # March is invoiced at 00:00 UTC on 1 April
     _set_clock(boss, datetime(2028, 4, 1, 1, 0, tzinfo=UTC))
-    _settled(system)
+    settled(system)
     march = {line["subscription_id"]: line for line in _invoice(boss, "2028-03")["lines"]}
     got = {k: (line["days"], line["amount"]) for k, line in march.items()}
     assert got == {
@@ -129,7 +101,7 @@ def test_the_issues_two_addons_are_billed_on_their_bases_dates_over_http(http_sy
 
     # April: the add-on follows the base's monthly periods from 6 April, the yearly ones nothing
     _set_clock(boss, datetime(2028, 5, 1, 1, 0, tzinfo=UTC))
-    _settled(system)
+    settled(system)
     april = _invoice(boss, "2028-04")
     assert {line["subscription_id"]: (line["days"], line["amount"]) for line in april["lines"]} == {
         basic: (30, "9.40"),

@@ -3,50 +3,24 @@ simulator running in process, on SQLite and PostgreSQL (issue 16, items 3 and 5)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from csp.bootstrap import System, bootstrap, web_app
+from csp.bootstrap import System, web_app
 from csp.vendor.client import HttpVendorGateway
 from tests.fixtures.api import AGREEMENT_JSON, API, Client, contoso, sign_up
-from tests.fixtures.sagas import fast_settings
+from tests.fixtures.sagas import settled
 from tests.support import BUSINESS_PREMIUM
 
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-def http_system(store_url: str, tmp_path: Path) -> Iterator[System]:
-    """The whole system in test mode, sagas in process (no scheduler loop: the test clock
-    runs what falls due)."""
-    settings = fast_settings(
-        tmp_path, database_url=store_url, test_mode=True, public_url="http://testserver", worker_threads=2
-    )
-    system = bootstrap(settings)
-    assert system.sagas is not None
-    system.projector.start()
-    system.sagas.start_worker(settings.worker_threads)
-    system.sagas.start_relay()
-    try:
-        yield system
-    finally:
-        system.close()
-
-
-def _settle(system: System) -> None:
-    assert system.sagas is not None
-    assert system.sagas.drain(30), "the sagas did not settle"
-    assert system.projector.sync(30), "the read side did not catch up"
-
-
 def _created_tenant(boss: Client, system: System, organization_id: str, prefix: str) -> dict[str, Any]:
     t = boss.ok("POST", f"/organizations/{organization_id}/tenants", 202, json={"domain": prefix, "mode": "create"})
-    _settle(system)
+    settled(system)
     tenant = boss.ok("GET", f"/tenants/{t['id']}")
     assert tenant["status"] == "created", tenant
     return tenant  # type: ignore[no-any-return]
@@ -89,7 +63,7 @@ def test_a_gdap_relationship_is_approved_then_expires_or_extends_with_the_clock(
     for rel in (once, extends):
         approved = boss.ok("POST", f"/test/gdap/{rel['id']}/approve")
         assert approved["status"] == "active"
-    _settle(system)
+    settled(system)
     rows = _listed(boss, tenant["id"])
     assert rows[once["id"]]["status"] == "active"
     starts = datetime.fromisoformat(rows[once["id"]]["starts_at"])
@@ -108,7 +82,7 @@ def test_a_gdap_relationship_is_approved_then_expires_or_extends_with_the_clock(
     # terminated: once; then it is final
     assert boss.ok("DELETE", f"/gdap/{extends['id']}", 202)["status"] == "terminated"
     assert boss.delete(f"{API}/gdap/{extends['id']}").status_code == 409
-    _settle(system)
+    settled(system)
     gateway = system.sagas.gateway()  # type: ignore[union-attr]
     assert isinstance(gateway, HttpVendorGateway)
     vendor = httpx.get(f"{gateway.base_url}/v1/tenantRelationships/delegatedAdminRelationships").json()["value"]
@@ -127,13 +101,13 @@ def test_a_tenant_is_linked_through_an_approved_gdap_relationship(http_system: S
     t = boss.ok(
         "POST", f"/organizations/{customer['id']}/tenants", 202, json={"domain": "fabrikam.example.com", "mode": "link"}
     )
-    _settle(system)
+    settled(system)
     assert boss.ok("GET", f"/tenants/{t['id']}")["status"] == "verifying"  # waits for admin rights
     body = {"roles": ["License Administrator"], "security_group_ids": ["helpdesk-agents"]}
     rel = boss.ok("POST", f"/tenants/{t['id']}/gdap", 202, json=body)
     assert rel["status"] == "approval_pending"
     boss.ok("POST", f"/test/gdap/{rel['id']}/approve")
-    _settle(system)
+    settled(system)
     assert boss.ok("GET", f"/tenants/{t['id']}")["status"] == "linked"
     # its roles were given to the reseller's security group at the vendor
     assert boss.ok("GET", f"/gdap/{rel['id']}")["access_groups"] == ["helpdesk-agents"]
@@ -165,5 +139,5 @@ def test_orders_need_the_customer_agreement_which_reaches_the_vendor(http_system
     assert recorded["recorded_by"].startswith("user:")
     assert boss.ok("GET", f"/organizations/{customer['id']}/agreement")["email"] == "ana.popescu@example.ro"
     boss.ok("POST", f"/orders/{order['id']}/place", 202, json={"accept_terms": True})
-    _settle(system)
+    settled(system)
     assert boss.ok("GET", f"/orders/{order['id']}")["status"] == "provision_finished"

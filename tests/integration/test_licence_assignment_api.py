@@ -5,9 +5,12 @@ back as the subscription's assigned figure."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import httpx
+from fastapi import FastAPI
 
 from csp.aggregates.subscription import Subscription
 from csp.bootstrap import System, web_app
@@ -34,18 +37,42 @@ def _buy(acc: Account, system: System, customer_id: str, tenant_id: str, quantit
     return str(done["subscription_ids"][0])
 
 
-def test_users_get_and_give_back_licences_through_the_saga(saga_system_factory: Callable[..., System], store_url: str):
-    system = saga_system_factory(test_mode=True, database_url=store_url, public_url="http://testserver")
+@dataclass
+class Shop:
+    """A reseller signed up over HTTP, a customer with a tenant made at the vendor, and
+    (when seats were asked) a provisioned Business Premium subscription of that many seats."""
+
+    system: System
+    app: FastAPI
+    acc: Account
+    customer_id: str
+    tenant_id: str
+    subscription_id: str = ""
+
+
+def licensed_shop(factory: Callable[..., System], domain: str, seats: int = 0, **overrides: Any) -> Shop:
+    system = factory(test_mode=True, public_url="http://testserver", **overrides)
     assert system.projector is not None
     assert system.sagas is not None
     system.projector.start()
     app = web_app(system)
     acc = sign_up(app, system)
-    b = acc.boss
     customer = acc.customer()
-    tenant = b.ok("POST", f"/organizations/{customer['id']}/tenants", 202, json={"domain": "ikearo", "mode": "create"})
+    tenant = acc.boss.ok(
+        "POST", f"/organizations/{customer['id']}/tenants", 202, json={"domain": domain, "mode": "create"}
+    )
     assert system.sagas.drain(30)
-    tid = tenant["id"]
+    shop = Shop(system, app, acc, customer["id"], tenant["id"])
+    if seats:
+        shop.subscription_id = _buy(acc, system, shop.customer_id, shop.tenant_id, seats)
+    return shop
+
+
+def test_users_get_and_give_back_licences_through_the_saga(saga_system_factory: Callable[..., System], store_url: str):
+    shop = licensed_shop(saga_system_factory, "ikearo", database_url=store_url)
+    system, acc, b, tid = shop.system, shop.acc, shop.acc.boss, shop.tenant_id
+    assert system.sagas is not None
+    customer = {"id": shop.customer_id}
     domain = b.ok("GET", f"/tenants/{tid}")["domain"]
 
     # a tenant created here starts with its administrator, without licences
@@ -103,19 +130,8 @@ def test_users_get_and_give_back_licences_through_the_saga(saga_system_factory: 
 
 
 def test_who_may_see_and_assign_licences(saga_system_factory: Callable[..., System], store_url: str):
-    system = saga_system_factory(test_mode=True, database_url=store_url, public_url="http://testserver")
-    assert system.projector is not None
-    assert system.sagas is not None
-    system.projector.start()
-    app = web_app(system)
-    acc = sign_up(app, system)
-    customer = acc.customer()
-    tenant = acc.boss.ok(
-        "POST", f"/organizations/{customer['id']}/tenants", 202, json={"domain": "wwiro", "mode": "create"}
-    )
-    assert system.sagas.drain(30)
-    tid = tenant["id"]
-    sid = _buy(acc, system, customer["id"], tid, 2)
+    shop = licensed_shop(saga_system_factory, "wwiro", 2, database_url=store_url)
+    system, app, acc, tid, sid = shop.system, shop.app, shop.acc, shop.tenant_id, shop.subscription_id
     admin = acc.boss.ok("GET", f"/tenants/{tid}/users")["items"][0]
 
     # read-only sees the users, and cannot assign or create

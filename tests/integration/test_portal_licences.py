@@ -6,26 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from csp.bootstrap import System, web_app
-from tests.fixtures.api import sign_up
-from tests.integration.test_licence_assignment_api import _buy
+from csp.bootstrap import System
+from tests.integration.test_licence_assignment_api import licensed_shop
 from tests.unit.test_portal_pages import log_in
 
 
 def test_a_reseller_adds_a_user_and_gives_it_a_licence_from_the_portal(saga_system_factory: Callable[..., System]):
-    system = saga_system_factory(test_mode=True, public_url="http://testserver")
-    assert system.projector is not None
+    shop = licensed_shop(saga_system_factory, "tailspin", 2)
+    system, app, acc, tid, sid = shop.system, shop.app, shop.acc, shop.tenant_id, shop.subscription_id
     assert system.sagas is not None
-    system.projector.start()
-    app = web_app(system)
-    acc = sign_up(app, system)
-    customer = acc.customer()
-    tenant = acc.boss.ok(
-        "POST", f"/organizations/{customer['id']}/tenants", 202, json={"domain": "tailspin", "mode": "create"}
-    )
-    assert system.sagas.drain(30)
-    tid = tenant["id"]
-    sid = _buy(acc, system, customer["id"], tid, 2)
+    customer = {"id": shop.customer_id}
     browser = log_in(app, acc.email)
 
     # the customer's page links the tenant, whose page lists its administrator
@@ -57,23 +47,13 @@ def test_a_reseller_adds_a_user_and_gives_it_a_licence_from_the_portal(saga_syst
 
 
 def test_read_only_sees_the_licences_without_buttons(saga_system_factory: Callable[..., System]):
-    system = saga_system_factory(test_mode=True, public_url="http://testserver")
-    assert system.projector is not None
-    assert system.sagas is not None
-    system.projector.start()
-    app = web_app(system)
-    acc = sign_up(app, system)
-    customer = acc.customer()
-    tenant = acc.boss.ok(
-        "POST", f"/organizations/{customer['id']}/tenants", 202, json={"domain": "adatum", "mode": "create"}
-    )
-    assert system.sagas.drain(30)
-    sid = _buy(acc, system, customer["id"], tenant["id"], 1)
+    shop = licensed_shop(saga_system_factory, "adatum", 1)
+    app, acc, sid = shop.app, shop.acc, shop.subscription_id
     acc.invite("viewer@example.com", "read_only", acc.reseller_id)
     viewer = log_in(app, "viewer@example.com")
     html = viewer.page(f"/subscriptions/{sid}/licences")
     assert "admin@adatum.onmicrosoft.com" in html
     assert "/assign" not in html
-    assert "Add a user" not in viewer.page(f"/tenants/{tenant['id']}")
-    admin = acc.boss.ok("GET", f"/tenants/{tenant['id']}/users")["items"][0]
+    assert "Add a user" not in viewer.page(f"/tenants/{shop.tenant_id}")
+    admin = acc.boss.ok("GET", f"/tenants/{shop.tenant_id}/users")["items"][0]
     viewer.submit(f"/subscriptions/{sid}/licences/{admin['id']}/assign", {}, 403)

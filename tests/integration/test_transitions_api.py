@@ -6,10 +6,8 @@ term set, shown, cleared by an immediate change and cancelled."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -18,36 +16,14 @@ import pytest
 from csp.aggregates.pricing import days_between, prorate
 from csp.aggregates.subscription import Subscription
 from csp.aggregates.tenant import Tenant
-from csp.bootstrap import System, bootstrap, web_app
+from csp.bootstrap import System, web_app
 from csp.vendor.client import HttpVendorGateway
 from tests.fixtures.api import Client, agreement_body, contoso, sign_up
-from tests.fixtures.sagas import fast_settings
+from tests.fixtures.sagas import settled
 from tests.support import BUSINESS_BASIC, BUSINESS_PREMIUM
 from tests.unit.test_transitions import BUSINESS_STANDARD, M365_E5
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def http_system(store_url: str, tmp_path: Path) -> Iterator[System]:
-    settings = fast_settings(
-        tmp_path, database_url=store_url, test_mode=True, public_url="http://testserver", worker_threads=2
-    )
-    system = bootstrap(settings)
-    assert system.sagas is not None
-    system.projector.start()
-    system.sagas.start_worker(settings.worker_threads)
-    system.sagas.start_relay()
-    try:
-        yield system
-    finally:
-        system.close()
-
-
-def _settled(system: System) -> None:
-    assert system.sagas is not None
-    assert system.sagas.drain(30), "the sagas did not settle"
-    assert system.projector.sync(30), "the read side did not catch up"
 
 
 def _clock(client: Client, at: datetime) -> None:
@@ -70,12 +46,12 @@ def test_an_upgrade_through_the_vendor_and_the_next_term_over_http(http_system: 
     tenant = boss.ok(
         "POST", f"/organizations/{customer['id']}/tenants", 202, json={"domain": "upgr2029", "mode": "create"}
     )
-    _settled(system)
+    settled(system)
     order = boss.ok("POST", f"/organizations/{customer['id']}/orders", 201, json={})
     line = {"offer_id": str(BUSINESS_BASIC), "tenant_id": tenant["id"], "quantity": 5}
     boss.ok("POST", f"/orders/{order['id']}/lines", 201, json={**line, "billing_cycle": "yearly", "term": "annual"})
     boss.ok("POST", f"/orders/{order['id']}/place", 202, json={"accept_terms": True})
-    _settled(system)
+    settled(system)
     [old_id] = boss.ok("GET", f"/orders/{order['id']}")["subscription_ids"]
 
     # the catalog names the upgrades; the subscription lists the ones it may move to now
@@ -102,7 +78,7 @@ def test_an_upgrade_through_the_vendor_and_the_next_term_over_http(http_system: 
     _clock(boss, moved_at)
     accepted = boss.ok("POST", f"/subscriptions/{old_id}/transitions", 202, json={"offer_id": str(BUSINESS_STANDARD)})
     assert accepted["status"] == "requested"
-    _settled(system)
+    settled(system)
 
     # then the vendor did it and both subscriptions say so
     old = boss.ok("GET", f"/subscriptions/{old_id}")
@@ -131,7 +107,7 @@ def test_an_upgrade_through_the_vendor_and_the_next_term_over_http(http_system: 
 
     # the February invoice credits the old seats and charges the new price, pro rata by day
     _clock(boss, datetime(2029, 3, 1, 1, 0, tzinfo=UTC))
-    _settled(system)
+    settled(system)
     lines = {line["subscription_id"]: line for line in _invoice_lines(boss, "2029-02")}
     days = days_between(moved_at, datetime(2030, 1, 10, 10, 0, tzinfo=UTC))
     assert (lines[new_id]["days"], Decimal(lines[new_id]["amount"])) == (days, prorate(Decimal("589.80"), days, 365))
@@ -160,5 +136,5 @@ def test_an_upgrade_through_the_vendor_and_the_next_term_over_http(http_system: 
     assert boss.ok("GET", f"/subscriptions/{new_id}/next-term")["quantity"] == 3
     assert boss.ok("DELETE", f"/subscriptions/{new_id}/next-term")["scheduled"] is False
     assert boss.ok("GET", f"/subscriptions/{new_id}")["renewal_quantity"] is None
-    _settled(system)
+    settled(system)
     assert boss.ok("GET", f"/subscriptions/{new_id}")["last_vendor_refusal"] is None
