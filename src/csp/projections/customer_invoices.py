@@ -51,7 +51,7 @@ CREDIT_NOTES = Table(
 
 LINE_FIELDS = ("description", "quantity", "unit_price", "days", "net", "tax_rate", "tax", "gross")
 RATE_FIELDS = ("exchange_rate", "exchange_rate_month")  # EUR→currency, and the month it was set for
-CSV_COLUMNS = ("number", "period", "status", "currency", *RATE_FIELDS, "line_no", *LINE_FIELDS)
+CSV_COLUMNS = ("number", "period", "status", "currency", "line_no", *LINE_FIELDS, *RATE_FIELDS)
 LIST_CSV_COLUMNS = ("number", "period", "status", "organization_id", "currency", "net", "tax", "gross", "id")
 
 

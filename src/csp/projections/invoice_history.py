@@ -33,7 +33,7 @@ INVOICE_CHARGES = Table("read_invoice_charges", cols("charge_id uuid!, invoice_i
 
 LINE_FIELDS = ("subscription_id", "organization_id", "description", "quantity", "unit_price", "days", "amount")
 RATE_FIELDS = ("exchange_rate", "exchange_rate_month")  # EUR→currency, and the month it was set for
-CSV_COLUMNS = ("number", "period", "issued_at", "currency", *RATE_FIELDS, "line_no", *LINE_FIELDS)
+CSV_COLUMNS = ("number", "period", "issued_at", "currency", "line_no", *LINE_FIELDS, *RATE_FIELDS)
 
 
 class InvoiceHistory(ReadModel):
@@ -92,7 +92,7 @@ def item(row: Row) -> dict[str, Any]:
     }
 
 
-LIST_CSV_COLUMNS = ("number", "period", "issued_at", "total", "currency", *RATE_FIELDS, "line_count", "id")
+LIST_CSV_COLUMNS = ("number", "period", "issued_at", "total", "currency", "line_count", "id", *RATE_FIELDS)
 
 
 def invoices(view: ReadView, reseller_id: UUID, limit: int = 50, offset: int = 0, with_lines: bool = False) -> Page:
