@@ -268,6 +268,9 @@ class SettingsUpdate(In):
     terms_text: Annotated[str, Field(max_length=20000)] | None = None
     default_markup_percent: DecimalIn | None = None
     customer_self_service: bool | None = None
+    # the account's currency (ISO 4217, 422 unknown_currency): its price list and invoices
+    # are converted from EUR with the distributor's monthly rate (docs/currencies.md)
+    currency: Annotated[str, Field(max_length=3)] | None = None
 
 
 # --- organizations and tenants ------------------------------------------------------------

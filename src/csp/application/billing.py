@@ -122,9 +122,7 @@ class BillingCommands(CspApplicationBase):
         rates = self.find(ExchangeRates, EXCHANGE_RATES_ID, "exchange rates", readonly=True) if due else None
         for reseller_id in sorted(due, key=str):
             charges = due[reseller_id]
-            invoice = self.retrying(
-                functools.partial(self._issue_invoice, reseller_id, period, charges, actor, rates)
-            )
+            invoice = self.retrying(functools.partial(self._issue_invoice, reseller_id, period, charges, actor, rates))
             if invoice is not None:
                 issued.append(invoice)
         return issued

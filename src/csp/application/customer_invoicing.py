@@ -80,5 +80,7 @@ class CustomerInvoicing:
                     preview = None
             currency = org.profile.currency or (reseller.settings.currency if reseller and reseller.settings else "")
             rate = rates.rate_for(currency, period) if rates is not None and currency else None
-            out.append(CustomerInvoice.draft(reseller_id, org_id, period, lines, preview, actor=actor, at=now, rate=rate))
+            out.append(
+                CustomerInvoice.draft(reseller_id, org_id, period, lines, preview, actor=actor, at=now, rate=rate)
+            )
         return out

@@ -69,9 +69,7 @@ class ExchangeRateCommands(CspApplicationBase):
     ) -> ExchangeRates:
         return self.set_exchange_rates([RateRow(month, currency, str(rate))], actor, source)
 
-    def set_exchange_rates(
-        self, rows: Iterable[RateRow], actor: Actor, source: RateSource = "import"
-    ) -> ExchangeRates:
+    def set_exchange_rates(self, rows: Iterable[RateRow], actor: Actor, source: RateSource = "import") -> ExchangeRates:
         """Set every row's rate in one transaction: all of them, or (a bad row) none."""
         todo = list(rows)
 

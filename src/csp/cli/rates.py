@@ -39,7 +39,9 @@ def register(app: typer.Typer) -> None:
 
     @rates_app.command("import")
     @clean_errors
-    def rates_import(path: Annotated[Path, typer.Argument(help="a CSV file with the columns month,currency,rate")]) -> None:
+    def rates_import(
+        path: Annotated[Path, typer.Argument(help="a CSV file with the columns month,currency,rate")],
+    ) -> None:
         """Import rates from a CSV file: every row, or (a bad row) none."""
         try:
             rows: list[RateRow] = parse_rates_csv(path.read_text(encoding="utf-8"))
