@@ -4,6 +4,7 @@ written per locale."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import uuid4
@@ -183,3 +184,19 @@ def test_money_is_written_per_locale_with_babel():
     assert fmt.amount(D("1234.5"), "EUR", locale="de_DE") == "1.234,50\xa0€"  # an account's own locale
     assert fmt.amount(None, "EUR") == ""
     assert fmt.rate(D("4.975000")) == "4.975"
+
+
+# --- events stored before currencies ------------------------------------------------------------
+
+
+def test_an_invoice_issued_before_currencies_reads_as_eur_without_a_rate():
+    app = memory_app(SettableClock(at(12, 1)))
+    inv = Invoice.issue(uuid4(), "2026-11", "INV-1", (_line(1, "1.00"),), ACTOR, at(12, 1))
+    stored = app.mapper.to_stored_event(inv.collect_events()[0])
+    state = json.loads(stored.state)
+    for key in ("exchange_rate", "exchange_rate_month", "class_version"):  # as version 1 wrote it
+        state.pop(key, None)
+    old = type(stored)(stored.originator_id, stored.originator_version, stored.topic, json.dumps(state).encode())
+    read = app.mapper.to_domain_event(old).mutate(None)
+    assert isinstance(read, Invoice)
+    assert (read.currency, read.exchange_rate, read.exchange_rate_month, read.total) == ("EUR", None, None, D("1.00"))
