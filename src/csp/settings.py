@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     vendor_url: str = Field(default="", description="empty: the vendor simulator, mounted in-process")
     smtp_url: str = Field(default="", description="empty: .eml files in <data_dir>/outbox; smtp://user:pass@host:587")
     test_mode: bool = Field(default=False, description="enables the test clock API")
+    operator_emails: str = Field(
+        default="",
+        description="comma-separated emails of the distributor's operators: signed-in users who may read and set "
+        "the exchange rates (the /exchange-rates API; docs/currencies.md)",
+    )
     public_url: str = Field(default="http://127.0.0.1:8000", description="the portal's address, for links in emails")
     log_level: str = "INFO"
     session_url: str = Field(

@@ -134,6 +134,10 @@ ENDPOINTS: list[Endpoint] = [
     ep("POST", "/customer-invoices/payments", {AM, BI}, None, ids=False),
     ep("GET", "/settings/tax", {AM, BI, RO}, ids=False),
     ep("PUT", "/settings/tax", {AM, BI}, {"rates": [{"country": "RO", "rate_percent": "19"}]}, ids=False),
+    # the distributor's exchange rates (issue 18): no role of an account may; only the
+    # operators CSP_OPERATOR_EMAILS names (tests/integration/test_currencies_api.py)
+    ep("GET", "/exchange-rates", set(), ids=False),
+    ep("PUT", "/exchange-rates/{month}/{currency}", set(), {"rate": "4.975"}, ids=False),
     ep(
         "POST",
         "/organizations/{customer}/quotes",
@@ -282,6 +286,8 @@ class World:
             "random": str(uuid.uuid4()),
             "report": "customers",
             "method": "microsoft_work",
+            "month": "2026-11",
+            "currency": "RON",
         }
         self.n = 0
 

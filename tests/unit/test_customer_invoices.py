@@ -127,12 +127,15 @@ def test_an_organization_with_an_invalid_vat_number_is_refused(world: World):
     assert org.profile.vat_number == "RO18547290"
 
 
-def test_a_customer_currency_other_than_the_resellers_is_refused(world: World):
+def test_a_customer_may_have_its_own_currency_an_unknown_one_is_refused(world: World):
+    # issue 18 item 4: a customer is invoiced in its currency (converted), or the reseller's
+    org = world.app.register_customer(world.reseller.id, profile("Fabrikam SRL").replace(currency="usd"), ACTOR)
+    assert org.profile.currency == "USD"
+    plain = world.app.register_customer(world.reseller.id, profile("Tailspin SRL").replace(currency=""), ACTOR)
+    assert plain.profile.currency == world.reseller.reseller_settings().currency
     with pytest.raises(InvalidInput) as e:
-        world.app.register_customer(world.reseller.id, profile("Fabrikam SRL").replace(currency="USD"), ACTOR)
-    assert e.value.field == "currency"
-    with pytest.raises(InvalidInput):
-        world.app.change_organization(world.customer.id, ACTOR, currency="USD")
+        world.app.change_organization(world.customer.id, ACTOR, currency="ZZZ")
+    assert (e.value.code, e.value.field) == ("unknown_currency", "currency")
 
 
 # --- rounding --------------------------------------------------------------------------------

@@ -694,3 +694,17 @@ def test_a_form_is_not_stale_when_only_the_vendors_figures_moved_on(boss: Browse
     form = {"status": "suspended", "quantity": "3", "billing_cycle": "monthly", "auto_renew": "on"}
     boss.submit(page, {**form, "auto_renew_shown": "1", "version": version})
     assert account.boss.ok("GET", page)["status"] == "suspended"
+
+
+def test_the_settings_form_sets_the_accounts_currency(boss: Browser, account: Account):
+    html = boss.page("/settings")
+    form = {
+        "method_local": "on",
+        "default_markup_percent": "5",
+        "terms_text": "",
+        "version": form_version(html, "/settings"),
+    }
+    refused = boss.submit("/settings", {**form, "currency": "XYZ"}, status=409).text
+    assert "not an ISO 4217 currency code" in refused
+    boss.submit("/settings", {**form, "currency": "ron"})
+    assert account.boss.ok("GET", "/settings")["currency"] == "RON"

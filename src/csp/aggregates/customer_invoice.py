@@ -27,6 +27,7 @@ from eventsourcing.domain import event
 
 from csp.aggregates.base import Actor, CspAggregate, Value, deterministic_id
 from csp.aggregates.billing import Charge
+from csp.aggregates.currency import BASE_CURRENCY, AppliedRate
 from csp.aggregates.errors import Conflict, InvalidInput
 from csp.aggregates.invoice import lines_from_charges, parse_period
 from csp.aggregates.pricing import money
@@ -114,6 +115,20 @@ def customer_lines(charges: Iterable[Charge]) -> tuple[CustomerInvoiceLine, ...]
     return tuple(out)
 
 
+def converted_customer_lines(
+    lines: Iterable[CustomerInvoiceLine], rate: AppliedRate | None
+) -> tuple[CustomerInvoiceLine, ...]:
+    """Untaxed lines in the rate's currency: each unit price and net converted and rounded
+    to the currency's minor unit on its own (tax and totals then follow from the lines)."""
+    if rate is None:
+        return tuple(lines)
+    out = []
+    for line in lines:
+        net = rate.convert(line.net)
+        out.append(line.replace(unit_price=rate.convert_or_none(line.unit_price), net=net, gross=net))
+    return tuple(out)
+
+
 def totals(lines: Iterable[CustomerInvoiceLine]) -> tuple[Decimal, Decimal, Decimal]:
     """net, tax, gross: the sums of the lines (never recomputed from the totals)."""
     ls = list(lines)
@@ -137,6 +152,16 @@ class CustomerInvoice(CspAggregate):
         currency: str
         lines: tuple[CustomerInvoiceLine, ...]
         tax_preview: TaxDecision | None  # the decision if it were issued now (None: no rate yet)
+        # Since version 2: the rate EUR→currency the lines were converted with and the month
+        # it was set for (None: in EUR).
+        exchange_rate: Decimal | None
+        exchange_rate_month: str | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["exchange_rate"] = None
+            state["exchange_rate_month"] = None
 
     @event(Drafted)
     def __init__(
@@ -147,6 +172,8 @@ class CustomerInvoice(CspAggregate):
         currency: str,
         lines: tuple[CustomerInvoiceLine, ...],
         tax_preview: TaxDecision | None,
+        exchange_rate: Decimal | None,
+        exchange_rate_month: str | None,
         actor: Actor,
         at: datetime,
     ) -> None:
@@ -154,6 +181,8 @@ class CustomerInvoice(CspAggregate):
         self.organization_id = organization_id
         self.period = period
         self.currency = currency
+        self.exchange_rate = exchange_rate
+        self.exchange_rate_month = exchange_rate_month
         self.lines = lines
         self.tax: TaxDecision | None = tax_preview
         self.status: CustomerInvoiceStatus = "draft"
@@ -175,12 +204,14 @@ class CustomerInvoice(CspAggregate):
         reseller_id: UUID,
         organization_id: UUID,
         period: str,
-        currency: str,
         lines: tuple[CustomerInvoiceLine, ...],
         tax_preview: TaxDecision | None,
         actor: Actor,
         at: datetime,
+        rate: AppliedRate | None = None,
     ) -> CustomerInvoice:
+        """A draft from the customer's lines in EUR: in the rate's currency when there is
+        one (converted per line, then taxed per line), else in EUR."""
         parse_period(period)
         if not lines:
             raise InvalidInput("lines", "an invoice has at least one line")
@@ -190,9 +221,11 @@ class CustomerInvoice(CspAggregate):
             reseller_id=reseller_id,
             organization_id=organization_id,
             period=period,
-            currency=currency,
-            lines=_taxed(lines, tax_preview),
+            currency=rate.currency if rate is not None else BASE_CURRENCY,
+            lines=_taxed(converted_customer_lines(lines, rate), tax_preview),
             tax_preview=tax_preview,
+            exchange_rate=rate.rate if rate is not None else None,
+            exchange_rate_month=rate.month if rate is not None else None,
             actor=actor,
             at=at,
         )

@@ -21,6 +21,7 @@ from eventsourcing.domain import event
 
 from csp.aggregates.base import Actor, CspAggregate, Value, deterministic_id
 from csp.aggregates.billing import Charge
+from csp.aggregates.currency import BASE_CURRENCY, AppliedRate
 from csp.aggregates.errors import InvalidInput
 from csp.aggregates.pricing import money
 from csp.aggregates.terms import add_months
@@ -116,6 +117,17 @@ def lines_from_charges(charges: Iterable[Charge]) -> tuple[InvoiceLine, ...]:
     return tuple(line.replace(line_no=n) for n, line in enumerate(out, start=1))
 
 
+def converted_lines(lines: Iterable[InvoiceLine], rate: AppliedRate | None) -> tuple[InvoiceLine, ...]:
+    """The lines in the rate's currency: each unit price and each line's amount converted
+    and rounded to the currency's minor unit on its own (the total is then their sum)."""
+    if rate is None:
+        return tuple(lines)
+    return tuple(
+        line.replace(unit_price=rate.convert_or_none(line.unit_price), amount=rate.convert(line.amount))
+        for line in lines
+    )
+
+
 class Invoice(CspAggregate):
     """An issued invoice. Immutable: it has no command after ``issue``."""
 
@@ -126,6 +138,16 @@ class Invoice(CspAggregate):
         lines: tuple[InvoiceLine, ...]
         total: Decimal
         currency: str
+        # Since version 2: the rate EUR→currency the lines were converted with, and the
+        # month it was set for (None: in EUR, not converted).
+        exchange_rate: Decimal | None
+        exchange_rate_month: str | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["exchange_rate"] = None
+            state["exchange_rate_month"] = None
 
     @event(Issued)
     def __init__(
@@ -136,6 +158,8 @@ class Invoice(CspAggregate):
         lines: tuple[InvoiceLine, ...],
         total: Decimal,
         currency: str,
+        exchange_rate: Decimal | None,
+        exchange_rate_month: str | None,
         actor: Actor,
         at: datetime,
     ) -> None:
@@ -145,6 +169,8 @@ class Invoice(CspAggregate):
         self.lines = lines
         self.total = total
         self.currency = currency
+        self.exchange_rate = exchange_rate
+        self.exchange_rate_month = exchange_rate_month
         self.issued_at = at
 
     @classmethod
@@ -156,12 +182,17 @@ class Invoice(CspAggregate):
         lines: tuple[InvoiceLine, ...],
         actor: Actor,
         at: datetime,
-        currency: str = "EUR",
+        rate: AppliedRate | None = None,
     ) -> Invoice:
+        """Issue the month's invoice from its lines in EUR: in the rate's currency when
+        there is one (converted per line), else in EUR."""
         parse_period(period)
         if not lines:
             raise InvalidInput("lines", "an invoice has at least one line")
-        total = money(sum((line.amount for line in lines), Decimal(0)))
+        lines = converted_lines(lines, rate)
+        total = sum((line.amount for line in lines), Decimal(0))
+        if rate is None:
+            total = money(total)
         return cls._create(
             cls.Issued,
             id=invoice_id_for(reseller_id, period),
@@ -170,7 +201,9 @@ class Invoice(CspAggregate):
             number=number,
             lines=tuple(lines),
             total=total,
-            currency=currency,
+            currency=rate.currency if rate is not None else BASE_CURRENCY,
+            exchange_rate=rate.rate if rate is not None else None,
+            exchange_rate_month=rate.month if rate is not None else None,
             actor=actor,
             at=at,
         )

@@ -13,6 +13,7 @@ from eventsourcing.domain import event
 
 from csp.aggregates.base import Actor, CspAggregate, Value
 from csp.aggregates.catalog import Eligibility
+from csp.aggregates.currency import check_currency
 from csp.aggregates.errors import (
     InvalidInput,
     OrganizationError,
@@ -49,7 +50,6 @@ SIGN_IN_METHODS: tuple[SignInMethod, ...] = get_args(SignInMethod)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 _PHONE = re.compile(r"^\+?[0-9 ()./-]{5,32}$")
 
 
@@ -129,9 +129,8 @@ class OrganizationProfile(Value):
             raise InvalidInput("eligibility.academic", "academic eligibility requires the education industry")
         if self.eligibility.government and self.industry != "government":
             raise InvalidInput("eligibility.government", "government eligibility requires the government industry")
-        currency = self.currency.strip().upper()
-        if not _CURRENCY.match(currency):
-            raise InvalidInput("currency", "must be an ISO 4217 three-letter code, e.g. EUR", value=self.currency)
+        # "": the reseller's currency (a customer registered without one; see register_customer)
+        currency = check_currency(self.currency) if self.currency.strip() else ""
         return self.replace(
             name=name,
             contact_email=check_email(self.contact_email),
@@ -139,6 +138,10 @@ class OrganizationProfile(Value):
             billing_email=check_email(self.billing_email, "billing_email") if self.billing_email.strip() else "",
             currency=currency,
         )
+
+
+def _with_currency(profile: OrganizationProfile, default: str) -> OrganizationProfile:
+    return profile if profile.currency else profile.replace(currency=default)
 
 
 class Organization(CspAggregate):
@@ -183,7 +186,7 @@ class Organization(CspAggregate):
             kind="reseller",
             reseller_id=None,
             slug=slug,
-            profile=profile.checked(customer=False),
+            profile=_with_currency(profile.checked(customer=False), "EUR"),
             settings=ResellerSettings(),
             self_registered=False,
             actor=actor,
@@ -205,7 +208,8 @@ class Organization(CspAggregate):
         if self_registered:
             reseller.check_self_registration_allowed()
         profile = profile.checked()
-        reseller.check_customer_currency(profile.currency)
+        # invoiced in the reseller's currency unless it has its own
+        profile = _with_currency(profile, reseller.reseller_settings().currency)
         return cls._create(
             cls.Registered,
             id=id,
@@ -236,17 +240,6 @@ class Organization(CspAggregate):
         if self.settings is None:
             raise OrganizationError("only a reseller account has settings", organization_id=self.id)
         return self.settings
-
-    def check_customer_currency(self, currency: str) -> None:
-        """A customer is invoiced in the reseller's currency: converting between currencies
-        is not supported yet (a later item), so another one is refused."""
-        own = self.reseller_settings().currency
-        if currency != own:
-            raise InvalidInput(
-                "currency",
-                f"must be the reseller's currency {own} (other currencies are not supported yet)",
-                value=currency,
-            )
 
     def check_self_registration_allowed(self) -> None:
         if not self.reseller_settings().customer_self_registration:
@@ -314,7 +307,9 @@ class Organization(CspAggregate):
             raise InvalidInput("default_markup_percent", "must be between -100 and 1000")
         if settings.require_terms_acceptance and not settings.terms_text.strip():
             raise InvalidInput("terms_text", "is required when new users must accept terms")
-        settings = settings.replace(sign_in_methods=tuple(dict.fromkeys(settings.sign_in_methods)))
+        settings = settings.replace(
+            sign_in_methods=tuple(dict.fromkeys(settings.sign_in_methods)), currency=check_currency(settings.currency)
+        )
         changed = tuple(f for f in ResellerSettings.__dataclass_fields__ if getattr(settings, f) != getattr(current, f))
         if changed:
             self._change_settings(settings=settings, changed_fields=changed, actor=actor, at=at)

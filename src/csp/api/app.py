@@ -28,6 +28,7 @@ from csp.api.routes import (
     billing,
     catalog,
     customer_billing,
+    exchange_rates,
     gdap,
     history,
     licences,
@@ -140,6 +141,7 @@ def create_app(parts: WebParts, auth: Auth | None = None) -> FastAPI:
     api.include_router(transition_routes.router)
     api.include_router(gdap.router)  # issue 16: GDAP relationships, the customer agreement
     api.include_router(customer_billing.router)  # customer invoices and tax (issue 18)
+    api.include_router(exchange_rates.router)  # the distributor's exchange rates (issue 18)
     api.include_router(oidc_router)
     api.include_router(operations.router)
     if settings.test_mode:

@@ -7,6 +7,7 @@ one (email + password) is here, Microsoft sign-in plugs in beside it with
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ class Caller:
     # whether the reseller lets customers order for themselves, when it was read with
     # the caller (None: not read; the permission check then reads it)
     self_service_allowed: bool | None = None
+    # one of the distributor's operators (``CSP_OPERATOR_EMAILS``): may do the operator's actions
+    operator: bool = False
 
     @property
     def actor(self) -> Actor:
@@ -63,9 +66,18 @@ class Caller:
         via: Literal["session", "token"],
         session: Session | None = None,
         self_service_allowed: bool | None = None,
+        operator: bool = False,
     ) -> Caller:
         return cls(
-            user.id, user.email, user.role, user.organization_id, user.reseller_id, via, session, self_service_allowed
+            user.id,
+            user.email,
+            user.role,
+            user.organization_id,
+            user.reseller_id,
+            via,
+            session,
+            self_service_allowed,
+            operator,
         )
 
 
@@ -105,6 +117,11 @@ def refuse_if_throttled(wait: float, what: str) -> None:
         )
 
 
+@functools.lru_cache(maxsize=8)
+def _emails(listed: str) -> frozenset[str]:
+    return frozenset(e.strip().lower() for e in listed.split(",") if e.strip())
+
+
 class Auth:
     """Sessions, tokens and sign-in methods of one API process."""
 
@@ -117,6 +134,10 @@ class Auth:
         self.methods: dict[str, SignInMethod] = {"local": self.local}
         self.ttl_seconds = settings.session_ttl_hours * 3600
         self.callers = CallerCache(app)
+
+    def is_operator(self, email: str) -> bool:
+        """Whether the user is one of the distributor's operators (``CSP_OPERATOR_EMAILS``)."""
+        return email.strip().lower() in _emails(self.settings.operator_emails)
 
     def register_method(self, method: SignInMethod) -> None:
         self.methods[method.name] = method
@@ -166,7 +187,8 @@ class Auth:
             resolved = self.callers.by_token(token.strip())
             if resolved is None:
                 raise Unauthorized("this API token is unknown, revoked, or its user is disabled", code="invalid_token")
-            return Caller.of(resolved.user, "token", None, resolved.self_service_allowed)
+            user = resolved.user
+            return Caller.of(user, "token", None, resolved.self_service_allowed, self.is_operator(user.email))
         sid = request.cookies.get(SESSION_COOKIE)
         if not sid:
             return None
@@ -177,7 +199,9 @@ class Auth:
         if not resolved.user.is_active:
             self.store.delete(sid)
             return None
-        caller = Caller.of(resolved.user, "session", session, resolved.self_service_allowed)
+        caller = Caller.of(
+            resolved.user, "session", session, resolved.self_service_allowed, self.is_operator(resolved.user.email)
+        )
         if request.method in UNSAFE_METHODS:
             sent = csrf_token if csrf_token is not None else request.headers.get(CSRF_HEADER, "")
             if not sent or not hmac.compare_digest(sent, session.csrf_token):

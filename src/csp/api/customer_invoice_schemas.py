@@ -59,6 +59,8 @@ class CustomerInvoicePublic(BaseModel):
     organization_id: UUID
     period: str
     currency: str
+    exchange_rate: Decimal | None = Field(default=None, description="EUR→currency the lines were converted with")
+    exchange_rate_month: str | None = Field(default=None, description="the month that rate was set for")
     status: CustomerInvoiceStatus
     net: Decimal
     tax: Decimal

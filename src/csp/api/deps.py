@@ -18,7 +18,7 @@ from csp.api.auth import Auth, Caller
 from csp.api.commands import Commands
 from csp.api.errors import Malformed, NotAllowed, Unauthorized, Unavailable
 from csp.api.passwords import PasswordFlows
-from csp.api.permissions import Action, Grant, grant_for
+from csp.api.permissions import OPERATOR_ACTIONS, Action, Grant, grant_for
 from csp.api.ports import SagaControl, VendorLinks, Webhooks
 from csp.api.signups import SignUps
 from csp.api.tenant_directory import TenantDirectory
@@ -159,7 +159,9 @@ class Authorize:
     def _needs_reseller(self, caller: Caller) -> bool:
         """Refuse a role without the grant; True when the reseller must be read to decide
         (a self-service grant whose answer was not read with the caller, or was no)."""
-        grant = grant_for(caller.role, self.action)
+        grant = grant_for(caller.role, self.action, caller.operator)
+        if grant is None and self.action in OPERATOR_ACTIONS:
+            raise NotAllowed("only the distributor's operators may do this", code="forbidden", action=self.action)
         if grant is None:
             raise NotAllowed(
                 f"the {caller.role.replace('_', ' ')} role may not do this",
@@ -218,6 +220,8 @@ SubscriptionsReader = Annotated[Caller, Depends(Authorize("subscriptions.read"))
 SubscriptionsWriter = Annotated[Caller, Depends(Authorize("subscriptions.write"))]
 HistoryReader = Annotated[Caller, Depends(Authorize("history.read"))]
 InvoicesReader = Annotated[Caller, Depends(Authorize("invoices.read"))]
+ExchangeRatesReader = Annotated[Caller, Depends(Authorize("exchange_rates.read"))]
+ExchangeRatesWriter = Annotated[Caller, Depends(Authorize("exchange_rates.write"))]
 CustomerInvoicesReader = Annotated[Caller, Depends(Authorize("customer_invoices.read"))]
 CustomerInvoicesWriter = Annotated[Caller, Depends(Authorize("customer_invoices.write"))]
 TaxReader = Annotated[Caller, Depends(Authorize("tax.read"))]

@@ -49,6 +49,8 @@ Action = Literal[
     "customer_invoices.write",
     "tax.read",
     "tax.write",
+    "exchange_rates.read",
+    "exchange_rates.write",
 ]
 
 A, S = Grant.ALLOW, Grant.SELF_SERVICE
@@ -100,11 +102,21 @@ PERMISSIONS: dict[Action, dict[Role, Grant]] = {
     "customer_invoices.write": {"account_manager": A, "billing": A},
     "tax.read": {"account_manager": A, "billing": A, "read_only": A},
     "tax.write": {"account_manager": A, "billing": A},
+    # the distributor's exchange rates (issue 18): no reseller or customer role; only the
+    # operators (OPERATOR_ACTIONS)
+    "exchange_rates.read": {},
+    "exchange_rates.write": {},
 }
 
+# Actions of the distributor's operators (the users ``CSP_OPERATOR_EMAILS`` names, whatever
+# their role in their own account): platform data, not an account's.
+OPERATOR_ACTIONS: frozenset[Action] = frozenset({"exchange_rates.read", "exchange_rates.write"})
 
-def grant_for(role: str, action: Action) -> Grant | None:
-    """The role's grant for the action, None when it has none."""
+
+def grant_for(role: str, action: Action, operator: bool = False) -> Grant | None:
+    """The role's grant for the action (an operator's for an operator's action), None when it has none."""
+    if operator and action in OPERATOR_ACTIONS:
+        return Grant.ALLOW
     if role not in ROLES:
         return None
     return PERMISSIONS[action].get(role)  # type: ignore[call-overload]

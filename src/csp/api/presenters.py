@@ -9,6 +9,7 @@ from decimal import Decimal
 from enum import Enum
 
 from csp.aggregates.catalog import Catalog, Category, Offer
+from csp.aggregates.currency import BASE_CURRENCY, AppliedRate
 from csp.aggregates.customization import CustomerSegment
 from csp.aggregates.order import NewSubscriptionLine, Order, OrderLine
 from csp.aggregates.organization import Organization
@@ -148,8 +149,15 @@ def offer_public(
     view: PriceView,
     customer_price: Decimal | None = None,
     visible: bool | None = None,
+    rate: AppliedRate | None = None,
 ) -> s.OfferPublic:
+    """An offer with the prices the view may see: in EUR, or (``rate``) each unit price
+    converted to the rate's currency, rounded half-up to its minor unit."""
     price = offer.price_at(now)
+    erp, partner = price.erp_price, price.partner_price
+    if rate is not None and offer.currency == BASE_CURRENCY:
+        erp, partner = rate.convert_or_none(erp), rate.convert(partner)
+        customer_price = rate.convert_or_none(customer_price)
     return s.OfferPublic(
         id=offer.id,
         name=offer.name,
@@ -171,11 +179,13 @@ def offer_public(
         min_quantity=offer.min_quantity,
         max_quantity=offer.max_quantity,
         unit=offer.unit,
-        currency=offer.currency,
-        erp_price=price.erp_price,
-        partner_price=price.partner_price if view is PriceView.RESELLER else None,
+        currency=rate.currency if rate is not None and offer.currency == BASE_CURRENCY else offer.currency,
+        erp_price=erp,
+        partner_price=partner if view is PriceView.RESELLER else None,
         customer_price=customer_price if view is PriceView.CUSTOMER else None,
         visible=visible if view is PriceView.RESELLER else None,
+        exchange_rate=rate.rate if rate is not None else None,
+        exchange_rate_month=rate.month if rate is not None else None,
     )
 
 

@@ -8,7 +8,9 @@ from typing import Any
 from uuid import UUID
 
 from csp.aggregates.catalog import Offer
+from csp.aggregates.currency import AppliedRate
 from csp.aggregates.errors import NotFound
+from csp.aggregates.invoice import period_of
 from csp.aggregates.organization import Organization
 from csp.api import access
 from csp.api import schemas as s
@@ -74,6 +76,7 @@ def catalog_offers(
         hidden = c.hidden_offer_ids if c is not None else ()
         if buyer is not None:
             offers = [o for o in offers if app.offer_available_to(buyer, o)]
+    rate = price_list_rate(app, caller, buyer)
     out = []
     for o in offers:
         category = catalog.category_of(o)
@@ -83,8 +86,21 @@ def catalog_offers(
         customer_price = None
         if view is PriceView.CUSTOMER and buyer is not None:
             customer_price = app.customer_unit_price(buyer, o)
-        out.append(offer_public(o, catalog, now, view, customer_price, visible=o.id not in hidden))
+        out.append(offer_public(o, catalog, now, view, customer_price, visible=o.id not in hidden, rate=rate))
     return out
+
+
+def price_list_rate(app: CspApplication, caller: Caller | None, buyer: Organization | None) -> AppliedRate | None:
+    """The rate EUR→X prices are shown at: the signed-in account's currency (a customer
+    user's organization's, else the reseller's) at this month's rate, or the latest earlier
+    month's; None (prices in EUR) for a visitor, an account in EUR, or no rate at all."""
+    if caller is None:
+        return None
+    if caller.is_customer and buyer is not None:
+        currency = buyer.profile.currency
+    else:
+        currency = app.read(Organization, caller.reseller_id, "organization").reseller_settings().currency
+    return app.applied_rate(currency, period_of(app.now()))
 
 
 def catalog_offer(

@@ -32,6 +32,8 @@ def _no_float(value: Any) -> Any:
 
 
 DecimalIn = Annotated[Decimal, BeforeValidator(_no_float), Field(allow_inf_nan=False, max_digits=18, decimal_places=4)]
+# An exchange rate: a decimal string, its decimals (at most 6) checked by the domain
+RateIn = Annotated[Decimal, BeforeValidator(_no_float), Field(allow_inf_nan=False, max_digits=18)]
 Text = Annotated[str, Field(max_length=2000)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Quantity = Annotated[int, Field(ge=1, le=100000)]
@@ -266,6 +268,9 @@ class SettingsUpdate(In):
     terms_text: Annotated[str, Field(max_length=20000)] | None = None
     default_markup_percent: DecimalIn | None = None
     customer_self_service: bool | None = None
+    # the account's currency (ISO 4217, 422 unknown_currency): its price list and invoices
+    # are converted from EUR with the distributor's monthly rate (docs/currencies.md)
+    currency: Annotated[str, Field(max_length=3)] | None = None
 
 
 # --- organizations and tenants ------------------------------------------------------------
@@ -282,7 +287,7 @@ class OrganizationCreate(In):
     # customer billing (issue 18)
     vat_number: Annotated[str, Field(max_length=32)] = ""
     billing_email: Annotated[str, Field(max_length=254)] = ""
-    currency: Annotated[str, Field(max_length=3)] = "EUR"
+    currency: Annotated[str, Field(max_length=3)] = ""  # "": the reseller's currency
 
 
 class OrganizationUpdate(In):
@@ -402,6 +407,10 @@ class OfferPublic(BaseModel):
     erp_price: Decimal | None
     partner_price: Decimal | None = None
     customer_price: Decimal | None = None
+    # Prices in the signed-in account's currency (issue 18): converted from EUR per unit
+    # price with this rate EUR→currency, set for this month (None: in EUR)
+    exchange_rate: Decimal | None = None
+    exchange_rate_month: str | None = None
     visible: bool | None = Field(default=None, description="for a reseller user: whether its customers see it")
 
 
@@ -462,6 +471,7 @@ class PricePreviewPublic(BaseModel):
     total: Decimal
     partner_total: Decimal
     margin_total: Decimal
+    currency: str = "EUR"  # the preview is in the catalog's currency
 
 
 # --- orders -----------------------------------------------------------------------------------
@@ -957,6 +967,9 @@ class InvoicePublic(Row):
     period: str
     issued_at: datetime
     total: Decimal
+    currency: str = "EUR"
+    exchange_rate: Decimal | None = Field(default=None, description="EUR→currency the lines were converted with")
+    exchange_rate_month: str | None = Field(default=None, description="the month that rate was set for")
     lines: list[InvoiceLinePublic]
 
 
@@ -966,6 +979,9 @@ class InvoiceRowPublic(Row):
     period: str
     issued_at: datetime
     total: Decimal
+    currency: str = "EUR"
+    exchange_rate: Decimal | None = Field(default=None, description="EUR→currency the lines were converted with")
+    exchange_rate_month: str | None = Field(default=None, description="the month that rate was set for")
     line_count: int
     lines: list[InvoiceLinePublic] | None = Field(
         None, description="the invoice's lines with `?with_lines=true` (else null; always in GET /invoices/{id})"

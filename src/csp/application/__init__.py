@@ -18,6 +18,7 @@ from csp.application.carts import AddonRequest, NewLineRequest
 from csp.application.catalog import CatalogCommands
 from csp.application.customer_billing import CustomerBillingCommands
 from csp.application.customization import CustomizationCommands
+from csp.application.exchange_rates import ExchangeRateCommands
 from csp.application.gdap import GdapCommands
 from csp.application.licences import LicenceCommands
 from csp.application.notify import NotifyCommands
@@ -49,6 +50,7 @@ class CspApplication(
     GdapCommands,  # issue 16: GDAP relationships
     AgreementCommands,  # issue 16: the customer agreement
     CustomerBillingCommands,
+    ExchangeRateCommands,  # issue 18: the distributor's exchange rates
     CspApplicationBase,
 ):
     """Every aggregate of the platform in one application: one log, one sequence."""

@@ -26,6 +26,7 @@ from eventsourcing.utils import get_topic
 
 from csp.aggregates.base import SYSTEM_BILLING, Actor
 from csp.aggregates.billing import Charge, charges_until
+from csp.aggregates.currency import BASE_CURRENCY, EXCHANGE_RATES_ID, AppliedRate, ExchangeRates
 from csp.aggregates.errors import Conflict
 from csp.aggregates.invoice import (
     Invoice,
@@ -118,9 +119,10 @@ class BillingCommands(CspApplicationBase):
             for charge in charges:
                 due[charge.reseller_id].append(charge)
         issued: list[Invoice] = []
+        rates = self.find(ExchangeRates, EXCHANGE_RATES_ID, "exchange rates", readonly=True) if due else None
         for reseller_id in sorted(due, key=str):
             charges = due[reseller_id]
-            invoice = self.retrying(functools.partial(self._issue_invoice, reseller_id, period, charges, actor))
+            invoice = self.retrying(functools.partial(self._issue_invoice, reseller_id, period, charges, actor, rates))
             if invoice is not None:
                 issued.append(invoice)
         return issued
@@ -184,7 +186,14 @@ class BillingCommands(CspApplicationBase):
             out |= self.read(Invoice, invoice_id, "invoice").charge_ids
         return out
 
-    def _issue_invoice(self, reseller_id: UUID, period: str, charges: list[Charge], actor: Actor) -> Invoice | None:
+    def _issue_invoice(
+        self,
+        reseller_id: UUID,
+        period: str,
+        charges: list[Charge],
+        actor: Actor,
+        rates: ExchangeRates | None = None,
+    ) -> Invoice | None:
         if self.exists(invoice_id_for(reseller_id, period)):
             return None
         billed = self.invoiced_charge_ids(reseller_id)
@@ -199,16 +208,15 @@ class BillingCommands(CspApplicationBase):
             book = self.load(InvoiceBook, book_id, "invoice book")
         else:
             book = InvoiceBook.open(reseller_id, actor=actor, at=now)
-        currency = "EUR"
-        if self.exists(reseller_id):
-            reseller = self.load(Organization, reseller_id, "organization")
-            if reseller.settings is not None:
-                currency = reseller.settings.currency
-        invoice = Invoice.issue(
-            reseller_id, period, book.number_for(period), lines, actor=actor, at=now, currency=currency
-        )
+        currency = BASE_CURRENCY
+        reseller = self.find(Organization, reseller_id, "organization", readonly=True)
+        if reseller is not None and reseller.settings is not None:
+            currency = reseller.settings.currency
+        # One rate per invoice (the month's, or the latest earlier one's; none: in EUR).
+        rate: AppliedRate | None = rates.rate_for(currency, period) if rates is not None else None
+        invoice = Invoice.issue(reseller_id, period, book.number_for(period), lines, actor=actor, at=now, rate=rate)
         book.add(invoice, actor=actor, at=now)
         # The customers' drafts of the same charges, in the same transaction: both or neither.
-        drafts = self.customer_invoicing.drafts(reseller_id, period, new, actor, now)
+        drafts = self.customer_invoicing.drafts(reseller_id, period, new, actor, now, rates)
         self.save(invoice, book, *drafts)
         return invoice

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from csp.aggregates.base import Actor
 from csp.aggregates.billing import Charge
+from csp.aggregates.currency import ExchangeRates
 from csp.aggregates.customer_invoice import CustomerInvoice, InvoiceParty, customer_lines
 from csp.aggregates.organization import Organization
 from csp.aggregates.tax import TaxDecision, TaxParty, TaxRateMissing, TaxSettings, tax_settings_id_for
@@ -47,8 +48,16 @@ class CustomerInvoicing:
         return found if found is not None else TaxSettings.open(reseller_id, actor="system:billing", at=now)
 
     def drafts(
-        self, reseller_id: UUID, period: str, charges: Iterable[Charge], actor: Actor, now: datetime
+        self,
+        reseller_id: UUID,
+        period: str,
+        charges: Iterable[Charge],
+        actor: Actor,
+        now: datetime,
+        rates: ExchangeRates | None = None,
     ) -> list[CustomerInvoice]:
+        """One draft per customer, in its currency (converted with the month's rate, the
+        latest earlier month's, or, with none, left in EUR)."""
         by_org: dict[UUID, list[Charge]] = defaultdict(list)
         for c in charges:
             if c.organization_id != reseller_id:  # the reseller's own seats: not invoiced to itself
@@ -69,9 +78,9 @@ class CustomerInvoicing:
                     preview = settings.decide(tax_party(reseller), tax_party(org))
                 except TaxRateMissing:
                     preview = None
+            currency = org.profile.currency or (reseller.settings.currency if reseller and reseller.settings else "")
+            rate = rates.rate_for(currency, period) if rates is not None and currency else None
             out.append(
-                CustomerInvoice.draft(
-                    reseller_id, org_id, period, org.profile.currency, lines, preview, actor=actor, at=now
-                )
+                CustomerInvoice.draft(reseller_id, org_id, period, lines, preview, actor=actor, at=now, rate=rate)
             )
         return out

@@ -78,9 +78,9 @@ class OrganizationCommands(CspApplicationBase):
             changes["address"] = Address(**changes["address"])
         if "eligibility" in changes and isinstance(changes["eligibility"], dict):
             changes["eligibility"] = Eligibility(**changes["eligibility"])
-        if org.kind == "customer" and "currency" in changes:
+        if org.kind == "customer" and "currency" in changes and not str(changes["currency"] or "").strip():
             reseller = self.read(Organization, org.owner_reseller_id, "organization")
-            reseller.check_customer_currency(str(changes["currency"]).strip().upper())
+            changes["currency"] = reseller.reseller_settings().currency  # "": back to the reseller's
         org.change_profile(actor=actor, at=self.now(), **changes)
         self.save(org)
         return org

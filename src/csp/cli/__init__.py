@@ -20,9 +20,9 @@ app = typer.Typer(help="csp — the back office of a Microsoft CSP reseller plat
 
 
 def _register_areas() -> None:
-    from csp.cli import catalog, oidc, readside, sagas, serve
+    from csp.cli import catalog, oidc, rates, readside, sagas, serve
 
-    for area in (catalog, readside, sagas, serve, oidc):
+    for area in (catalog, readside, sagas, serve, oidc, rates):
         area.register(app)
 
 

@@ -25,7 +25,8 @@ CUSTOMER_INVOICES = Table(
     cols(
         "id uuid!, reseller_id uuid!, organization_id uuid!, number text, period text!, currency text!, "
         "status text!, net money!, tax money!, gross money!, tax_kind text, tax_mention text, "
-        "drafted_at time!, issued_at time, paid_at time, voided_at time, line_count int!, credited money!"
+        "drafted_at time!, issued_at time, paid_at time, voided_at time, line_count int!, credited money!, "
+        "exchange_rate decimal, exchange_rate_month text"
     ),
     key=("id",),
     indexes=(("reseller_id", "period"), ("organization_id", "period")),
@@ -49,7 +50,8 @@ CREDIT_NOTES = Table(
 )
 
 LINE_FIELDS = ("description", "quantity", "unit_price", "days", "net", "tax_rate", "tax", "gross")
-CSV_COLUMNS = ("number", "period", "status", "currency", "line_no", *LINE_FIELDS)
+RATE_FIELDS = ("exchange_rate", "exchange_rate_month")  # EUR→currency, and the month it was set for
+CSV_COLUMNS = ("number", "period", "status", "currency", "line_no", *LINE_FIELDS, *RATE_FIELDS)
 LIST_CSV_COLUMNS = ("number", "period", "status", "organization_id", "currency", "net", "tax", "gross", "id")
 
 
@@ -105,6 +107,8 @@ class CustomerInvoices(ReadModel):
                 "voided_at": None,
                 "line_count": len(e.lines),
                 "credited": Decimal("0.00"),
+                "exchange_rate": e.exchange_rate,
+                "exchange_rate_month": e.exchange_rate_month,
             },
         )
         self._put_lines(e.originator_id, e.lines, rows)
@@ -187,6 +191,8 @@ def item(row: Row) -> dict[str, Any]:
             "voided_at",
             "line_count",
             "credited",
+            "exchange_rate",
+            "exchange_rate_month",
         )
     }
 
@@ -292,5 +298,5 @@ def customer_invoice_csv(view: ReadView, invoice_id: UUID) -> str | None:
     inv = customer_invoice(view, invoice_id)
     if inv is None:
         return None
-    head = {k: inv[k] for k in ("number", "period", "status", "currency")}
+    head = {k: inv[k] for k in ("number", "period", "status", "currency", *RATE_FIELDS)}
     return csv_text(CSV_COLUMNS, ({**head, **line} for line in inv["lines"]))

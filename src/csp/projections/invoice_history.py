@@ -16,7 +16,7 @@ INVOICES = Table(
     "read_invoices",
     cols(
         "id uuid!, reseller_id uuid!, number text!, period text!, issued_at time!, total money!, currency text!, "
-        "line_count int!"
+        "line_count int!, exchange_rate decimal, exchange_rate_month text"
     ),
     key=("id",),
     indexes=(("reseller_id", "period"),),
@@ -32,7 +32,8 @@ INVOICE_LINES = Table(
 INVOICE_CHARGES = Table("read_invoice_charges", cols("charge_id uuid!, invoice_id uuid!"), key=("charge_id",))
 
 LINE_FIELDS = ("subscription_id", "organization_id", "description", "quantity", "unit_price", "days", "amount")
-CSV_COLUMNS = ("number", "period", "issued_at", "currency", "line_no", *LINE_FIELDS)
+RATE_FIELDS = ("exchange_rate", "exchange_rate_month")  # EUR→currency, and the month it was set for
+CSV_COLUMNS = ("number", "period", "issued_at", "currency", "line_no", *LINE_FIELDS, *RATE_FIELDS)
 
 
 class InvoiceHistory(ReadModel):
@@ -52,6 +53,8 @@ class InvoiceHistory(ReadModel):
                 "total": e.total,
                 "currency": e.currency,
                 "line_count": len(e.lines),
+                "exchange_rate": e.exchange_rate,
+                "exchange_rate_month": e.exchange_rate_month,
             },
         )
         for line in e.lines:
@@ -84,10 +87,12 @@ def item(row: Row) -> dict[str, Any]:
         "currency": row["currency"],
         "line_count": row["line_count"],
         "reseller_id": row["reseller_id"],
+        "exchange_rate": row["exchange_rate"],
+        "exchange_rate_month": row["exchange_rate_month"],
     }
 
 
-LIST_CSV_COLUMNS = ("number", "period", "issued_at", "total", "currency", "line_count", "id")
+LIST_CSV_COLUMNS = ("number", "period", "issued_at", "total", "currency", "line_count", "id", *RATE_FIELDS)
 
 
 def invoices(view: ReadView, reseller_id: UUID, limit: int = 50, offset: int = 0, with_lines: bool = False) -> Page:
@@ -142,7 +147,7 @@ def invoice_csv(view: ReadView, invoice_id: UUID) -> str | None:
     inv = invoice(view, invoice_id)
     if inv is None:
         return None
-    head = {k: inv[k] for k in ("number", "period", "issued_at", "currency")}
+    head = {k: inv[k] for k in ("number", "period", "issued_at", "currency", *RATE_FIELDS)}
     return csv_text(CSV_COLUMNS, ({**head, **line} for line in inv["lines"]))
 
 

@@ -157,6 +157,7 @@ def save_settings(page: PageDep) -> Response:
             require_terms_acceptance=page.checked("require_terms_acceptance"),
             terms_text=page.value("terms_text"),
             default_markup_percent=markup,
+            currency=page.value("currency") or None,
         )
         change_settings(page.app, page.commands, caller, body, version, page.auth.offered_methods())
     except pydantic.ValidationError as e:

@@ -6,6 +6,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from babel.numbers import format_currency
+
 LABELS = {
     # order statuses, as the manual's Orders screen writes them
     "draft": "Draft",
@@ -73,6 +75,35 @@ def money(value: Any) -> str:
     if value is None or value == "":
         return ""
     return f"{Decimal(str(value)):.2f}"
+
+
+# The locale money in a currency is written in (docs/currencies.md): the currency's home
+# convention; any other currency is written the English (Ireland) way, as EUR is.
+CURRENCY_LOCALES = {"EUR": "en_IE", "USD": "en_US", "GBP": "en_GB", "RON": "ro_RO"}
+DEFAULT_LOCALE = "en_IE"
+
+
+def locale_for(currency: str, locale: str | None = None) -> str:
+    """The account's locale if it has one, else the currency's (``CURRENCY_LOCALES``)."""
+    return locale or CURRENCY_LOCALES.get(str(currency).upper(), DEFAULT_LOCALE)
+
+
+def amount(value: Any, currency: str | None = "EUR", locale: str | None = None) -> str:
+    """Money in its currency, formatted by Babel for the locale: €1,234.50 (en_IE),
+    $1,234.50 (en_US), £1,234.50 (en_GB), 1.234,50 RON (ro_RO); the currency's minor
+    unit gives the decimals (JPY none). Empty for none."""
+    if value is None or value == "":
+        return ""
+    code = str(currency or "EUR").upper()
+    return str(format_currency(Decimal(str(value)), code, locale=locale_for(code, locale)))
+
+
+def rate(value: Any) -> str:
+    """An exchange rate without its trailing zeros: 4.975 (stored 4.975000)."""
+    if value is None or value == "":
+        return ""
+    d = Decimal(str(value)).normalize()
+    return f"{d:f}"
 
 
 def _dt(value: Any) -> datetime | None:

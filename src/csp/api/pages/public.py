@@ -384,7 +384,7 @@ def profile_from_form(page: Page) -> OrganizationProfile:
         # billing details (customer invoices, issue 18)
         vat_number=page.value("vat_number"),
         billing_email=page.value("billing_email"),
-        currency=page.value("currency") or "EUR",
+        currency=page.value("currency") or "",
     )
 
 

@@ -42,6 +42,8 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.filters.update(
     money=fmt.money,
+    amount=fmt.amount,  # money with its currency, per locale (Babel)
+    rate=fmt.rate,
     date=fmt.date,
     datetime=fmt.when,
     left=fmt.left,

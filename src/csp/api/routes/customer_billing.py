@@ -85,6 +85,8 @@ def invoice_public(inv: CustomerInvoice, read: ReadModels | None) -> cs.Customer
         organization_id=inv.organization_id,
         period=inv.period,
         currency=inv.currency,
+        exchange_rate=getattr(inv, "exchange_rate", None),
+        exchange_rate_month=getattr(inv, "exchange_rate_month", None),
         status=inv.status,
         net=inv.net,
         tax=inv.tax_total,
