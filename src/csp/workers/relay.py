@@ -122,8 +122,7 @@ class Router:
         if isinstance(event, (Subscription.VendorChangeAcknowledged, Subscription.VendorChangeRefused)):
             pending_done.append(("push", sid, event.change_version))
         if isinstance(event, Subscription.EntitlementAdded) or (
-            isinstance(event, (Subscription.Provisioned, Subscription.VendorSubscriptionLinked))
-            and sub.type == "usage"
+            isinstance(event, (Subscription.Provisioned, Subscription.VendorSubscriptionLinked)) and sub.type == "usage"
         ):
             messages.append(("sync_entitlements", (str(sid),)))  # an Azure plan's entitlements at the vendor
         if isinstance(event, Subscription.VendorChangeRefused):
