@@ -80,7 +80,7 @@ def test_a_day_is_recorded_once_and_budget_alerts_once_per_month(world: World):
 
 
 def test_an_entitlement_needs_a_name_of_its_own_and_a_budget_of_at_least_zero(world: World):
-    azure, ent = _plan(world)
+    azure, _ent = _plan(world)
     for name, budget, field in (("production", None, "name"), (" ", None, "name"), ("Dev", D("-1"), "monthly_budget")):
         with pytest.raises(InvalidInput) as e:
             world.app.add_entitlement(azure.id, name, budget, actor=ACTOR)
