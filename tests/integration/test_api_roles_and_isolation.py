@@ -188,6 +188,12 @@ ENDPOINTS: list[Endpoint] = [
         },
     ),
     ep("GET", "/organizations/{customer}/agreement", EVERYONE),
+    # Azure usage and entitlements (issue 18 item 5)
+    ep("GET", "/usage", EVERYONE, ids=False),
+    ep("GET", "/usage?organization_id={customer}", EVERYONE),
+    ep("GET", "/usage/reconciliation?period=2026-11", {AM, BI, RO}, ids=False),
+    ep("GET", "/azure-plans/{subscription}/entitlements", EVERYONE),
+    ep("POST", "/azure-plans/{subscription}/entitlements", MANAGERS, {"name": "Dev {n}"}),
     # notifications and webhooks (issue 16): the reseller's own, no customer role
     ep("GET", "/notifications", RESELLER, ids=False),
     ep("POST", "/notifications/{random}/read", MANAGERS, ids=False),

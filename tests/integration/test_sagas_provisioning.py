@@ -299,11 +299,11 @@ def test_the_vendor_sync_brings_assigned_licences_and_each_days_usage_once(saga_
     # then the assigned figure is synced and each whole day's usage is reported once
     sub = app.load(Subscription, sid, "subscription")
     assert sub.assigned == 1
-    usage = [e for e in app.repository.event_store.get(sid) if isinstance(e, Subscription.UsageReported)]
+    usage = [e for e in app.repository.event_store.get(sid) if isinstance(e, Subscription.UsageRecorded)]
     days = sorted({e.day for e in usage})
-    assert len(days) in (2, 3)  # whole days since the vendor's start, up to yesterday
-    assert len(usage) == 2 * len(days)  # two meters a day, once each
-    assert all(e.amount >= 0 for e in usage)
+    assert len(days) in (3, 4)  # whole days since the vendor's start (its first included), up to yesterday
+    assert len(usage) == len(days)  # the plan's one entitlement, each day once
+    assert all(len(e.rows) == 3 and all(r.partner_cost >= 0 for r in e.rows) for e in usage)
 
 
 def test_the_relay_restarts_itself_after_an_error_and_loses_nothing(saga_system_factory, caplog):

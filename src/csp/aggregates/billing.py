@@ -21,7 +21,9 @@ The reseller buys at the partner price, per licence per month (DOMAIN.md, "Invoi
 - seats moved by a transition (an upgrade) are credited like a removal, from the
   transition to the end of the period they were charged for; a full move ends the
   billing (the new subscription is billed from the transition, on the same calendar);
-- a usage-based (Azure) subscription is charged what the vendor rated, on the day of use;
+- a usage-based (Azure) subscription is charged what the vendor rated, on the day of use:
+  one charge per day × entitlement × meter, at the partner cost and customer price the
+  import rated and recorded on ``UsageRecorded`` (``csp.aggregates.azure``);
 - a change the vendor refused is reversed: what it charged or refunded is given back (an
   add-on the vendor refused to create: all it was charged, and nothing after).
 
@@ -70,6 +72,7 @@ BILLING_EVENTS: tuple[type[Subscription.Event], ...] = (
     Subscription.BillingCycleChangeScheduled,
     Subscription.BillingCycleChanged,
     Subscription.UsageReported,
+    Subscription.UsageRecorded,
     Subscription.VendorChangeRefused,
     Subscription.TransitionCompleted,
     Subscription.CustomerPriceChanged,
@@ -94,6 +97,7 @@ class Charge:
     period_start: datetime
     period_end: datetime
     meter: str | None = None
+    entitlement_id: UUID | None = None  # usage: the Azure subscription (entitlement) of the plan
     # The same charge at the customer's price (the customer invoice's line): unit price
     # per unit per month (None for usage) and amount, by the same days and rounding.
     customer_unit_price: Decimal | None = None
@@ -249,6 +253,8 @@ class SubscriptionLedger:
             self.pending_at = None
         elif isinstance(event, Subscription.UsageReported):
             out += self._usage(event)
+        elif isinstance(event, Subscription.UsageRecorded):
+            out += self._usage_recorded(event)
         elif isinstance(event, Subscription.VendorChangeRefused):
             out += self._refused(event, at)
         elif isinstance(event, Subscription.TransitionCompleted):
@@ -402,6 +408,31 @@ class SubscriptionLedger:
         if done:
             self.removals[e.originator_version] = done
         return out
+
+    def _usage_recorded(self, e: Subscription.UsageRecorded) -> list[Charge]:
+        day = datetime.fromisoformat(e.day).replace(tzinfo=UTC)
+        return [
+            Charge(
+                id=charge_id(self.subscription_id, ("usage", e.originator_version, n)),
+                subscription_id=self.subscription_id,
+                reseller_id=self.reseller_id,
+                organization_id=self.organization_id,
+                kind="usage",
+                description=f"{self._label()} · {e.entitlement_name} · {r.meter} on {_d(day)}",
+                quantity=r.quantity,
+                unit_price=None,
+                days=1,
+                amount=r.partner_cost,
+                charged_at=day,
+                period_start=day,
+                period_end=day + timedelta(days=1),
+                meter=r.meter,
+                entitlement_id=e.entitlement_id,
+                customer_amount=r.customer_price,
+            )
+            for n, r in enumerate(e.rows)
+            if r.partner_cost != 0 or r.customer_price != 0
+        ]
 
     def _usage(self, e: Subscription.UsageReported) -> list[Charge]:
         amount = money(e.amount)

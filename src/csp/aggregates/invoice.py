@@ -81,13 +81,13 @@ class InvoiceLine(Value):
 
 def lines_from_charges(charges: Iterable[Charge]) -> tuple[InvoiceLine, ...]:
     """Invoice lines: a subscription's period charges at one price make one line (its
-    tranches together); usage is summed per subscription and meter; every other charge
+    tranches together); usage is summed per subscription, entitlement and meter; every other charge
     (an increase, a refund, a reversal) is a line of its own."""
     ordered = sorted(charges, key=lambda c: (str(c.organization_id), str(c.subscription_id), c.charged_at, c.kind))
     groups: dict[tuple[object, ...], list[Charge]] = defaultdict(list)
     for c in ordered:
         if c.kind == "usage":
-            key: tuple[object, ...] = (c.subscription_id, "usage", c.meter or "")
+            key: tuple[object, ...] = (c.subscription_id, "usage", str(c.entitlement_id or ""), c.meter or "")
         elif c.kind == "period":
             key = (c.subscription_id, "period", c.period_start, c.period_end, c.unit_price)
         else:

@@ -30,6 +30,8 @@ NoticeKind = Literal[
     "invoice_issued",
     "provisioning_failed",
     "webhook_disabled",
+    "budget_80",  # an Azure subscription's month-to-date cost reached 80 % of its budget
+    "budget_100",
 ]
 NOTICE_KINDS: tuple[NoticeKind, ...] = get_args(NoticeKind)
 
@@ -96,6 +98,8 @@ class NotificationPreferences(Value):
             "invoice_issued": self.invoice_issued,
             "provisioning_failed": self.provisioning_failed,
             "webhook_disabled": True,  # the reseller is always told
+            "budget_80": True,  # a budget is asked for per entitlement: always told
+            "budget_100": True,
         }[kind]
 
 

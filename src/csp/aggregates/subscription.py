@@ -24,13 +24,20 @@ is still open (newest first); the reduction is refunded pro rata by the billing 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
 from eventsourcing.domain import event
 
+from csp.aggregates.azure import (
+    Entitlement,
+    UsageRow,
+    check_budget,
+    check_entitlement_name,
+    thresholds_crossed,
+)
 from csp.aggregates.base import Actor, CspAggregate, Value
 from csp.aggregates.catalog import LicenceType, Offer
 from csp.aggregates.errors import (
@@ -41,6 +48,7 @@ from csp.aggregates.errors import (
     NoFreeLicence,
     NotATrial,
     NotDue,
+    NotFound,
     OutsideCancellationWindow,
     SubscriptionNotActive,
     SubscriptionSuspended,
@@ -1493,6 +1501,156 @@ class Subscription(CspAggregate):
         self, day: str, meter: str, quantity: Decimal, amount: Decimal, actor: Actor, at: datetime
     ) -> None:
         pass
+
+    # --- Azure plans: entitlements, daily rated usage, budgets (csp.aggregates.azure) ---
+    # Class-level defaults: subscriptions recorded before these events existed have none.
+    entitlements: tuple[Entitlement, ...] = ()
+    usage_imported: frozenset[tuple[UUID, str]] = frozenset()  # (entitlement id, day) recorded
+    month_to_date: tuple[tuple[UUID, str, Decimal], ...] = ()  # (entitlement, month, customer price)
+    budget_alerts: frozenset[tuple[UUID, str, int]] = frozenset()  # (entitlement, month, threshold)
+
+    class EntitlementAdded(CspAggregate.Event):
+        entitlement: Entitlement
+
+    def entitlement(self, entitlement_id: UUID) -> Entitlement:
+        for e in self.entitlements:
+            if e.id == entitlement_id:
+                return e
+        raise NotFound("entitlement", entitlement_id)
+
+    def add_entitlement(
+        self,
+        entitlement_id: UUID,
+        name: str,
+        monthly_budget: Decimal | None,
+        actor: Actor,
+        at: datetime,
+        vendor_entitlement_id: str | None = None,
+    ) -> Entitlement:
+        """An Azure subscription under this plan: asked for here (then created at the vendor),
+        or found at the vendor (the one the plan came with). Adding the same id twice is one."""
+        if self.type != "usage":
+            raise InvalidInput("subscription_id", "only an Azure plan has Azure subscriptions")
+        for e in self.entitlements:
+            if e.id == entitlement_id or (vendor_entitlement_id and e.vendor_entitlement_id == vendor_entitlement_id):
+                return e
+        if self.status in TERMINAL:
+            raise SubscriptionNotActive(f"the Azure plan is {self.status}", status=self.status)
+        name = check_entitlement_name(name)
+        if any(e.name.lower() == name.lower() for e in self.entitlements):
+            raise InvalidInput("name", "another Azure subscription of this plan has that name", value=name)
+        ent = Entitlement(entitlement_id, name, check_budget(monthly_budget), vendor_entitlement_id, at)
+        self._add_entitlement(entitlement=ent, actor=actor, at=at)
+        return ent
+
+    @event(EntitlementAdded)
+    def _add_entitlement(self, entitlement: Entitlement, actor: Actor, at: datetime) -> None:
+        self.entitlements = (*self.entitlements, entitlement)
+
+    class EntitlementLinked(CspAggregate.Event):
+        entitlement_id: UUID
+        vendor_entitlement_id: str
+
+    def link_entitlement(self, entitlement_id: UUID, vendor_entitlement_id: str, actor: Actor, at: datetime) -> None:
+        """The vendor created the Azure subscription asked for here: its id there."""
+        if self.entitlement(entitlement_id).vendor_entitlement_id == vendor_entitlement_id:
+            return
+        self._link_entitlement(
+            entitlement_id=entitlement_id, vendor_entitlement_id=vendor_entitlement_id, actor=actor, at=at
+        )
+
+    @event(EntitlementLinked)
+    def _link_entitlement(self, entitlement_id: UUID, vendor_entitlement_id: str, actor: Actor, at: datetime) -> None:
+        self.entitlements = tuple(
+            e.replace(vendor_entitlement_id=vendor_entitlement_id) if e.id == entitlement_id else e
+            for e in self.entitlements
+        )
+
+    class UsageRecorded(CspAggregate.Event):
+        day: str  # ISO date (UTC): the vendor's usage day
+        entitlement_id: UUID
+        entitlement_name: str  # as named when recorded (the line items carry it, as the vendor's do)
+        rows: tuple[UsageRow, ...]  # one per meter, rated (csp.aggregates.azure.rate)
+
+    class BudgetThresholdReached(CspAggregate.Event):
+        entitlement_id: UUID
+        month: str  # YYYY-MM
+        threshold: int  # percent of the monthly budget
+        monthly_budget: Decimal
+        month_to_date: Decimal  # the customer price of the month so far
+
+    def record_usage(
+        self, day: str, entitlement_id: UUID, rows: tuple[UsageRow, ...], actor: Actor, at: datetime
+    ) -> bool:
+        """A closed day's rated usage of one entitlement, once (False: already recorded).
+        Crossing a budget threshold with it records that too, once per month."""
+        if self.type != "usage":
+            raise InvalidInput("subscription_id", "only usage-based subscriptions report consumption")
+        ent = self.entitlement(entitlement_id)
+        try:
+            d = date.fromisoformat(day)
+        except ValueError:
+            raise InvalidInput("day", "not an ISO date", value=day) from None
+        if d >= at.date():
+            raise InvalidInput("day", "a day's usage is recorded once the day is over", value=day)
+        if (entitlement_id, day) in self.usage_imported:
+            return False
+        self._record_usage(
+            day=day, entitlement_id=entitlement_id, entitlement_name=ent.name, rows=rows, actor=actor, at=at
+        )
+        month = day[:7]
+        after = self.month_cost(entitlement_id, month)
+        before = after - sum((r.customer_price for r in rows), Decimal(0))
+        done = {t for e, m, t in self.budget_alerts if e == entitlement_id and m == month}
+        for pct in thresholds_crossed(ent.monthly_budget, before, after, done):
+            assert ent.monthly_budget is not None
+            self._reach_threshold(
+                entitlement_id=entitlement_id,
+                month=month,
+                threshold=pct,
+                monthly_budget=ent.monthly_budget,
+                month_to_date=after,
+                actor=actor,
+                at=at,
+            )
+        return True
+
+    def month_cost(self, entitlement_id: UUID, month: str) -> Decimal:
+        """An entitlement's customer price for the month, of the days recorded so far."""
+        for e, m, total in self.month_to_date:
+            if e == entitlement_id and m == month:
+                return total
+        return Decimal(0)
+
+    @event(UsageRecorded)
+    def _record_usage(
+        self,
+        day: str,
+        entitlement_id: UUID,
+        entitlement_name: str,
+        rows: tuple[UsageRow, ...],
+        actor: Actor,
+        at: datetime,
+    ) -> None:
+        self.usage_imported = self.usage_imported | {(entitlement_id, day)}
+        month = day[:7]
+        total = self.month_cost(entitlement_id, month) + sum((r.customer_price for r in rows), Decimal(0))
+        # only the current months are kept: older ones are never asked again
+        kept = tuple(x for x in self.month_to_date if not (x[0] == entitlement_id and x[1] == month) and x[1] >= month)
+        self.month_to_date = (*kept, (entitlement_id, month, total))
+
+    @event(BudgetThresholdReached)
+    def _reach_threshold(
+        self,
+        entitlement_id: UUID,
+        month: str,
+        threshold: int,
+        monthly_budget: Decimal,
+        month_to_date: Decimal,
+        actor: Actor,
+        at: datetime,
+    ) -> None:
+        self.budget_alerts = self.budget_alerts | {(entitlement_id, month, threshold)}
 
     class CancellationWindowsClosed(CspAggregate.Event):
         tranche_numbers: tuple[int, ...]

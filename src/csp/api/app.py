@@ -25,6 +25,7 @@ from csp.api.passwords import PasswordFlows
 from csp.api.ports import SagaControl, VendorLinks, Webhooks, WebSagas
 from csp.api.routes import (
     accounts,
+    azure,
     billing,
     catalog,
     customer_billing,
@@ -142,6 +143,7 @@ def create_app(parts: WebParts, auth: Auth | None = None) -> FastAPI:
     api.include_router(gdap.router)  # issue 16: GDAP relationships, the customer agreement
     api.include_router(customer_billing.router)  # customer invoices and tax (issue 18)
     api.include_router(exchange_rates.router)  # the distributor's exchange rates (issue 18)
+    api.include_router(azure.router)  # Azure usage, reconciliation, entitlements (issue 18)
     api.include_router(oidc_router)
     api.include_router(operations.router)
     if settings.test_mode:

@@ -8,13 +8,14 @@ base's billing dates and cycle (a cycle change of the base is the add-ons' too).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID, uuid4
 
-from csp.aggregates.base import SYSTEM_SCHEDULER, Actor
+from csp.aggregates.azure import Entitlement, MeterReading, rate
+from csp.aggregates.base import SYSTEM_SCHEDULER, Actor, deterministic_id
 from csp.aggregates.billing import addon_billing_dates
 from csp.aggregates.errors import AlreadyExists, CspError, InvalidInput, NotATrial
 from csp.aggregates.organization import Organization
@@ -364,6 +365,65 @@ class SubscriptionCommands(CspApplicationBase):
         sub.report_usage(day, meter, quantity, amount, actor=actor, at=self.now())
         self.save(sub)
         return sub
+
+    # --- Azure plans: entitlements and daily rated usage (csp.aggregates.azure) ---------
+
+    def add_entitlement(
+        self, subscription_id: UUID, name: str, monthly_budget: Decimal | None, actor: Actor
+    ) -> Entitlement:
+        """Another Azure subscription under the plan (created at the vendor by the sagas)."""
+        sub = self.load(Subscription, subscription_id, "subscription")
+        ent = sub.add_entitlement(uuid4(), name, monthly_budget, actor=actor, at=self.now())
+        self.save(sub)
+        return ent
+
+    def adopt_entitlement(
+        self, subscription_id: UUID, vendor_entitlement_id: str, name: str, actor: Actor
+    ) -> Entitlement:
+        """An Azure subscription the vendor has and the platform does not (the one the plan
+        came with): recorded with a deterministic id, so adopting it twice is once."""
+        sub = self.load(Subscription, subscription_id, "subscription")
+        ent_id = deterministic_id("entitlement", subscription_id, vendor_entitlement_id)
+        known = [e for e in sub.entitlements if e.name.lower() == (name or "").lower()]
+        label = name if name and not known else f"{name or 'Azure subscription'} ({vendor_entitlement_id[:8]})"
+        ent = sub.add_entitlement(
+            ent_id, label, None, actor=actor, at=sub.starts_at, vendor_entitlement_id=vendor_entitlement_id
+        )
+        self.save(sub)
+        return ent
+
+    def link_entitlement(self, subscription_id: UUID, entitlement_id: UUID, vendor_id: str, actor: Actor) -> None:
+        sub = self.load(Subscription, subscription_id, "subscription")
+        sub.link_entitlement(entitlement_id, vendor_id, actor=actor, at=self.now())
+        self.save(sub)
+
+    def record_daily_usage(
+        self, subscription_id: UUID, day: str, readings: Mapping[UUID, list[MeterReading]], actor: Actor
+    ) -> int:
+        """A closed day's rated usage of the plan's entitlements, rated here at the
+        subscription's markups, in one transaction; the entitlements already recorded for
+        that day are left alone (importing a day twice changes nothing). Returns how many
+        entitlement-days were recorded."""
+        sub = self.load(Subscription, subscription_id, "subscription")
+        now = self.now()
+        done = 0
+        for ent_id in sorted(readings, key=str):
+            rows = tuple(
+                rate(
+                    r.meter,
+                    r.meter_category,
+                    r.unit,
+                    r.quantity,
+                    r.unit_price,
+                    sub.markup_percent,
+                    sub.default_markup_percent,
+                )
+                for r in readings[ent_id]
+            )
+            done += sub.record_usage(day, ent_id, rows, actor=actor, at=now)
+        if done:
+            self.save(sub)
+        return done
 
     # --- time-driven work -----------------------------------------------------
 

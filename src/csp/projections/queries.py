@@ -33,6 +33,7 @@ from csp.projections import (
     orders_list,
     organizations_list,
     quotes_list,
+    reports_consumption,
     reports_subscriptions,
     subscriptions_list,
     tenants_list,
@@ -423,6 +424,27 @@ class ReadModels:
             "trials": trials,
             "trials_total": trials_total,
         }
+
+    # --- Azure usage (csp.projections.reports_consumption) ---
+
+    def usage(
+        self,
+        reseller_id: UUID,
+        organization_id: UUID | None = None,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        meter: str | None = None,
+        subscription_id: UUID | None = None,
+    ) -> list[dict[str, Any]]:
+        return reports_consumption.daily_usage(
+            self.view, reseller_id, organization_id, date_from, date_to, meter, subscription_id
+        )
+
+    def usage_reconciliation_csv(self, reseller_id: UUID, period: str) -> str:
+        return reports_consumption.reconciliation_csv(self.view, reseller_id, period)
+
+    def azure_entitlements(self, subscription_id: UUID, month: str) -> list[dict[str, Any]]:
+        return reports_consumption.entitlements(self.view, subscription_id, month)
 
     def report(
         self,

@@ -1,9 +1,16 @@
-"""How much did each usage-based (Azure) subscription consume, month by month? (Reports)"""
+"""How much did each usage-based (Azure) subscription consume, day by day and month by
+month? (Reports, ``GET /usage``, the reconciliation file, the plans' entitlements)
+
+``read_usage_daily`` holds the rated rows of ``UsageRecorded``: one per day × entitlement ×
+meter, with the partner cost and customer price the import recorded (never recomputed).
+``read_usage`` holds the older per-meter ``UsageReported`` reports."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -31,6 +38,25 @@ USAGE = Table(
     key=("subscription_id", "version"),
     indexes=(("reseller_id", "day"),),
 )
+DAILY = Table(
+    "read_usage_daily",
+    cols(
+        "entitlement_id uuid!, day text!, meter text!, subscription_id uuid!, reseller_id uuid!, "
+        "organization_id uuid!, entitlement_name text!, meter_category text!, unit text!, quantity decimal!, "
+        "unit_price decimal!, partner_cost money!, customer_price money!"
+    ),
+    key=("entitlement_id", "day", "meter"),
+    indexes=(("reseller_id", "day"), ("subscription_id", "day")),
+)
+ENTITLEMENTS = Table(
+    "read_azure_entitlements",
+    cols(
+        "id uuid!, subscription_id uuid!, reseller_id uuid!, organization_id uuid!, name text!, "
+        "monthly_budget money, vendor_entitlement_id text, created_at time!"
+    ),
+    key=("id",),
+    indexes=(("subscription_id",),),
+)
 COLUMNS = (
     "month",
     "organization_id",
@@ -47,7 +73,8 @@ COLUMNS = (
 
 class ReportsConsumption(ReadModel):
     name = "reports_consumption"
-    tables = (USAGE_SUBSCRIPTIONS, USAGE)
+    version = 2  # 2: daily rated rows per entitlement × meter, and the plans' entitlements
+    tables = (USAGE_SUBSCRIPTIONS, USAGE, DAILY, ENTITLEMENTS)
 
     @handles(Subscription.Provisioned)
     def provisioned(self, e: Subscription.Provisioned, rows: Rows) -> None:
@@ -85,6 +112,104 @@ class ReportsConsumption(ReadModel):
             },
         )
 
+    @handles(Subscription.EntitlementAdded)
+    def entitlement_added(self, e: Subscription.EntitlementAdded, rows: Rows) -> None:
+        sub = rows.get(USAGE_SUBSCRIPTIONS, (e.originator_id,))
+        if sub is None:
+            return
+        ent = e.entitlement
+        rows.put(
+            ENTITLEMENTS,
+            {
+                "id": ent.id,
+                "subscription_id": e.originator_id,
+                "reseller_id": sub["reseller_id"],
+                "organization_id": sub["organization_id"],
+                "name": ent.name,
+                "monthly_budget": ent.monthly_budget,
+                "vendor_entitlement_id": ent.vendor_entitlement_id,
+                "created_at": ent.created_at,
+            },
+        )
+
+    @handles(Subscription.EntitlementLinked)
+    def entitlement_linked(self, e: Subscription.EntitlementLinked, rows: Rows) -> None:
+        found = rows.get(ENTITLEMENTS, (e.entitlement_id,))
+        if found is not None:
+            rows.put(ENTITLEMENTS, {**found, "vendor_entitlement_id": e.vendor_entitlement_id})
+
+    @handles(Subscription.UsageRecorded)
+    def usage_recorded(self, e: Subscription.UsageRecorded, rows: Rows) -> None:
+        sub = rows.get(USAGE_SUBSCRIPTIONS, (e.originator_id,))
+        if sub is None:
+            return
+        for r in e.rows:
+            rows.put(
+                DAILY,
+                {
+                    "entitlement_id": e.entitlement_id,
+                    "day": e.day,
+                    "meter": r.meter,
+                    "subscription_id": e.originator_id,
+                    "reseller_id": sub["reseller_id"],
+                    "organization_id": sub["organization_id"],
+                    "entitlement_name": e.entitlement_name,
+                    "meter_category": r.meter_category,
+                    "unit": r.unit,
+                    "quantity": r.quantity,
+                    "unit_price": r.unit_price,
+                    "partner_cost": r.partner_cost,
+                    "customer_price": r.customer_price,
+                },
+            )
+
+
+def daily_usage(
+    view: ReadView,
+    reseller_id: UUID,
+    organization_id: UUID | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    meter: str | None = None,
+    subscription_id: UUID | None = None,
+) -> list[dict[str, Any]]:
+    """The rated rows, oldest day first: ``from`` and ``to`` are whole days, both included."""
+    where, params = '"reseller_id" = ?', db_params(view, DAILY, reseller_id=reseller_id)
+    if organization_id is not None:
+        where += ' AND "organization_id" = ?'
+        params += db_params(view, DAILY, organization_id=organization_id)
+    if subscription_id is not None:
+        where += ' AND "subscription_id" = ?'
+        params += db_params(view, DAILY, subscription_id=subscription_id)
+    if date_from is not None:
+        where += ' AND "day" >= ?'
+        params.append(date_from.isoformat())
+    if date_to is not None:
+        where += ' AND "day" <= ?'
+        params.append(date_to.isoformat())
+    if meter:
+        where += ' AND "meter" = ?'
+        params.append(meter)
+    out = [dict(r) for r in select_rows(view, DAILY, where, params, '"day", "entitlement_name", "meter"')]
+    return out
+
+
+def entitlements(view: ReadView, subscription_id: UUID, month: str) -> list[dict[str, Any]]:
+    """A plan's entitlements, oldest first, each with its customer price so far in ``month``."""
+    params = db_params(view, ENTITLEMENTS, subscription_id=subscription_id)
+    ents = [dict(r) for r in select_rows(view, ENTITLEMENTS, '"subscription_id" = ?', params, '"created_at", "name"')]
+    spent: dict[UUID, Decimal] = defaultdict(Decimal)
+    for r in select_rows(
+        view,
+        DAILY,
+        '"subscription_id" = ? AND "day" >= ? AND "day" < ?',
+        [*db_params(view, DAILY, subscription_id=subscription_id), f"{month}-01", f"{month}-32"],
+    ):
+        spent[r["entitlement_id"]] += r["customer_price"]
+    for e in ents:
+        e["month_to_date"] = money(spent.get(e["id"], Decimal(0)))
+    return ents
+
 
 def report(
     view: ReadView,
@@ -104,7 +229,10 @@ def report(
     if end is not None:
         where += ' AND "day" < ?'
         params.append(f"{end:%Y-%m-%d}")
-    usage = select_rows(view, USAGE, where, params, '"day"')
+    usage = [
+        *select_rows(view, USAGE, where, params, '"day"'),
+        *({**r, "amount": r["partner_cost"]} for r in select_rows(view, DAILY, where, params, '"day"')),
+    ]
     subs = {
         r["subscription_id"]: r
         for r in select_rows(
@@ -138,3 +266,84 @@ def report(
         )
     out.sort(key=lambda r: (r["month"], r["organization_name"], r["offer_name"], str(r["subscription_id"]), r["meter"]))
     return out
+
+
+RECONCILIATION_COLUMNS = (
+    "PartnerId",
+    "CustomerId",
+    "CustomerName",
+    "CustomerDomainName",
+    "SubscriptionId",
+    "EntitlementId",
+    "EntitlementDescription",
+    "UsageDate",
+    "ChargeType",
+    "MeterCategory",
+    "MeterName",
+    "Unit",
+    "Quantity",
+    "UnitPrice",
+    "BillingPreTaxTotal",
+    "CustomerPrice",
+    "BillingCurrency",
+)
+
+
+def reconciliation_csv(view: ReadView, reseller_id: UUID, period: str) -> str:
+    """Partner Center's daily rated usage reconciliation, for one month: one row per day ×
+    meter × entitlement. ``BillingPreTaxTotal`` is the partner cost of the row (as recorded,
+    rounded per row), so the column sums to the usage lines of that month's invoice."""
+    first = date.fromisoformat(f"{period}-01")
+    last = date(first.year + first.month // 12, first.month % 12 + 1, 1) - timedelta(days=1)
+    rows = daily_usage(view, reseller_id, date_from=first, date_to=last)
+    subs = {
+        r["subscription_id"]: r
+        for r in select_rows(
+            view,
+            USAGE_SUBSCRIPTIONS,
+            '"reseller_id" = ?',
+            db_params(view, USAGE_SUBSCRIPTIONS, reseller_id=reseller_id),
+        )
+    }
+    vendor_ids = {
+        r["id"]: r["vendor_entitlement_id"]
+        for r in select_rows(
+            view, ENTITLEMENTS, '"reseller_id" = ?', db_params(view, ENTITLEMENTS, reseller_id=reseller_id)
+        )
+    }
+    names = organization_names(view, reseller_id)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(RECONCILIATION_COLUMNS)
+    rows.sort(
+        key=lambda r: (
+            r["day"],
+            str(r["organization_id"]),
+            str(r["subscription_id"]),
+            r["entitlement_name"],
+            r["meter"],
+        )
+    )
+    for r in rows:
+        w.writerow(
+            (
+                reseller_id,
+                r["organization_id"],
+                names.get(r["organization_id"], {}).get("name", ""),
+                subs.get(r["subscription_id"], {}).get("tenant_domain", ""),
+                r["subscription_id"],
+                vendor_ids.get(r["entitlement_id"]) or r["entitlement_id"],
+                r["entitlement_name"],
+                r["day"],
+                "new",
+                r["meter_category"],
+                r["meter"],
+                r["unit"],
+                r["quantity"],
+                r["unit_price"],
+                money(r["partner_cost"]),
+                money(r["customer_price"]),
+                "EUR",
+            )
+        )
+    return out.getvalue()

@@ -19,10 +19,11 @@ from csp.vendor.gateway import (
     AgreementAttestation,
     CompanyProfile,
     LineItem,
+    RatedUsageLine,
     TenantUser,
     TransitionEligibility,
-    UsageRecord,
     VendorCustomer,
+    VendorEntitlement,
     VendorGdapRelationship,
     VendorNotFound,
     VendorOrder,
@@ -198,12 +199,35 @@ class HttpVendorGateway:
         }
         return _subscription(self._call("POST", path, json=body, idempotency_key=idempotency_key).json())
 
-    def usage(self, customer_id: str, subscription_id: str, day: str) -> list[UsageRecord]:
-        path = f"/v1/customers/{quote(customer_id)}/subscriptions/{quote(subscription_id)}/utilizations/azure"
-        items = self._call("GET", path, params={"day": day}).json()["items"]
+    # --- Azure plans ---
+
+    def list_entitlements(self, customer_id: str, subscription_id: str) -> list[VendorEntitlement]:
+        path = f"/v1/customers/{quote(customer_id)}/subscriptions/{quote(subscription_id)}/azureEntitlements"
+        return [_entitlement(i) for i in self._call("GET", path).json()["items"]]
+
+    def create_entitlement(
+        self, customer_id: str, subscription_id: str, name: str, idempotency_key: str
+    ) -> VendorEntitlement:
+        path = f"/v1/customers/{quote(customer_id)}/subscriptions/{quote(subscription_id)}/azureEntitlements"
+        r = self._call("POST", path, json={"friendlyName": name}, idempotency_key=idempotency_key)
+        return _entitlement(r.json())
+
+    def rated_usage(self, customer_id: str, subscription_id: str, day: str) -> list[RatedUsageLine]:
+        path = f"/v1/customers/{quote(customer_id)}/subscriptions/{quote(subscription_id)}/ratedUsage"
+        items = self._call("GET", path, params={"usageDate": day}).json()["items"]
         return [
-            UsageRecord(
-                day=i["usageDate"], meter=i["meterName"], quantity=Decimal(i["quantity"]), amount=Decimal(i["amount"])
+            RatedUsageLine(
+                usage_date=i["usageDate"],
+                subscription_id=i["subscriptionId"],
+                entitlement_id=i["entitlementId"],
+                entitlement_name=i.get("entitlementDescription", ""),
+                meter_id=i.get("meterId", ""),
+                meter_name=i["meterName"],
+                meter_category=i.get("meterCategory", ""),
+                unit=i.get("unitOfMeasure", ""),
+                quantity=Decimal(i["quantity"]),
+                unit_price=Decimal(i["unitPrice"]),
+                currency=i.get("pricingCurrency", "EUR"),
             )
             for i in items
         ]
@@ -410,3 +434,7 @@ def _subscription(d: dict[str, Any]) -> VendorSubscription:
         is_trial=bool(d.get("isTrial", False)),
         extra={k: v for k, v in d.items() if k not in known},
     )
+
+
+def _entitlement(i: dict[str, Any]) -> VendorEntitlement:
+    return VendorEntitlement(id=i["id"], name=i.get("friendlyName", ""), status=i.get("status", "active"))

@@ -172,11 +172,29 @@ class VendorGdapRelationship:
 
 
 @dataclass(frozen=True)
-class UsageRecord:
-    day: str  # ISO date
-    meter: str
+class VendorEntitlement:
+    """An Azure subscription under an Azure plan (Partner Center's Azure entitlement)."""
+
+    id: str
+    name: str
+    status: str
+
+
+@dataclass(frozen=True)
+class RatedUsageLine:
+    """One line of the vendor's daily rated usage: a day × entitlement × meter."""
+
+    usage_date: str  # ISO date
+    subscription_id: str  # the Azure plan's
+    entitlement_id: str
+    entitlement_name: str
+    meter_id: str
+    meter_name: str
+    meter_category: str
+    unit: str
     quantity: Decimal
-    amount: Decimal
+    unit_price: Decimal
+    currency: str
 
 
 class VendorGateway(Protocol):
@@ -228,7 +246,17 @@ class VendorGateway(Protocol):
         idempotency_key: str,
     ) -> VendorSubscription: ...
 
-    def usage(self, customer_id: str, subscription_id: str, day: str) -> list[UsageRecord]: ...
+    # --- Azure plans --------------------------------------------------------------
+
+    def list_entitlements(self, customer_id: str, subscription_id: str) -> list[VendorEntitlement]: ...
+
+    def create_entitlement(
+        self, customer_id: str, subscription_id: str, name: str, idempotency_key: str
+    ) -> VendorEntitlement: ...
+
+    def rated_usage(self, customer_id: str, subscription_id: str, day: str) -> list[RatedUsageLine]:
+        """The plan's rated usage of one day, once the day is over (else none)."""
+        ...
 
     # --- a customer tenant's users and their licences ---------------------------
 

@@ -11,7 +11,7 @@ with the vendor's error shape ``{"code", "errorName", "description", "data"}``.
 
 Faults are injected by settings on ``/v1`` calls: latency, a rate of 5xx answers and of
 timeouts (neither processed), and a rate of answers lost after the work was done.
-Its dates and rated usage follow the platform's clock (in test mode the stored-offset
+Its dates and rated usage (``csp.vendor.sim_azure``) follow the platform's clock (in test mode the stored-offset
 test clock), its own delays real time.
 
 A customer's tenant has users (``/v1/customers/{id}/users``; the administrator
@@ -28,7 +28,6 @@ of licences to generated users, read counters); it never fails on purpose.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import random
@@ -40,8 +39,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -51,6 +49,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from csp.clock import Clock
 from csp.settings import Settings
+from csp.vendor.sim_azure import DEFAULT_NAME, AzureState, mount_azure
 from csp.vendor.sim_common import Refusal, _in_thread
 from csp.vendor.sim_gdap import GdapState, mount_gdap
 
@@ -166,6 +165,7 @@ class SimState:
         # admin rights are GDAP relationships (csp.vendor.sim_gdap, mounted by create_app)
         self.legacy_delegated_access = legacy_delegated_access
         self.gdap: GdapState | None = None
+        self.azure: AzureState | None = None  # Azure plans' entitlements and rated usage (mount_azure)
         self._lock = threading.Lock()
         with self._connect() as c:
             c.execute("PRAGMA journal_mode=WAL")
@@ -504,6 +504,8 @@ class SimState:
                     json.dumps([[qty, now]]),
                 ),
             )
+            if offer.usage_based and self.azure is not None:  # an Azure plan comes with one Azure subscription
+                self.azure.create(c, customer_id, sub_id, DEFAULT_NAME)
             out.append(
                 {
                     "lineItemNumber": line_number,
@@ -813,35 +815,6 @@ class SimState:
         )
         return self.subscription_json(c, self.subscription_row(c, customer_id, sub_id))
 
-    def usage(self, row: sqlite3.Row, day: str) -> list[dict[str, str]]:
-        """Rated consumption of a usage-based subscription: stable per subscription and day."""
-        if not self.offers[row["offer_id"]].usage_based:
-            return []
-        try:
-            d = date.fromisoformat(day)
-        except ValueError:
-            raise Refusal(400, "InvalidDate", f"{day!r} is not a date") from None
-        if datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp() + 86400 > self.clock() + 0.0 or (
-            datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp() + 86400 < row["created_at"]
-        ):
-            return []  # only whole days the subscription existed, once they are over
-        out = []
-        for meter, unit_price in (
-            ("Virtual Machines D2s v5", Decimal("0.0960")),
-            ("Blob Storage LRS", Decimal("0.0184")),
-        ):
-            h = int(hashlib.sha256(f"{row['id']}/{day}/{meter}".encode()).hexdigest()[:8], 16)
-            qty = Decimal(h % 4000) / Decimal(100)
-            out.append(
-                {
-                    "usageDate": day,
-                    "meterName": meter,
-                    "quantity": str(qty),
-                    "amount": str((qty * unit_price).quantize(Decimal("0.01"))),
-                }
-            )
-        return out
-
 
 def _changes_at_renewal(row: sqlite3.Row, now: float) -> bool:
     """Whether a billing-cycle change made now falls at the renewal: the next period of a
@@ -997,6 +970,7 @@ def create_app(
 
     # GDAP relationships and customer agreements (csp.vendor.sim_gdap)
     gdap = state.gdap = mount_gdap(app, state, serve, body_of, state.clock)
+    state.azure = mount_azure(app, state, serve, body_of, state.clock)
 
     @app.head("/v1/domains/{domain}")
     def domain_head(domain: str, request: Request) -> Response:
@@ -1170,14 +1144,6 @@ def create_app(
         return await _in_thread(
             lambda: serve(request, lambda c: (201, state.transition(c, customer_id, sub_id, body)), True)
         )
-
-    @app.get("/v1/customers/{customer_id}/subscriptions/{sub_id}/utilizations/azure")
-    def utilizations(customer_id: str, sub_id: str, request: Request, day: str = "") -> Response:
-        def work(c: sqlite3.Connection) -> tuple[int, Any]:
-            items = state.usage(state.subscription_row(c, customer_id, sub_id), day)
-            return 200, {"totalCount": len(items), "items": items}
-
-        return serve(request, work, mutating=False)
 
     # --- the simulator's own control API ------------------------------------------
 

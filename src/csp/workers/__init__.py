@@ -43,6 +43,7 @@ from csp.workers.relay import Relay
 from csp.workers.scheduler import BillingJob, DueReport, DueWorkJob, Job, Scheduler, VendorSyncJob
 from csp.workers.steps import SagaSteps
 from csp.workers.store import SagaStore
+from csp.workers.usage import UsageImportJob
 from csp.workers.webhook_store import Delivery, WebhookStore
 from csp.workers.webhooks import WebhookSteps
 
@@ -109,6 +110,7 @@ class Sagas:
         jobs: list[Job] = [
             DueWorkJob(self.app, self.store),
             VendorSyncJob(self.store, self.send, s.vendor_sync_interval_seconds),
+            UsageImportJob(self.steps.azure, self.store),  # Azure usage: before billing, so a month is whole
             BillingJob(self.app, self.store),
             NoticeJob(self.app, self.store),
             VendorReconciliation(self.app, self.store, self.gateway, s.vendor_reconcile_interval_seconds),

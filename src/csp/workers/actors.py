@@ -36,6 +36,7 @@ ACTORS: dict[str, str] = {
     "push_change": "sagas",
     "send_mail": "mail",
     "sync_subscription": "sync",
+    "sync_entitlements": "sagas",  # Azure plans' entitlements at the vendor
     "record_notice": "mail",
     "deliver_webhook": "webhooks",
     "sync_gdap": "sagas",  # issue 16: GDAP relationships
@@ -141,6 +142,7 @@ def register_actors(
         "push_change": steps.push_change,
         "send_mail": steps.send_mail,
         "sync_subscription": steps.sync_subscription,
+        "sync_entitlements": steps.azure.sync_entitlements,
         "sync_gdap": steps.gdap.sync_gdap,
     }
     per_actor: dict[str, dict[str, Any]] = {}

@@ -170,6 +170,8 @@ def event_notice(event: Any) -> tuple[str, UUID] | None:
         return "webhook_disabled", event.originator_id
     if isinstance(event, GdapRelationship.ExpiringSoon):
         return "gdap_expiring", event.originator_id
+    if isinstance(event, Subscription.BudgetThresholdReached):
+        return f"budget_{event.threshold}", event.originator_id
     return None
 
 
@@ -219,6 +221,22 @@ class NoticeSteps:
             detail = (
                 f"The platform stopped sending to {endpoint.url}: {endpoint.disabled_reason}. "
                 "Fix the receiver, enable the endpoint again and replay the failed deliveries."
+            )
+            wanted = True
+        elif kind in ("budget_80", "budget_100"):
+            sub = app.load(Subscription, sid, "subscription", version=version)
+            reached = next(
+                e
+                for e in app.repository.event_store.get(sid, gt=version - 1, lte=version)
+                if isinstance(e, Subscription.BudgetThresholdReached)
+            )
+            ent = sub.entitlement(reached.entitlement_id)
+            org = app.load(Organization, sub.organization_id, "organization")
+            reseller = sub.reseller_id
+            title = f"Azure budget {reached.threshold} %: {ent.name} ({org.name})"
+            detail = (
+                f"The Azure subscription {ent.name} of {org.name} has used {reached.month_to_date} EUR "
+                f"of its {reached.monthly_budget} EUR budget for {reached.month} ({reached.threshold} % reached)."
             )
             wanted = True
         else:

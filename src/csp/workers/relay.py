@@ -121,6 +121,10 @@ class Router:
             messages.append(("push_change", (str(sid), v)))
         if isinstance(event, (Subscription.VendorChangeAcknowledged, Subscription.VendorChangeRefused)):
             pending_done.append(("push", sid, event.change_version))
+        if isinstance(event, Subscription.EntitlementAdded) or (
+            isinstance(event, (Subscription.Provisioned, Subscription.VendorSubscriptionLinked)) and sub.type == "usage"
+        ):
+            messages.append(("sync_entitlements", (str(sid),)))  # an Azure plan's entitlements at the vendor
         if isinstance(event, Subscription.VendorChangeRefused):
             pending_add.append(("mail:vendor_refused", sid, v))
             messages.append(("send_mail", ("vendor_refused", str(sid), v)))

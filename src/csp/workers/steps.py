@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -43,6 +41,7 @@ from csp.workers.gdap_steps import GdapSteps
 from csp.workers.notices import CUSTOMER_COPIES, customer_copy, notice_message
 from csp.workers.reconcile import LineNotAccepted, OrderLines, order_line_key
 from csp.workers.store import SagaStore
+from csp.workers.usage import AzureSync
 
 log = logging.getLogger("csp.sagas")
 
@@ -111,6 +110,7 @@ class SagaSteps:
         self.poll_ms = poll_ms
         # issue 16: GDAP relationships and the customer agreement (csp.workers.gdap_steps)
         self.gdap = GdapSteps(app, store, gateway, send, poll_ms)
+        self.azure = AzureSync(app, gateway)  # Azure plans: entitlements, daily rated usage
 
     @property
     def vendor(self) -> VendorGateway:
@@ -492,31 +492,8 @@ class SagaSteps:
         vs = self.vendor.get_subscription(customer_id, sub.vendor_subscription_id)
         if vs.assigned_licences != sub.assigned:
             self.app.sync_assigned_licences(sid, vs.assigned_licences, actor=SYSTEM_VENDOR_SYNC)
-        if sub.type != "usage":
-            return
-        today = self.app.now().date()
-        done = self.store.usage_days(sid)
-        first = max(sub.starts_at.date(), today - timedelta(days=7))
-        reported: set[str] | None = None
-        day = first
-        while day < today:
-            iso = day.isoformat()
-            day += timedelta(days=1)
-            if iso in done:
-                continue
-            records = self.vendor.usage(customer_id, sub.vendor_subscription_id, iso)
-            if not records:
-                continue
-            if reported is None:  # exactly once even if a crash came between report and record
-                reported = {
-                    e.day for e in self.app.repository.event_store.get(sid) if isinstance(e, Subscription.UsageReported)
-                }
-            if iso not in reported:
-                for r in records:
-                    self.app.report_usage(
-                        sid, r.day, r.meter, Decimal(r.quantity), Decimal(r.amount), SYSTEM_VENDOR_SYNC
-                    )
-            self.store.record_usage_day(sid, iso)
+        if sub.type == "usage":
+            self.azure.import_usage(subscription_id)
 
     # --- email ------------------------------------------------------------------
 

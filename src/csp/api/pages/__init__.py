@@ -27,6 +27,7 @@ def install(app: FastAPI) -> None:
     """Mount the portal on the API's app (``csp.api.create_app`` calls this)."""
     from csp.api.pages import (
         account,
+        azure,
         billing,
         customer_billing,
         customers,
@@ -54,6 +55,7 @@ def install(app: FastAPI) -> None:
         passwords,
         licences,
         notify,
+        azure,  # issue 18 item 5: Azure entitlements and usage
     ):
         app.include_router(module.router, include_in_schema=False)
     from csp.api.pages import transitions  # issue 16: Upgrade and Next term

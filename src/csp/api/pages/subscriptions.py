@@ -97,6 +97,10 @@ def edited(sub: Subscription) -> tuple[object, ...]:
 
 
 def _edit(page: Page, sub: Subscription, status_code: int = 200) -> Response:
+    return edit_screen(page, sub, status_code)
+
+
+def edit_screen(page: Page, sub: Subscription, status_code: int = 200) -> Response:
     caller = page.user()
     app = page.app
     addons = [app.load(Subscription, a, "subscription") for a in sub.addon_ids]
@@ -135,6 +139,10 @@ def _edit(page: Page, sub: Subscription, status_code: int = 200) -> Response:
         upgrade_options=[("", "Choose…")] + [(o.offer.id, upgrade_label(o, caller.is_customer)) for o in upgrades],
         next_term=app.next_term(sub.id),
         next_term_offers=[("", f"{sub.offer_name} (as now)")] + [(o.id, o.name) for o in family],
+        # Azure plans: the Azure subscriptions under it, budgets and month-to-date cost
+        entitlements=page.read_models().azure_entitlements(sub.id, f"{app.now():%Y-%m}")
+        if sub.type == "usage"
+        else None,
     )
 
 
