@@ -27,6 +27,7 @@ from csp.api.routes import (
     accounts,
     billing,
     catalog,
+    credit,
     customer_billing,
     gdap,
     history,
@@ -140,6 +141,7 @@ def create_app(parts: WebParts, auth: Auth | None = None) -> FastAPI:
     api.include_router(transition_routes.router)
     api.include_router(gdap.router)  # issue 16: GDAP relationships, the customer agreement
     api.include_router(customer_billing.router)  # customer invoices and tax (issue 18)
+    api.include_router(credit.router)  # credit limits and approvals (issue 18)
     api.include_router(oidc_router)
     api.include_router(operations.router)
     if settings.test_mode:

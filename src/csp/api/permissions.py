@@ -49,6 +49,9 @@ Action = Literal[
     "customer_invoices.write",
     "tax.read",
     "tax.write",
+    "credit.write",
+    "approvals.read",
+    "approvals.write",
 ]
 
 A, S = Grant.ALLOW, Grant.SELF_SERVICE
@@ -100,6 +103,10 @@ PERMISSIONS: dict[Action, dict[Role, Grant]] = {
     "customer_invoices.write": {"account_manager": A, "billing": A},
     "tax.read": {"account_manager": A, "billing": A, "read_only": A},
     "tax.write": {"account_manager": A, "billing": A},
+    # credit limits and approvals (issue 18): the reseller's staff only
+    "credit.write": _MANAGERS,
+    "approvals.read": _RESELLER_READERS,
+    "approvals.write": _MANAGERS,
 }
 
 

@@ -16,6 +16,7 @@ from csp.application.base import CspApplicationBase
 from csp.application.billing import BillingCommands
 from csp.application.carts import AddonRequest, NewLineRequest
 from csp.application.catalog import CatalogCommands
+from csp.application.credit import CreditCommands
 from csp.application.customer_billing import CustomerBillingCommands
 from csp.application.customization import CustomizationCommands
 from csp.application.gdap import GdapCommands
@@ -49,6 +50,7 @@ class CspApplication(
     GdapCommands,  # issue 16: GDAP relationships
     AgreementCommands,  # issue 16: the customer agreement
     CustomerBillingCommands,
+    CreditCommands,  # issue 18: credit limits and approvals
     CspApplicationBase,
 ):
     """Every aggregate of the platform in one application: one log, one sequence."""
