@@ -134,6 +134,12 @@ ENDPOINTS: list[Endpoint] = [
     ep("POST", "/customer-invoices/payments", {AM, BI}, None, ids=False),
     ep("GET", "/settings/tax", {AM, BI, RO}, ids=False),
     ep("PUT", "/settings/tax", {AM, BI}, {"rates": [{"country": "RO", "rate_percent": "19"}]}, ids=False),
+    # credit limits and approvals (issue 18 item 6)
+    ep("PUT", "/organizations/{customer}/credit-limit", MANAGERS, {"monthly_limit": None}),
+    ep("GET", "/approvals", RESELLER, ids=False),
+    ep("GET", "/approvals/{random}", RESELLER, ids=False),
+    ep("POST", "/approvals/{random}/approve", MANAGERS, None, ids=False),
+    ep("POST", "/approvals/{random}/reject", MANAGERS, {"reason": "over budget"}, ids=False),
     ep(
         "POST",
         "/organizations/{customer}/quotes",
