@@ -102,11 +102,14 @@ def test_an_order_over_the_limit_waits_for_the_resellers_decision(http_system: S
         "Contoso SRL",
         "pending",
     )
-    assert Decimal(approval["limit"]) == limit and approval["requested_by"] == f"user:{buyer.ok('GET', '/auth/me')['id']}"
+    assert Decimal(approval["limit"]) == limit
+    assert approval["requested_by"] == f"user:{buyer.ok('GET', '/auth/me')['id']}"
     assert buyer.post(f"{API}/approvals/{approval['id']}/approve").status_code == 403
     assert other.boss.post(f"{API}/approvals/{approval['id']}/approve").status_code == 404
     decided = boss.ok("POST", f"/approvals/{approval['id']}/approve")
-    assert decided["status"] == "approved" and decided["decided_by"] and decided["decided_at"]
+    assert decided["status"] == "approved"
+    assert decided["decided_by"]
+    assert decided["decided_at"]
     assert boss.post(f"{API}/approvals/{approval['id']}/approve").status_code == 409  # deciding twice
     _settle(system)
     assert buyer.ok("GET", f"/orders/{over['id']}")["status"] == "provision_finished"
@@ -128,6 +131,11 @@ def test_an_order_over_the_limit_waits_for_the_resellers_decision(http_system: S
     assert (row["status"], row["reason"]) == ("rejected", "Budget frozen until March")
     _settle(system)
     assert _vendor_orders(system, tenant) == at_vendor + 1
+    # cleared with null: no limit any more
+    cleared = boss.ok("PUT", f"/organizations/{customer['id']}/credit-limit", json={"monthly_limit": None})
+    assert cleared["monthly_limit"] is None
+    boss.ok("PUT", f"/organizations/{customer['id']}/credit-limit", json={"monthly_limit": 1.5})  # a JSON number
+    assert boss.ok("GET", f"/organizations/{customer['id']}")["credit_limit"] == "1.50"
     # reseller staff are never limited
     staff = _cart(boss, customer["id"], tenant["id"], 5)
     assert boss.ok("POST", f"/orders/{staff['id']}/place", 202, json={"accept_terms": True})["status"] == "placed"

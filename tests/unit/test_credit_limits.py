@@ -89,9 +89,12 @@ def test_a_customer_users_order_under_exactly_at_and_over_the_limit(world: World
     world.app.set_credit_limit(world.customer.id, limit - Decimal("0.01"), ACTOR)
     over = world.app.place_order(over.id, True, customer_user, live_subscription_ids=live)
     assert over.status == "awaiting_approval"
-    assert over.approval is not None and over.approval.id == approval_id_for(over.id)
-    assert over.approval.amount == limit and over.approval.monthly_limit == limit - Decimal("0.01")
-    assert over.approval.current_spend == spend and over.approval.requested_by == customer_user
+    assert over.approval is not None
+    assert over.approval.id == approval_id_for(over.id)
+    assert over.approval.amount == limit
+    assert over.approval.monthly_limit == limit - Decimal("0.01")
+    assert over.approval.current_spend == spend
+    assert over.approval.requested_by == customer_user
     assert over.placed_at is None  # not placed: nothing goes to the vendor
 
     world.app.set_credit_limit(world.customer.id, limit, ACTOR)
@@ -120,7 +123,8 @@ def test_approve_places_the_order_and_a_second_decision_is_refused(world: World)
     order = world.app.place_order(_cart(world, customer_user, 1).id, True, customer_user)
     world.clock.advance(timedelta(minutes=5))
     approved = world.app.approve_order(order.id, ACTOR)
-    assert approved.status == "placed" and approved.placed_at == world.app.now()
+    assert approved.status == "placed"
+    assert approved.placed_at == world.app.now()
     assert approved.approval is not None
     assert (approved.approval.status, approved.approval.decided_by) == ("approved", ACTOR)
     assert approved.approval.decided_at == world.app.now()
@@ -142,8 +146,10 @@ def test_reject_needs_a_reason_and_ends_the_order_with_it(world: World) -> None:
         world.app.reject_order(order.id, "  ", ACTOR)
     assert e.value.field == "reason"
     rejected = world.app.reject_order(order.id, "Budget frozen until March", ACTOR)
-    assert rejected.status == "rejected" and rejected.failure_reason == "Budget frozen until March"
-    assert rejected.approval is not None and rejected.approval.reason == "Budget frozen until March"
+    assert rejected.status == "rejected"
+    assert rejected.failure_reason == "Budget frozen until March"
+    assert rejected.approval is not None
+    assert rejected.approval.reason == "Budget frozen until March"
     with pytest.raises(InvalidOrderTransition):
         world.app.approve_order(order.id, ACTOR)
     with pytest.raises(InvalidOrderTransition):

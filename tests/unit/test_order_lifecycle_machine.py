@@ -12,8 +12,8 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from csp.aggregates.errors import CspError, TermsNotAccepted
 from csp.aggregates.base import user_actor
+from csp.aggregates.errors import CspError, TermsNotAccepted
 from csp.aggregates.order import ORDER_STATUSES, Order
 from csp.aggregates.organization import Organization
 from csp.aggregates.pricing import money
@@ -175,9 +175,12 @@ class OrderLifecycle(RuleBasedStateMachine):
         if order.status not in ("draft", "discarded"):
             assert order.lines
         if order.status == "awaiting_approval":
-            assert order.approval is not None and order.approval.status == "pending"
+            assert order.approval is not None
+            assert order.approval.status == "pending"
         if order.status == "rejected":
-            assert order.approval is not None and order.approval.reason and order.placed_at is None
+            assert order.approval is not None
+            assert order.approval.reason
+            assert order.placed_at is None
 
     @invariant()
     def replaying_the_stored_events_gives_the_same_state(self) -> None:

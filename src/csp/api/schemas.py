@@ -618,7 +618,7 @@ def _limit_number(value: Any) -> Any:
 
 
 class CreditLimitUpdate(In):
-    monthly_limit: Annotated[Decimal | None, BeforeValidator(_limit_number), Field(allow_inf_nan=False)] = None
+    monthly_limit: Annotated[Decimal, BeforeValidator(_limit_number), Field(allow_inf_nan=False)] | None = None
 
 
 class CreditLimitPublic(BaseModel):

@@ -28,6 +28,7 @@ def install(app: FastAPI) -> None:
     from csp.api.pages import (
         account,
         billing,
+        credit,
         customer_billing,
         customers,
         gdap,
@@ -50,6 +51,7 @@ def install(app: FastAPI) -> None:
         subscriptions,
         billing,
         customer_billing,
+        credit,  # issue 18: credit limits and approvals
         account,
         passwords,
         licences,
