@@ -138,6 +138,12 @@ ENDPOINTS: list[Endpoint] = [
     # operators CSP_OPERATOR_EMAILS names (tests/integration/test_currencies_api.py)
     ep("GET", "/exchange-rates", set(), ids=False),
     ep("PUT", "/exchange-rates/{month}/{currency}", set(), {"rate": "4.975"}, ids=False),
+    # credit limits and approvals (issue 18 item 6)
+    ep("PUT", "/organizations/{customer}/credit-limit", MANAGERS, {"monthly_limit": None}),
+    ep("GET", "/approvals", RESELLER, ids=False),
+    ep("GET", "/approvals/{random}", RESELLER, ids=False),
+    ep("POST", "/approvals/{random}/approve", MANAGERS, None, ids=False),
+    ep("POST", "/approvals/{random}/reject", MANAGERS, {"reason": "over budget"}, ids=False),
     ep(
         "POST",
         "/organizations/{customer}/quotes",

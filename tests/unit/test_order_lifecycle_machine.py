@@ -1,17 +1,23 @@
 """Hypothesis drives random command sequences through an order's life (cart, placing,
-provisioning) and checks the lifecycle rules after every step, from state and events."""
+the reseller's approval of an order over the credit limit, provisioning) and checks the
+lifecycle rules after every step, from state and events."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from uuid import uuid4
 
 from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from csp.aggregates.base import user_actor
 from csp.aggregates.errors import CspError, TermsNotAccepted
 from csp.aggregates.order import ORDER_STATUSES, Order
+from csp.aggregates.organization import Organization
+from csp.aggregates.pricing import money
+from csp.aggregates.user import User
 from csp.application import AddonRequest, NewLineRequest
 from csp.clock import SettableClock
 from tests.support import (
@@ -46,6 +52,12 @@ class OrderLifecycle(RuleBasedStateMachine):
         self.world = make_world(memory_app(clock), clock)
         self.existing = self.world.buy(quantity=5)
         self.order_id = self.world.app.create_order(self.world.customer.id, actor=ACTOR).id
+        user = User.invite(
+            uuid4(), "cu@example.ro", "customer_user", self.world.customer.id, "customer", self.world.reseller.id,
+            "local", ("local",), "hash", ACTOR, clock.now(),
+        )  # fmt: skip
+        self.world.app.save(user)
+        self.customer_user = user_actor(user.id)
 
     @property
     def order(self) -> Order:
@@ -97,6 +109,34 @@ class OrderLifecycle(RuleBasedStateMachine):
         if before.status == "draft" and before.lines and not accept:
             assert isinstance(error, TermsNotAccepted)
 
+    @rule(limit=st.one_of(st.none(), st.decimals(min_value=0, max_value=2000, places=2)))
+    def set_credit_limit(self, limit: Decimal | None) -> None:
+        self.world.app.set_credit_limit(self.world.customer.id, limit, ACTOR)
+
+    @rule(accept=st.booleans())
+    def a_customer_user_places(self, accept: bool) -> None:
+        before = self.order
+        limit = self.world.app.read(Organization, self.world.customer.id, "organization").credit_limit
+        spend = money(self.existing.unit_customer_price * self.world.sub(self.existing.id).quantity)
+        error = self.attempt(
+            self.world.app.place_order, accept, actor=self.customer_user, live_subscription_ids=[self.existing.id]
+        )
+        if error is None and before.status == "draft":
+            over = limit is not None and spend + before.total > limit
+            assert self.order.status == ("awaiting_approval" if over else "placed")
+
+    @rule()
+    def the_reseller_approves(self) -> None:
+        before = self.order.status
+        error = self.attempt(self.world.app.approve_order, actor=ACTOR)
+        assert (error is None) == (before == "awaiting_approval")  # deciding twice: refused
+
+    @rule(reason=st.sampled_from(["", "over budget"]))
+    def the_reseller_rejects(self, reason: str) -> None:
+        before = self.order.status
+        error = self.attempt(self.world.app.reject_order, reason, actor=ACTOR)
+        assert (error is None) == (before == "awaiting_approval" and bool(reason))
+
     @rule(roll=st.integers(min_value=0, max_value=5))
     def discard(self, roll: int) -> None:
         if roll == 0:
@@ -134,6 +174,13 @@ class OrderLifecycle(RuleBasedStateMachine):
             assert len(order.subscription_ids) >= len(order.lines)
         if order.status not in ("draft", "discarded"):
             assert order.lines
+        if order.status == "awaiting_approval":
+            assert order.approval is not None
+            assert order.approval.status == "pending"
+        if order.status == "rejected":
+            assert order.approval is not None
+            assert order.approval.reason
+            assert order.placed_at is None
 
     @invariant()
     def replaying_the_stored_events_gives_the_same_state(self) -> None:
@@ -155,9 +202,13 @@ class OrderLifecycle(RuleBasedStateMachine):
             if isinstance(e, PROVISION_EVENTS):
                 assert placed_at is not None
                 assert i > placed_at
-            if isinstance(e, Order.Placed):
-                assert isinstance(events[i - 1], Order.TermsAccepted)
+            if isinstance(e, Order.Placed):  # after the terms, or after the approval of an order over the limit
+                assert isinstance(events[i - 1], Order.TermsAccepted | Order.ApprovalGranted)
+            if isinstance(e, Order.ApprovalGranted | Order.ApprovalRefused):
+                assert "ApprovalRequested" in names[:i]
         assert names.count("Placed") <= 1
+        assert names.count("ApprovalGranted") + names.count("ApprovalRefused") <= names.count("ApprovalRequested") <= 1
+        assert not ("Placed" in names and "ApprovalRefused" in names)
         assert names.count("ProvisionFinished") <= 1
         assert not ("ProvisionFinished" in names and "ProvisionFailed" in names)
 

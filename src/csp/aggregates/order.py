@@ -1,9 +1,15 @@
 """Orders: a cart of new-subscription and change lines, placed with the product terms.
 
 draft ──place (terms accepted)──▶ placed ──▶ provision started ──▶ provision finished
-  │                                               │    ▲        ├──────────▶ partially provisioned
-  └──discard──▶ discarded                         │    └─retry──┴──────────▶ provision failed
-                                                  (partially provisioned ──discard failed lines──▶ finished)
+  │  │                                 ▲          │    ▲        ├──────────▶ partially provisioned
+  │  └─place, over the credit limit──▶ awaiting approval ──approve─┘    └─retry──┴──────────▶ provision failed
+  │                                    └──reject (reason)──▶ rejected
+  └──discard──▶ discarded             (partially provisioned ──discard failed lines──▶ finished)
+
+A customer user's order that would take the customer's monthly spend above its credit
+limit (``csp.aggregates.credit``) waits for the reseller: approved, it is placed as any
+other order (``Placed`` follows ``ApprovalGranted``; the provisioning saga runs on it);
+rejected, it ends ``rejected`` with the reason. Both decisions record who and when.
 
 Each line has its own outcome: pending, provisioned, failed (with the vendor's reason) or
 discarded. A line that fails does not stop the others; when none is pending any more the
@@ -18,13 +24,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 from uuid import UUID
 
 from eventsourcing.domain import event
 
-from csp.aggregates.base import Actor, CspAggregate, Value, utc
+from csp.aggregates.base import Actor, CspAggregate, Value, deterministic_id, utc
 from csp.aggregates.catalog import Eligibility, Offer, check_eligible
+from csp.aggregates.credit import CreditCheck
 from csp.aggregates.errors import (
     AddonRequiresBase,
     EmptyOrder,
@@ -52,16 +59,12 @@ OrderStatus = Literal[
     "partially_provisioned",
     "provision_failed",
     "discarded",
+    "awaiting_approval",
+    "rejected",
 ]
-ORDER_STATUSES: tuple[OrderStatus, ...] = (
-    "draft",
-    "placed",
-    "provision_started",
-    "provision_finished",
-    "partially_provisioned",
-    "provision_failed",
-    "discarded",
-)
+ORDER_STATUSES: tuple[OrderStatus, ...] = get_args(OrderStatus)
+ApprovalStatus = Literal["pending", "approved", "rejected"]
+APPROVAL_STATUSES: tuple[ApprovalStatus, ...] = get_args(ApprovalStatus)
 LineOutcome = Literal["pending", "provisioned", "failed", "discarded"]
 # Provisioning has ended; failed lines may still be retried.
 PROVISION_ENDED: tuple[OrderStatus, ...] = ("provision_finished", "partially_provisioned", "provision_failed")
@@ -208,6 +211,38 @@ class ChangeLine(Value):
 
 
 OrderLine = NewSubscriptionLine | ChangeLine
+
+
+@dataclass(frozen=True)
+class ApprovalRequest(Value):
+    """An order's request for the reseller's approval, and its decision."""
+
+    id: UUID
+    amount: Decimal  # the customer's monthly spend with the order
+    monthly_limit: Decimal
+    current_spend: Decimal
+    order_total: Decimal
+    requested_by: Actor
+    requested_at: datetime
+    status: ApprovalStatus = "pending"
+    decided_by: Actor | None = None
+    decided_at: datetime | None = None
+    reason: str | None = None
+
+    def decided(self, status: ApprovalStatus, actor: Actor, at: datetime, reason: str | None) -> ApprovalRequest:
+        return ApprovalRequest(
+            id=self.id,
+            amount=self.amount,
+            monthly_limit=self.monthly_limit,
+            current_spend=self.current_spend,
+            order_total=self.order_total,
+            requested_by=self.requested_by,
+            requested_at=self.requested_at,
+            status=status,
+            decided_by=actor,
+            decided_at=at,
+            reason=reason,
+        )
 
 
 def price_new_line(
@@ -379,7 +414,15 @@ def price_change_line(
     )
 
 
+def approval_id_for(order_id: UUID) -> UUID:
+    """An order waits for approval at most once: its approval's id derives from it."""
+    return deterministic_id("approval", order_id)
+
+
 class Order(CspAggregate):
+    # Orders recorded before credit limits never asked for approval.
+    approval: ApprovalRequest | None = None
+
     class Drafted(CspAggregate.Created):
         organization_id: UUID
         reseller_id: UUID
@@ -457,7 +500,7 @@ class Order(CspAggregate):
     @property
     def outcome(self) -> str | None:
         """``2 of 3 lines provisioned · 1 failed: reason`` once provisioning has begun."""
-        if self.status in ("draft", "placed", "discarded"):
+        if self.status in ("draft", "placed", "discarded", "awaiting_approval", "rejected"):
             return None
         return outcome_summary(
             len(self.lines),
@@ -547,8 +590,10 @@ class Order(CspAggregate):
     class Placed(CspAggregate.Event):
         total: Decimal
 
-    def place(self, accept_terms: bool, actor: Actor, at: datetime) -> None:
-        """Place the cart; the orderer must accept the vendor's product terms."""
+    def place(self, accept_terms: bool, actor: Actor, at: datetime, credit: CreditCheck | None = None) -> None:
+        """Place the cart; the orderer must accept the vendor's product terms. ``credit``:
+        the customer's limit and spend, when the orderer is a customer user whose
+        organization has a limit; an order above it waits for the reseller's approval."""
         self._require_draft()
         if not self.lines:
             raise EmptyOrder("the cart is empty", order_id=self.id)
@@ -557,6 +602,21 @@ class Order(CspAggregate):
                 "placing an order requires accepting the Product Terms / Online Services Terms", order_id=self.id
             )
         self._accept_terms(actor=actor, at=at)
+        if credit is not None and credit.exceeded_by(self.total):
+            self._request_approval(
+                approval_id=approval_id_for(self.id),
+                amount=credit.spend_with(self.total),
+                monthly_limit=credit.monthly_limit,
+                current_spend=credit.current_spend,
+                order_total=self.total,
+                organization_id=self.organization_id,
+                organization_name=credit.organization_name,
+                reseller_id=self.reseller_id,
+                order_number=self.number,
+                actor=actor,
+                at=at,
+            )
+            return
         self._place(total=self.total, actor=actor, at=at)
 
     @event(TermsAccepted)
@@ -568,6 +628,94 @@ class Order(CspAggregate):
     def _place(self, total: Decimal, actor: Actor, at: datetime) -> None:
         self.status = "placed"
         self.placed_at = at
+
+    # --- approval (an order above the customer's credit limit) ------------------
+
+    class ApprovalRequested(CspAggregate.Event):
+        approval_id: UUID
+        amount: Decimal  # the monthly spend with this order
+        monthly_limit: Decimal
+        current_spend: Decimal
+        order_total: Decimal
+        # for the reseller's list of approvals (the read side has them without a join)
+        organization_id: UUID
+        organization_name: str
+        reseller_id: UUID
+        order_number: str
+
+    @event(ApprovalRequested)
+    def _request_approval(
+        self,
+        approval_id: UUID,
+        amount: Decimal,
+        monthly_limit: Decimal,
+        current_spend: Decimal,
+        order_total: Decimal,
+        organization_id: UUID,
+        organization_name: str,
+        reseller_id: UUID,
+        order_number: str,
+        actor: Actor,
+        at: datetime,
+    ) -> None:
+        self.status = "awaiting_approval"
+        self.approval = ApprovalRequest(
+            id=approval_id,
+            amount=amount,
+            monthly_limit=monthly_limit,
+            current_spend=current_spend,
+            order_total=order_total,
+            requested_by=actor,
+            requested_at=at,
+        )
+
+    def _require_awaiting_approval(self) -> ApprovalRequest:
+        if self.approval is None:
+            raise InvalidOrderTransition("the order did not ask for approval", order_id=self.id, status=self.status)
+        if self.status != "awaiting_approval":
+            raise InvalidOrderTransition(
+                f"the approval was already decided: {self.approval.status}",
+                order_id=self.id,
+                status=self.status,
+                approval_status=self.approval.status,
+            )
+        return self.approval
+
+    class ApprovalGranted(CspAggregate.Event):
+        approval_id: UUID
+
+    def approve(self, actor: Actor, at: datetime) -> None:
+        """The reseller lets the order go over the limit: it is placed, as any other."""
+        approval = self._require_awaiting_approval()
+        self._grant_approval(approval_id=approval.id, actor=actor, at=at)
+        self._place(total=self.total, actor=actor, at=at)
+
+    @event(ApprovalGranted)
+    def _grant_approval(self, approval_id: UUID, actor: Actor, at: datetime) -> None:
+        if self.approval is not None:
+            self.approval = self.approval.decided("approved", actor, at, None)
+
+    class ApprovalRefused(CspAggregate.Event):
+        approval_id: UUID
+        reason: str
+
+    def reject(self, reason: str, actor: Actor, at: datetime) -> None:
+        """The reseller refuses the order, saying why: it ends rejected, never sent to the vendor."""
+        approval = self._require_awaiting_approval()
+        reason = (reason or "").strip()
+        if not reason:
+            raise InvalidInput("reason", "is required: the customer sees why its order was rejected")
+        if len(reason) > 1000:
+            raise InvalidInput("reason", "at most 1000 characters")
+        self._refuse_approval(approval_id=approval.id, reason=reason, actor=actor, at=at)
+
+    @event(ApprovalRefused)
+    def _refuse_approval(self, approval_id: UUID, reason: str, actor: Actor, at: datetime) -> None:
+        self.status = "rejected"
+        self.failure_reason = reason
+        self.finished_at = at
+        if self.approval is not None:
+            self.approval = self.approval.decided("rejected", actor, at, reason)
 
     class Discarded(CspAggregate.Event):
         pass
@@ -770,14 +918,17 @@ class Order(CspAggregate):
 
 
 __all__ = [
+    "APPROVAL_STATUSES",
     "PROVISION_ENDED",
     "AddonChoice",
+    "ApprovalRequest",
     "ChangeLine",
     "Eligibility",
     "LineOutcome",
     "NewSubscriptionLine",
     "Order",
     "OrderLine",
+    "approval_id_for",
     "format_order_number",
     "outcome_summary",
     "price_change_line",

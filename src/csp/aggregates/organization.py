@@ -145,6 +145,8 @@ def _with_currency(profile: OrganizationProfile, default: str) -> OrganizationPr
 
 
 class Organization(CspAggregate):
+    credit_limit: Decimal | None = None  # a customer's monthly credit limit (organizations recorded before: none)
+
     class Registered(CspAggregate.Created):
         kind: OrganizationKind
         reseller_id: UUID | None
@@ -319,6 +321,25 @@ class Organization(CspAggregate):
         self, settings: ResellerSettings, changed_fields: tuple[str, ...], actor: Actor, at: datetime
     ) -> None:
         self.settings = settings
+
+    class CreditLimitSet(CspAggregate.Event):
+        monthly_limit: Decimal | None  # None: no limit any more
+
+    def set_credit_limit(self, monthly_limit: Decimal | None, actor: Actor, at: datetime) -> None:
+        """A customer's monthly credit limit (``csp.aggregates.credit``); None clears it."""
+        if self.kind != "customer":
+            raise InvalidInput(
+                "monthly_limit",
+                "only a customer organization has a credit limit; the reseller's own orders are not limited",
+            )
+        if monthly_limit is not None and monthly_limit < 0:
+            raise InvalidInput("monthly_limit", "must not be negative", value=str(monthly_limit))
+        if monthly_limit != self.credit_limit:
+            self._set_credit_limit(monthly_limit=monthly_limit, actor=actor, at=at)
+
+    @event(CreditLimitSet)
+    def _set_credit_limit(self, monthly_limit: Decimal | None, actor: Actor, at: datetime) -> None:
+        self.credit_limit = monthly_limit
 
     class TrialStarted(CspAggregate.Event):
         offer_id: UUID

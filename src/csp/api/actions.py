@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from csp.aggregates.errors import InvalidInput
 from csp.aggregates.order import NewSubscriptionLine
@@ -23,6 +24,7 @@ from csp.application.accounts import Invitation
 
 if TYPE_CHECKING:
     from csp.mail import Mailer
+    from csp.projections import ReadModels
 
 log = logging.getLogger("csp.api")
 
@@ -144,3 +146,10 @@ def new_line_request(
         addons=addons or (),
         parent_subscription_id=getattr(body, "parent_subscription_id", None),
     )
+
+
+def live_subscriptions(read: ReadModels | None, caller: Caller, organization_id: UUID) -> list[UUID]:
+    """The organization's billed subscriptions, for the credit check of an order its own
+    customer user places (the application decides whether the check applies; reseller
+    staff are never limited, so their orders skip the query)."""
+    return read.live_subscription_ids(organization_id) if caller.is_customer and read is not None else []

@@ -28,6 +28,7 @@ from csp.api.routes import (
     azure,
     billing,
     catalog,
+    credit,
     customer_billing,
     exchange_rates,
     gdap,
@@ -144,6 +145,7 @@ def create_app(parts: WebParts, auth: Auth | None = None) -> FastAPI:
     api.include_router(customer_billing.router)  # customer invoices and tax (issue 18)
     api.include_router(exchange_rates.router)  # the distributor's exchange rates (issue 18)
     api.include_router(azure.router)  # Azure usage, reconciliation, entitlements (issue 18)
+    api.include_router(credit.router)  # credit limits and approvals (issue 18)
     api.include_router(oidc_router)
     api.include_router(operations.router)
     if settings.test_mode:

@@ -234,6 +234,9 @@ NotificationsReader = Annotated[Caller, Depends(Authorize("notifications.read"))
 NotificationsWriter = Annotated[Caller, Depends(Authorize("notifications.write"))]
 WebhooksReader = Annotated[Caller, Depends(Authorize("webhooks.read"))]
 WebhooksWriter = Annotated[Caller, Depends(Authorize("webhooks.write"))]
+CreditWriter = Annotated[Caller, Depends(Authorize("credit.write"))]
+ApprovalsReader = Annotated[Caller, Depends(Authorize("approvals.read"))]
+ApprovalsWriter = Annotated[Caller, Depends(Authorize("approvals.write"))]
 # the same permissions, for a route that checks them in its own thread (``Permit``)
 OrdersReading = Annotated[Permit, Depends(Permission("orders.read"))]
 SubscriptionsReading = Annotated[Permit, Depends(Permission("subscriptions.read"))]

@@ -51,6 +51,9 @@ Action = Literal[
     "tax.write",
     "exchange_rates.read",
     "exchange_rates.write",
+    "credit.write",
+    "approvals.read",
+    "approvals.write",
 ]
 
 A, S = Grant.ALLOW, Grant.SELF_SERVICE
@@ -106,6 +109,10 @@ PERMISSIONS: dict[Action, dict[Role, Grant]] = {
     # operators (OPERATOR_ACTIONS)
     "exchange_rates.read": {},
     "exchange_rates.write": {},
+    # credit limits and approvals (issue 18): the reseller's staff only
+    "credit.write": _MANAGERS,
+    "approvals.read": _RESELLER_READERS,
+    "approvals.write": _MANAGERS,
 }
 
 # Actions of the distributor's operators (the users ``CSP_OPERATOR_EMAILS`` names, whatever

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
+from typing import Any
 
 from csp.aggregates.catalog import Catalog, Category, Offer
 from csp.aggregates.currency import BASE_CURRENCY, AppliedRate
 from csp.aggregates.customization import CustomerSegment
-from csp.aggregates.order import NewSubscriptionLine, Order, OrderLine
+from csp.aggregates.order import ApprovalRequest, NewSubscriptionLine, Order, OrderLine
 from csp.aggregates.organization import Organization
 from csp.aggregates.pricing import money
 from csp.aggregates.quote import Quote
@@ -113,6 +114,7 @@ def organization_public(org: Organization) -> s.OrganizationPublic:
         vat_number=p.vat_number,
         billing_email=p.billing_email,
         currency=p.currency,
+        credit_limit=org.credit_limit,
     )
 
 
@@ -296,6 +298,28 @@ def order_public(order: Order, caller: Caller) -> s.OrderPublic:
         version=order.version,
         outcome=order.outcome,
         attempt=order.attempt,
+        approval=_order_approval(order.approval) if order.approval is not None else None,
+    )
+
+
+def _order_approval(a: ApprovalRequest) -> s.OrderApprovalPublic:
+    return s.OrderApprovalPublic(
+        id=a.id,
+        status=a.status,
+        amount=a.amount,
+        limit=a.monthly_limit,
+        requested_by=a.requested_by,
+        requested_at=a.requested_at,
+        decided_by=a.decided_by,
+        decided_at=a.decided_at,
+        reason=a.reason,
+    )
+
+
+def approval_public(row: dict[str, Any]) -> s.ApprovalPublic:
+    """An approvals read-model row (``csp.projections.approvals_list``) as the API shows it."""
+    return s.ApprovalPublic(
+        **{k: v for k, v in row.items() if k not in ("monthly_limit", "reseller_id")}, limit=row["monthly_limit"]
     )
 
 

@@ -14,7 +14,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from csp.aggregates.catalog import LicenceType, Segment
-from csp.aggregates.order import LineOutcome, OrderStatus
+from csp.aggregates.order import ApprovalStatus, LineOutcome, OrderStatus
 from csp.aggregates.organization import Industry, OrganizationKind, SignInMethod
 from csp.aggregates.quote import QuoteStatus
 from csp.aggregates.subscription import LicenceAction, SubscriptionStatus
@@ -323,6 +323,7 @@ class OrganizationPublic(BaseModel):
     vat_number: str = ""
     billing_email: str = ""
     currency: str = "EUR"
+    credit_limit: Decimal | None = None  # monthly, at customer prices (issue 18); None: no limit
 
 
 class CustomerRegistration(OrganizationCreate):
@@ -553,6 +554,18 @@ class OrderLineCreated(OrderLinePublic):
     version: int
 
 
+class OrderApprovalPublic(BaseModel):
+    id: UUID
+    status: ApprovalStatus
+    amount: Decimal
+    limit: Decimal
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    reason: str | None
+
+
 class OrderPublic(BaseModel):
     id: UUID
     number: str
@@ -573,10 +586,55 @@ class OrderPublic(BaseModel):
     version: int
     outcome: str | None = None  # "2 of 3 lines provisioned · 1 failed: reason" once provisioning began
     attempt: int = 1  # provisioning attempt: each retry of the failed lines is the next one
+    approval: OrderApprovalPublic | None = None  # over the credit limit: the request and its decision
 
 
 class OrderPlace(In):
     accept_terms: bool = False
+
+
+class ApprovalPublic(BaseModel):
+    """A customer user's order above its organization's monthly credit limit, waiting for
+    (or decided by) the reseller."""
+
+    id: UUID
+    order_id: UUID
+    order_number: str
+    organization_id: UUID
+    organization_name: str
+    amount: Decimal = Field(description="the monthly spend with the order: live subscriptions + the order")
+    limit: Decimal
+    current_spend: Decimal
+    order_total: Decimal
+    requested_by: str
+    requested_at: datetime
+    status: ApprovalStatus
+    decided_by: str | None
+    decided_at: datetime | None
+    reason: str | None
+
+
+class ApprovalsPublic(Page[ApprovalPublic]):
+    pass
+
+
+class ApprovalReject(In):
+    reason: Annotated[str, Field(max_length=1000)] = ""
+
+
+def _limit_number(value: Any) -> Any:
+    # A JSON number is accepted as the decimal it is written as (never float arithmetic).
+    return Decimal(repr(value)) if isinstance(value, float) else value
+
+
+class CreditLimitUpdate(In):
+    monthly_limit: Annotated[Decimal, BeforeValidator(_limit_number), Field(allow_inf_nan=False)] | None = None
+
+
+class CreditLimitPublic(BaseModel):
+    organization_id: UUID
+    monthly_limit: Decimal | None
+    version: int
 
 
 # --- subscriptions --------------------------------------------------------------------------------
@@ -896,6 +954,7 @@ class OrderRow(Row):
     provisioned_count: int = 0
     failed_count: int = 0
     outcome: str | None = None  # "2 of 3 lines provisioned · 1 failed: reason"
+    reason: str | None = None  # rejected over the credit limit: the reseller's reason
 
 
 NEXT_AFTER = "keyset paging: give it as `after` for the page that follows (null: this is the last page)"

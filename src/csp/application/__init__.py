@@ -16,6 +16,7 @@ from csp.application.base import CspApplicationBase
 from csp.application.billing import BillingCommands
 from csp.application.carts import AddonRequest, NewLineRequest
 from csp.application.catalog import CatalogCommands
+from csp.application.credit import CreditCommands
 from csp.application.customer_billing import CustomerBillingCommands
 from csp.application.customization import CustomizationCommands
 from csp.application.exchange_rates import ExchangeRateCommands
@@ -51,6 +52,7 @@ class CspApplication(
     AgreementCommands,  # issue 16: the customer agreement
     CustomerBillingCommands,
     ExchangeRateCommands,  # issue 18: the distributor's exchange rates
+    CreditCommands,  # issue 18: credit limits and approvals
     CspApplicationBase,
 ):
     """Every aggregate of the platform in one application: one log, one sequence."""

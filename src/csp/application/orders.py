@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from uuid import UUID, uuid4
 
 from csp.aggregates.base import SYSTEM_PROVISIONING, Actor, deterministic_id
@@ -17,6 +18,7 @@ from csp.aggregates.subscription import Subscription, subscription_terms_from_of
 from csp.application.agreements import require_agreement
 from csp.application.base import CspApplicationBase
 from csp.application.carts import NewLineRequest
+from csp.application.credit import credit_check_for
 
 
 def subscription_id_for(order_id: UUID, line_no: int) -> UUID:
@@ -118,13 +120,25 @@ class OrderCommands(CspApplicationBase):
         return order
 
     def place_order(
-        self, order_id: UUID, accept_terms: bool, actor: Actor, expected_version: int | None = None
+        self,
+        order_id: UUID,
+        accept_terms: bool,
+        actor: Actor,
+        expected_version: int | None = None,
+        *,
+        live_subscription_ids: Iterable[UUID] = (),
     ) -> Order:
-        """Place the cart: the product terms must be accepted; provisioning follows."""
+        """Place the cart: the product terms must be accepted; provisioning follows. A
+        customer user's order above its organization's credit limit waits for the
+        reseller's approval instead (``live_subscription_ids``: the organization's
+        subscriptions, whose monthly cost counts against the limit)."""
         order = self.load_for_update(Order, order_id, "order", expected_version)
+        credit = None
         if order.status == "draft" and accept_terms:  # the vendor sells only after the customer agreement
-            require_agreement(self, self.read(Organization, order.organization_id, "organization"))
-        order.place(accept_terms, actor=actor, at=self.now())
+            org = self.read(Organization, order.organization_id, "organization")
+            require_agreement(self, org)
+            credit = credit_check_for(self.find, org, actor, live_subscription_ids)
+        order.place(accept_terms, actor=actor, at=self.now(), credit=credit)
         self.save(order)
         return order
 

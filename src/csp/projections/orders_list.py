@@ -25,7 +25,7 @@ ORDERS = Table(
     cols(
         "id uuid!, organization_id uuid!, reseller_id uuid!, number text!, item_count int!, lines json!, "
         "total money!, created_by text!, created_at time!, placed_at time, status text!, updated_at time!, "
-        "provisioned_count int!, failed_count int!, outcome text"
+        "provisioned_count int!, failed_count int!, outcome text, reason text"
     ),
     key=("id",),
     indexes=(("organization_id", "created_at"), ("organization_id", "status", "created_at")),
@@ -50,7 +50,7 @@ def _with_outcome(row: dict[str, Any]) -> dict[str, Any]:
     provisioned = sum(1 for x in lines if x.get("outcome") == "provisioned")
     failed = [x.get("failure_reason") or "" for x in lines if x.get("outcome") == "failed"]
     discarded = sum(1 for x in lines if x.get("outcome") == "discarded")
-    started = row["status"] not in ("draft", "placed", "discarded")
+    started = row["status"] not in ("draft", "placed", "discarded", "awaiting_approval", "rejected")
     row.update(
         provisioned_count=provisioned,
         failed_count=len(failed),
@@ -61,7 +61,7 @@ def _with_outcome(row: dict[str, Any]) -> dict[str, Any]:
 
 class OrdersList(ReadModel):
     name = "orders_list"
-    version = 2  # 2: each line's outcome, the counts and the outcome in words
+    version = 3  # 2: each line's outcome, the counts and the outcome in words; 3: approvals (credit limits)
     tables = (ORDERS,)
 
     @handles(Order.Drafted)
@@ -84,6 +84,7 @@ class OrdersList(ReadModel):
                 "provisioned_count": 0,
                 "failed_count": 0,
                 "outcome": None,
+                "reason": None,
             },
         )
 
@@ -134,6 +135,14 @@ class OrdersList(ReadModel):
     @handles(Order.Placed)
     def placed(self, e: Order.Placed, rows: Rows) -> None:
         self._status(e, rows, "placed", placed_at=e.at)
+
+    @handles(Order.ApprovalRequested)
+    def approval_requested(self, e: Order.ApprovalRequested, rows: Rows) -> None:
+        self._status(e, rows, "awaiting_approval")
+
+    @handles(Order.ApprovalRefused)
+    def approval_refused(self, e: Order.ApprovalRefused, rows: Rows) -> None:
+        self._status(e, rows, "rejected", reason=e.reason)
 
     @handles(Order.Discarded)
     def discarded(self, e: Order.Discarded, rows: Rows) -> None:
@@ -200,6 +209,7 @@ def item(row: dict[str, Any]) -> dict[str, Any]:
         "provisioned_count": row["provisioned_count"],
         "failed_count": row["failed_count"],
         "outcome": row["outcome"],
+        "reason": row.get("reason"),  # why the reseller rejected it (over the credit limit)
     }
 
 

@@ -24,6 +24,7 @@ from csp.aggregates.subscription import UnusedSeats
 from csp.persistence import Database, eventsourcing_env
 from csp.persistence.signals import position_signal
 from csp.projections import (
+    approvals_list,
     charges_ledger,
     customer_invoices,
     gdap_list,
@@ -40,6 +41,7 @@ from csp.projections import (
     users_list,
     webhooks_list,
 )
+from csp.projections.approvals_list import ApprovalsList
 from csp.projections.audit_chain import AuditChain
 from csp.projections.charges_ledger import ChargesLedger
 from csp.projections.customer_invoices import CustomerInvoices
@@ -98,6 +100,7 @@ def read_models() -> ReadModelGroup:
             NoticesList(),  # notifications and webhooks (issue 16)
             WebhooksList(),
             GdapList(),  # issue 16
+            ApprovalsList(),  # issue 18: credit limits
         ),
     )
 
@@ -254,6 +257,17 @@ class ReadModels:
         after: str | None = None,
     ) -> Page:
         return orders_list.orders(self.view, organization_id, status, limit, offset, after)
+
+    def approvals(self, reseller_id: UUID, status: str | None = None, limit: int = 50, offset: int = 0) -> Page:
+        check_paging(limit, offset)
+        return approvals_list.approvals(self.view, reseller_id, status, limit, offset)
+
+    def approval(self, approval_id: UUID) -> dict[str, Any] | None:
+        return approvals_list.approval(self.view, approval_id)
+
+    def live_subscription_ids(self, organization_id: UUID) -> list[UUID]:
+        """The organization's billed subscriptions, for the credit check when it orders."""
+        return subscriptions_list.live_subscription_ids(self.view, organization_id)
 
     def subscriptions(
         self,

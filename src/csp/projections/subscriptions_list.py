@@ -17,7 +17,16 @@ from csp.aggregates.catalog import Catalog
 from csp.aggregates.pricing import money
 from csp.aggregates.subscription import SUBSCRIPTION_STATUSES, Subscription, is_billed
 from csp.projections.model import ReadModel, handles
-from csp.projections.query import Page, check_choice, check_paging, cursor_of, db_params, in_list, values_of_cursor
+from csp.projections.query import (
+    Page,
+    check_choice,
+    check_paging,
+    cursor_of,
+    db_params,
+    in_list,
+    select_rows,
+    values_of_cursor,
+)
 from csp.projections.rows import Rows
 from csp.projections.sql import ColumnType, Row, Table, cols, like_pattern
 from csp.projections.store import ReadView
@@ -488,3 +497,15 @@ def reseller_subscriptions(view: ReadView, reseller_id: UUID) -> list[Row]:
             [d.to_db("uuid", reseller_id)],
         )
     return _decode(view, found)
+
+
+def live_subscription_ids(view: ReadView, organization_id: UUID) -> list[UUID]:
+    """The organization's subscriptions that are billed now (active or suspended; add-ons
+    included): what a credit check reads, on the command side, to sum their monthly cost."""
+    found = select_rows(
+        view,
+        SUBSCRIPTIONS,
+        '"organization_id" = ? AND "status" IN (?, ?)',
+        [*db_params(view, SUBSCRIPTIONS, organization_id=organization_id), "active", "suspended"],
+    )
+    return [r["id"] for r in found]

@@ -29,6 +29,7 @@ def install(app: FastAPI) -> None:
         account,
         azure,
         billing,
+        credit,
         customer_billing,
         customers,
         gdap,
@@ -51,6 +52,7 @@ def install(app: FastAPI) -> None:
         subscriptions,
         billing,
         customer_billing,
+        credit,  # issue 18: credit limits and approvals
         account,
         passwords,
         licences,

@@ -156,6 +156,7 @@ def _organization(page: Page, org: Any, status_code: int = 200) -> Response:
         can_request_tenant=page.may("tenants.write"),
         can_history=page.may("history.read"),
         can_edit=page.may("organizations.write"),
+        can_set_credit=page.may("credit.write"),
         **agreement_context(page, org),
     )
 

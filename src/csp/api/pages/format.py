@@ -16,6 +16,8 @@ LABELS = {
     "provision_finished": "Provision finished",
     "partially_provisioned": "Partially provisioned",
     "provision_failed": "Provision failed",
+    "awaiting_approval": "Awaiting approval",  # above the customer's credit limit
+    "approved": "Approved",
     # an order line's outcome
     "failed": "Failed",
     "discarded": "Discarded",

@@ -32,7 +32,7 @@ from csp.aggregates.pricing import money
 from csp.aggregates.subscription import Subscription
 from csp.api import access
 from csp.api import schemas as s
-from csp.api.actions import new_line_request
+from csp.api.actions import live_subscriptions, new_line_request
 from csp.api.auth import Caller
 from csp.api.pages.public import catalog_page, offer_page
 from csp.api.pages.web import CART_COOKIE, ORG_COOKIE, Page, page_for
@@ -477,7 +477,12 @@ def place(order_id: UUID, page: PageDep) -> Response:
     caller = page.allow("orders.write")
     found = access.order(page.app, caller, order_id)
     try:
-        placed = page.commands.run(lambda: page.app.place_order(order_id, page.checked("accept_terms"), caller.actor))
+        live = live_subscriptions(page.read_models() if caller.is_customer else None, caller, found.organization_id)
+        placed = page.commands.run(
+            lambda: page.app.place_order(
+                order_id, page.checked("accept_terms"), caller.actor, live_subscription_ids=live
+            )
+        )
     except TermsNotAccepted:
         page.errors["accept_terms"] = "Agree with the Product Terms to place the order."
         return _order_page(page, found, 409, template="terms.html")
@@ -485,6 +490,11 @@ def place(order_id: UUID, page: PageDep) -> Response:
         page.fail(e)
         return _order_page(page, found, 409, template="terms.html")
     page.cookies[CART_COOKIE] = None
+    if placed.status == "awaiting_approval":
+        return page.redirect(
+            f"/orders/{placed.id}",
+            f"Order {placed.number} is above your monthly credit limit: it awaits your reseller's approval.",
+        )
     return page.redirect(
         f"/orders/{placed.id}", f"Order {placed.number} is placed: the licences are being provisioned."
     )

@@ -380,6 +380,7 @@ class Page:
             "org_name": org_name,
             "settings": self.may("settings.read"),
             "customize": self.may("catalog.customize"),
+            "approvals": self.may("approvals.read"),  # orders above a credit limit (issue 18)
             "select_org": self.caller is not None and not self.caller.is_customer,
             "path": self.request.url.path,
         }

@@ -11,7 +11,7 @@ from csp.aggregates.errors import InvalidInput
 from csp.aggregates.order import ChangeLine, Order
 from csp.api import access
 from csp.api import schemas as s
-from csp.api.actions import new_line_request
+from csp.api.actions import live_subscriptions, new_line_request
 from csp.api.auth import Caller
 from csp.api.deps import (
     After,
@@ -163,13 +163,18 @@ def place(
     commands: CommandsDep,
     version: IfMatch,
     response: Response,
+    read: ReadModelsDep,
     body: s.OrderPlace | None = None,
 ) -> s.OrderPublic:
     """Place the cart; the Product Terms must be accepted (409 ``terms_not_accepted``).
-    Provisioning follows at the vendor: 202."""
+    Provisioning follows at the vendor: 202. A customer user's order above its
+    organization's monthly credit limit is ``awaiting_approval`` instead (still 202)."""
     order = access.order(app, caller, order_id)
     accept = body.accept_terms if body is not None else False
-    order = commands.run(lambda: app.place_order(order_id, accept, caller.actor, version), order)
+    live = live_subscriptions(read, caller, order.organization_id)
+    order = commands.run(
+        lambda: app.place_order(order_id, accept, caller.actor, version, live_subscription_ids=live), order
+    )
     return _answer(order, caller, response)
 
 
