@@ -100,7 +100,7 @@ def usage(
     }
 
 
-@router.get("/usage/reconciliation", response_class=PlainTextResponse, responses={200: {"content": CSV}})
+@router.get("/usage/reconciliation", responses={200: {"content": CSV}})
 def reconciliation(
     caller: InvoicesReader, read: ReadModelsDep, period: Annotated[str, Query(max_length=7)]
 ) -> PlainTextResponse:
