@@ -7,41 +7,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
-from csp.bootstrap import System, bootstrap, web_app
+from csp.bootstrap import System, web_app
 from tests.fixtures.api import API, sign_up
-from tests.fixtures.sagas import fast_settings
+from tests.fixtures.sagas import settled
 from tests.support import AZURE_PLAN
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def http_system(store_url: str, tmp_path: Path) -> Iterator[System]:
-    settings = fast_settings(
-        tmp_path, database_url=store_url, test_mode=True, public_url="http://testserver", worker_threads=2
-    )
-    system = bootstrap(settings)
-    assert system.sagas is not None
-    system.projector.start()
-    system.sagas.start_worker(settings.worker_threads)
-    system.sagas.start_relay()
-    try:
-        yield system
-    finally:
-        system.close()
-
-
-def _settle(system: System) -> None:
-    assert system.sagas is not None
-    assert system.sagas.drain(30), "the sagas did not settle"
-    assert system.projector.sync(30), "the read side did not catch up"
 
 
 def test_an_azure_plans_daily_usage_is_shown_invoiced_reconciled_and_watched_by_budgets(http_system: System):
@@ -50,13 +26,13 @@ def test_an_azure_plans_daily_usage_is_shown_invoiced_reconciled_and_watched_by_
     boss = account.boss
     customer = account.customer("Contoso SRL")
     t = boss.ok("POST", f"/organizations/{customer['id']}/tenants", 202, json={"domain": "azcontoso", "mode": "create"})
-    _settle(system)
+    settled(system)
     # given an Azure plan ordered today
     order = boss.ok("POST", f"/organizations/{customer['id']}/orders", 201, json={})
     line = {"offer_id": str(AZURE_PLAN), "tenant_id": t["id"], "quantity": 1}
     boss.ok("POST", f"/orders/{order['id']}/lines", 201, json=line)
     boss.ok("POST", f"/orders/{order['id']}/place", 202, json={"accept_terms": True})
-    _settle(system)
+    settled(system)
     (sub,) = boss.ok("GET", f"/organizations/{customer['id']}/subscriptions")["items"]
     path = f"/azure-plans/{sub['id']}/entitlements"
     # it came with one Azure subscription; another is added with a budget
@@ -71,7 +47,7 @@ def test_an_azure_plans_daily_usage_is_shown_invoiced_reconciled_and_watched_by_
         assert r.json()["error"]["details"]["field"] == field
     dev = boss.ok("POST", path, 201, json={"name": "Dev", "monthly_budget": "20"})
     assert dev["monthly_budget"] == "20.00"
-    _settle(system)
+    settled(system)
     listed = {e["id"]: e for e in boss.ok("GET", path)["items"]}
     assert listed[dev["id"]]["vendor_entitlement_id"]  # created at the vendor
     # when the clock moves to the first of next month (its first day not over yet)
@@ -79,7 +55,7 @@ def test_an_azure_plans_daily_usage_is_shown_invoiced_reconciled_and_watched_by_
     period = f"{now:%Y-%m}"
     first = (now.replace(day=28) + timedelta(days=5)).replace(day=1, hour=0, minute=5, second=0, microsecond=0)
     boss.ok("POST", "/test/clock", json={"now": first.isoformat()})
-    _settle(system)
+    settled(system)
     # then every day of the month since the order has a row per entitlement × meter
     days = (first.date() - now.date()).days
     usage = boss.ok("GET", f"/usage?organization_id={customer['id']}")
@@ -96,7 +72,7 @@ def test_an_azure_plans_daily_usage_is_shown_invoiced_reconciled_and_watched_by_
     # importing again changes nothing
     assert system.sagas is not None
     system.sagas.run_due(first + timedelta(minutes=1))
-    _settle(system)
+    settled(system)
     assert boss.ok("GET", "/usage")["total"] == days * 2 * 3
     # the month's invoice charges it per entitlement × meter, and the reconciliation file sums to it
     (invoice,) = [i for i in boss.ok("GET", "/invoices")["items"] if i["period"] == period]

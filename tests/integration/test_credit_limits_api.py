@@ -5,41 +5,17 @@ one rejected with a reason, which the customer sees on its order."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from csp.bootstrap import System, bootstrap, web_app
+from csp.bootstrap import System, web_app
 from tests.fixtures.api import API, Account, Client, set_settings, sign_up
-from tests.fixtures.sagas import fast_settings
+from tests.fixtures.sagas import settled
 from tests.support import BUSINESS_PREMIUM
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def http_system(store_url: str, tmp_path: Path) -> Iterator[System]:
-    settings = fast_settings(
-        tmp_path, database_url=store_url, test_mode=True, public_url="http://testserver", worker_threads=2
-    )
-    system = bootstrap(settings)
-    assert system.sagas is not None
-    system.projector.start()
-    system.sagas.start_worker(settings.worker_threads)
-    system.sagas.start_relay()
-    try:
-        yield system
-    finally:
-        system.close()
-
-
-def _settle(system: System) -> None:
-    assert system.sagas is not None
-    assert system.sagas.drain(30), "the sagas did not settle"
-    assert system.projector.sync(30), "the read side did not catch up"
 
 
 def _cart(client: Client, organization_id: str, tenant_id: str, quantity: int) -> dict[str, Any]:
@@ -62,7 +38,7 @@ def test_an_order_over_the_limit_waits_for_the_resellers_decision(http_system: S
     set_settings(system, account.reseller_id, customer_self_service=True)
     customer = account.customer()
     t = boss.ok("POST", f"/organizations/{customer['id']}/tenants", 202, json={"domain": "contosocl", "mode": "create"})
-    _settle(system)
+    settled(system)
     tenant = boss.ok("GET", f"/tenants/{t['id']}")
     buyer = account.invite("buyer@contoso.example", "customer_user", customer["id"])
 
@@ -83,7 +59,7 @@ def test_an_order_over_the_limit_waits_for_the_resellers_decision(http_system: S
     assert Decimal(boss.ok("GET", f"/organizations/{customer['id']}")["credit_limit"]) == limit
     placed = buyer.ok("POST", f"/orders/{first['id']}/place", 202, json={"accept_terms": True})
     assert placed["status"] == "placed"  # exactly at the limit
-    _settle(system)
+    settled(system)
     assert buyer.ok("GET", f"/orders/{first['id']}")["status"] == "provision_finished"
     at_vendor = _vendor_orders(system, tenant)
 
@@ -91,7 +67,7 @@ def test_an_order_over_the_limit_waits_for_the_resellers_decision(http_system: S
     waiting = buyer.ok("POST", f"/orders/{over['id']}/place", 202, json={"accept_terms": True})
     assert waiting["status"] == "awaiting_approval"
     assert Decimal(waiting["approval"]["amount"]) == limit + Decimal(over["total"])
-    _settle(system)
+    settled(system)
     assert _vendor_orders(system, tenant) == at_vendor  # nothing sent to the vendor
     listed = buyer.ok("GET", f"/organizations/{customer['id']}/orders")["items"]
     assert {o["id"]: o["status"] for o in listed}[over["id"]] == "awaiting_approval"
@@ -111,7 +87,7 @@ def test_an_order_over_the_limit_waits_for_the_resellers_decision(http_system: S
     assert decided["decided_by"]
     assert decided["decided_at"]
     assert boss.post(f"{API}/approvals/{approval['id']}/approve").status_code == 409  # deciding twice
-    _settle(system)
+    settled(system)
     assert buyer.ok("GET", f"/orders/{over['id']}")["status"] == "provision_finished"
     assert _vendor_orders(system, tenant) == at_vendor + 1
 
@@ -129,7 +105,7 @@ def test_an_order_over_the_limit_waits_for_the_resellers_decision(http_system: S
     assert seen["approval"]["reason"] == "Budget frozen until March"
     row = {o["id"]: o for o in buyer.ok("GET", f"/organizations/{customer['id']}/orders")["items"]}[again["id"]]
     assert (row["status"], row["reason"]) == ("rejected", "Budget frozen until March")
-    _settle(system)
+    settled(system)
     assert _vendor_orders(system, tenant) == at_vendor + 1
     # cleared with null: no limit any more
     cleared = boss.ok("PUT", f"/organizations/{customer['id']}/credit-limit", json={"monthly_limit": None})
