@@ -50,3 +50,27 @@ def test_a_pooled_fold_gives_the_charges_of_one_process_on_postgres(postgres_dsn
 
     with postgres_schema(postgres_dsn) as schema:
         _charges_both_ways(eventsourcing_env(parse_database_url(f"{postgres_dsn}?schema={schema}")), monkeypatch)
+
+
+def test_the_events_a_fold_reads_as_ticks_give_the_charges_of_the_events_decoded(tmp_path: Path):
+    """A billing run hands the ledger the events it only advances to (licence syncs, windows
+    closing…) as their time alone: the charges are those of the whole events, decoded."""
+    from csp.aggregates.billing import LEDGER_IGNORES, charges_until
+    from csp.persistence import eventsourcing_env, parse_database_url, select_histories
+
+    clock = SettableClock(START)
+    app = CspApplication(env=eventsourcing_env(parse_database_url(f"sqlite:///{tmp_path / 'csp.db'}")), clock=clock)
+    try:
+        generate(app, clock, 3000, seed=5)
+        ids = [sid for sid, _ in app.subscriptions_by_reseller()]
+        end = datetime(2026, 4, 1, tzinfo=UTC)
+        histories = select_histories(app.recorder, ids)
+        ticks = sum(1 for events in histories.values() for e in events if e.topic in LEDGER_IGNORES)
+        assert ticks > 10
+        decoded = []
+        for sid in ids:
+            decoded += charges_until(sid, [app.mapper.to_domain_event(e) for e in histories.get(sid, ())], end)
+        assert len(decoded) > 100
+        assert billing_module.fold_charges(app, ids, end) == decoded
+    finally:
+        app.close()

@@ -384,3 +384,24 @@ def test_an_addon_the_vendor_refused_to_create_is_given_back_whole(world28: Worl
         ("period", "03-21", 2, Decimal("6.30"), 16, Decimal("6.50")),
         ("reversal", "03-22", -2, Decimal("6.30"), 0, Decimal("-6.50")),
     ]
+
+
+def test_an_event_the_ledger_only_advances_to_is_read_as_its_time_alone(world: World):
+    """A billing run hands the ledger a licence sync (one of ``LEDGER_IGNORES``) as a
+    ``Tick`` of its time, undecoded: the charges are those of the whole events — even when
+    the next event is dated before it, and the advance to its time changed the outcome."""
+    from csp.aggregates.billing import LEDGER_IGNORES, Tick
+    from csp.application.billing import _ledger_event
+
+    sub = world.buy(3)
+    s = world.sub(sub.id)
+    s.sync_assigned(2, actor=ACTOR, at=at(3, 10))  # dated after the 5 March period start…
+    s.change_quantity(5, actor=ACTOR, at=at(2, 20))  # …and recorded before this earlier change
+    world.app.save(s)
+    stored = list(world.app.recorder.select_events(sub.id))
+    read = [_ledger_event(world.app.mapper, e) for e in stored]
+    assert sum(isinstance(e, Tick) for e in read) == sum(e.topic in LEDGER_IGNORES for e in stored) >= 1
+    decoded = charges_until(sub.id, [world.app.mapper.to_domain_event(e) for e in stored], at(4, 1))
+    assert charges_until(sub.id, read, at(4, 1)) == decoded
+    skipped = [world.app.mapper.to_domain_event(e) for e in stored if e.topic not in LEDGER_IGNORES]
+    assert charges_until(sub.id, skipped, at(4, 1)) != decoded  # (leaving it out would not do)

@@ -145,6 +145,8 @@ def _taxed(lines: Iterable[CustomerInvoiceLine], decision: TaxDecision | None) -
 
 
 class CustomerInvoice(CspAggregate):
+    cache_when_saved = False
+
     class Drafted(CspAggregate.Created):
         reseller_id: UUID
         organization_id: UUID
