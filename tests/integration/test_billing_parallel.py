@@ -1,55 +1,93 @@
-"""A big billing run folds its subscriptions' histories in a pool of processes: the
-charges are the same, in the same order, as folded in one process (SQLite file and
-PostgreSQL; the in-memory stores never leave the process)."""
+"""A big billing run bills its resellers in a pool of processes: the invoices and the
+customers' drafts are those one process issues from a copy of the same store (SQLite file
+and PostgreSQL; the in-memory stores never leave the process)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from bench.generate import START, generate
 
+from csp.aggregates.customer_invoice import CustomerInvoice, customer_invoice_id_for
 from csp.application import CspApplication
 from csp.application import billing as billing_module
 from csp.clock import SettableClock
 from tests.support import postgres_schema
 
 
-def _charges_both_ways(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def _generated(env: dict[str, str]) -> None:
     clock = SettableClock(START)
     app = CspApplication(env=env, clock=clock)
     try:
         generate(app, clock, 3000, seed=3)
-        ids = [sid for sid, _ in app.subscriptions_by_reseller()]
-        assert len(ids) > 40
-        batches = [ids[i : i + 10] for i in range(0, len(ids), 10)]
-        end = datetime(2026, 4, 1, tzinfo=UTC)
-        monkeypatch.setattr(billing_module, "PARALLEL_FROM_BATCHES", 10**9)
-        assert billing_module._fold_processes(len(batches), app.env) == 1
-        alone = list(app._fold_batches(batches, end))
-        monkeypatch.setattr(billing_module, "PARALLEL_FROM_BATCHES", 2)
-        assert billing_module._fold_processes(len(batches), app.env) == min(len(os.sched_getaffinity(0)), len(batches))
-        pooled = list(app._fold_batches(batches, end))
-        assert sum(len(c) for c in alone) > 100
-        assert pooled == alone
     finally:
         app.close()
 
 
-def test_a_pooled_fold_gives_the_charges_of_one_process_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def _billed(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, parallel_from: int) -> list[object]:
+    """March billed, in one process or in a pool: the invoices and the customers' drafts."""
+    monkeypatch.setattr(billing_module, "PARALLEL_FROM_BATCHES", parallel_from)
+    app = CspApplication(env=env, clock=SettableClock(datetime(2026, 4, 1, 0, 5, tzinfo=UTC)))
+    try:
+        pooled = min(len(os.sched_getaffinity(0)), 8) if parallel_from <= 1 else 1
+        assert billing_module._fold_processes(8, app.env) == pooled
+        invoices = app.run_billing("2026-03")
+        assert len(invoices) > 2
+        assert sum(len(i.lines) for i in invoices) > 40
+        out: list[object] = [(i.id, i.number, i.total, i.lines) for i in invoices]
+        for i in invoices:
+            for org_id in sorted({line.organization_id for line in i.lines} - {i.reseller_id}, key=str):
+                d = app.find(CustomerInvoice, customer_invoice_id_for(i.reseller_id, org_id, "2026-03"), "draft")
+                if d is not None:
+                    out.append((d.id, d.organization_id, d.lines))
+        assert len(out) > len(invoices)
+        return out
+    finally:
+        app.close()
+
+
+def test_a_pooled_run_issues_the_invoices_of_one_process_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from csp.persistence import eventsourcing_env, parse_database_url
 
-    _charges_both_ways(eventsourcing_env(parse_database_url(f"sqlite:///{tmp_path / 'csp.db'}")), monkeypatch)
+    def env(name: str) -> dict[str, str]:
+        return eventsourcing_env(parse_database_url(f"sqlite:///{tmp_path / name}"))
+
+    _generated(env("a.db"))
+    shutil.copy(tmp_path / "a.db", tmp_path / "b.db")
+    assert _billed(env("b.db"), monkeypatch, 1) == _billed(env("a.db"), monkeypatch, 10**9)
 
 
 @pytest.mark.postgres
-def test_a_pooled_fold_gives_the_charges_of_one_process_on_postgres(postgres_dsn: str, monkeypatch: pytest.MonkeyPatch):
+def test_a_pooled_run_issues_the_invoices_of_one_process_on_postgres(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+):
+    import psycopg
+
     from csp.persistence import eventsourcing_env, parse_database_url
 
-    with postgres_schema(postgres_dsn) as schema:
-        _charges_both_ways(eventsourcing_env(parse_database_url(f"{postgres_dsn}?schema={schema}")), monkeypatch)
+    with postgres_schema(postgres_dsn) as a, postgres_schema(postgres_dsn) as b:
+        env_a = eventsourcing_env(parse_database_url(f"{postgres_dsn}?schema={a}"))
+        env_b = eventsourcing_env(parse_database_url(f"{postgres_dsn}?schema={b}"))
+        _generated(env_a)
+        CspApplication(env=env_b).close()  # its tables, then a's rows copied into them
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (a,))]
+            for t in tables:
+                conn.execute(f'INSERT INTO "{b}"."{t}" OVERRIDING SYSTEM VALUE SELECT * FROM "{a}"."{t}"')
+                seq = conn.execute(
+                    "SELECT pg_get_serial_sequence(format('%%I.%%I', table_schema, table_name), column_name)"
+                    " FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+                    " AND column_name = 'notification_id'",
+                    (b, t),
+                )
+                row = seq.fetchone()
+                if row is not None and row[0] is not None:
+                    conn.execute(f'SELECT setval(%s, (SELECT max(notification_id) FROM "{b}"."{t}"))', (row[0],))
+        assert _billed(env_b, monkeypatch, 1) == _billed(env_a, monkeypatch, 10**9)
 
 
 def test_the_events_a_fold_reads_as_ticks_give_the_charges_of_the_events_decoded(tmp_path: Path):

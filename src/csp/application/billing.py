@@ -18,6 +18,7 @@ import json
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -97,15 +98,36 @@ def _fold_processes(batches: int, env: dict[str, str] | object) -> int:
 _worker_app: CspApplicationBase | None = None
 
 
-def _fold_in_worker(job: tuple[dict[str, str], list[UUID], datetime]) -> list[Charge]:
-    """One batch, in a process of the pool (its own application on the same store, opened once)."""
+def _app_in_worker(env: dict[str, str]) -> CspApplicationBase:
+    """This pool process's application on the same store (opened once per process)."""
     global _worker_app
-    env, ids, end = job
     if _worker_app is None:
         from csp.application import CspApplication
 
         _worker_app = CspApplication(env=env)
-    return fold_charges(_worker_app, ids, end)
+    return _worker_app
+
+
+def _bill_in_worker(job: tuple[dict[str, str], BillingJob]) -> tuple[Invoice | None, int | None]:
+    """One reseller's month, in a process of the pool: its invoice (or None) and the
+    notification id of the save (for the caller's read-your-writes)."""
+    env, billing_job = job
+    app = _app_in_worker(env)
+    assert isinstance(app, BillingCommands)
+    app.forget_last_notification_id()
+    return app.bill_reseller(billing_job), app.last_notification_id()
+
+
+@dataclass(frozen=True)
+class BillingJob:
+    """One reseller's month to bill: its subscriptions, at ``now`` (the caller's clock)."""
+
+    reseller_id: UUID
+    subscription_ids: list[UUID]
+    period: str
+    end: datetime
+    now: datetime
+    actor: Actor
 
 
 def _stored_charge_ids(stored: list[StoredEvent]) -> set[UUID]:
@@ -137,43 +159,52 @@ class BillingCommands(CspApplicationBase):
                 f"{period} is invoiced from {end:%Y-%m-%d} 00:00 UTC; it is {now:%Y-%m-%d %H:%M} UTC now",
                 period=period,
             )
-        due: dict[UUID, list[Charge]] = defaultdict(list)
         billed: dict[UUID, bool] = {}
-        todo: list[UUID] = []
+        todo: dict[UUID, list[UUID]] = defaultdict(list)
         for subscription_id, reseller_id in self.subscriptions_by_reseller():
             if reseller_id not in billed:
                 billed[reseller_id] = self.exists(invoice_id_for(reseller_id, period))
             if not billed[reseller_id]:  # a reseller's month invoiced already: nothing to fold
-                todo.append(subscription_id)
-        batches = [todo[i : i + _HISTORY_BATCH] for i in range(0, len(todo), _HISTORY_BATCH)]
-        for charges in self._fold_batches(batches, end):
-            for charge in charges:
-                due[charge.reseller_id].append(charge)
-        issued: list[Invoice] = []
-        rates = self.find(ExchangeRates, EXCHANGE_RATES_ID, "exchange rates", readonly=True) if due else None
-        for reseller_id in sorted(due, key=str):
-            charges = due[reseller_id]
-            issue = functools.partial(self._issue_invoice, reseller_id, period, charges, actor, rates)
-            invoice = self.retrying(functools.partial(self._in_unit_of_work, issue))
-            if invoice is not None:
-                issued.append(invoice)
-        return issued
+                todo[reseller_id].append(subscription_id)
+        jobs = [BillingJob(r, todo[r], period, end, now, actor) for r in sorted(todo, key=str)]
+        return [invoice for invoice in self._bill(jobs) if invoice is not None]
 
-    def _fold_batches(self, batches: list[list[UUID]], end: datetime) -> Iterator[list[Charge]]:
-        """Each batch's charges, in order: folded here, or, for a big run on a store other
-        processes can open, in a pool of processes (one per core: decoding and folding the
-        histories is most of a run's CPU)."""
-        processes = _fold_processes(len(batches), self.env)
-        if processes <= 1:
-            for ids in batches:
-                yield fold_charges(self, ids, end)
+    def _bill(self, jobs: list[BillingJob]) -> Iterator[Invoice | None]:
+        """Each reseller's invoice (or None), in the jobs' order: billed here, or, for a big
+        run on a store other processes can open, in a pool of processes (one per core:
+        decoding and folding the histories, then writing the invoices, is all CPU), each
+        process billing whole resellers, the biggest first."""
+        batches = sum(-(-len(j.subscription_ids) // _HISTORY_BATCH) for j in jobs)
+        processes = _fold_processes(batches, self.env)
+        if processes <= 1 or len(jobs) < 2:
+            for job in jobs:
+                yield self.bill_reseller(job)
             return
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         env = {**self.env, "CREATE_TABLE": "no"}
-        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-            yield from pool.map(_fold_in_worker, [(env, ids, end) for ids in batches])
+        order = sorted(range(len(jobs)), key=lambda k: -len(jobs[k].subscription_ids))
+        with ProcessPoolExecutor(min(processes, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            done = dict(zip(order, pool.map(_bill_in_worker, [(env, jobs[k]) for k in order]), strict=True))
+        positions = [position for _, position in done.values() if position is not None]
+        if positions:  # what the pool saved, for this thread's read-your-writes
+            self._local.last_notification_id = max(positions)
+        for k in range(len(jobs)):
+            yield done[k][0]
+
+    def bill_reseller(self, job: BillingJob) -> Invoice | None:
+        """One reseller's invoice of ``job.period`` and its customers' drafts (None: nothing
+        to invoice, or invoiced already)."""
+        charges: list[Charge] = []
+        ids = job.subscription_ids
+        for i in range(0, len(ids), _HISTORY_BATCH):
+            charges += fold_charges(self, ids[i : i + _HISTORY_BATCH], job.end)
+        if not charges:
+            return None
+        rates = self.find(ExchangeRates, EXCHANGE_RATES_ID, "exchange rates", readonly=True)
+        issue = functools.partial(self._issue_invoice, job.reseller_id, job.period, charges, job.actor, rates, job.now)
+        return self.retrying(functools.partial(self._in_unit_of_work, issue))
 
     def run_due_billing(self, since: datetime, actor: Actor = SYSTEM_BILLING) -> list[Invoice]:
         """Bill every month that ended after ``since`` and by now, oldest first (for the
@@ -233,7 +264,8 @@ class BillingCommands(CspApplicationBase):
         period: str,
         charges: list[Charge],
         actor: Actor,
-        rates: ExchangeRates | None = None,
+        rates: ExchangeRates | None,
+        now: datetime,
     ) -> Invoice | None:
         if self.exists(invoice_id_for(reseller_id, period)):
             return None
@@ -243,7 +275,6 @@ class BillingCommands(CspApplicationBase):
         lines = lines_from_charges(c for c in new if c.amount != 0)
         if not lines:
             return None
-        now = self.now()
         book_id = invoice_book_id_for(reseller_id)
         if self.exists(book_id):
             book = self.load(InvoiceBook, book_id, "invoice book")
