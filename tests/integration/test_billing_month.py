@@ -186,8 +186,7 @@ def test_a_month_of_changes_is_invoiced_to_the_reseller_and_each_customer_cent_b
             assert boss.ok("GET", f"/subscriptions/{basic}")["status"] == "transitioned"
         elif day == 18:  # Fabrikam's is suspended: still billed, its quantity frozen
             boss.ok("POST", f"/subscriptions/{fab_premium}/suspend")
-            r = boss.post(f"{API}/subscriptions/{fab_premium}/quantity", json={"quantity": 6})
-            assert r.status_code == 409, r.text
+            _refused(boss, f"/subscriptions/{fab_premium}/quantity", {"quantity": 6}, "subscription_suspended")
         elif day == 20:  # every Premium seat is now outside its window: no immediate reduction
             _refused(boss, f"/subscriptions/{premium}/quantity", {"quantity": 3}, "outside_cancellation_window")
             # ... only one at the renewal, which charges nothing now
@@ -283,6 +282,12 @@ def test_a_month_of_changes_is_invoiced_to_the_reseller_and_each_customer_cent_b
         Decimal(x["amount"]) for x in invoice["lines"] if x["subscription_id"] == azure
     )
     assert sum(Decimal(x["CustomerPrice"]) for x in rows) == sum(c for _, c, _, _ in usage_lines.values())
+    # ... as do the month's usage totals, and the invoice as CSV sums to its total
+    month = boss.ok("GET", f"/usage?organization_id={contoso['id']}&from=2027-04-01&to=2027-04-30&limit=200")
+    assert (month["total"], Decimal(month["partner_cost"])) == (len(rows), usage_total)
+    r = boss.get(f"{API}/invoices/{listed['id']}?format=csv")
+    assert r.status_code == 200, r.text
+    assert sum(Decimal(x["amount"]) for x in csv.DictReader(io.StringIO(r.text))) == Decimal(invoice["total"])
 
     # and each customer's draft: the same lines at its prices, taxed per line
     c_draft = _draft(boss, contoso["id"])
@@ -310,6 +315,10 @@ def test_a_month_of_changes_is_invoiced_to_the_reseller_and_each_customer_cent_b
     assert Decimal(c_draft["tax"]) == sum(Decimal(x["tax"]) for x in c_draft["lines"])
     assert Decimal(c_draft["gross"]) == Decimal(c_draft["net"]) + Decimal(c_draft["tax"])
     assert Decimal(c_draft["gross"]) == sum(Decimal(x["gross"]) for x in c_draft["lines"])
+
+    # the list shows the same totals as the invoice
+    (row,) = boss.ok("GET", f"/customer-invoices?organization_id={contoso['id']}&period={PERIOD}")["items"]
+    assert (row["net"], row["tax"], row["gross"]) == (c_draft["net"], c_draft["tax"], c_draft["gross"])
 
     f_draft = _draft(boss, fabrikam["id"])  # reverse charge: 0 % on every line
     assert f_draft["tax_kind"] == "reverse_charge"
