@@ -1,6 +1,6 @@
 """Issue 18's acceptance scenario, over HTTP on SQLite and PostgreSQL: one reseller, two
 customers (Contoso in Romania like the reseller: standard VAT; Fabrikam, a German business
-with a VAT number: reverse charge), and April 2027 lived day by day on the test clock — an
+with a VAT number: reverse charge), and next year's April lived day by day on the test clock — an
 upgrade mid-month, seats added and removed inside their cancellation window, a reduction
 outside it refused, a suspension, a trial converted to paid, and an Azure plan whose daily
 rated usage is imported as the clock moves. The billing run on 1 May then gives the
@@ -36,7 +36,9 @@ from tests.unit.test_transitions import BUSINESS_STANDARD
 
 pytestmark = pytest.mark.postgres
 
-PERIOD = "2027-04"
+# April of next year: the test clock only moves forward from today (any April has 30 days)
+YEAR = datetime.now(UTC).year + 1
+PERIOD = f"{YEAR}-04"
 DAYS = 30  # April: every subscription here starts on 1 April, so its first period is the month
 BASIC, STANDARD, PREMIUM = Decimal("4.70"), Decimal("9.83"), Decimal("14.16")  # annual term, a licence a month
 RO_VAT = Decimal("21")
@@ -57,7 +59,7 @@ def part(unit: Decimal, seats: int, days: int) -> Decimal:
 
 
 def on(day: int, hour: int = 9) -> datetime:
-    return datetime(2027, 4, day, hour, 0, tzinfo=UTC)
+    return datetime(YEAR, 4, day, hour, 0, tzinfo=UTC)
 
 
 def _set_clock(client: Client, at: datetime) -> None:
@@ -109,7 +111,7 @@ def test_a_month_of_changes_is_invoiced_to_the_reseller_and_each_customer_cent_b
     account: Account = sign_up(web_app(system), system)
     boss = account.boss
     # given, on 31 March: the tax settings, two customers and a tenant each
-    _set_clock(boss, datetime(2027, 3, 31, 9, 0, tzinfo=UTC))
+    _set_clock(boss, datetime(YEAR, 3, 31, 9, 0, tzinfo=UTC))
     boss.ok(
         "PUT",
         "/settings/tax",
@@ -194,7 +196,7 @@ def test_a_month_of_changes_is_invoiced_to_the_reseller_and_each_customer_cent_b
             assert scheduled["purchased"] == 4
         settled(system)
     # and April is billed at 00:00 on 1 May (the last day's usage imported first)
-    _set_clock(boss, datetime(2027, 5, 1, 0, 5, tzinfo=UTC))
+    _set_clock(boss, datetime(YEAR, 5, 1, 0, 5, tzinfo=UTC))
     settled(system)
 
     # then the reseller's invoice, line by line, at partner prices
@@ -204,8 +206,8 @@ def test_a_month_of_changes_is_invoiced_to_the_reseller_and_each_customer_cent_b
     assert default_vendor
     assert dev_vendor
     usage = {
-        "Azure subscription 1": _usage_rows(default_vendor, date(2027, 4, 1), date(2027, 4, 30)),
-        "Dev": _usage_rows(dev_vendor, date(2027, 4, 10), date(2027, 4, 30)),
+        "Azure subscription 1": _usage_rows(default_vendor, date(YEAR, 4, 1), date(YEAR, 4, 30)),
+        "Dev": _usage_rows(dev_vendor, date(YEAR, 4, 10), date(YEAR, 4, 30)),
     }
     # per entitlement × meter: (partner cost, customer price, quantity, days)
     usage_lines: dict[tuple[str, str], tuple[Decimal, Decimal, Decimal, int]] = {}
@@ -283,7 +285,7 @@ def test_a_month_of_changes_is_invoiced_to_the_reseller_and_each_customer_cent_b
     )
     assert sum(Decimal(x["CustomerPrice"]) for x in rows) == sum(c for _, c, _, _ in usage_lines.values())
     # ... as do the month's usage totals, and the invoice as CSV sums to its total
-    month = boss.ok("GET", f"/usage?organization_id={contoso['id']}&from=2027-04-01&to=2027-04-30&limit=200")
+    month = boss.ok("GET", f"/usage?organization_id={contoso['id']}&from={PERIOD}-01&to={PERIOD}-30&limit=200")
     assert (month["total"], Decimal(month["partner_cost"])) == (len(rows), usage_total)
     r = boss.get(f"{API}/invoices/{listed['id']}?format=csv")
     assert r.status_code == 200, r.text
@@ -331,7 +333,7 @@ def test_a_month_of_changes_is_invoiced_to_the_reseller_and_each_customer_cent_b
 
     # when Contoso's invoice is issued, then corrected by a credit note
     issued = boss.ok("POST", f"/customer-invoices/{c_draft['id']}/issue")
-    assert issued["number"] == "INV-2027-000001"
+    assert issued["number"] == f"INV-{YEAR}-000001"
     before = boss.ok("GET", f"/customer-invoices/{c_draft['id']}")
     before_csv = boss.get(f"{API}/customer-invoices/{c_draft['id']}?format=csv").text
     note = boss.ok(
@@ -343,14 +345,14 @@ def test_a_month_of_changes_is_invoiced_to_the_reseller_and_each_customer_cent_b
     # then the note references the invoice, at its rate: 2 × 5.17 = 10.34, 21 % = 2.17
     assert (note["invoice_id"], note["invoice_number"], note["number"]) == (
         c_draft["id"],
-        "INV-2027-000001",
-        "CN-2027-000001",
+        f"INV-{YEAR}-000001",
+        f"CN-{YEAR}-000001",
     )
     assert (note["net"], note["tax"], note["gross"]) == ("-10.34", "-2.17", "-12.51")
     # and the invoice is as it was: every field the same, the note only listed beside it
     settled(system)
     after = boss.ok("GET", f"/customer-invoices/{c_draft['id']}")
-    assert [n["number"] for n in after.pop("credit_notes")] == ["CN-2027-000001"]
+    assert [n["number"] for n in after.pop("credit_notes")] == [f"CN-{YEAR}-000001"]
     assert before.pop("credit_notes") == []
     assert after == before
     assert boss.get(f"{API}/customer-invoices/{c_draft['id']}?format=csv").text == before_csv
