@@ -284,6 +284,16 @@ def test_a_month_of_changes_is_invoiced_to_the_reseller_and_each_customer_cent_b
         Decimal(x["amount"]) for x in invoice["lines"] if x["subscription_id"] == azure
     )
     assert sum(Decimal(x["CustomerPrice"]) for x in rows) == sum(c for _, c, _, _ in usage_lines.values())
+    reconciled: dict[tuple[str, str], tuple[Decimal, set[str]]] = {}
+    for x in rows:  # each line's quantity and days are the file's, days rated 0.00 included
+        q, days = reconciled.get((x["EntitlementDescription"], x["MeterName"]), (Decimal(0), set()))
+        reconciled[(x["EntitlementDescription"], x["MeterName"])] = (
+            q + Decimal(x["Quantity"]),
+            days | {x["UsageDate"]},
+        )
+    assert {k: (q, len(days)) for k, (q, days) in reconciled.items()} == {
+        k: (q, n) for k, (_, q, n) in got_usage.items()
+    }
     # ... as do the month's usage totals, and the invoice as CSV sums to its total
     month = boss.ok("GET", f"/usage?organization_id={contoso['id']}&from={PERIOD}-01&to={PERIOD}-30&limit=200")
     assert (month["total"], Decimal(month["partner_cost"])) == (len(rows), usage_total)
