@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from csp.aggregates.azure import MeterReading, rate, thresholds_crossed
+from csp.aggregates.customer_invoice import customer_invoice_id_for
 from csp.aggregates.errors import InvalidInput
 from csp.aggregates.subscription import Subscription
 from csp.clock import SettableClock
@@ -99,3 +100,26 @@ def test_the_months_usage_is_one_invoice_line_per_entitlement_and_meter(world: W
     (jan,) = world.app.run_billing("2026-01")
     assert [(line.days, line.amount) for line in jan.lines] == [(2, D("2.02")), (2, D("2.02"))]
     assert {line.description.split(" · ")[-2] for line in jan.lines} == {"Production", "Dev"}
+
+
+def test_a_day_whose_usage_rounds_to_nothing_still_counts_in_the_lines_quantity_and_days(world: World):
+    # found by the month scenario (tests/integration/test_billing_month.py): 0.0309 GB of
+    # bandwidth (0.0027 EUR → 0.00) was left out of the line, which then disagreed with the
+    # reconciliation file's quantity and days
+    azure, ent = _plan(world)
+    world.clock.set(datetime(2026, 1, 9, 1, tzinfo=UTC))
+
+    def bandwidth(gb: str) -> MeterReading:
+        return MeterReading("Bandwidth GB", "Bandwidth", "1 GB", D(gb), D("0.0870"))
+
+    world.app.record_daily_usage(azure.id, "2026-01-05", {ent.id: [bandwidth("10.5")]}, ACTOR)  # 0.9135 → 0.91
+    world.app.record_daily_usage(azure.id, "2026-01-06", {ent.id: [bandwidth("0.0309")]}, ACTOR)  # 0.0027 → 0.00
+    world.clock.set(datetime(2026, 2, 1, 0, 5, tzinfo=UTC))
+    (jan,) = world.app.run_billing("2026-01")
+    (line,) = jan.lines
+    assert (line.quantity, line.days, line.amount) == (D("10.5309"), 2, D("0.91"))
+    assert line.description.endswith("Bandwidth GB, usage on 2 day(s)")
+    # the customer's draft too (1.05 × 0.91 = 0.9555 → 0.96; the zero day 0.00)
+    draft = world.app.customer_invoice(customer_invoice_id_for(world.reseller.id, world.customer.id, "2026-01"))
+    (cline,) = draft.lines
+    assert (cline.quantity, cline.days, cline.net) == (D("10.5309"), 2, D("0.96"))

@@ -432,8 +432,9 @@ class SubscriptionLedger:
                 entitlement_id=e.entitlement_id,
                 customer_amount=r.customer_price,
             )
+            # every rated row, one that rounds to 0.00 too: the invoice line's quantity and
+            # days are then the month's, as the reconciliation file has them
             for n, r in enumerate(e.rows)
-            if r.partner_cost != 0 or r.customer_price != 0
         ]
 
     def _usage(self, e: Subscription.UsageReported) -> list[Charge]:

@@ -271,8 +271,9 @@ class BillingCommands(CspApplicationBase):
             return None
         billed = self.invoiced_charge_ids(reseller_id)
         new = [c for c in charges if c.id not in billed]
-        # A charge only the customer pays for (a free partner price) is not on the reseller's invoice.
-        lines = lines_from_charges(c for c in new if c.amount != 0)
+        # A charge only the customer pays for (a free partner price) is not on the reseller's
+        # invoice; a usage row rated 0.00 is (its quantity and day belong to its meter's line).
+        lines = lines_from_charges(c for c in new if c.amount != 0 or c.kind == "usage")
         if not lines:
             return None
         book_id = invoice_book_id_for(reseller_id)

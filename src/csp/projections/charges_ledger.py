@@ -60,9 +60,9 @@ def charge_row(c: Charge) -> Row:
 
 class ChargesLedger(ReadModel):
     name = "charges_ledger"
-    version = (
-        3  # 2: add-ons on their base's billing dates, every part period pro rata by day; 3: customer prices in the fold
-    )
+    # 2: add-ons on their base's billing dates, every part period pro rata by day; 3: customer
+    # prices in the fold; 4: usage rows rated 0.00 are charges too (of nothing)
+    version = 4
     tables = (BILLING_STATE, CHARGES)
     cost = 8  # the billing fold of every subscription event: half a rebuild's work
 
