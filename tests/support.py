@@ -20,6 +20,7 @@ from csp.aggregates.subscription import Subscription
 from csp.aggregates.tenant import Tenant
 from csp.application import CspApplication, NewLineRequest
 from csp.application.catalog import offer_id_for
+from csp.application.sealing import SecretBox, new_key, parse_key
 from csp.clock import SettableClock
 
 ACTOR = "user:00000000-0000-4000-8000-000000000001"
@@ -119,7 +120,8 @@ AGREEMENT = latest_agreement_version()
 
 
 def memory_app(clock: SettableClock) -> CspApplication:
-    return CspApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
+    secrets = SecretBox(parse_key(new_key()))
+    return CspApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock, secrets=secrets)
 
 
 def postgres_url() -> str:

@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Literal
 from eventsourcing.persistence import PersistenceError
 
 from csp.application import CspApplication
+from csp.application.sealing import SecretBox
 from csp.clock import Clock, StoredOffsetClock, SystemClock
 from csp.errors import StartupError
+from csp.keys import SecretKey, load_secret_key
 from csp.persistence import Database, eventsourcing_env, is_transient_startup_error, parse_database_url, schema_lock
 from csp.settings import Settings
 
@@ -72,6 +74,7 @@ class System:
     projector: Projector | None = None
     sagas: Sagas | None = None
     mailer: Mailer | None = None
+    secret_key: SecretKey | None = None  # where the key sealing webhook secrets came from
 
     def close(self) -> None:
         self.resources.close()
@@ -105,9 +108,9 @@ def check_database(db: Database) -> None:
         raise StartupError(f"cannot connect to {db.describe()}: {reason}") from None
 
 
-def open_application(db: Database, clock: Clock) -> CspApplication:
+def open_application(db: Database, clock: Clock, secrets: SecretBox | None = None) -> CspApplication:
     try:
-        return CspApplication(env=eventsourcing_env(db), clock=clock)
+        return CspApplication(env=eventsourcing_env(db), clock=clock, secrets=secrets)
     except PersistenceError as e:
         raise StartupError(f"cannot open the event store on {db.describe()}: {e}") from None
 
@@ -166,7 +169,8 @@ def _bootstrap_once(settings: Settings, clock: Clock | None, *, load_catalog: bo
     resources = ExitStack()
     with schema_lock(db):
         clock = clock or build_clock(settings, db)
-        app = open_application(db, clock)
+        key = load_secret_key(settings, is_postgres=not db.is_sqlite)
+        app = open_application(db, clock, key.box)
         try:
             read, projector = _read_side(settings, db, app, resources) if with_read else (None, None)
             mailer, sagas = _sagas(settings, db, app, clock, resources) if with_sagas else (None, None)
@@ -174,7 +178,18 @@ def _bootstrap_once(settings: Settings, clock: Clock | None, *, load_catalog: bo
             resources.close()
             app.close()
             raise
-    system = System(settings, db, app, clock, resources, read=read, projector=projector, sagas=sagas, mailer=mailer)
+    system = System(
+        settings,
+        db,
+        app,
+        clock,
+        resources,
+        read=read,
+        projector=projector,
+        sagas=sagas,
+        mailer=mailer,
+        secret_key=key,
+    )
     if load_catalog:
         try:
             app.ensure_catalog()

@@ -168,6 +168,16 @@ class Settings(BaseSettings):
         default=120, ge=0, description="tolerance on the ID token's times (exp, nbf, iat)"
     )
 
+    # --- secrets at rest (csp.keys) ---
+    secret_key: str = Field(
+        default="",
+        description="base64 of 32 bytes (csp secret-key makes one): the AES-GCM key sealing webhook secrets in the "
+        "event store; empty: the key file",
+    )
+    secret_key_file: str = Field(
+        default="", description="where the key lives without CSP_SECRET_KEY (default: <data_dir>/secret.key, made 0600)"
+    )
+
     # --- email (csp.mail) ---
     mail_from: str = Field(default="CSP platform <noreply@csp.localhost>", description="sender of every email")
 

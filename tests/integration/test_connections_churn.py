@@ -46,11 +46,11 @@ def test_start_up_backs_off_and_retries_a_schema_race(
     real = bootstrap_module.open_application
     failures = iter(["tuple concurrently updated", "sorry, too many clients already"])
 
-    def flaky(db, clock):  # type: ignore[no-untyped-def]
+    def flaky(db, clock, secrets):  # type: ignore[no-untyped-def]
         reason = next(failures, None)
         if reason is not None:
             raise PersistenceError(reason)
-        return real(db, clock)
+        return real(db, clock, secrets)
 
     monkeypatch.setattr(bootstrap_module, "open_application", flaky)
     monkeypatch.setattr(bootstrap_module, "STARTUP_BACKOFF_SECONDS", 0.01)
@@ -69,7 +69,7 @@ def test_start_up_backs_off_and_retries_a_schema_race(
 def test_start_up_gives_up_after_its_attempts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from csp.errors import StartupError
 
-    def always(db, clock):  # type: ignore[no-untyped-def]
+    def always(db, clock, secrets):  # type: ignore[no-untyped-def]
         raise PersistenceError("tuple concurrently updated")
 
     monkeypatch.setattr(bootstrap_module, "open_application", always)

@@ -141,3 +141,50 @@ def test_orders_need_the_customer_agreement_which_reaches_the_vendor(http_system
     boss.ok("POST", f"/orders/{order['id']}/place", 202, json={"accept_terms": True})
     settled(system)
     assert boss.ok("GET", f"/orders/{order['id']}")["status"] == "provision_finished"
+
+
+def test_a_gdap_request_not_approved_within_90_days_expires_and_cannot_be_approved(http_system: System) -> None:
+    system = http_system
+    boss = sign_up(web_app(system), system).boss
+    customer = boss.ok("POST", "/organizations", 201, json=contoso())
+    tenant = _created_tenant(boss, system, customer["id"], "gdaplapse")
+    rel = boss.ok("POST", f"/tenants/{tenant['id']}/gdap", 202, json={"duration_days": 60})
+    asked = datetime.fromisoformat(boss.ok("GET", "/test/clock")["now"])
+    # given 89 days without the customer's approval: still pending
+    _clock(boss, asked + timedelta(days=89))
+    assert _listed(boss, tenant["id"])[rel["id"]]["status"] == "approval_pending"
+    # when 91 days passed: it expired at the vendor, and the platform recorded it
+    _clock(boss, asked + timedelta(days=91))
+    settled(system)
+    assert _listed(boss, tenant["id"])[rel["id"]]["status"] == "expired"
+    assert boss.ok("GET", f"/gdap/{rel['id']}")["status"] == "expired"
+    # then approving it is refused, at the vendor's page and through the test route
+    page = httpx.post(rel["approval_url"])
+    assert page.status_code == 409
+    assert "expired" in page.text
+    r = boss.post(f"{API}/test/gdap/{rel['id']}/approve")
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "gdap_approval_expired"
+    assert "90 days" in r.json()["error"]["message"]
+    # and it stays expired (the vendor agrees)
+    gateway = system.sagas.gateway()  # type: ignore[union-attr]
+    assert isinstance(gateway, HttpVendorGateway)
+    vendor = httpx.get(f"{gateway.base_url}/v1/tenantRelationships/delegatedAdminRelationships").json()["value"]
+    assert [v["status"] for v in vendor] == ["expired"]
+    assert boss.ok("GET", f"/gdap/{rel['id']}")["status"] == "expired"
+
+
+def test_approving_a_lapsed_request_the_platform_has_not_yet_seen_expire_is_refused(http_system: System) -> None:
+    system = http_system
+    boss = sign_up(web_app(system), system).boss
+    customer = boss.ok("POST", "/organizations", 201, json=contoso())
+    tenant = _created_tenant(boss, system, customer["id"], "gdaplate")
+    rel = boss.ok("POST", f"/tenants/{tenant['id']}/gdap", 202, json={"duration_days": 60})
+    settled(system)
+    # the clock moves without running the scheduler: the platform still thinks it pending
+    system.clock.set(system.clock.now() + timedelta(days=91))  # type: ignore[attr-defined]
+    assert boss.ok("GET", f"/gdap/{rel['id']}")["status"] == "approval_pending"
+    r = boss.post(f"{API}/test/gdap/{rel['id']}/approve")
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "gdap_approval_expired"
+    assert boss.ok("GET", f"/gdap/{rel['id']}")["status"] == "expired"

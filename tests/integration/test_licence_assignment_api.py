@@ -153,3 +153,33 @@ def test_who_may_see_and_assign_licences(saga_system_factory: Callable[..., Syst
     # a user the vendor does not have in this tenant: not found
     assert acc.boss.request("PUT", f"/api/v1/subscriptions/{sid}/assignments/no-such-user").status_code == 404
     assert acc.boss.ok("GET", f"/subscriptions/{sid}")["licence_requests"] == []
+
+
+def test_a_user_created_in_a_tenant_is_on_its_history_with_who_and_when(
+    saga_system_factory: Callable[..., System], store_url: str
+):
+    shop = licensed_shop(saga_system_factory, "userlog", database_url=store_url)
+    b, tid = shop.acc.boss, shop.tenant_id
+    domain = b.ok("GET", f"/tenants/{tid}")["domain"]
+    me = b.ok("GET", "/auth/me")
+    # when a user is created at the vendor (and the same request repeated: one user there)
+    body = {"user_principal_name": f"ion@{domain}", "display_name": "Ion Popescu"}
+    ion = b.ok("POST", f"/tenants/{tid}/users", 201, json=body)
+    assert b.ok("POST", f"/tenants/{tid}/users", 201, json=body)["id"] == ion["id"]
+    # then the tenant's history says who created which user, when: once
+    created = [e for e in b.ok("GET", f"/tenants/{tid}/history")["events"] if e["type"] == "UserCreated"]
+    assert len(created) == 1, created
+    assert created[0]["actor"] == f"user:{me['id']}"
+    assert created[0]["at"] is not None
+    assert created[0]["data"] == {
+        "vendor_user_id": ion["id"],
+        "user_principal_name": f"ion@{domain}",
+        "display_name": "Ion Popescu",
+    }
+    # when the vendor refuses one (a name outside the tenant's domain), nothing is recorded
+    bad = b.request(
+        "POST", f"/api/v1/tenants/{tid}/users", json={"user_principal_name": "x@other.example", "display_name": "X"}
+    )
+    assert bad.status_code == 422, bad.text
+    after = [e for e in b.ok("GET", f"/tenants/{tid}/history")["events"] if e["type"] == "UserCreated"]
+    assert after == created

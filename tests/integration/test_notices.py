@@ -33,10 +33,10 @@ def test_a_window_closing_is_noticed_once_by_email_and_webhook_and_customers_get
         app = w.app
         app.change_organization(w.customer_id, ACTOR, contact_email="it@contoso.example")
         app.change_notification_preferences(w.reseller_id, NotificationPreferences(copy_customer=True), ACTOR)
-        endpoint = app.register_webhook(
+        created = app.register_webhook(
             w.reseller_id, receiver.url, ["notice.window_closing"], ACTOR, allow_loopback_http=True
         )
-        receiver.secret = endpoint.secret
+        receiver.secret = created.secret
         order = app.create_order(w.customer_id, actor=ACTOR)
         app.add_new_subscription_line(
             order.id, NewLineRequest(BUSINESS_PREMIUM, w.tenant.id, 2, "monthly", "annual"), actor=ACTOR
@@ -96,7 +96,7 @@ def test_a_notice_owed_when_the_in_process_broker_loses_its_queue_is_recorded_af
     first = hook_system(start=False)
     first.sagas.start_relay()
     reseller = first.app.register_reseller(profile(), actor=ACTOR)
-    endpoint = first.app.register_webhook(reseller.id, "https://psa.example.com/in", ["*"], ACTOR)
+    endpoint = first.app.register_webhook(reseller.id, "https://psa.example.com/in", ["*"], ACTOR).endpoint
     first.app.disable_webhook(endpoint.id, "10 deliveries in a row failed", "system:webhooks")
     assert first.sagas.relay.wait(first.app.recorder.max_notification_id(), timeout=10)
     assert ("notice:webhook_disabled", endpoint.id, 2) in first.sagas.store.pending()

@@ -57,3 +57,29 @@ def test_read_only_sees_the_licences_without_buttons(saga_system_factory: Callab
     assert "Add a user" not in viewer.page(f"/tenants/{shop.tenant_id}")
     admin = acc.boss.ok("GET", f"/tenants/{shop.tenant_id}/users")["items"][0]
     viewer.submit(f"/subscriptions/{sid}/licences/{admin['id']}/assign", {}, 403)
+
+
+def test_a_licence_beyond_the_purchased_seats_is_refused_in_words_on_the_page(
+    saga_system_factory: Callable[..., System],
+):
+    shop = licensed_shop(saga_system_factory, "fourthcoffee", 1)
+    acc, tid, sid = shop.acc, shop.tenant_id, shop.subscription_id
+    assert shop.system.sagas is not None
+    browser = log_in(shop.app, acc.email)
+    browser.submit(f"/tenants/{tid}/users", {"user_name": "ana", "display_name": "Ana Pop"})
+    users = {u["display_name"]: u for u in acc.boss.ok("GET", f"/tenants/{tid}/users")["items"]}
+    ana = users["Ana Pop"]
+    admin = next(u for name, u in users.items() if name != "Ana Pop")
+    # the user added from the portal is on the tenant's history, with who added it
+    created = [e for e in acc.boss.ok("GET", f"/tenants/{tid}/history")["events"] if e["type"] == "UserCreated"]
+    assert [(e["data"]["vendor_user_id"], e["actor"]) for e in created] == [
+        (ana["id"], f"user:{acc.boss.ok('GET', '/auth/me')['id']}")
+    ]
+    # the one seat goes to the administrator; then Ana's is refused on the licences page itself
+    browser.submit(f"/subscriptions/{sid}/licences/{admin['id']}/assign", {})
+    refused = browser.submit(f"/subscriptions/{sid}/licences/{ana['id']}/assign", {}, 409)
+    assert "text/html" in refused.headers["content-type"]
+    reason = "All 1 purchased licence(s) are assigned; buy more or unassign one first"
+    assert refused.text.count(reason) == 1  # said once, at the top, as an alert
+    assert f'role="alert">{reason}<' in refused.text
+    assert "Licences of" in refused.text  # the page, with its buttons, not an error page

@@ -10,13 +10,15 @@
 - ``csp serve --workers 2`` on the embedded default: both API processes answer; an API
   process, the projections' process and the sagas' process killed with SIGKILL are
   restarted and the service goes on (orders placed after each kill are provisioned and
-  read back at once); stopping ``csp serve`` leaves no process behind.
+  read back at once); a webhook registered through an API process is signed by the
+  sagas' process (one key file); stopping ``csp serve`` leaves no process behind.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -30,6 +32,7 @@ import pytest
 
 from tests.e2e.test_api_walkthrough import FAST, free_port
 from tests.fixtures.api import AGREEMENT_JSON, API, PASSWORD, contoso
+from tests.fixtures.webhooks import Receiver, ReceiverServer
 from tests.support import BUSINESS_PREMIUM, postgres_schema
 
 
@@ -244,7 +247,16 @@ def test_serve_with_two_workers_restarts_what_is_killed_and_leaves_nothing_behin
             f"/organizations/{org['id']}/tenants", json={"domain": f"t{uuid.uuid4().hex[:12]}", "mode": "create"}
         ).json()
         until(lambda: client.get(f"/tenants/{tenant['id']}").json()["status"] == "created", "the tenant", 60)
-        _place_and_provision(client, org["id"], tenant["id"])
+        # a webhook registered through an API process (which seals its secret) is signed by
+        # the sagas' process (which opens it): they share the key file beside the data
+        with ReceiverServer(Receiver()) as receiver:
+            hook = client.post("/webhooks", json={"url": receiver.url, "events": ["order.placed"]})
+            assert hook.status_code == 201, hook.text
+            receiver.secret = hook.json()["secret"]
+            _place_and_provision(client, org["id"], tenant["id"])
+            until(lambda: receiver.of_type("order.placed"), "the signed webhook", 30)
+            assert receiver.bad_signatures == 0
+        assert stat.S_IMODE((tmp_path / "secret.key").stat().st_mode) == 0o600
 
         for victim in ("api", "projections", "sagas"):
             os.kill(role[victim][0], signal.SIGKILL)

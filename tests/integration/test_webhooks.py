@@ -1,16 +1,22 @@
 """Outbound webhooks end to end: the relay fans events out, the delivery actor signs and
 POSTs, retries with back-off, keeps each subject's order, disables an endpoint that keeps
-failing; a test receiver checks signatures and de-duplicates by webhook-id. On SQLite and
-PostgreSQL with the in-process broker, and once on Redis."""
+failing; a test receiver checks signatures and de-duplicates by webhook-id; the signing
+secret is stored sealed, and an endpoint stored in plain text before that still signs. On
+SQLite and PostgreSQL with the in-process broker, and once on Redis."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from uuid import uuid4
+
+from eventsourcing.persistence import StoredEvent
 
 from csp.aggregates.notify import WebhookEndpoint, notice_id_for
 from csp.aggregates.order import Order
 from csp.aggregates.organization import Organization
 from csp.application import NewLineRequest
+from csp.application.notify import new_webhook_secret
 from tests.fixtures.api import outbox
 from tests.fixtures.sagas import world_through_sagas
 from tests.fixtures.webhooks import FAST_HOOKS, Receiver, ReceiverServer, hook_system
@@ -20,9 +26,9 @@ __all__ = ["hook_system"]  # the fixture, imported
 
 
 def _register(system: Any, reseller_id: Any, receiver: Receiver, events: list[str]) -> WebhookEndpoint:
-    endpoint = system.app.register_webhook(reseller_id, receiver.url, events, ACTOR, allow_loopback_http=True)
-    receiver.secret = endpoint.secret
-    return endpoint
+    created = system.app.register_webhook(reseller_id, receiver.url, events, ACTOR, allow_loopback_http=True)
+    receiver.secret = created.secret
+    return created.endpoint
 
 
 def _order(w: Any, quantity: int = 2) -> Any:
@@ -123,3 +129,31 @@ def test_webhooks_run_on_redis(saga_system_factory, redis_url):
         _order(w)
         assert len(receiver.of_type("order.placed")) == 1
         assert list(receiver.attempts.values()) == [2]
+
+
+def test_the_secret_is_stored_sealed_and_an_endpoint_stored_in_plain_text_still_signs(hook_system):
+    system = hook_system()
+    with ReceiverServer(Receiver()) as sealed_rx, ReceiverServer(Receiver()) as plain_rx:
+        w = world_through_sagas(system)
+        endpoint = _register(system, w.reseller_id, sealed_rx, ["order.placed"])
+        # the raw stored record holds the sealed value, never the secret (nor its key part)
+        stored = system.app.recorder.select_events(endpoint.id)
+        raw = b"".join(r.state for r in stored)
+        assert sealed_rx.secret.encode() not in raw
+        assert sealed_rx.secret.removeprefix("whsec_").encode() not in raw
+        state = json.loads(stored[0].state)
+        assert state["sealed_secret"].startswith("aesgcm1:")
+        assert "secret" not in state
+        # given an endpoint registered before secrets were sealed: version 1, the secret in plain text
+        old_id, plain_rx.secret = uuid4(), new_webhook_secret()
+        del state["class_version"], state["sealed_secret"]
+        state.update(originator_id=old_id.hex, url=plain_rx.url, secret=plain_rx.secret)
+        system.app.recorder.insert_events([StoredEvent(old_id, 1, stored[0].topic, json.dumps(state).encode())])
+        old = system.app.load(WebhookEndpoint, old_id, "webhook")
+        assert old.sealed_secret == plain_rx.secret  # upcast: read as a legacy plain value
+        assert system.sagas.relay.wait(system.app.recorder.max_notification_id(), timeout=10)
+        # when an order is placed, both endpoints get it, each signed with its own secret
+        order = _order(w)
+        for rx in (sealed_rx, plain_rx):
+            assert [e["data"]["order_id"] for e in rx.of_type("order.placed")] == [str(order.id)]
+            assert rx.bad_signatures == 0

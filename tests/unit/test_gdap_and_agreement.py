@@ -87,6 +87,19 @@ def test_one_that_auto_extends_is_never_expiring_and_extends(world) -> None:  # 
     assert (rel.status, rel.ends_at) == ("active", later)
 
 
+def test_a_request_the_vendor_expired_unapproved_is_final(world) -> None:  # type: ignore[no-untyped-def]
+    rel = world.app.request_gdap(world.tenant.id, None, 60, False, actor=ACTOR)
+    with pytest.raises(InvalidGdapTransition):  # not yet sent: nothing to expire at the vendor
+        world.app.record_gdap_approval_expired(rel.id)
+    world.app.record_gdap_sent(rel.id, "vendor-rel-1", "https://vendor.example/approve/1")
+    rel = world.app.record_gdap_approval_expired(rel.id)
+    assert rel.status == "expired"
+    assert isinstance(list(world.app.repository.event_store.get(rel.id))[-1], GdapRelationship.ApprovalExpired)
+    assert world.app.record_gdap_approval_expired(rel.id).version == rel.version  # a repeated saga step
+    with pytest.raises(InvalidGdapTransition):
+        world.app.record_gdap_approved(rel.id, T0, T0 + timedelta(days=60))
+
+
 def test_terminated_is_final(world) -> None:  # type: ignore[no-untyped-def]
     rel = _active(world)
     ended = world.app.terminate_gdap(rel.id, ACTOR, reason="the customer asked")

@@ -180,9 +180,12 @@ def test_an_endpoint_takes_known_kinds_and_star_means_all(world):
     with pytest.raises(InvalidInput) as e:
         app.register_webhook(rid, "https://x.example.com/h", ["order.exploded"], ACTOR)
     assert e.value.field == "events"
-    endpoint = app.register_webhook(rid, "https://x.example.com/h", ["*", "order.placed"], ACTOR)
+    created = app.register_webhook(rid, "https://x.example.com/h", ["*", "order.placed"], ACTOR)
+    endpoint = created.endpoint
     assert endpoint.events == ("*",)
-    assert endpoint.secret.startswith("whsec_")
+    assert created.secret.startswith("whsec_")
+    assert created.secret not in endpoint.sealed_secret  # only the sealed value is kept
+    assert app.webhook_signing_secret(endpoint) == created.secret
     assert endpoint.wants("notice.renewal_due")
     endpoint = app.change_webhook(endpoint.id, rid, ACTOR, enabled=False)
     assert not endpoint.wants("order.placed")

@@ -86,6 +86,14 @@ def test_a_tenants_page_asks_for_a_gdap_relationship_shows_its_link_and_terminat
     assert "Terminated" in _text(boss.page(f"/o/{org}/tenants/{tenant}"))
     # terminated is final: the button is gone, and a second terminate is refused
     boss.submit(f"/o/{org}/gdap/{gid}/terminate", {}, status=409)
+    # a request the customer left unapproved for 90 days: expired, its link gone, in words
+    lapsed = app.request_gdap(UUID(tenant), None, 30, False, "user:test")
+    app.record_gdap_sent(lapsed.id, "vendor-rel-2", "https://vendor.example/approve/vendor-rel-2")
+    app.record_gdap_approval_expired(lapsed.id)
+    account.system.projector.sync(5)
+    page = boss.page(f"/o/{org}/tenants/{tenant}")
+    assert "Not approved within 90 days: the request expired (ask again)" in _text(page)
+    assert "vendor-rel-2" not in page
 
 
 def test_read_only_users_change_nothing_and_another_customer_sees_nothing(api_app: FastAPI, account: Account) -> None:

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from csp.aggregates.catalog import Eligibility
-from csp.aggregates.errors import AlreadyExists, InvalidInput, InvalidTenantTransition
+from csp.aggregates.errors import AlreadyExists, InvalidInput, InvalidTenantTransition, TenantNotReady
 from csp.aggregates.organization import ResellerSettings
 from csp.aggregates.tenant import Tenant
 from csp.clock import SettableClock
@@ -26,6 +26,25 @@ def test_a_new_tenant_moves_requested_verifying_created(app):
     assert app.start_tenant_verification(tenant.id).status == "verifying"
     done = app.record_tenant_created(tenant.id, "vc-1", "admin@cspplatformtest.onmicrosoft.com")
     assert (done.status, done.is_usable, done.vendor_customer_id) == ("created", True, "vc-1")
+
+
+def test_a_user_created_at_the_vendor_is_recorded_once_and_only_in_a_ready_tenant(app):
+    reseller = app.register_reseller(profile(), actor=ACTOR)
+    tenant = app.request_tenant(reseller.id, "userrecords", "create", actor=ACTOR)
+    with pytest.raises(TenantNotReady):
+        app.record_tenant_user_created(tenant.id, "u-1", "ana@userrecords.onmicrosoft.com", "Ana", ACTOR)
+    app.start_tenant_verification(tenant.id)
+    app.record_tenant_created(tenant.id, "vc-1", "admin@userrecords.onmicrosoft.com")
+    done = app.record_tenant_user_created(tenant.id, "u-1", "ana@userrecords.onmicrosoft.com", "Ana", ACTOR)
+    event = list(app.repository.event_store.get(tenant.id))[-1]
+    assert isinstance(event, Tenant.UserCreated)
+    assert (event.vendor_user_id, event.user_principal_name, event.actor) == (
+        "u-1",
+        "ana@userrecords.onmicrosoft.com",
+        ACTOR,
+    )
+    again = app.record_tenant_user_created(tenant.id, "u-1", "ana@userrecords.onmicrosoft.com", "Ana", ACTOR)
+    assert again.version == done.version  # the same user again: nothing more
 
 
 def test_a_taken_domain_is_rejected_and_released(app):

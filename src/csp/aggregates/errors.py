@@ -295,6 +295,12 @@ class GdapNotActive(GdapError):
     code = "gdap_not_active"
 
 
+class GdapApprovalExpired(GdapError):
+    """The customer did not approve within 90 days: the request expired and cannot be approved."""
+
+    code = "gdap_approval_expired"
+
+
 class AgreementMissing(Conflict):
     """A customer orders only once its Microsoft Customer Agreement acceptance is recorded."""
 

@@ -1,6 +1,7 @@
 """GDAP relationships: the granular delegated admin rights a reseller asks of a customer tenant.
 
 created ──sent to the vendor──▶ approval_pending ──the customer's global admin approves──▶ active
+approval_pending ──not approved within 90 days of its creation at the vendor──▶ expired
 active ──30 days before its end, when it does not auto-extend──▶ expiring ──its end──▶ expired
 active ──its end, auto-extending──▶ active (180 days more, as Partner Center extends it)
 created | approval_pending | active | expiring ──terminate──▶ terminated
@@ -254,6 +255,20 @@ class GdapRelationship(CspAggregate):
 
     @event(Expired)
     def _record_expired(self, actor: Actor, at: datetime) -> None:
+        self.status = "expired"
+
+    class ApprovalExpired(CspAggregate.Event):
+        """The customer did not approve the request within 90 days: it expired at the vendor
+        and can never become active (a new request is needed)."""
+
+    def record_approval_expired(self, actor: Actor, at: datetime) -> None:
+        if self.status == "expired":
+            return
+        self._require("approval_pending")
+        self._record_approval_expired(actor=actor, at=at)
+
+    @event(ApprovalExpired)
+    def _record_approval_expired(self, actor: Actor, at: datetime) -> None:
         self.status = "expired"
 
     class AccessAssigned(CspAggregate.Event):

@@ -274,25 +274,33 @@ def check_webhook_kinds(kinds: tuple[str, ...] | list[str]) -> tuple[str, ...]:
 class WebhookEndpoint(CspAggregate):
     """An HTTPS endpoint of the reseller's integration, and the kinds of event it wants.
 
-    ``secret`` signs each delivery (Standard Webhooks). The codebase has no encryption of
-    stored secrets (``aggregates.secrets`` only hashes, which cannot sign), so it is kept
-    in the event as it is, like any other data of the store; it is shown to the user once.
+    Its ``whsec_`` secret signs each delivery (Standard Webhooks), so the platform must
+    read it back: the application seals it (AES-GCM, ``csp.application.sealing``, bound to
+    the endpoint's id) before it reaches this aggregate, which keeps only the sealed value
+    (``sealed_secret``); the delivery worker opens it to sign. Events stored before that
+    (version 1) carry the secret in plain text: upcast, it reads as a legacy plain value,
+    which still signs. The secret is shown to the user once, when registered.
     """
 
     class Registered(CspAggregate.Created):
         reseller_id: UUID
         url: str
         events: tuple[str, ...]
-        secret: str
+        sealed_secret: str
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["sealed_secret"] = state.pop("secret")  # plain text then: opened as it is
 
     @event(Registered)
     def __init__(
-        self, reseller_id: UUID, url: str, events: tuple[str, ...], secret: str, actor: Actor, at: datetime
+        self, reseller_id: UUID, url: str, events: tuple[str, ...], sealed_secret: str, actor: Actor, at: datetime
     ) -> None:
         self.reseller_id = reseller_id
         self.url = url
         self.events = events
-        self.secret = secret
+        self.sealed_secret = sealed_secret
         self.enabled = True
         self.disabled_reason = ""
         self.deleted = False
@@ -301,19 +309,23 @@ class WebhookEndpoint(CspAggregate):
     @classmethod
     def register(
         cls,
+        id: UUID,
         reseller_id: UUID,
         url: str,
         events: tuple[str, ...] | list[str],
-        secret: str,
+        sealed_secret: str,
         actor: Actor,
         at: datetime,
         allow_loopback_http: bool = False,
     ) -> WebhookEndpoint:
-        return cls(
+        """``sealed_secret``: the signing secret as the application sealed it for ``id``."""
+        return cls._create(
+            cls.Registered,
+            id=id,
             reseller_id=reseller_id,
             url=check_webhook_url(url, allow_loopback_http),
             events=check_webhook_kinds(events),
-            secret=secret,
+            sealed_secret=sealed_secret,
             actor=actor,
             at=at,
         )

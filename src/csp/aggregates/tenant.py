@@ -2,6 +2,8 @@
 
 Lifecycle: requested → verifying → created | rejected (domain taken);
 a link request: requested → verifying → linked | rejected.
+Once created or linked, each user a reseller creates in it at the vendor is recorded
+(``UserCreated``: who created which user, when); the vendor keeps the users themselves.
 
 While verifying, each vendor call the saga made is recorded once done (the customer
 created at the vendor, its agreement accepted), so a retried step resumes after it.
@@ -76,6 +78,7 @@ class Tenant(CspAggregate):
         self.requested_at = at
         self.ready_at: datetime | None = None
         self.agreement_accepted = False
+        self.created_user_ids: tuple[str, ...] = ()  # the vendor's ids of the users created through us
 
     @classmethod
     def request(
@@ -229,3 +232,32 @@ class Tenant(CspAggregate):
         self.status = "rejected"
         self.rejection_reason = reason
         self.rejection_code = code
+
+    class UserCreated(CspAggregate.Event):
+        """A user created in the tenant at the vendor, by whom and when (the vendor keeps it)."""
+
+        vendor_user_id: str
+        user_principal_name: str
+        display_name: str
+
+    def record_user_created(
+        self, vendor_user_id: str, user_principal_name: str, display_name: str, actor: Actor, at: datetime
+    ) -> None:
+        if vendor_user_id in self.created_user_ids:
+            return  # a repeated request: the vendor answered with the same user
+        self.require_usable()
+        if not vendor_user_id:
+            raise InvalidInput("vendor_user_id", "the vendor's id of the user is required")
+        self._record_user_created(
+            vendor_user_id=vendor_user_id,
+            user_principal_name=user_principal_name,
+            display_name=display_name,
+            actor=actor,
+            at=at,
+        )
+
+    @event(UserCreated)
+    def _record_user_created(
+        self, vendor_user_id: str, user_principal_name: str, display_name: str, actor: Actor, at: datetime
+    ) -> None:
+        self.created_user_ids = (*self.created_user_ids, vendor_user_id)

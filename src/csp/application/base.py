@@ -23,6 +23,7 @@ from csp.application.carts import Carts, OrderNumbers
 from csp.application.customer_invoicing import CustomerInvoicing
 from csp.application.directory import Directory
 from csp.application.pricing import CustomerPricing
+from csp.application.sealing import SecretBox
 from csp.clock import Clock, SystemClock
 from csp.persistence import TupleJSONTranscoder, register_value_transcodings, select_histories
 
@@ -52,8 +53,13 @@ class CspApplicationBase(Application[UUID]):
     # written before): without snapshots, a cache miss replays all of them.
     snapshotting_intervals = {Counter: 100}  # noqa: RUF012 - eventsourcing's class-level setting
 
-    def __init__(self, env: dict[str, str] | None = None, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str] | None = None, *, clock: Clock | None = None, secrets: SecretBox | None = None
+    ) -> None:
         self.clock: Clock = clock or SystemClock()
+        # seals the secrets the platform reads back (webhook signing keys); given by the
+        # composition root from CSP_SECRET_KEY or the key file (None: none can be registered)
+        self.secrets = secrets
         self._catalog: Catalog | None = None
         self._catalog_lock = threading.Lock()
         self._local = threading.local()

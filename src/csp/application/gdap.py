@@ -92,6 +92,12 @@ class GdapCommands(CspApplicationBase):
         rel.record_expired(actor=actor, at=self.now())
         return self._changed(rel, before)
 
+    def record_gdap_approval_expired(self, gdap_id: UUID, actor: Actor = SYSTEM_PROVISIONING) -> GdapRelationship:
+        rel = self.load(GdapRelationship, gdap_id, "GDAP relationship")
+        before = rel.version
+        rel.record_approval_expired(actor=actor, at=self.now())
+        return self._changed(rel, before)
+
     def record_gdap_access_assigned(
         self, gdap_id: UUID, security_group_id: str, vendor_assignment_id: str, actor: Actor = SYSTEM_PROVISIONING
     ) -> GdapRelationship:

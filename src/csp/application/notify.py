@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import base64
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from csp.aggregates.base import Actor
 from csp.aggregates.errors import NotFound
@@ -19,11 +20,20 @@ from csp.aggregates.notify import (
     notice_id_for,
 )
 from csp.application.base import CspApplicationBase
+from csp.application.sealing import SecretBox, SecretsUnavailable
 
 
 def new_webhook_secret() -> str:
     """``whsec_`` + base64 of 24 random bytes, as Standard Webhooks' secrets look."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+@dataclass(frozen=True)
+class NewWebhook:
+    """A registered endpoint and its signing secret in plain text, shown this once."""
+
+    endpoint: WebhookEndpoint
+    secret: str
 
 
 class NotifyCommands(CspApplicationBase):
@@ -89,6 +99,13 @@ class NotifyCommands(CspApplicationBase):
             raise NotFound("webhook", webhook_id)
         return endpoint
 
+    def _secrets(self) -> SecretBox:
+        if self.secrets is None:
+            raise SecretsUnavailable(
+                "this process has no secret key (CSP_SECRET_KEY): webhook secrets cannot be sealed", field="secret"
+            )
+        return self.secrets
+
     def register_webhook(
         self,
         reseller_id: UUID,
@@ -98,12 +115,15 @@ class NotifyCommands(CspApplicationBase):
         *,
         enabled: bool = True,
         allow_loopback_http: bool = False,
-    ) -> WebhookEndpoint:
+    ) -> NewWebhook:
+        """Register an endpoint: its new secret is sealed before it reaches the event."""
+        endpoint_id, secret = uuid4(), new_webhook_secret()
         endpoint = WebhookEndpoint.register(
+            endpoint_id,
             reseller_id,
             url,
             events,
-            new_webhook_secret(),
+            self._secrets().seal(secret, endpoint_id.bytes),
             actor=actor,
             at=self.now(),
             allow_loopback_http=allow_loopback_http,
@@ -111,7 +131,12 @@ class NotifyCommands(CspApplicationBase):
         if not enabled:
             endpoint.change(actor=actor, at=self.now(), enabled=False)
         self.save(endpoint)
-        return endpoint
+        return NewWebhook(endpoint, secret)
+
+    def webhook_signing_secret(self, endpoint: WebhookEndpoint) -> str:
+        """The endpoint's secret, opened to sign a delivery (a plain one stored before
+        sealing existed is returned as it is)."""
+        return self._secrets().open(endpoint.sealed_secret, endpoint.id.bytes)
 
     def change_webhook(
         self,

@@ -43,6 +43,17 @@ class TenantCommands(CspApplicationBase):
         self.save(tenant, key)
         return tenant
 
+    def record_tenant_user_created(
+        self, tenant_id: UUID, vendor_user_id: str, user_principal_name: str, display_name: str, actor: Actor
+    ) -> Tenant:
+        """A user the vendor created in the tenant at a user's request: who, which, when."""
+        tenant = self.load(Tenant, tenant_id, "tenant")
+        before = tenant.version
+        tenant.record_user_created(vendor_user_id, user_principal_name, display_name, actor=actor, at=self.now())
+        if tenant.version != before:
+            self.save(tenant)
+        return tenant
+
     def start_tenant_verification(self, tenant_id: UUID, actor: Actor = SYSTEM_PROVISIONING) -> Tenant:
         tenant = self.load(Tenant, tenant_id, "tenant")
         tenant.start_verification(actor=actor, at=self.now())

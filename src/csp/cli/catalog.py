@@ -1,4 +1,4 @@
-"""``csp check`` and the catalog's commands: ``csp catalog import|list``."""
+"""``csp check``, ``csp secret-key`` and the catalog's commands: ``csp catalog import|list``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from csp.application.sealing import new_key
 from csp.cli.common import clean_errors, console, system
 
 
@@ -24,8 +25,15 @@ def register(app: typer.Typer) -> None:
             console.print(f"database: {s.database.describe()} — ok")
             console.print(f"events: {s.app.recorder.max_notification_id() or 0}")
             console.print(f"catalog: {'loaded' if s.app.has_catalog() else 'none (csp catalog import)'}")
+            if s.secret_key is not None:
+                console.print(f"secret key: {s.secret_key.source} (key id {s.secret_key.box.key_id})")
         finally:
             s.close()
+
+    @app.command("secret-key")
+    def secret_key() -> None:
+        """Print a new secret key for CSP_SECRET_KEY (base64 of 32 random bytes)."""
+        print(new_key())
 
     @catalog_app.command("import")
     @clean_errors

@@ -78,6 +78,10 @@ class GdapList(ReadModel):
     def expired(self, e: GdapRelationship.Expired, rows: Rows) -> None:
         self._update(e, rows, status="expired")
 
+    @handles(GdapRelationship.ApprovalExpired)
+    def approval_expired(self, e: GdapRelationship.ApprovalExpired, rows: Rows) -> None:
+        self._update(e, rows, status="expired")
+
     @handles(GdapRelationship.Terminated)
     def terminated(self, e: GdapRelationship.Terminated, rows: Rows) -> None:
         self._update(e, rows, status="terminated", termination_reason=e.reason or None)

@@ -4,7 +4,8 @@ GDAP: ``/v1/tenantRelationships/delegatedAdminRelationships`` as Microsoft Graph
 to a partner: a relationship is created (roles by Entra role template id, a duration of
 1 to 730 days, auto-extend by 180 days or not), locked for approval, approved by the
 customer's global admin on the approval page this simulator serves (Microsoft's is on
-admin.microsoft.com), then active until its end: on the platform's clock it expires
+admin.microsoft.com) within 90 days of its creation (or it expires unapproved, and can
+never be approved), then active until its end: on the platform's clock it expires
 there, or is extended by 180 days when it auto-extends. Global Administrator never
 auto-extends. Access assignments give its roles to the partner's security groups.
 
@@ -32,6 +33,7 @@ from csp.vendor.sim_common import Refusal, _in_thread
 GDAP = "/v1/tenantRelationships/delegatedAdminRelationships"
 DAY = 86400.0
 AUTO_EXTEND_SECONDS = 180 * DAY
+APPROVAL_SECONDS = 90 * DAY  # an unapproved request expires 90 days after its creation
 MAX_DAYS = 730
 GLOBAL_ADMINISTRATOR_ID = "62e90394-69f5-4237-9190-012177145e10"
 
@@ -85,8 +87,11 @@ class GdapState:
         self.templates = agreement_templates()
 
     def effective(self, row: sqlite3.Row) -> tuple[str, float | None]:
-        """Status and end as of now: at its end an active one expires, or auto-extends."""
+        """Status and end as of now: at its end an active one expires, or auto-extends; a
+        request not approved within 90 days of its creation expires."""
         status, ends = str(row["status"]), row["ends_at"]
+        if status in ("created", "approvalPending") and self.now() >= row["created_at"] + APPROVAL_SECONDS:
+            return "expired", None
         if status == "active" and ends is not None and self.now() >= ends:
             if row["auto_extend"]:
                 periods = int((self.now() - ends) // AUTO_EXTEND_SECONDS) + 1

@@ -36,7 +36,7 @@ from csp.vendor.client import HttpVendorGateway
 from csp.workers.actors import register_actors
 from csp.workers.broker import broker_kind, build_broker
 from csp.workers.control import SagasControlClient
-from csp.workers.gdap_steps import GdapJob
+from csp.workers.gdap_steps import MAX_POLLS, GdapJob
 from csp.workers.notices import NoticeJob, NoticeSteps
 from csp.workers.reconcile import VendorReconciliation
 from csp.workers.relay import Relay
@@ -151,6 +151,7 @@ class Sagas:
         asks the vendor at once instead of at its next poll."""
         import httpx
 
+        from csp.aggregates.errors import GdapApprovalExpired, InvalidGdapTransition
         from csp.aggregates.gdap import GdapRelationship
         from csp.vendor.gateway import VendorError
 
@@ -162,6 +163,20 @@ class Sagas:
             answer = httpx.post(approval_url, timeout=self.settings.vendor_timeout_seconds)
         except httpx.HTTPError as e:
             raise VendorError(f"{type(e).__name__}: {e}") from None
+        if answer.status_code == 409:  # refused there (expired unapproved): the platform learns why now
+            self.steps.gdap.sync_gdap(gdap_id, MAX_POLLS)
+            rel = self.app.load(GdapRelationship, UUID(gdap_id), "GDAP relationship")
+            if rel.status == "expired":
+                raise GdapApprovalExpired(
+                    "the customer did not approve this GDAP request within 90 days: it expired; ask again",
+                    gdap_id=rel.id,
+                    status=rel.status,
+                )
+            raise InvalidGdapTransition(
+                f"the vendor refused the approval: the GDAP relationship is {rel.status}",
+                gdap_id=rel.id,
+                status=rel.status,
+            )
         if answer.status_code >= 400:
             raise VendorError(f"the approval page answered {answer.status_code}")
         if "worker" in self._running:

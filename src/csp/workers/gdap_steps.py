@@ -3,7 +3,7 @@
 ``sync_gdap(id)`` does whatever a relationship needs next: send a new one to the vendor
 (created, then locked for approval: the approval link comes back), learn its approval by
 asking the vendor again (a delayed message, a bounded number of times; then the
-scheduler's ``gdap`` job asks periodically), give its roles to the reseller's security
+scheduler's ``gdap`` job asks periodically) or its expiry unapproved after 90 days, give its roles to the reseller's security
 groups once active, link the tenant that waited for it, read back an extension or the
 expiry at its end, and carry a termination to the vendor.
 """
@@ -112,6 +112,10 @@ class GdapSteps:
             self._end(gid, "terminated at the vendor")
             return
         if rel.status == "approval_pending":
+            if at_vendor.status == "expired":  # not approved within 90 days: it never will be
+                self.app.record_gdap_approval_expired(gid)
+                self.store.complete("gdap", gid)
+                return
             if at_vendor.status != "active":
                 if attempt < MAX_POLLS:
                     delay = self.poll_ms * min(2**attempt, 4)

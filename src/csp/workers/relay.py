@@ -84,7 +84,9 @@ class Router:
         # issue 16: a GDAP relationship is saga work until it is expired or ended at the vendor
         if isinstance(event, (GdapRelationship.Requested, GdapRelationship.Terminated)):
             return RelayWrite({}, {}, pending_add=(("gdap", agg, v),)), [("sync_gdap", (str(agg),))]
-        if isinstance(event, (GdapRelationship.Expired, GdapRelationship.TerminationConfirmed)):
+        if isinstance(
+            event, (GdapRelationship.Expired, GdapRelationship.ApprovalExpired, GdapRelationship.TerminationConfirmed)
+        ):
             return self._done("gdap", agg)
         if isinstance(event, CustomerInvoice.Issued) and event.email_to:  # customer invoices (issue 18)
             return RelayWrite({}, {}, pending_add=(("mail:customer_invoice_issued", agg, v),)), [

@@ -32,6 +32,7 @@ import httpx
 
 from csp.aggregates.base import deterministic_id
 from csp.aggregates.customer_invoice import CustomerInvoice
+from csp.aggregates.errors import CspError
 from csp.aggregates.invoice import Invoice
 from csp.aggregates.notify import Notice, WebhookEndpoint
 from csp.aggregates.order import Order
@@ -256,6 +257,11 @@ class WebhookSteps:
             self.store.record_attempt(d.id, self._now(), None, "endpoint disabled or deleted: not sent")
             self._finish(d, "failed")
             return
+        try:  # the secret is stored sealed: opened here, for this signature only
+            secret = self.app.webhook_signing_secret(endpoint)
+        except CspError as e:  # another key than the one that sealed it: fixed by configuration, so retried
+            self.store.record_attempt(d.id, self._now(), None, f"not sent: {e}"[:1000])
+            raise DeliveryFailed(f"webhook {d.id}: {e.code}") from e
         body = d.body.encode()
         ts = int(self.wall_clock())  # the receiver checks it against its own clock
         headers = {
@@ -263,7 +269,7 @@ class WebhookSteps:
             "user-agent": "csp-webhooks/1",
             "webhook-id": str(d.event_id),
             "webhook-timestamp": str(ts),
-            "webhook-signature": signature(endpoint.secret, str(d.event_id), ts, body),
+            "webhook-signature": signature(secret, str(d.event_id), ts, body),
         }
         try:
             r = self.client().post(endpoint.url, content=body, headers=headers)

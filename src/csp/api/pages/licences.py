@@ -44,6 +44,11 @@ def add_user(tenant_id: UUID, page: PageDep, directory: TenantDirectoryDep) -> R
     upn = name if "@" in name else f"{name}@{found.domain}"
     try:
         user = directory.create_user(found, upn, display_name)
+        page.commands.run(  # on the tenant's history: who created which user, when
+            lambda: page.app.record_tenant_user_created(
+                found.id, user.id, user.user_principal_name, user.display_name, caller.actor
+            )
+        )
     except CspError as e:
         page.fail(e, {"user_principal_name": "user_name"})
         return tenant_page(page, found.organization_id, found.id, directory, 422 if e.code == "invalid_input" else 409)

@@ -134,7 +134,7 @@ def register_webhook(page: PageDep) -> Response:
     if page.errors:
         return _webhooks(page, 422)
     try:
-        endpoint = page.commands.run(
+        created = page.commands.run(
             lambda: page.app.register_webhook(
                 caller.reseller_id, url, events, caller.actor, allow_loopback_http=page.settings.test_mode
             )
@@ -144,7 +144,7 @@ def register_webhook(page: PageDep) -> Response:
         return _webhooks(page, 422)
     page.form = None
     # the secret, this once: the page that answers the form shows it, nothing stores it for display
-    return _webhooks(page, 201, secret=endpoint.secret)
+    return _webhooks(page, 201, secret=created.secret)
 
 
 @router.get("/webhooks/{webhook_id}")

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request, Response, status
 
-from csp.aggregates.errors import InvalidGdapTransition, NotFound
+from csp.aggregates.errors import GdapApprovalExpired, InvalidGdapTransition, NotFound
 from csp.aggregates.gdap import GdapRelationship, entra_roles
 from csp.api import access
 from csp.api import gdap_schemas as g
@@ -148,6 +148,12 @@ def approve_gdap(gdap_id: UUID, caller: TenantsWriter, app: AppDep, vendor: Vend
     vendor's page does); answers once the relationship is active."""
     _relationship(app, caller, gdap_id)
     rel = _sent(app, gdap_id)
+    if rel.status == "expired" and rel.starts_at is None:
+        raise GdapApprovalExpired(
+            "the customer did not approve this GDAP request within 90 days: it expired; ask again",
+            gdap_id=gdap_id,
+            status=rel.status,
+        )
     if rel.status != "approval_pending" or rel.approval_url is None:
         raise InvalidGdapTransition(
             f"the GDAP relationship is {rel.status}; only one pending approval can be approved",

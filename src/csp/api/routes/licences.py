@@ -58,12 +58,21 @@ def create_tenant_user(
     body: s.TenantUserCreate,
     caller: TenantsWriter,
     app: AppDep,
+    commands: CommandsDep,
     read: ReadModelsDep,
     directory: TenantDirectoryDep,
 ) -> s.TenantUserPublic:
-    """A new user in the tenant, created at the vendor (its name in the tenant's domain)."""
+    """A new user in the tenant, created at the vendor (its name in the tenant's domain),
+    then recorded on the tenant's history (``UserCreated``: who created it, when); nothing
+    is recorded when the vendor refuses."""
     tenant = access.tenant(app, caller, tenant_id)
-    return _user(directory.create_user(tenant, body.user_principal_name, body.display_name), _names(read, tenant_id))
+    user = directory.create_user(tenant, body.user_principal_name, body.display_name)
+    commands.run(
+        lambda: app.record_tenant_user_created(
+            tenant_id, user.id, user.user_principal_name, user.display_name, caller.actor
+        )
+    )
+    return _user(user, _names(read, tenant_id))
 
 
 @router.put(

@@ -254,7 +254,7 @@ def create_webhook(
     response: Response,
 ) -> WebhookCreated:
     """Register an endpoint: the answer carries its signing ``secret``, shown this once."""
-    e = commands.run(
+    created = commands.run(
         lambda: app.register_webhook(
             caller.reseller_id,
             body.url,
@@ -264,8 +264,8 @@ def create_webhook(
             allow_loopback_http=settings.test_mode,
         )
     )
-    etag(response, e.version)
-    return WebhookCreated(**_webhook_public(e), secret=e.secret)
+    etag(response, created.endpoint.version)
+    return WebhookCreated(**_webhook_public(created.endpoint), secret=created.secret)
 
 
 @router.get("/webhooks/{webhook_id}", response_model=WebhookPublic)
