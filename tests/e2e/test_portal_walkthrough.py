@@ -253,6 +253,9 @@ def test_the_manuals_walkthrough_in_chromium(portal: Served, browser_page: Any):
     expect(page.get_by_role("heading", name=re.compile("Edit subscription"))).to_contain_text("Enabled")
     expect(page.get_by_label("Quantity", exact=True)).to_have_value("2")
     check_page(page, "15-subscription-edit")
+    edited = re.search(r"/subscriptions/([^/?#]+)", page.url)
+    assert edited, page.url
+    subscription_path = f"/subscriptions/{edited.group(1)}"
 
     # its history, and its state before the change
     page.get_by_role("link", name="History").click()
@@ -307,6 +310,15 @@ def test_the_manuals_walkthrough_in_chromium(portal: Served, browser_page: Any):
         (f"{org}/tenants/new?next={org}", "26-tenant-new"),
         (f"{org}/edit", "27-organization-edit"),
         (f"{org}/catalog/offers/{offer_id}", "28-offer"),
+        # beyond the manual (issues 16 and 18)
+        ("/notifications", "29-notifications"),
+        ("/settings/notifications", "30-notification-settings"),
+        ("/webhooks", "31-webhooks"),
+        ("/customer-invoices", "32-customer-invoices"),
+        ("/settings/tax", "33-tax"),
+        ("/approvals", "34-approvals"),
+        (f"{org}/usage", "35-usage"),
+        (f"{subscription_path}/licences", "36-licences"),
     ):
         page.goto(f"{base}{path}")
         check_page(page, name)
