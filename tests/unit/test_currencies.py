@@ -20,6 +20,7 @@ from csp.api.documents import _money as _pdf_money
 from csp.api.pages import format as fmt
 from csp.application.exchange_rates import parse_rates_csv
 from csp.clock import SettableClock
+from csp.projections.reports_consumption import invoice_shares
 from tests.fixtures.customer_billing import CUSTOMER_JANUARY, RESELLER_JANUARY, run_a_month
 from tests.support import ACTOR, World, make_world, memory_app
 
@@ -140,6 +141,23 @@ def test_a_resellers_invoice_in_jpy_or_kwd_has_its_currencys_decimals_on_every_l
     kwd = Invoice.issue(uuid4(), "2026-11", "INV-1", lines, ACTOR, at(12, 1), rate=table.rate_for("KWD", "2026-11"))
     assert [str(x.amount) for x in kwd.lines] == ["4.751", "-3.677"]  # 4.75068, −3.67708
     assert str(kwd.total) == "1.074"
+
+
+def test_reconciliation_rows_share_their_converted_invoice_line_to_the_minor_unit():
+    # three days of 0.01 EUR on one line at 1.5: the invoice converts the line's 0.03 → 0.05
+    # (0.045), while each row on its own would be 0.02 (0.015) and sum to 0.06
+    sub, ent = uuid4(), uuid4()
+    rows = [
+        {"day": f"2026-11-0{d}", "subscription_id": sub, "entitlement_id": ent, "meter": "m", "partner_cost": D("0.01")}
+        for d in (3, 1, 2)
+    ]
+    other = {"day": "2026-11-01", "subscription_id": sub, "entitlement_id": ent, "meter": "n", "partner_cost": D("1")}
+    rate = rates(("2026-11", "USD", "1.5")).rate_for("USD", "2026-11")
+    shares = invoice_shares([*rows, other], rate)
+    assert sum(shares[:3]) == convert(D("0.03"), D("1.5"), "USD") == D("0.05")
+    assert shares[3] == D("1.50")  # a line of its own
+    assert all(abs(x - D("0.02")) <= D("0.01") for x in shares[:3])
+    assert invoice_shares(rows, None) == [D("0.01")] * 3  # in EUR: the partner cost itself
 
 
 # --- the billing run ---------------------------------------------------------------------------
