@@ -23,7 +23,7 @@ that time while its instant is still ahead; moving the clock again sends nothing
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -241,8 +241,11 @@ class NoticeSteps:
             title = f"Azure budget {reached.threshold} %: {ent.name} ({org.name})"
             detail = (
                 f"The Azure subscription {ent.name} of {org.name} has used {reached.month_to_date} EUR "
-                f"of its {reached.monthly_budget} EUR budget for {reached.month} ({reached.threshold} % reached)."
+                f"of its {reached.monthly_budget} EUR budget for {reached.month} ({reached.threshold} % reached"
+                f"{f' with the usage of {reached.day}' if reached.day else ''})."
             )
+            if reached.day:  # dated at the usage's day, not when a clock jump imported it
+                due = datetime.combine(date.fromisoformat(reached.day), time(0), UTC)
             wanted = True
         elif kind == "approval_requested":
             order = app.load(Order, sid, "order", version=version)
