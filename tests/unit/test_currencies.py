@@ -20,6 +20,7 @@ from csp.api.documents import _money as _pdf_money
 from csp.api.pages import format as fmt
 from csp.application.exchange_rates import parse_rates_csv
 from csp.clock import SettableClock
+from csp.mail.customer_invoices import customer_invoice_message
 from csp.projections.reports_consumption import invoice_shares
 from tests.fixtures.customer_billing import CUSTOMER_JANUARY, RESELLER_JANUARY, run_a_month
 from tests.support import ACTOR, World, make_world, memory_app
@@ -268,6 +269,13 @@ def test_money_is_written_per_locale_with_babel():
         "50.516",
         "1,234.50",
     ]
+    mails = [
+        customer_invoice_message("a@b.c", "R", "C", "INV-1", "2026-01", D(v), c, "", "l", at(2, 1)).text
+        for v, c in (("24317", "JPY"), ("50.516", "KWD"), ("150.58", "EUR"))
+    ]
+    assert "Total due: 24,317 JPY" in mails[0]
+    assert "Total due: 50.516 KWD" in mails[1]
+    assert "Total due: 150.58 EUR" in mails[2]
 
 
 # --- events stored before currencies ------------------------------------------------------------
