@@ -77,6 +77,7 @@ def test_notification_settings_are_read_and_changed(store_api_system):
         "invoice_issued": True,
         "provisioning_failed": True,
         "copy_customer": False,
+        "approval_requested": True,
     }
     changed = acc.boss.ok("PUT", "/settings/notifications", json={"renewal_days": [7, 60], "copy_customer": True})
     assert (changed["renewal_days"], changed["copy_customer"], changed["trial_ending_days"]) == ([60, 7], True, [7, 1])

@@ -80,6 +80,64 @@ def test_a_day_is_recorded_once_and_budget_alerts_once_per_month(world: World):
         app.record_daily_usage(azure.id, "2026-01-08", {uuid4(): [VM]}, ACTOR)
 
 
+def test_a_budget_notice_is_dated_at_the_usage_day_that_crossed_it_not_at_the_import(world: World):
+    from csp.aggregates.notify import Notice
+    from csp.workers.notices import NoticeSteps, event_notice
+
+    # given the clock jumped to the 9th: days 5 to 7 are imported at once
+    azure, ent = _plan(world)
+    world.clock.set(datetime(2026, 1, 9, 1, tzinfo=UTC))
+    for day in ("2026-01-05", "2026-01-06", "2026-01-07"):
+        world.app.record_daily_usage(azure.id, day, {ent.id: [VM]}, ACTOR)
+    reached = [e for e in world.app.events.get(azure.id) if isinstance(e, Subscription.BudgetThresholdReached)]
+    assert [(e.threshold, e.day) for e in reached] == [(80, "2026-01-06"), (100, "2026-01-06")]
+    # when the relay's step records their notices (with the events' time, the import's)
+    steps = NoticeSteps(world.app, store=None)  # type: ignore[arg-type]
+    for e in reached:
+        kind, subject = event_notice(e) or ("", None)
+        assert subject == azure.id
+        steps._record(kind, azure.id, e.originator_version, e.at.isoformat())
+    # then each is dated at the 6th, whose usage crossed the threshold, not the 9th
+    notices = [
+        world.app.load(Notice, e.originator_id, "notice")
+        for e in (world.app.mapper.to_domain_event(n) for n in world.app.recorder.select_notifications(1, 10_000))
+        if isinstance(e, Notice.Issued)
+    ]
+    assert sorted((n.kind, n.due_at) for n in notices) == [
+        ("budget_100", datetime(2026, 1, 6, tzinfo=UTC)),
+        ("budget_80", datetime(2026, 1, 6, tzinfo=UTC)),
+    ]
+    assert all("usage of 2026-01-06" in n.detail for n in notices)
+    assert {n.sent_at for n in notices} == {datetime(2026, 1, 9, 1, tzinfo=UTC)}  # sent when imported
+
+
+def test_a_budget_alert_recorded_before_it_had_a_day_reads_without_one():
+    import json
+
+    app = memory_app(SettableClock(datetime(2026, 1, 9, tzinfo=UTC)))
+    event = Subscription.BudgetThresholdReached(
+        originator_id=uuid4(),
+        originator_version=2,
+        timestamp=datetime(2026, 1, 9, tzinfo=UTC),
+        entitlement_id=uuid4(),
+        month="2026-01",
+        threshold=80,
+        monthly_budget=D("2.00"),
+        month_to_date=D("2.12"),
+        day="2026-01-06",
+        actor=ACTOR,
+        at=datetime(2026, 1, 9, tzinfo=UTC),
+    )
+    stored = app.mapper.to_stored_event(event)
+    state = json.loads(stored.state)
+    for key in ("day", "class_version"):  # as version 1 wrote it
+        state.pop(key, None)
+    old = type(stored)(stored.originator_id, stored.originator_version, stored.topic, json.dumps(state).encode())
+    read = app.mapper.to_domain_event(old)
+    assert isinstance(read, Subscription.BudgetThresholdReached)
+    assert (read.day, read.threshold) == (None, 80)
+
+
 def test_an_entitlement_needs_a_name_of_its_own_and_a_budget_of_at_least_zero(world: World):
     azure, _ent = _plan(world)
     for name, budget, field in (("production", None, "name"), (" ", None, "name"), ("Dev", D("-1"), "monthly_budget")):

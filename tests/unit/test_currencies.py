@@ -12,13 +12,16 @@ from uuid import uuid4
 import pytest
 
 from csp.aggregates.currency import ExchangeRates, UnknownCurrency, check_rate, convert
-from csp.aggregates.customer_invoice import customer_invoice_id_for
+from csp.aggregates.customer_invoice import CreditRequest, customer_invoice_id_for
 from csp.aggregates.errors import InvalidInput
 from csp.aggregates.invoice import Invoice, InvoiceLine
 from csp.aggregates.tax import TaxRate
+from csp.api.documents import _money as _pdf_money
 from csp.api.pages import format as fmt
 from csp.application.exchange_rates import parse_rates_csv
 from csp.clock import SettableClock
+from csp.mail.customer_invoices import customer_invoice_message
+from csp.projections.reports_consumption import invoice_shares
 from tests.fixtures.customer_billing import CUSTOMER_JANUARY, RESELLER_JANUARY, run_a_month
 from tests.support import ACTOR, World, make_world, memory_app
 
@@ -130,6 +133,34 @@ def test_an_invoice_is_converted_per_line_and_its_total_is_the_sum_of_its_lines(
     assert (plain.currency, plain.exchange_rate, plain.total) == ("EUR", None, D("0.03"))
 
 
+def test_a_resellers_invoice_in_jpy_or_kwd_has_its_currencys_decimals_on_every_line():
+    lines = (_line(1, "14.16"), _line(2, "-10.96"))
+    table = rates(("2026-11", "JPY", "161.5"), ("2026-11", "KWD", "0.3355"))
+    jpy = Invoice.issue(uuid4(), "2026-11", "INV-1", lines, ACTOR, at(12, 1), rate=table.rate_for("JPY", "2026-11"))
+    assert [str(x.amount) for x in jpy.lines] == ["2287", "-1770"]  # 2286.84, −1770.04
+    assert str(jpy.total) == "517"
+    kwd = Invoice.issue(uuid4(), "2026-11", "INV-1", lines, ACTOR, at(12, 1), rate=table.rate_for("KWD", "2026-11"))
+    assert [str(x.amount) for x in kwd.lines] == ["4.751", "-3.677"]  # 4.75068, −3.67708
+    assert str(kwd.total) == "1.074"
+
+
+def test_reconciliation_rows_share_their_converted_invoice_line_to_the_minor_unit():
+    # three days of 0.01 EUR on one line at 1.5: the invoice converts the line's 0.03 → 0.05
+    # (0.045), while each row on its own would be 0.02 (0.015) and sum to 0.06
+    sub, ent = uuid4(), uuid4()
+    rows = [
+        {"day": f"2026-11-0{d}", "subscription_id": sub, "entitlement_id": ent, "meter": "m", "partner_cost": D("0.01")}
+        for d in (3, 1, 2)
+    ]
+    other = {"day": "2026-11-01", "subscription_id": sub, "entitlement_id": ent, "meter": "n", "partner_cost": D("1")}
+    rate = rates(("2026-11", "USD", "1.5")).rate_for("USD", "2026-11")
+    shares = invoice_shares([*rows, other], rate)
+    assert sum(shares[:3]) == convert(D("0.03"), D("1.5"), "USD") == D("0.05")
+    assert shares[3] == D("1.50")  # a line of its own
+    assert all(abs(x - D("0.02")) <= D("0.01") for x in shares[:3])
+    assert invoice_shares(rows, None) == [D("0.01")] * 3  # in EUR: the partner cost itself
+
+
 # --- the billing run ---------------------------------------------------------------------------
 
 
@@ -173,6 +204,54 @@ def test_without_any_rate_the_month_is_invoiced_in_eur(world: World):
     assert (draft.currency, draft.exchange_rate, draft.gross) == ("EUR", None, D("150.58"))
 
 
+def _decimals(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return -exponent
+
+
+@pytest.mark.parametrize(
+    ("currency", "rate", "places", "net", "tax", "gross"),
+    [  # Contoso's January (126.53 EUR net): per line converted, taxed at 19 % per line, summed
+        ("JPY", "161.5", 0, D("20434"), D("3883"), D("24317")),
+        ("KWD", "0.3355", 3, D("42.451"), D("8.065"), D("50.516")),
+        ("EUR", None, 2, D("126.53"), D("24.05"), D("150.58")),  # unchanged
+    ],
+)
+def test_a_customer_invoice_rounds_each_line_and_its_tax_to_the_currencys_minor_unit(
+    world: World, currency: str, rate: str | None, places: int, net: D, tax: D, gross: D
+):
+    # given Contoso invoiced in JPY (0 decimals), KWD (3 decimals) or EUR
+    world.app.change_organization(world.customer.id, ACTOR, currency=currency)
+    if rate is not None:
+        world.app.set_exchange_rate("2026-01", currency, rate, ACTOR)
+    run_a_month(world)
+    world.clock.set(at(2, 1, 0))
+    world.app.run_billing("2026-01")
+    draft_id = customer_invoice_id_for(world.reseller.id, world.customer.id, "2026-01")
+    # when it is issued, paid, and partly credited
+    invoice = world.app.issue_customer_invoice(draft_id, ACTOR)
+    # then every amount has the currency's decimals, tax per line, totals the sums of the lines
+    assert invoice.currency == currency
+    expected_nets = sorted(convert(line[3], D(rate), currency) if rate else line[3] for line in CUSTOMER_JANUARY)
+    assert sorted(x.net for x in invoice.lines) == expected_nets
+    for x in invoice.lines:
+        assert {_decimals(x.net), _decimals(x.tax), _decimals(x.gross)} == {places}
+        assert x.tax == (x.net * D(19) / 100).quantize(D(1).scaleb(-places), rounding="ROUND_HALF_UP")
+        assert x.gross == x.net + x.tax
+    assert (invoice.net, invoice.tax_total, invoice.gross) == (net, tax, gross)
+    assert {_decimals(invoice.net), _decimals(invoice.tax_total), _decimals(invoice.gross)} == {places}
+    note = world.app.credit_customer_invoice(
+        invoice.id, (CreditRequest("goodwill", D(3), D("1.2345")),), "goodwill", ACTOR
+    )
+    (line,) = note.lines
+    assert _decimals(line.unit_price or D(0)) == _decimals(line.net) == _decimals(line.tax) == places
+    assert (note.net, note.tax, note.gross) == (line.net, line.tax, line.gross)
+    assert note.gross == note.net + note.tax < 0
+    paid = world.app.pay_customer_invoice(invoice.id, ACTOR, amount=gross)
+    assert paid.paid_amount == gross
+
+
 # --- formatting -------------------------------------------------------------------------------
 
 
@@ -184,6 +263,19 @@ def test_money_is_written_per_locale_with_babel():
     assert fmt.amount(D("1234.5"), "EUR", locale="de_DE") == "1.234,50\xa0€"  # an account's own locale
     assert fmt.amount(None, "EUR") == ""
     assert fmt.rate(D("4.975000")) == "4.975"
+    # the PDF's plain numbers keep the currency's own decimals
+    assert [_pdf_money(D(v), c) for v, c in (("24317", "JPY"), ("50.516", "KWD"), ("1234.5", "EUR"))] == [
+        "24,317",
+        "50.516",
+        "1,234.50",
+    ]
+    mails = [
+        customer_invoice_message("a@b.c", "R", "C", "INV-1", "2026-01", D(v), c, "", "l", at(2, 1)).text
+        for v, c in (("24317", "JPY"), ("50.516", "KWD"), ("150.58", "EUR"))
+    ]
+    assert "Total due: 24,317 JPY" in mails[0]
+    assert "Total due: 50.516 KWD" in mails[1]
+    assert "Total due: 150.58 EUR" in mails[2]
 
 
 # --- events stored before currencies ------------------------------------------------------------

@@ -81,6 +81,17 @@ def minor_unit(currency: str) -> Decimal:
     return Decimal(1).scaleb(-get_currency_precision(currency))
 
 
+def in_minor_unit(amount: Decimal, currency: str) -> Decimal:
+    """``amount`` rounded half-up to ``currency``'s minor unit (never "-0": a zero is 0)."""
+    out = amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
+    return abs(out) if out == 0 else out
+
+
+def zero(currency: str) -> Decimal:
+    """0 written with the currency's decimals (0.00 EUR, 0 JPY, 0.000 KWD): a sum's start."""
+    return Decimal(0).quantize(minor_unit(currency))
+
+
 def convert(amount: Decimal, rate: Decimal, currency: str) -> Decimal:
     """``amount`` (EUR) in ``currency``: × rate, rounded half-up to the currency's minor unit."""
     return (amount * rate).quantize(minor_unit(currency), rounding=ROUND_HALF_UP)

@@ -27,10 +27,9 @@ from eventsourcing.domain import event
 
 from csp.aggregates.base import Actor, CspAggregate, Value, deterministic_id
 from csp.aggregates.billing import Charge
-from csp.aggregates.currency import BASE_CURRENCY, AppliedRate
+from csp.aggregates.currency import BASE_CURRENCY, AppliedRate, in_minor_unit, zero
 from csp.aggregates.errors import Conflict, InvalidInput
 from csp.aggregates.invoice import lines_from_charges, parse_period
-from csp.aggregates.pricing import money
 from csp.aggregates.tax import TaxDecision, line_amounts
 
 CustomerInvoiceStatus = Literal["draft", "issued", "paid", "void"]
@@ -74,8 +73,8 @@ class CustomerInvoiceLine(Value):
     gross: Decimal
     charge_ids: tuple[UUID, ...] = ()
 
-    def taxed(self, rate_percent: Decimal) -> CustomerInvoiceLine:
-        net, tax, gross = line_amounts(self.net, rate_percent)
+    def taxed(self, rate_percent: Decimal, currency: str = BASE_CURRENCY) -> CustomerInvoiceLine:
+        net, tax, gross = line_amounts(self.net, rate_percent, currency)
         return self.replace(net=net, tax_rate=rate_percent, tax=tax, gross=gross)
 
 
@@ -129,19 +128,22 @@ def converted_customer_lines(
     return tuple(out)
 
 
-def totals(lines: Iterable[CustomerInvoiceLine]) -> tuple[Decimal, Decimal, Decimal]:
-    """net, tax, gross: the sums of the lines (never recomputed from the totals)."""
+def totals(lines: Iterable[CustomerInvoiceLine], currency: str = BASE_CURRENCY) -> tuple[Decimal, Decimal, Decimal]:
+    """net, tax, gross: the sums of the lines (never recomputed from the totals), written
+    with the currency's decimals."""
     ls = list(lines)
     return (
-        sum((x.net for x in ls), Decimal("0.00")),
-        sum((x.tax for x in ls), Decimal("0.00")),
-        sum((x.gross for x in ls), Decimal("0.00")),
+        sum((x.net for x in ls), zero(currency)),
+        sum((x.tax for x in ls), zero(currency)),
+        sum((x.gross for x in ls), zero(currency)),
     )
 
 
-def _taxed(lines: Iterable[CustomerInvoiceLine], decision: TaxDecision | None) -> tuple[CustomerInvoiceLine, ...]:
+def _taxed(
+    lines: Iterable[CustomerInvoiceLine], decision: TaxDecision | None, currency: str
+) -> tuple[CustomerInvoiceLine, ...]:
     rate = decision.rate_percent if decision is not None else Decimal(0)
-    return tuple(line.taxed(rate) for line in lines)
+    return tuple(line.taxed(rate, currency) for line in lines)
 
 
 class CustomerInvoice(CspAggregate):
@@ -217,14 +219,15 @@ class CustomerInvoice(CspAggregate):
         parse_period(period)
         if not lines:
             raise InvalidInput("lines", "an invoice has at least one line")
+        currency = rate.currency if rate is not None else BASE_CURRENCY
         return cls._create(
             cls.Drafted,
             id=customer_invoice_id_for(reseller_id, organization_id, period),
             reseller_id=reseller_id,
             organization_id=organization_id,
             period=period,
-            currency=rate.currency if rate is not None else BASE_CURRENCY,
-            lines=_taxed(converted_customer_lines(lines, rate), tax_preview),
+            currency=currency,
+            lines=_taxed(converted_customer_lines(lines, rate), tax_preview, currency),
             tax_preview=tax_preview,
             exchange_rate=rate.rate if rate is not None else None,
             exchange_rate_month=rate.month if rate is not None else None,
@@ -234,15 +237,15 @@ class CustomerInvoice(CspAggregate):
 
     @property
     def net(self) -> Decimal:
-        return totals(self.lines)[0]
+        return totals(self.lines, self.currency)[0]
 
     @property
     def tax_total(self) -> Decimal:
-        return totals(self.lines)[1]
+        return totals(self.lines, self.currency)[1]
 
     @property
     def gross(self) -> Decimal:
-        return totals(self.lines)[2]
+        return totals(self.lines, self.currency)[2]
 
     class Issued(CspAggregate.Event):
         number: str
@@ -271,8 +274,8 @@ class CustomerInvoice(CspAggregate):
     ) -> None:
         """Number it and tax it as decided now: from here on its content never changes."""
         self.check_issuable()
-        lines = _taxed(self.lines, decision)
-        net, tax, gross = totals(lines)
+        lines = _taxed(self.lines, decision, self.currency)
+        net, tax, gross = totals(lines, self.currency)
         self._issue(
             number=number,
             decision=decision,
@@ -329,7 +332,7 @@ class CustomerInvoice(CspAggregate):
             raise InvoiceNotIssued(
                 f"the invoice is {self.status}; only an issued invoice can be paid", invoice_id=self.id
             )
-        amount = self.gross if amount is None else money(amount)
+        amount = self.gross if amount is None else in_minor_unit(amount, self.currency)
         if amount != self.gross:
             raise InvalidInput("amount", f"must be the invoice's gross total {self.gross}", value=amount)
         when = paid_at or at
@@ -453,15 +456,15 @@ class CreditNote(CspAggregate):
                     subscription_id=None,
                     description=r.description.strip()[:300],
                     quantity=-r.quantity,
-                    unit_price=money(r.unit_price),
+                    unit_price=in_minor_unit(r.unit_price, invoice.currency),
                     days=0,
-                    net=-money(r.quantity * r.unit_price),
+                    net=-in_minor_unit(r.quantity * r.unit_price, invoice.currency),
                     tax_rate=Decimal(0),
                     tax=Decimal(0),
                     gross=Decimal(0),
-                ).taxed(invoice.tax.rate_percent)
+                ).taxed(invoice.tax.rate_percent, invoice.currency)
             )
-        net, tax, gross = totals(lines)
+        net, tax, gross = totals(lines, invoice.currency)
         if credited_before - gross > invoice.gross:
             raise CreditExceedsInvoice(
                 "lines",

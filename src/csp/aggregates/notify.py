@@ -32,6 +32,7 @@ NoticeKind = Literal[
     "webhook_disabled",
     "budget_80",  # an Azure subscription's month-to-date cost reached 80 % of its budget
     "budget_100",
+    "approval_requested",  # a customer user's order above its credit limit waits for the reseller
 ]
 NOTICE_KINDS: tuple[NoticeKind, ...] = get_args(NoticeKind)
 
@@ -77,6 +78,7 @@ class NotificationPreferences(Value):
     invoice_issued: bool = True
     provisioning_failed: bool = True
     copy_customer: bool = False  # customers get a copy of their order emails
+    approval_requested: bool = True  # a customer user's order waits for approval (absent from older events: on)
 
     def checked(self) -> NotificationPreferences:
         if self.window_closing_hours < 0 or self.window_closing_hours > 24 * 14:
@@ -100,6 +102,7 @@ class NotificationPreferences(Value):
             "webhook_disabled": True,  # the reseller is always told
             "budget_80": True,  # a budget is asked for per entitlement: always told
             "budget_100": True,
+            "approval_requested": self.approval_requested,
         }[kind]
 
 

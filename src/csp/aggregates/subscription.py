@@ -1578,6 +1578,14 @@ class Subscription(CspAggregate):
         threshold: int  # percent of the monthly budget
         monthly_budget: Decimal
         month_to_date: Decimal  # the customer price of the month so far
+        # Since version 2: the usage day (YYYY-MM-DD) whose rows crossed it, which the
+        # notice is dated at (``at`` is when it was imported; None: recorded before).
+        day: str | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["day"] = None
 
     def record_usage(
         self, day: str, entitlement_id: UUID, rows: tuple[UsageRow, ...], actor: Actor, at: datetime
@@ -1610,6 +1618,7 @@ class Subscription(CspAggregate):
                 threshold=pct,
                 monthly_budget=ent.monthly_budget,
                 month_to_date=after,
+                day=day,
                 actor=actor,
                 at=at,
             )
@@ -1647,6 +1656,7 @@ class Subscription(CspAggregate):
         threshold: int,
         monthly_budget: Decimal,
         month_to_date: Decimal,
+        day: str | None,
         actor: Actor,
         at: datetime,
     ) -> None:

@@ -5,7 +5,8 @@ is taxed at the rate the invoice's decision names: the standard rate of the cust
 country, 0 with a legal mention for an EU business customer (a valid VAT number) in
 another member state than the reseller's when reverse charge is on, 0 with "VAT exempt"
 for an organization the reseller marks exempt. Per line: tax = net × rate / 100 rounded
-half-up to the cent, gross = net + tax; an invoice's totals are the sums of its lines.
+half-up to the invoice currency's minor unit (the cent for EUR, 1 for JPY, 0.001 for KWD),
+gross = net + tax; an invoice's totals are the sums of its lines.
 VAT numbers are checked by format with python-stdnum (a pure library: no look-up).
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
@@ -22,8 +23,8 @@ from eventsourcing.domain import event
 from stdnum.eu import vat as eu_vat  # type: ignore[import-untyped]
 
 from csp.aggregates.base import Actor, CspAggregate, Value, deterministic_id
+from csp.aggregates.currency import BASE_CURRENCY, in_minor_unit
 from csp.aggregates.errors import Conflict, InvalidInput
-from csp.aggregates.pricing import CENT, money
 
 # The EU member states, by ISO 3166 code (Greece's VAT prefix is EL).
 EU_COUNTRIES: frozenset[str] = frozenset(
@@ -102,10 +103,10 @@ def check_vat_number(country: str, value: str, field: str = "vat_number") -> str
     return str(number)
 
 
-def tax_of(net: Decimal, rate_percent: Decimal) -> Decimal:
-    """The tax of one line: net × rate / 100, rounded half-up to the cent (once, per line)."""
-    tax = (net * rate_percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
-    return abs(tax) if tax == 0 else tax  # never "-0.00" (a refund line at 0 %)
+def tax_of(net: Decimal, rate_percent: Decimal, currency: str = BASE_CURRENCY) -> Decimal:
+    """The tax of one line: net × rate / 100, rounded half-up to the currency's minor unit
+    (once, per line); never "-0.00" (a refund line at 0 %)."""
+    return in_minor_unit(net * rate_percent / 100, currency)
 
 
 @dataclass(frozen=True)
@@ -242,8 +243,10 @@ def default_tax_settings(reseller_id: UUID, at: datetime) -> TaxSettings:
     return TaxSettings.open(reseller_id, actor="system:billing", at=at)
 
 
-def line_amounts(net: Decimal, rate_percent: Decimal) -> tuple[Decimal, Decimal, Decimal]:
-    """net, tax, gross of a line."""
-    net = money(net)
-    tax = tax_of(net, rate_percent)
+def line_amounts(
+    net: Decimal, rate_percent: Decimal, currency: str = BASE_CURRENCY
+) -> tuple[Decimal, Decimal, Decimal]:
+    """net, tax, gross of a line, each to the currency's minor unit."""
+    net = in_minor_unit(net, currency)
+    tax = tax_of(net, rate_percent, currency)
     return net, tax, net + tax

@@ -4,13 +4,14 @@ subscriptions screen's rows, invoices."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from csp.aggregates.catalog import Offer
-from csp.aggregates.currency import AppliedRate
+from csp.aggregates.currency import BASE_CURRENCY, AppliedRate
 from csp.aggregates.errors import NotFound
-from csp.aggregates.invoice import period_of
+from csp.aggregates.invoice import invoice_id_for, period_of
 from csp.aggregates.organization import Organization
 from csp.api import access
 from csp.api import schemas as s
@@ -103,6 +104,20 @@ def price_list_rate(app: CspApplication, caller: Caller | None, buyer: Organizat
     return app.applied_rate(currency, period_of(app.now()))
 
 
+def reconciliation_rate(app: CspApplication, read: ReadModels, reseller_id: UUID, period: str) -> AppliedRate | None:
+    """The rate the reseller's invoice of ``period`` converts with: the one it recorded when
+    issued (None: issued in EUR), else the one it would use now (the reseller's currency at
+    the month's rate, or the latest earlier month's)."""
+    issued = read.invoice(invoice_id_for(reseller_id, period))
+    if issued is not None:
+        if issued.get("exchange_rate") is None:
+            return None
+        rate = Decimal(str(issued["exchange_rate"]))
+        return AppliedRate(issued["currency"], rate, str(issued["exchange_rate_month"]), period)
+    currency = app.read(Organization, reseller_id, "organization").reseller_settings().currency
+    return app.applied_rate(currency, period)
+
+
 def catalog_offer(
     app: CspApplication, caller: Caller | None, offer_id: UUID, reseller_slug: str | None = None
 ) -> s.OfferPublic:
@@ -137,6 +152,8 @@ def subscription_rows(
     the reseller's (partner) prices or margins."""
     access.check_organization(app, caller, organization_id)
     result = with_licence_seats(read, read.subscriptions(organization_id, q, status, limit, offset, after))
+    for row in result.items:
+        row["currency"] = BASE_CURRENCY  # the amounts' (the catalog's): the portal converts them
     if caller.is_customer:
         for row in result.items:
             for k in PARTNER_FIELDS:

@@ -587,6 +587,7 @@ class OrderPublic(BaseModel):
     outcome: str | None = None  # "2 of 3 lines provisioned · 1 failed: reason" once provisioning began
     attempt: int = 1  # provisioning attempt: each retry of the failed lines is the next one
     approval: OrderApprovalPublic | None = None  # over the credit limit: the request and its decision
+    currency: str = "EUR"  # the amounts' currency: the catalog's (the portal shows them in the account's, converted)
 
 
 class OrderPlace(In):
@@ -732,6 +733,7 @@ class SubscriptionPublic(BaseModel):
     pending_transition: PendingTransition | None = None  # asked of the vendor, not done yet
     renewal_offer_id: UUID | None = None  # the offer scheduled for the next term (GET …/next-term has it all)
     renewal_offer_name: str | None = None
+    currency: str = "EUR"  # the amounts' currency: the catalog's (the portal shows them in the account's, converted)
 
 
 class TransitionOptionPublic(BaseModel):
@@ -864,6 +866,7 @@ class QuotePublic(BaseModel):
     created_at: datetime
     order_id: UUID | None
     version: int
+    currency: str = "EUR"  # the amounts' currency: the catalog's (the portal shows them in the account's, converted)
 
 
 class QuoteAccept(In):
@@ -984,6 +987,7 @@ class SubscriptionRow(Row):
     yearly_cost: Decimal | None
     monthly_reseller_price: Decimal | None = None
     yearly_reseller_price: Decimal | None = None
+    currency: str = "EUR"  # the amounts' currency: the catalog's (the portal shows them in the account's, converted)
 
 
 class SubscriptionsPublic(Page[SubscriptionRow]):

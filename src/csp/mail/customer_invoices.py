@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from babel.numbers import get_currency_precision
+
 from csp.mail.messages import Message
 
 
@@ -26,7 +28,9 @@ def customer_invoice_message(
         "Hello,",
         "",
         f"{seller} has issued invoice {number} to {customer} for {period}.",
-        f"Total due: {gross:,.2f} {currency} (issued {issued_at.astimezone(UTC):%d %B %Y}).",
+        # the currency's own decimals: 1,234.50 EUR, 24,317 JPY, 50.516 KWD
+        f"Total due: {gross:,.{get_currency_precision(currency)}f} {currency} "
+        f"(issued {issued_at.astimezone(UTC):%d %B %Y}).",
     ]
     if mention:
         lines += ["", mention]

@@ -7,11 +7,17 @@ decision, its lines, and the credit notes that reference it.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, get_args
 from uuid import UUID
 
-from csp.aggregates.customer_invoice import CreditNote, CustomerInvoice, CustomerInvoiceLine, CustomerInvoiceStatus
+from csp.aggregates.currency import zero
+from csp.aggregates.customer_invoice import (
+    CreditNote,
+    CustomerInvoice,
+    CustomerInvoiceLine,
+    CustomerInvoiceStatus,
+    totals,
+)
 from csp.projections.model import ReadModel, handles
 from csp.projections.query import Page, check_choice, csv_text, db_params, select_page, select_rows
 from csp.projections.rows import Rows
@@ -55,14 +61,6 @@ CSV_COLUMNS = ("number", "period", "status", "currency", "line_no", *LINE_FIELDS
 LIST_CSV_COLUMNS = ("number", "period", "status", "organization_id", "currency", "net", "tax", "gross", "id")
 
 
-def _sums(lines: tuple[CustomerInvoiceLine, ...]) -> tuple[Decimal, Decimal, Decimal]:
-    return (
-        sum((x.net for x in lines), Decimal("0.00")),
-        sum((x.tax for x in lines), Decimal("0.00")),
-        sum((x.gross for x in lines), Decimal("0.00")),
-    )
-
-
 def _line_json(x: CustomerInvoiceLine) -> dict[str, Any]:
     return {"line_no": x.line_no, **{f: str(getattr(x, f)) if f != "days" else x.days for f in LINE_FIELDS}}
 
@@ -85,7 +83,7 @@ class CustomerInvoices(ReadModel):
 
     @handles(CustomerInvoice.Drafted)
     def drafted(self, e: CustomerInvoice.Drafted, rows: Rows) -> None:
-        net, tax, gross = _sums(e.lines)
+        net, tax, gross = totals(e.lines, e.currency)
         rows.put(
             CUSTOMER_INVOICES,
             {
@@ -106,7 +104,7 @@ class CustomerInvoices(ReadModel):
                 "paid_at": None,
                 "voided_at": None,
                 "line_count": len(e.lines),
-                "credited": Decimal("0.00"),
+                "credited": zero(e.currency),
                 "exchange_rate": e.exchange_rate,
                 "exchange_rate_month": e.exchange_rate_month,
             },

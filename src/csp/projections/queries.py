@@ -19,6 +19,7 @@ from uuid import UUID
 from eventsourcing.persistence import InfrastructureFactory, Recording
 from eventsourcing.utils import Environment
 
+from csp.aggregates.currency import AppliedRate
 from csp.aggregates.errors import InvalidInput, NotFound
 from csp.aggregates.subscription import UnusedSeats
 from csp.persistence import Database, eventsourcing_env
@@ -454,8 +455,8 @@ class ReadModels:
             self.view, reseller_id, organization_id, date_from, date_to, meter, subscription_id
         )
 
-    def usage_reconciliation_csv(self, reseller_id: UUID, period: str) -> str:
-        return reports_consumption.reconciliation_csv(self.view, reseller_id, period)
+    def usage_reconciliation_csv(self, reseller_id: UUID, period: str, rate: AppliedRate | None = None) -> str:
+        return reports_consumption.reconciliation_csv(self.view, reseller_id, period, rate)
 
     def azure_entitlements(self, subscription_id: UUID, month: str) -> list[dict[str, Any]]:
         return reports_consumption.entitlements(self.view, subscription_id, month)

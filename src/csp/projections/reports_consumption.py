@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from csp.aggregates.currency import AppliedRate
 from csp.aggregates.pricing import money
 from csp.aggregates.subscription import Subscription
 from csp.projections.model import ReadModel, handles
@@ -286,13 +287,44 @@ RECONCILIATION_COLUMNS = (
     "BillingPreTaxTotal",
     "CustomerPrice",
     "BillingCurrency",
+    # the invoice's currency (issue 18): the rate it converts with, and each row's share of
+    # the invoice's converted usage line (so the column sums to the invoice's usage lines)
+    "InvoiceCurrency",
+    "ExchangeRate",
+    "ExchangeRateMonth",
+    "InvoicePreTaxTotal",
 )
 
 
-def reconciliation_csv(view: ReadView, reseller_id: UUID, period: str) -> str:
+def invoice_shares(rows: list[dict[str, Any]], rate: AppliedRate | None) -> list[Decimal]:
+    """Each row's partner cost in the invoice's currency, such that the rows of one invoice
+    line (plan × entitlement × meter over the month) sum to that line as the invoice
+    converted it: ``convert(Σ EUR)``. By day, each row gets convert(running EUR total) minus
+    what the rows before it got, so no row is off its own conversion by more than one minor
+    unit and the line's sum is exact. In EUR (no rate): the partner cost itself."""
+    if rate is None:
+        return [money(r["partner_cost"]) for r in rows]
+    out: list[Decimal] = [Decimal(0)] * len(rows)
+    running: dict[tuple[Any, ...], tuple[Decimal, Decimal]] = {}  # line → (EUR so far, converted so far)
+    order = sorted(range(len(rows)), key=lambda i: rows[i]["day"])
+    for i in order:
+        r = rows[i]
+        key = (r["subscription_id"], str(r.get("entitlement_id") or ""), r["meter"])
+        eur, given = running.get(key, (Decimal(0), Decimal(0)))
+        eur += money(r["partner_cost"])
+        share = rate.convert(eur) - given
+        out[i] = share
+        running[key] = (eur, given + share)
+    return out
+
+
+def reconciliation_csv(view: ReadView, reseller_id: UUID, period: str, rate: AppliedRate | None = None) -> str:
     """Partner Center's daily rated usage reconciliation, for one month: one row per day ×
-    meter × entitlement. ``BillingPreTaxTotal`` is the partner cost of the row (as recorded,
-    rounded per row), so the column sums to the usage lines of that month's invoice."""
+    meter × entitlement. ``BillingPreTaxTotal`` is the partner cost of the row in EUR (as
+    recorded, rounded per row), so the column sums to the usage lines of that month's EUR
+    invoice; ``InvoicePreTaxTotal`` is the row's share of its invoice line in the invoice's
+    currency (``rate``: the one the invoice recorded, or will use), so it sums to the usage
+    lines of the converted invoice (``invoice_shares``)."""
     first = date.fromisoformat(f"{period}-01")
     last = date(first.year + first.month // 12, first.month % 12 + 1, 1) - timedelta(days=1)
     rows = daily_usage(view, reseller_id, date_from=first, date_to=last)
@@ -324,7 +356,9 @@ def reconciliation_csv(view: ReadView, reseller_id: UUID, period: str) -> str:
             r["meter"],
         )
     )
-    for r in rows:
+    shares = invoice_shares(rows, rate)
+    rate_columns = (rate.currency, rate.rate, rate.month) if rate is not None else ("EUR", "", "")
+    for r, share in zip(rows, shares, strict=True):
         w.writerow(
             (
                 reseller_id,
@@ -344,6 +378,8 @@ def reconciliation_csv(view: ReadView, reseller_id: UUID, period: str) -> str:
                 money(r["partner_cost"]),
                 money(r["customer_price"]),
                 "EUR",
+                *rate_columns,
+                share,
             )
         )
     return out.getvalue()

@@ -12,6 +12,9 @@ of their order emails, when the reseller wants them.
   warns); ``gdap_expiring_days`` 0 turns it off.
 - ``invoice_issued`` / ``provisioning_failed``: when the event happens.
 - ``webhook_disabled``: an endpoint the platform turned off (always on).
+- ``approval_requested``: a customer user's order above the customer's credit limit waits
+  for the reseller's decision (``Order.ApprovalRequested``; ``approval_requested`` off
+  turns it off).
 
 A notice is due at ``instant - offset`` and sent by the first scheduler run at or after
 that time while its instant is still ahead; moving the clock again sends nothing twice.
@@ -20,7 +23,7 @@ that time while its instant is still ahead; moving the clock again sends nothing
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -172,6 +175,8 @@ def event_notice(event: Any) -> tuple[str, UUID] | None:
         return "gdap_expiring", event.originator_id
     if isinstance(event, Subscription.BudgetThresholdReached):
         return f"budget_{event.threshold}", event.originator_id
+    if isinstance(event, Order.ApprovalRequested):
+        return "approval_requested", event.originator_id
     return None
 
 
@@ -236,9 +241,27 @@ class NoticeSteps:
             title = f"Azure budget {reached.threshold} %: {ent.name} ({org.name})"
             detail = (
                 f"The Azure subscription {ent.name} of {org.name} has used {reached.month_to_date} EUR "
-                f"of its {reached.monthly_budget} EUR budget for {reached.month} ({reached.threshold} % reached)."
+                f"of its {reached.monthly_budget} EUR budget for {reached.month} ({reached.threshold} % reached"
+                f"{f' with the usage of {reached.day}' if reached.day else ''})."
             )
+            if reached.day:  # dated at the usage's day, not when a clock jump imported it
+                due = datetime.combine(date.fromisoformat(reached.day), time(0), UTC)
             wanted = True
+        elif kind == "approval_requested":
+            order = app.load(Order, sid, "order", version=version)
+            asked = next(
+                e
+                for e in app.repository.event_store.get(sid, gt=version - 1, lte=version)
+                if isinstance(e, Order.ApprovalRequested)
+            )
+            reseller = asked.reseller_id
+            title = f"Order {order.number} for {asked.organization_name} awaits your approval"
+            detail = (
+                f"{asked.organization_name}'s order {order.number} ({asked.order_total} EUR a month) would take its "
+                f"monthly spend to {asked.amount} EUR, above its credit limit of {asked.monthly_limit} EUR. "
+                "It is not sent to the vendor until you approve it: approve or reject it on the Approvals page."
+            )
+            wanted = app.notification_preferences(reseller).approval_requested
         else:
             log.warning("no notice for kind %s", kind)
             return

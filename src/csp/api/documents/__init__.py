@@ -8,16 +8,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from babel.numbers import get_currency_precision
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from csp.aggregates.currency import BASE_CURRENCY, zero
 from csp.aggregates.customer_invoice import CustomerInvoice, InvoiceParty
 
 HERE = Path(__file__).parent
 _env = Environment(loader=FileSystemLoader(str(HERE)), autoescape=select_autoescape(["html"]))
 
 
-def _money(value: Decimal | None) -> str:
-    return "" if value is None else f"{value:,.2f}"
+def _money(value: Decimal | None, currency: str = BASE_CURRENCY) -> str:
+    """A plain number with the currency's decimals (1,234.50 EUR, 1,235 JPY, 1.235 KWD)."""
+    return "" if value is None else f"{value:,.{get_currency_precision(currency)}f}"
 
 
 def _percent(value: Decimal) -> str:
@@ -36,10 +39,11 @@ _env.filters["percent"] = _percent
 def tax_summary(invoice: CustomerInvoice) -> list[dict[str, Any]]:
     """One row per tax rate: the net, tax and gross of its lines."""
     out: dict[Decimal, dict[str, Any]] = {}
+    nil = zero(invoice.currency)
     for line in invoice.lines:
         row = out.setdefault(
             line.tax_rate,
-            {"rate": line.tax_rate, "net": Decimal("0.00"), "tax": Decimal("0.00"), "gross": Decimal("0.00")},
+            {"rate": line.tax_rate, "net": nil, "tax": nil, "gross": nil},
         )
         row["net"] += line.net
         row["tax"] += line.tax

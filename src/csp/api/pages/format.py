@@ -8,6 +8,8 @@ from typing import Any
 
 from babel.numbers import format_currency
 
+from csp.aggregates.currency import BASE_CURRENCY, AppliedRate
+
 LABELS = {
     # order statuses, as the manual's Orders screen writes them
     "draft": "Draft",
@@ -98,6 +100,19 @@ def amount(value: Any, currency: str | None = "EUR", locale: str | None = None) 
         return ""
     code = str(currency or "EUR").upper()
     return str(format_currency(Decimal(str(value)), code, locale=locale_for(code, locale)))
+
+
+def shown(value: Any, rate: AppliedRate | None, label: bool = False) -> str:
+    """An amount of the platform (EUR) as the account sees it: converted with ``rate``
+    (the account's currency at this month's rate, rounded half-up to its minor unit, each
+    amount on its own as the catalog's prices) and written with ``amount`` (its currency
+    shown); without a rate, in EUR as the pages always wrote it (``money``: 15.58, the
+    footer's "prices in EUR unless stated"), `` EUR`` after it with ``label``. Empty for none."""
+    if value is None or value == "":
+        return ""
+    if rate is None:
+        return f"{money(value)} {BASE_CURRENCY}" if label else money(value)
+    return amount(rate.convert(Decimal(str(value))), rate.currency)
 
 
 def rate(value: Any) -> str:

@@ -93,6 +93,7 @@ def save_notification_settings(page: PageDep) -> Response:
         invoice_issued=page.checked("invoice_issued"),
         provisioning_failed=page.checked("provisioning_failed"),
         copy_customer=page.checked("copy_customer"),
+        approval_requested=page.checked("approval_requested"),
     )
     try:
         page.commands.run(lambda: page.app.change_notification_preferences(caller.reseller_id, prefs, caller.actor))

@@ -3,6 +3,7 @@ notices after a redirect, and the navigation a role may see (from the permission
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
 from collections.abc import Callable, Mapping
@@ -17,10 +18,14 @@ from uuid import UUID
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from csp.aggregates.currency import BASE_CURRENCY, AppliedRate
 from csp.aggregates.errors import ConcurrentModification, CspError, InvalidInput
+from csp.aggregates.organization import Organization
 from csp.api.auth import Auth, Caller
 from csp.api.commands import Commands
 from csp.api.deps import (
@@ -34,14 +39,26 @@ from csp.api.deps import (
 from csp.api.errors import NotAllowed, Unavailable
 from csp.api.pages import format as fmt
 from csp.api.permissions import Action, grant_for
+from csp.api.queries import price_list_rate
 from csp.application import CspApplication
 from csp.projections import ReadModels
 from csp.settings import Settings
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+@pass_context
+def _price(ctx: Context, value: Any, label: bool = False) -> str:
+    """An amount in EUR as the page's caller sees it: in its account's currency at this
+    month's rate (``Page.display_rate``), else in EUR (with `` EUR`` after it: ``label``)."""
+    page = ctx.get("page")
+    return fmt.shown(value, page.display_rate if isinstance(page, Page) else None, label)
+
+
 templates.env.filters.update(
     money=fmt.money,
+    price=_price,  # an EUR amount in the caller's currency (docs/currencies.md)
     amount=fmt.amount,  # money with its currency, per locale (Babel)
     rate=fmt.rate,
     date=fmt.date,
@@ -193,6 +210,25 @@ class Page:
             token = secrets.token_urlsafe(24)
             self.cookies[FORM_COOKIE] = token
         return token
+
+    @functools.cached_property
+    def display_rate(self) -> AppliedRate | None:
+        """The rate EUR amounts are shown at on this page: the caller's account currency
+        (a customer user's organization's, else its reseller's) at this month's rate, as
+        the catalog's prices; None (EUR) for a visitor, an account in EUR, or no rate."""
+        if self.caller is None:
+            return None
+        buyer = (
+            self.app.read(Organization, self.caller.organization_id, "organization")
+            if self.caller.is_customer
+            else None
+        )
+        return price_list_rate(self.app, self.caller, buyer)
+
+    @property
+    def display_currency(self) -> str:
+        rate = self.display_rate
+        return rate.currency if rate is not None else BASE_CURRENCY
 
     # --- forms -----------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from csp.aggregates.errors import InvalidInput, NotFound
 from csp.aggregates.invoice import parse_period
 from csp.api import access
 from csp.api.deps import AppDep, CommandsDep, InvoicesReader, ReadModelsDep, SubscriptionsReader, SubscriptionsWriter
+from csp.api.queries import reconciliation_rate
 from csp.api.schemas import DecimalIn, Row
 
 router = APIRouter(tags=["azure"])
@@ -102,13 +103,15 @@ def usage(
 
 @router.get("/usage/reconciliation", responses={200: {"content": CSV}})
 def reconciliation(
-    caller: InvoicesReader, read: ReadModelsDep, period: Annotated[str, Query(max_length=7)]
+    caller: InvoicesReader, app: AppDep, read: ReadModelsDep, period: Annotated[str, Query(max_length=7)]
 ) -> PlainTextResponse:
     """Partner Center's daily rated usage reconciliation for a month, as CSV: one row per
-    day × meter × entitlement; ``BillingPreTaxTotal`` sums to the invoice's usage lines."""
+    day × meter × entitlement; ``BillingPreTaxTotal`` (EUR) sums to the EUR usage lines,
+    ``InvoicePreTaxTotal`` to the invoice's usage lines in its currency."""
     parse_period(period)
+    rate = reconciliation_rate(app, read, caller.reseller_id, period)
     return PlainTextResponse(
-        read.usage_reconciliation_csv(caller.reseller_id, period),
+        read.usage_reconciliation_csv(caller.reseller_id, period, rate),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="daily-rated-usage-{period}.csv"'},
     )

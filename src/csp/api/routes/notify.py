@@ -63,6 +63,7 @@ class NotificationSettingsPublic(BaseModel):
     invoice_issued: bool
     provisioning_failed: bool
     copy_customer: bool
+    approval_requested: bool = True  # a customer user's order over its credit limit waits
 
 
 class NotificationSettingsUpdate(In):
@@ -75,6 +76,7 @@ class NotificationSettingsUpdate(In):
     invoice_issued: bool | None = None
     provisioning_failed: bool | None = None
     copy_customer: bool | None = None
+    approval_requested: bool | None = None
 
 
 class WebhookCreate(In):
@@ -150,6 +152,7 @@ def _prefs_public(p: NotificationPreferences) -> NotificationSettingsPublic:
         invoice_issued=p.invoice_issued,
         provisioning_failed=p.provisioning_failed,
         copy_customer=p.copy_customer,
+        approval_requested=p.approval_requested,
     )
 
 
