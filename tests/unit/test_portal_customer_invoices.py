@@ -34,7 +34,10 @@ def _billed_customer(account: Account) -> tuple[str, str]:
     now = app.now()
     first = (now.replace(day=28) + timedelta(days=5)).replace(day=1, hour=0, minute=5, second=0, microsecond=0)
     app.clock.set(first)  # type: ignore[attr-defined]
+    app.forget_last_notification_id()
     app.run_billing(period_of(now))
+    if account.system.read is not None:  # the lists are read models: wait for them (run here, not over HTTP)
+        assert account.system.read.wait(app.last_notification_id(), timeout=10)
     return org["id"], period_of(now)
 
 
