@@ -758,33 +758,14 @@ def _tranche_from_state(t: list[Any]) -> _Tranche:
     return _Tranche(n, q, Decimal(p), datetime.fromisoformat(at), Decimal(net), Decimal(cp), Decimal(cnet))
 
 
-# The subscription events ``SubscriptionLedger.apply`` reads. Of the others (a licence sync,
-# a window closing, a scheduled next-term change…) it reads only the time, to advance to it:
-# a fold may hand it a ``Tick`` instead of decoding them — a sixth of a subscription's
-# events, and decoding is half a fold.
-LEDGER_EVENTS: tuple[type, ...] = (
-    Subscription.Provisioned,
-    Subscription.SeatsAdded,
-    Subscription.SeatsRemoved,
-    Subscription.Cancelled,
-    Subscription.Suspended,
-    Subscription.Reactivated,
-    Subscription.Expired,
-    Subscription.Disabled,
-    Subscription.Renewed,
-    Subscription.TrialConverted,
-    Subscription.BillingCycleChangeScheduled,
-    Subscription.BillingCycleChanged,
-    Subscription.UsageReported,
-    Subscription.UsageRecorded,
-    Subscription.VendorChangeRefused,
-    Subscription.TransitionCompleted,
-    Subscription.CustomerPriceChanged,
-)
+# The topics of the subscription events ``SubscriptionLedger.apply`` reads only the time of,
+# to advance to it (every event but ``BILLING_EVENTS``: a licence sync, a window closing, a
+# scheduled next-term change…): a billing run hands them to it as a ``Tick`` instead of
+# decoding them — a sixth of a subscription's events, and decoding is half a fold.
 LEDGER_IGNORES: frozenset[str] = frozenset(
     get_topic(c)
     for c in vars(Subscription).values()
-    if isinstance(c, type) and issubclass(c, CspAggregate.Event) and not issubclass(c, LEDGER_EVENTS)
+    if isinstance(c, type) and issubclass(c, CspAggregate.Event) and not issubclass(c, BILLING_EVENTS)
 )
 
 
