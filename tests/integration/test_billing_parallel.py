@@ -31,10 +31,13 @@ def _generated(env: dict[str, str]) -> None:
 def _billed(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, parallel_from: int) -> list[object]:
     """March billed, in one process or in a pool: the invoices and the customers' drafts."""
     monkeypatch.setattr(billing_module, "PARALLEL_FROM_BATCHES", parallel_from)
+    monkeypatch.setattr(billing_module, "_HISTORY_BATCH", 10)  # (a small store: several batches)
     app = CspApplication(env=env, clock=SettableClock(datetime(2026, 4, 1, 0, 5, tzinfo=UTC)))
     try:
-        pooled = min(len(os.sched_getaffinity(0)), 8) if parallel_from <= 1 else 1
-        assert billing_module._fold_processes(8, app.env) == pooled
+        batches = -(-sum(1 for _ in app.subscriptions_by_reseller()) // 10)
+        pooled = min(len(os.sched_getaffinity(0)), batches) if parallel_from <= 1 else 1
+        assert batches > 2
+        assert billing_module._fold_processes(batches, app.env) == pooled
         invoices = app.run_billing("2026-03")
         assert len(invoices) > 2
         assert sum(len(i.lines) for i in invoices) > 40

@@ -174,7 +174,9 @@ class BillingCommands(CspApplicationBase):
         run on a store other processes can open, in a pool of processes (one per core:
         decoding and folding the histories, then writing the invoices, is all CPU), each
         process billing whole resellers, the biggest first."""
-        batches = sum(-(-len(j.subscription_ids) // _HISTORY_BATCH) for j in jobs)
+        # (a pool pays for its start-up from PARALLEL_FROM_BATCHES batches' worth of subscriptions,
+        # however few each reseller has)
+        batches = -(-sum(len(j.subscription_ids) for j in jobs) // _HISTORY_BATCH)
         processes = _fold_processes(batches, self.env)
         if processes <= 1 or len(jobs) < 2:
             for job in jobs:
